@@ -1,0 +1,30 @@
+# ambient-lb: the two commands of the quick start (make run, make test), plus make lab.
+# Each target creates .venv and installs the project into it when missing or out of date.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lab bench clean-runs
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ambient-lb run --params params/sim.yaml --out runs/latest
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-runs:
+	rm -rf runs

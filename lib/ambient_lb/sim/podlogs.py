@@ -1,0 +1,50 @@
+"""Container logs: what ``kubectl logs`` returns for a simulated pod.
+
+Who writes: controllers and the data plane (startup lines, access logs). Who reads: the API
+server's ``pods/{name}/log`` subresource (``tailLines``, ``sinceSeconds``, ``timestamps``,
+``follow``). Retention is bounded per container, like a kubelet's rotated container log.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Callable
+
+from .clock import Clock
+
+Line = tuple[float, str]  # (simulated epoch seconds, text without the trailing newline)
+
+
+class PodLogs:
+    def __init__(self, clock: Clock, max_lines: int = 50_000) -> None:
+        self.clock = clock
+        self.max_lines = max_lines
+        self._buf: dict[tuple[str, str, str], collections.deque[Line]] = {}
+        self._followers: dict[tuple[str, str, str], list[Callable[[Line], None]]] = collections.defaultdict(list)
+
+    def write(self, namespace: str, pod: str, container: str, text: str) -> None:
+        key = (namespace, pod, container)
+        buf = self._buf.get(key)
+        if buf is None:
+            buf = self._buf[key] = collections.deque(maxlen=self.max_lines)
+        line = (self.clock.now(), text)
+        buf.append(line)
+        for fn in list(self._followers.get(key, ())):
+            fn(line)
+
+    def read(self, namespace: str, pod: str, container: str) -> list[Line]:
+        return list(self._buf.get((namespace, pod, container), ()))
+
+    def containers(self, namespace: str, pod: str) -> list[str]:
+        return [c for (ns, p, c) in self._buf if ns == namespace and p == pod]
+
+    def follow(self, namespace: str, pod: str, container: str, fn: Callable[[Line], None]) -> Callable[[], None]:
+        """Call ``fn(line)`` for each new line; returns a function that stops following."""
+        key = (namespace, pod, container)
+        self._followers[key].append(fn)
+        return lambda: self._followers[key].remove(fn) if fn in self._followers[key] else None
+
+    def drop(self, namespace: str, pod: str) -> None:
+        """Forget a deleted pod's logs (its containers are gone)."""
+        for key in [k for k in self._buf if k[0] == namespace and k[1] == pod]:
+            del self._buf[key]
