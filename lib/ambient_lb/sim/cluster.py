@@ -41,8 +41,13 @@ class Cluster:
         self.controllers: list[Controller] = []
         # (namespace, pod) -> {port: handler}; the data plane registers admin and app ports here
         self.pod_proxies: dict[tuple[str, str], dict[int, ProxyHandler]] = {}
-        # free-form place for the data plane to hang its state (mesh model, listeners)
+        # free-form place for controllers and the data plane to hang their state, by name
+        # ("kubelet", "mesh", "listeners", ...)
         self.extensions: dict[str, Any] = {}
+        # coroutines run by the server once its event loop is up (e.g. the gateway HTTP listeners),
+        # and before it stops
+        self.on_start: list[Callable[[], Awaitable[None]]] = []
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     def add_controller(self, c: Controller) -> None:
         self.controllers.append(c)
@@ -53,6 +58,15 @@ class Cluster:
         if t is None:
             raise KeyError(f"no resource type for kind {kind!r}")
         return t.gr
+
+    async def start(self) -> None:
+        """Run the ``on_start`` hooks (called by the server inside its event loop)."""
+        for hook in self.on_start:
+            await hook()
+
+    async def stop(self) -> None:
+        for hook in reversed(self.on_stop):
+            await hook()
 
     async def proxy(self, namespace: str, pod: str, port: int, method: str, path: str,
                     query: dict[str, str], body: bytes = b"") -> tuple[int, str, bytes] | None:
