@@ -1,0 +1,88 @@
+"""``ambient-lb workshop``: the runbook for a room of attendees at once, then one report.
+
+A trainer gives either a number of attendees (each gets their own simulator: own kubeconfig, own
+seed) or a list of kube contexts (one attendee per context of a real fleet). Each attendee is one
+``ambient-lb run`` child process (papermill changes the working directory process-wide, so runs
+must not share a process), at most ``--parallel`` at a time. The result is ``<out>/<attendee>/`` per
+attendee and ``<out>/report.html`` with who is stuck where (``report.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ParameterError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--attendees", type=int, metavar="N", help="N attendees, one simulator each")
+    who.add_argument("--contexts", metavar="CTX[,CTX...]", help="one attendee per kube context")
+    p.add_argument("--params", metavar="FILE", help="params YAML shared by every attendee")
+    p.add_argument("-p", dest="overrides", metavar="KEY=VALUE", action="append", default=[])
+    p.add_argument("--parallel", type=int, default=2, metavar="K", help="runs at once (default 2)")
+    p.add_argument("--out", default="runs/workshop", metavar="DIR")
+    p.add_argument("--only", metavar="NN", help="run only notebook NN for everyone")
+
+
+@dataclass
+class Attendee:
+    name: str
+    overrides: list[str]
+
+
+def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
+    if args.attendees is not None:
+        if not 1 <= args.attendees <= 200:
+            raise ParameterError(f"--attendees {args.attendees}: must be 1..200 (e.g. --attendees 12)")
+        return [Attendee(f"attendee-{i:02d}",
+                         [f"sim.kubeconfig={(out / f'attendee-{i:02d}' / 'kubeconfig').resolve()}",
+                          f"sim.seed={i}"]) for i in range(1, args.attendees + 1)]
+    contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
+    if not contexts:
+        raise ParameterError("--contexts: give at least one kube context, e.g. "
+                             "--contexts kind-alice,kind-bob")
+    return [Attendee(c, ["target=cluster", f"kube.context={c}"]) for c in contexts]
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.parallel < 1:
+        raise ParameterError(f"--parallel {args.parallel}: must be at least 1 (e.g. --parallel 2)")
+    out = Path(args.out)
+    people = attendees_from(args, out)
+    print(f"workshop: {len(people)} attendees, {args.parallel} at a time -> {out}", flush=True)
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        codes = list(pool.map(lambda a: run_attendee(a, args, out), people))
+    from .report import render_rows_html, render_text, row_for
+
+    rows = [row_for(out / a.name) if (out / a.name / "summary.json").exists()
+            else {"run": a.name, "ok": False, "reached": "-", "checks": "0/0", "seconds": 0,
+                  "stuck_at": f"did not start (exit {code}); see {out / a.name / 'run.log'}"}
+            for a, code in zip(people, codes)]
+    print(render_text(rows))
+    (out / "report.html").write_text(render_rows_html(rows))
+    print(f"report: {out / 'report.html'}")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def run_attendee(a: Attendee, args: argparse.Namespace, out: Path) -> int:
+    """One ``ambient-lb run`` child; its output goes to ``<out>/<name>/run.log``."""
+    run_dir = out / a.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ambient_lb.cli", "run", "--out", str(run_dir),
+            "--run-id", a.name]
+    if args.params:
+        argv += ["--params", args.params]
+    if args.only:
+        argv += ["--only", args.only]
+    for o in [*args.overrides, *a.overrides]:
+        argv += ["-p", o]
+    with open(run_dir / "run.log", "w") as log:
+        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+    print(f"  {a.name}: {'ok' if code == 0 else f'exit {code}'}", flush=True)
+    return code
