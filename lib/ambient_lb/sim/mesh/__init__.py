@@ -1,0 +1,38 @@
+"""The ambient data plane of the cluster-in-a-box: kgateway, waypoints, istiod's view, the request path.
+
+Who calls it: ``sim.world.build_cluster`` calls ``all_controllers(cluster)`` after the control plane
+has started, and adds each controller in the order returned.
+
+Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
+
+| module | what it does |
+| --- | --- |
+| ``istiod`` | the mesh's view (services, endpoints, waypoint binding, DRs), pushed with a delay (R6.4) |
+| ``kgateway`` | GatewayClass ``enterprise-kgateway``: proxy Deployment/Service, Gateway/HTTPRoute status, license |
+| ``waypoint`` | GatewayClass ``istio-waypoint``: waypoint Deployment + Service on 15008 (R5.7) |
+| ``dataplane`` | one request, hop by hop: GW Envoy → ZT(GW) → WP Envoy → destination ztunnel → app |
+| ``listener`` | the real aiohttp HTTP listener on a loopback address of this simulator |
+| ``app`` | go-httpbin as the sample runs it, plus the ``fault.ambient-lb.dev/*`` annotations |
+| ``admin`` | Envoy admin (``/stats``, ``/clusters``) on port 15000 of gateway and waypoint pods |
+| ``accesslogs`` | each hop's access-log lines into ``cluster.logs`` |
+| ``charts`` | the helm stand-in for the two enterprise-kgateway charts |
+| ``gatewayapi`` | the Gateway API v1.5.0 standard CRDs as the project's own manifests |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cluster import Cluster
+
+
+def all_controllers(cluster: Cluster) -> list[Any]:
+    """The mesh's controllers in start order: istiod first (the others read its view)."""
+    from .dataplane import DataPlane
+    from .istiod import Istiod
+    from .kgateway import KgatewayController
+    from .waypoint import WaypointController
+
+    opts = cluster.extensions.get("mesh_options", {})
+    return [Istiod(push_delay=opts.get("push_delay", 0.3)), KgatewayController(), WaypointController(),
+            DataPlane()]

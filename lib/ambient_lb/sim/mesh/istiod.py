@@ -1,0 +1,222 @@
+"""istiod's view of the mesh: services, endpoints, waypoint bindings, DestinationRules, localities.
+
+Who calls it: ``dataplane`` (every proxy reads the last *pushed* view), ``kgateway`` (is a Service
+bound to a waypoint, R8.1e), ``admin`` (cluster names). The view is recomputed from the store and
+published ``push_delay`` simulated seconds after the first change that follows a push (R6.4;
+§11 default 0.3 s, configurable 0.1–10 s), so proxies act on state that is a little old, as real
+ones do. That lag is what opens the deletion window of R6.7.
+
+Rules implemented here:
+- R8.2 binding: ``istio.io/use-waypoint`` on the Service, else on its Namespace (``none`` opts out;
+  ``istio.io/use-waypoint-namespace`` names another namespace); the waypoint Gateway must exist.
+- R8.1d/R8.4 ``istio.io/ingress-use-waypoint=true`` on the Service, else on the Namespace.
+- R5.1 traffic-distribution precedence (spec, Service annotation, Namespace annotation, Any).
+- R6.3 endpoint health: ready → healthy; not ready → unhealthy; deletionTimestamp → terminating.
+- R5.9 locality from the node's region/zone/subzone labels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..cluster import Cluster
+from ..store import Event
+from . import objects as o
+
+DEFAULT_PUSH_DELAY = 0.3  # §11
+_WATCHED = {o.PODS, o.SERVICES, o.NODES, o.NAMESPACES, o.GATEWAYS, o.DESTINATION_RULES}
+
+# R5.1: spec.trafficDistribution / annotation value -> mode; anything else non-empty is Any
+_MODES = {"preferclose": "SameZone", "prefersamezone": "SameZone", "prefersamenode": "SameNode"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    namespace: str
+    pod: str
+    ip: str
+    node: str
+    locality: tuple[str, str, str]  # (region, zone, subzone)
+    sa: str
+    ready: bool
+    terminating: bool
+
+    @property
+    def identity(self) -> str:
+        return o.spiffe(self.namespace, self.sa)
+
+
+@dataclass
+class ServiceView:
+    namespace: str
+    name: str
+    cluster_ip: str
+    ports: list[dict[str, Any]]
+    labels: dict[str, str]
+    waypoint: tuple[str, str] | None  # R8.2
+    ingress_use_waypoint: bool  # R8.1d
+    distribution: str  # R5.1: SameZone | SameNode | Any
+    endpoints: list[Endpoint]
+    dr: dict[str, Any] | None = None  # DestinationRule spec.trafficPolicy
+    dr_version: str = ""  # R2.12: a DR change rebuilds the clusters
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.cluster.local"
+
+    def target_port(self, port: int) -> int:
+        for p in self.ports:
+            if p.get("port") == port:
+                tp = p.get("targetPort", port)
+                return tp if isinstance(tp, int) else port
+        return port
+
+
+@dataclass
+class MeshView:
+    version: int = 0
+    services: dict[tuple[str, str], ServiceView] = field(default_factory=dict)
+    by_vip: dict[str, ServiceView] = field(default_factory=dict)
+    pods: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
+    ztunnels: dict[str, str] = field(default_factory=dict)  # node -> ztunnel pod name
+    namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metadata
+    node_locality: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+
+class Istiod:
+    """The mesh control plane's computed view, pushed with a delay (R6.4)."""
+
+    name = "istiod"
+
+    def __init__(self, push_delay: float = DEFAULT_PUSH_DELAY) -> None:
+        if not 0.0 <= push_delay <= 10.0:
+            raise ValueError(f"istiod push delay must be within 0–10 s, got {push_delay!r}; for example 0.3")
+        self.push_delay = push_delay
+        self.view = MeshView()
+        self._pending = None
+        self._seen = itertools.count()
+        self._order: dict[str, int] = {}  # pod uid -> first-seen index (§11 EDS order)
+        self._listeners: list[Callable[[MeshView], None]] = []
+
+    def start(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        cluster.extensions["istiod"] = self
+        cluster.store.subscribe(self._on_event)
+        self.push_now()
+
+    def subscribe(self, fn: Callable[[MeshView], None]) -> None:
+        self._listeners.append(fn)
+
+    def _on_event(self, ev: Event) -> None:
+        if ev.gr in _WATCHED and self._pending is None:
+            self._pending = self.cluster.clock.call_later(self.push_delay, self._push)
+
+    def _push(self) -> None:
+        self._pending = None
+        self.push_now()
+
+    def push_now(self) -> None:
+        """Recompute the view from the store and hand it to every proxy."""
+        self.view = build_view(self.cluster, self.view.version + 1, self._order, self._seen)
+        for fn in list(self._listeners):
+            fn(self.view)
+
+
+def _locality(node: o.Obj | None) -> tuple[str, str, str]:
+    lb = o.labels(node)
+    return (lb.get(o.REGION, ""), lb.get(o.ZONE, ""), lb.get(o.SUBZONE, ""))
+
+
+def _pods(cluster: Cluster, localities: dict[str, tuple[str, str, str]], order: dict[str, int],
+          seen: Any) -> list[tuple[o.Obj, Endpoint]]:
+    out = []
+    for pod in cluster.store.list(o.PODS):
+        ip = o.pod_ip(pod)
+        if not ip or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        uid = o.meta(pod).get("uid", o.name(pod))
+        if uid not in order:
+            order[uid] = next(seen)
+        ep = Endpoint(o.namespace(pod), o.name(pod), ip, o.pod_node(pod),
+                      localities.get(o.pod_node(pod), ("", "", "")), o.pod_sa(pod),
+                      o.pod_ready(pod) and not o.pod_terminating(pod), o.pod_terminating(pod))
+        out.append((pod, ep))
+    out.sort(key=lambda pe: order[o.meta(pe[0]).get("uid", o.name(pe[0]))])
+    return out
+
+
+def _label_or_ns(svc: o.Obj, ns: dict[str, Any], key: str) -> str:
+    return o.labels(svc).get(key) or (ns.get("labels") or {}).get(key, "")
+
+
+def waypoint_of(svc: o.Obj, ns: dict[str, Any], gateways: set[tuple[str, str]]) -> tuple[str, str] | None:
+    """R8.2: the waypoint a Service is bound to, or None."""
+    use = _label_or_ns(svc, ns, "istio.io/use-waypoint")
+    if not use or use == "none":
+        return None
+    wns = _label_or_ns(svc, ns, "istio.io/use-waypoint-namespace") or o.namespace(svc)
+    return (wns, use) if (wns, use) in gateways else None
+
+
+def distribution_of(svc: o.Obj, ns: dict[str, Any]) -> str:
+    """R5.1: spec.trafficDistribution, then the Service annotation, then the Namespace's, else Any."""
+    spec_v = str((svc.get("spec") or {}).get("trafficDistribution") or "").lower()
+    if spec_v in _MODES:
+        return _MODES[spec_v]
+    key = "networking.istio.io/traffic-distribution"
+    for ann in (o.annotations(svc), ns.get("annotations") or {}):
+        v = str(ann.get(key) or "").lower()
+        if v:
+            return _MODES.get(v, "Any")
+    return "Any"
+
+
+def _dr_for(cluster: Cluster, ns: str, name: str) -> o.Obj | None:
+    hosts = {name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"}
+    for dr in cluster.store.list(o.DESTINATION_RULES, ns):
+        if (dr.get("spec") or {}).get("host") in hosts:
+            return dr
+    fqdn = f"{name}.{ns}.svc.cluster.local"
+    for dr in cluster.store.list(o.DESTINATION_RULES):
+        if (dr.get("spec") or {}).get("host") == fqdn:
+            return dr
+    return None
+
+
+def build_view(cluster: Cluster, version: int, order: dict[str, int], seen: Any) -> MeshView:
+    store = cluster.store
+    v = MeshView(version=version)
+    v.node_locality = {o.name(n): _locality(n) for n in store.list(o.NODES)}
+    v.namespaces = {o.name(n): o.meta(n) for n in store.list(o.NAMESPACES)}
+    waypoints = {(o.namespace(g), o.name(g)) for g in store.list(o.GATEWAYS)
+                 if (g.get("spec") or {}).get("gatewayClassName") == o.WAYPOINT_CLASS}
+    pods = _pods(cluster, v.node_locality, order, seen)
+    for pod, ep in pods:
+        v.pods[(ep.namespace, ep.pod)] = ep
+        if ep.namespace == "istio-system" and o.labels(pod).get("app") == "ztunnel" and not ep.terminating:
+            v.ztunnels[ep.node] = ep.pod
+    for svc in store.list(o.SERVICES):
+        sv = _service_view(cluster, svc, v.namespaces.get(o.namespace(svc), {}), waypoints, pods)
+        v.services[(sv.namespace, sv.name)] = sv
+        if sv.cluster_ip:
+            v.by_vip[sv.cluster_ip] = sv
+    return v
+
+
+def _service_view(cluster: Cluster, svc: o.Obj, ns: dict[str, Any], waypoints: set[tuple[str, str]],
+                  pods: list[tuple[o.Obj, Endpoint]]) -> ServiceView:
+    spec = svc.get("spec") or {}
+    sel = spec.get("selector") or {}
+    eps = [ep for pod, ep in pods if ep.namespace == o.namespace(svc) and o.selects(sel, pod)]
+    ip = spec.get("clusterIP") or ""
+    sv = ServiceView(o.namespace(svc), o.name(svc), "" if ip == "None" else ip, list(spec.get("ports") or []),
+                     o.labels(svc), waypoint_of(svc, ns, waypoints),
+                     _label_or_ns(svc, ns, "istio.io/ingress-use-waypoint") == "true",
+                     distribution_of(svc, ns), eps)
+    dr = _dr_for(cluster, sv.namespace, sv.name)
+    if dr is not None:
+        sv.dr = (dr.get("spec") or {}).get("trafficPolicy") or {}
+        sv.dr_version = o.meta(dr).get("uid", "") + "/" + str(o.meta(dr).get("generation", 1))
+    return sv

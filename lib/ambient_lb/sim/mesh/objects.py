@@ -1,0 +1,120 @@
+"""Small readers of API objects shared by the mesh modules: group/resources, labels, pod state.
+
+Who calls it: every module of ``sim/mesh`` (istiod, kgateway, waypoint, dataplane). Objects in the
+store are read-only dicts (see ``sim/store.py``); these helpers never change them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import GR
+
+Obj = dict[str, Any]
+
+PODS = GR("", "pods")
+SERVICES = GR("", "services")
+NODES = GR("", "nodes")
+NAMESPACES = GR("", "namespaces")
+SECRETS = GR("", "secrets")
+SERVICE_ACCOUNTS = GR("", "serviceaccounts")
+DEPLOYMENTS = GR("apps", "deployments")
+CRDS = GR("apiextensions.k8s.io", "customresourcedefinitions")
+GATEWAY_CLASSES = GR("gateway.networking.k8s.io", "gatewayclasses")
+GATEWAYS = GR("gateway.networking.k8s.io", "gateways")
+HTTP_ROUTES = GR("gateway.networking.k8s.io", "httproutes")
+DESTINATION_RULES = GR("networking.istio.io", "destinationrules")
+
+KGATEWAY_NS = "kgateway-system"
+KGATEWAY_CLASS = "enterprise-kgateway"
+WAYPOINT_CLASS = "istio-waypoint"
+TRUST_DOMAIN = "cluster.local"
+
+# topology labels (R5.9)
+ZONE = "topology.kubernetes.io/zone"
+REGION = "topology.kubernetes.io/region"
+SUBZONE = "topology.istio.io/subzone"
+
+
+def meta(o: Obj) -> Obj:
+    return o.get("metadata") or {}
+
+
+def name(o: Obj) -> str:
+    return meta(o).get("name", "")
+
+
+def namespace(o: Obj) -> str:
+    return meta(o).get("namespace", "")
+
+
+def labels(o: Obj | None) -> dict[str, str]:
+    return (meta(o).get("labels") or {}) if o else {}
+
+
+def annotations(o: Obj | None) -> dict[str, str]:
+    return (meta(o).get("annotations") or {}) if o else {}
+
+
+def condition(o: Obj, kind: str) -> Obj | None:
+    for c in (o.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return c
+    return None
+
+
+def pod_ready(pod: Obj) -> bool:
+    c = condition(pod, "Ready")
+    return bool(c and c.get("status") == "True")
+
+
+def pod_terminating(pod: Obj) -> bool:
+    return bool(meta(pod).get("deletionTimestamp"))
+
+
+def pod_ip(pod: Obj) -> str:
+    return (pod.get("status") or {}).get("podIP") or ""
+
+
+def pod_node(pod: Obj) -> str:
+    return (pod.get("spec") or {}).get("nodeName") or ""
+
+
+def pod_sa(pod: Obj) -> str:
+    return (pod.get("spec") or {}).get("serviceAccountName") or "default"
+
+
+def spiffe(ns: str, sa: str) -> str:
+    return f"spiffe://{TRUST_DOMAIN}/ns/{ns}/sa/{sa}"
+
+
+def selects(selector: dict[str, str] | None, pod: Obj) -> bool:
+    """A Service's equality selector matches the pod (an empty selector selects nothing)."""
+    if not selector:
+        return False
+    lb = labels(pod)
+    return all(lb.get(k) == v for k, v in selector.items())
+
+
+def owned_by_deployment(pod: Obj, deployment: str) -> bool:
+    """Pods of a Deployment are named ``<deployment>-<rs hash>-<suffix>`` and carry its labels."""
+    parts = name(pod).rsplit("-", 2)
+    return len(parts) == 3 and parts[0] == deployment
+
+
+def now_condition(kind: str, status: bool, reason: str, message: str, generation: int,
+                  stamp: str) -> Obj:
+    return {"type": kind, "status": "True" if status else "False", "reason": reason,
+            "message": message, "observedGeneration": generation, "lastTransitionTime": stamp}
+
+
+def merge_conditions(old: list[Obj] | None, new: list[Obj]) -> list[Obj]:
+    """Keep ``lastTransitionTime`` of conditions whose status did not change (as controllers do)."""
+    prev = {c.get("type"): c for c in old or []}
+    out = []
+    for c in new:
+        p = prev.get(c["type"])
+        if p and p.get("status") == c["status"]:
+            c = dict(c, lastTransitionTime=p.get("lastTransitionTime", c["lastTransitionTime"]))
+        out.append(c)
+    return out
