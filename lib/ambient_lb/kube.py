@@ -1,0 +1,622 @@
+"""kubectl for what the guide does by hand, the kubernetes client for reads, watches and waits.
+
+Called by the guide steps, the checks and ``helm.py``. A :class:`Kube` is bound to one kubeconfig
+and one context (from params): every kubectl argv carries ``--context`` (and ``--kubeconfig`` when
+it is not kubectl's default) and the client is built for the same context. Mutations go through
+kubectl so a learner sees the exact command (:mod:`ambient_lb.shell` records it); reads and waits
+use the client, imported lazily because ``import kubernetes`` is slow and sim-only code never needs
+it (this is the only module that imports it). Destructive calls (delete, namespace deletion,
+helm uninstall) pass :meth:`Kube.guard` first, which refuses with ContextMismatch when the
+context they would reach is not the one the params name.
+
+Waits list first, then watch from the list's resourceVersion with ``timeout_seconds``, so no
+change between the two is missed and nothing polls; a timeout says the last state seen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import yaml
+
+from . import shell
+from .errors import ClusterError, ContextMismatch, NotFound, TimedOut
+
+# ---------------------------------------------------------------------------------------------
+# Kinds the guide touches: how to reach each through the client.
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One resource type: its API group/version, plural, scope, and client method stem."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+    snake: str = ""
+
+    @property
+    def custom(self) -> bool:
+        return self.group not in _TYPED_APIS
+
+
+_TYPED_APIS = {"": "CoreV1Api", "apps": "AppsV1Api", "discovery.k8s.io": "DiscoveryV1Api",
+               "apiextensions.k8s.io": "ApiextensionsV1Api"}
+_GW, _ISTIO = "gateway.networking.k8s.io", "networking.istio.io"
+_KIND_LIST = [
+    (Kind("Pod", "", "v1", "pods", snake="pod"), ("po",)),
+    (Kind("Service", "", "v1", "services", snake="service"), ("svc",)),
+    (Kind("Namespace", "", "v1", "namespaces", False, snake="namespace"), ("ns",)),
+    (Kind("Secret", "", "v1", "secrets", snake="secret"), ()),
+    (Kind("ConfigMap", "", "v1", "configmaps", snake="config_map"), ("cm",)),
+    (Kind("ServiceAccount", "", "v1", "serviceaccounts", snake="service_account"), ("sa",)),
+    (Kind("Node", "", "v1", "nodes", False, snake="node"), ("no",)),
+    (Kind("Event", "", "v1", "events", snake="event"), ("ev",)),
+    (Kind("Deployment", "apps", "v1", "deployments", snake="deployment"), ("deploy",)),
+    (Kind("ReplicaSet", "apps", "v1", "replicasets", snake="replica_set"), ("rs",)),
+    (Kind("DaemonSet", "apps", "v1", "daemonsets", snake="daemon_set"), ("ds",)),
+    (Kind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", snake="endpoint_slice"), ()),
+    (Kind("CustomResourceDefinition", "apiextensions.k8s.io", "v1", "customresourcedefinitions", False,
+          snake="custom_resource_definition"), ("crd", "crds")),
+    (Kind("Gateway", _GW, "v1", "gateways"), ("gtw",)),
+    (Kind("GatewayClass", _GW, "v1", "gatewayclasses", False), ("gc",)),
+    (Kind("HTTPRoute", _GW, "v1", "httproutes"), ()),
+    (Kind("DestinationRule", _ISTIO, "v1", "destinationrules"), ("dr",)),
+]
+KINDS: dict[str, Kind] = {}
+for _k, _aliases in _KIND_LIST:
+    for _name in (_k.kind.lower(), _k.plural, *_aliases):
+        KINDS[_name] = _k
+
+
+def kind_of(name: str) -> Kind:
+    """Look a kind up by kubectl's names (``deployment``, ``deploy``, ``deployments``, ``Gateway``)."""
+    found = KINDS.get(name.lower().split(".")[0])
+    if found is None:
+        raise ValueError(f"unknown kind {name!r}; known: {', '.join(sorted({k.kind for k in KINDS.values()}))}")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubeconfig reading, for the context guard.
+
+
+def default_kubeconfig_paths() -> list[Path]:
+    """kubectl's default: the files in ``$KUBECONFIG``, else ``~/.kube/config``."""
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return [Path("~/.kube/config").expanduser()]
+
+
+def read_kubeconfig(path: Path | None) -> dict[str, Any]:
+    """The merged kubeconfig (first file wins per name, as kubectl merges)."""
+    merged: dict[str, Any] = {"contexts": [], "clusters": [], "current-context": None}
+    for file in ([path] if path else default_kubeconfig_paths()):
+        if not file.is_file():
+            continue
+        doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        merged["current-context"] = merged["current-context"] or doc.get("current-context")
+        for key in ("contexts", "clusters"):
+            seen = {e.get("name") for e in merged[key]}
+            merged[key] += [e for e in doc.get(key) or [] if e.get("name") not in seen]
+    return merged
+
+
+def context_server(config: Mapping[str, Any], context: str) -> str | None:
+    """The API server URL a context points at, or None when the context is not in the kubeconfig."""
+    ctx = next((c for c in config["contexts"] if c.get("name") == context), None)
+    if ctx is None:
+        return None
+    cluster_name = (ctx.get("context") or {}).get("cluster")
+    cluster = next((c for c in config["clusters"] if c.get("name") == cluster_name), {})
+    return str((cluster.get("cluster") or {}).get("server", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class Kube:
+    """kubectl and the kubernetes client, pinned to one kubeconfig and context."""
+
+    def __init__(self, context: str, kubeconfig: str | os.PathLike[str] | None = None, *,
+                 expected_context: str | None = None, timeout: float = 60.0,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.context = context
+        self.kubeconfig = Path(kubeconfig).expanduser() if kubeconfig else None
+        self.expected_context = expected_context or context
+        self.timeout = float(getattr(timeout, "seconds", timeout))
+        self.env = dict(env or {})
+        self._server = context_server(read_kubeconfig(self.kubeconfig), context)
+        self._api: Any = None
+
+    @classmethod
+    def from_params(cls, params: Any, kubeconfig: str | os.PathLike[str] | None = None) -> Kube:
+        """Bind to the params' context; ``kubeconfig`` overrides the params' file (e.g. a running sim)."""
+        return cls(params.context, kubeconfig or params.kubeconfig, expected_context=params.context,
+                   timeout=params.timeouts.command.seconds)
+
+    # -- kubectl -------------------------------------------------------------------------------
+
+    def argv(self, *args: str) -> list[str]:
+        """``kubectl <args> --context <ctx> [--kubeconfig <path>]``."""
+        tail = ["--context", self.context]
+        if self.kubeconfig and self.kubeconfig not in default_kubeconfig_paths():
+            tail += ["--kubeconfig", str(self.kubeconfig)]
+        return ["kubectl", *args, *tail]
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float | None = None, show_input: bool = False,
+                secrets: Sequence[shell.Secret] = ()) -> shell.CommandResult:
+        """Run one kubectl command; a ``(NotFound)`` failure raises NotFound."""
+        try:
+            return shell.run(self.argv(*args), timeout=timeout or self.timeout, input=input,
+                             env=self.env, check=check, show_input=show_input, secrets=secrets)
+        except ClusterError as exc:
+            if type(exc) is ClusterError and "(NotFound)" in (exc.stderr_tail or ""):
+                raise NotFound(exc.message, argv_display=exc.argv_display, returncode=exc.returncode,
+                               stderr_tail=exc.stderr_tail,
+                               hint="check the name and namespace (kubectl get <kind> -A)") from exc
+            raise
+
+    def apply(self, manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None, *,
+              file: str | os.PathLike[str] | None = None, url: str | None = None,
+              namespace: str | None = None, server_side: bool = False, validate: bool = True,
+              field_manager: str | None = None, force_conflicts: bool = False,
+              show_input: bool = True) -> shell.CommandResult:
+        """``kubectl apply -f -|FILE|URL`` (client-side, or ``--server-side``); exactly one source."""
+        sources = [s for s in (manifest, file, url) if s is not None]
+        if len(sources) != 1:
+            raise TypeError("apply() needs exactly one of manifest=, file= or url=")
+        text = to_yaml(manifest) if manifest is not None else None
+        args = ["apply", "-f", "-" if text is not None else str(file or url)]
+        args += _ns(namespace)
+        args += ["--server-side"] if server_side else []
+        args += ["--force-conflicts"] if force_conflicts else []
+        args += [f"--field-manager={field_manager}"] if field_manager else []
+        args += [] if validate else ["--validate=false"]
+        return self.kubectl(*args, input=text, show_input=show_input)
+
+    def label(self, kind: str, name: str, labels: Mapping[str, str | None], *,
+              namespace: str | None = None, overwrite: bool = False) -> shell.CommandResult:
+        """``kubectl label <kind> <name> k=v``; a None value removes the label (``k-``)."""
+        return self.kubectl("label", kind, name, *_pairs(labels), *_ns(namespace),
+                            *(["--overwrite"] if overwrite else []))
+
+    def annotate(self, kind: str, name: str, annotations: Mapping[str, str | None], *,
+                 namespace: str | None = None, overwrite: bool = False) -> shell.CommandResult:
+        """``kubectl annotate <kind> <name> k=v``; a None value removes it (``k-``)."""
+        return self.kubectl("annotate", kind, name, *_pairs(annotations), *_ns(namespace),
+                            *(["--overwrite"] if overwrite else []))
+
+    def scale(self, kind: str, name: str, replicas: int, *, namespace: str | None = None) -> shell.CommandResult:
+        """``kubectl scale deployment in-ambient -n httpbin --replicas=3``."""
+        if replicas < 0:
+            raise ValueError(f"replicas must be 0 or more, got {replicas}; e.g. 3")
+        return self.kubectl("scale", kind, name, *_ns(namespace), f"--replicas={replicas}")
+
+    def delete(self, kind: str, names: Sequence[str] = (), *, namespace: str | None = None,
+               selector: str | None = None, field_selector: str | None = None, wait: bool = True,
+               ignore_not_found: bool = False, timeout: float | None = None) -> shell.CommandResult:
+        """``kubectl delete`` by names or selectors; refuses when the context is not the params' one."""
+        if isinstance(names, str):
+            names = [names]
+        if not names and not selector and not field_selector:
+            raise TypeError("delete() needs names or a selector; refusing to delete every object")
+        self.guard(f"delete {kind}")
+        args = ["delete", kind, *names, *_ns(namespace)]
+        args += [f"-l={selector}"] if selector else []
+        args += [f"--field-selector={field_selector}"] if field_selector else []
+        args += [] if wait else ["--wait=false"]
+        args += ["--ignore-not-found"] if ignore_not_found else []
+        return self.kubectl(*args, timeout=timeout)
+
+    def delete_namespace(self, name: str, *, wait: bool = True, ignore_not_found: bool = False,
+                         timeout: float | None = None) -> shell.CommandResult:
+        """``kubectl delete namespace <name>`` (guarded)."""
+        return self.delete("namespace", [name], wait=wait, ignore_not_found=ignore_not_found,
+                           timeout=timeout)
+
+    def rollout_status(self, kind: str, name: str, *, namespace: str | None = None,
+                       timeout: float | Any = 180.0) -> shell.CommandResult:
+        """``kubectl -n ns rollout status deployment/name --timeout=180s``."""
+        seconds = float(getattr(timeout, "seconds", timeout))
+        return self.kubectl(*_ns(namespace), "rollout", "status", f"{kind}/{name}",
+                            f"--timeout={seconds:g}s", timeout=seconds + 30)
+
+    def get(self, kind: str, name: str | None = None, *, namespace: str | None = None,
+            output: str | None = None, selector: str | None = None, field_selector: str | None = None,
+            all_namespaces: bool = False, check: bool = True) -> shell.CommandResult:
+        """``kubectl get <kind> [name] -n ns [-l ...] [-o ...]`` (what the guide shows a learner)."""
+        args = ["get", kind, *([name] if name else []), *_ns(namespace)]
+        args += ["-A"] if all_namespaces else []
+        args += [f"-l={selector}"] if selector else []
+        args += [f"--field-selector={field_selector}"] if field_selector else []
+        args += [f"-o={output}"] if output else []
+        return self.kubectl(*args, check=check)
+
+    def logs(self, target: str, *, namespace: str | None = None, container: str | None = None,
+             tail: int | None = None, since: str | None = None,
+             selector: str | None = None) -> shell.CommandResult:
+        """``kubectl logs -n ns <pod|deploy/x>`` (or ``-l selector``)."""
+        args = ["logs", *_ns(namespace), *([target] if target else [])]
+        args += [f"-l={selector}"] if selector else []
+        args += [f"-c={container}"] if container else []
+        args += [f"--tail={tail}"] if tail is not None else []
+        args += [f"--since={since}"] if since else []
+        return self.kubectl(*args)
+
+    @contextlib.contextmanager
+    def port_forward(self, target: str, local_port: int, remote_port: int, *,
+                     namespace: str | None = None, address: str = "127.0.0.1",
+                     timeout: float | Any = 15.0) -> Iterator[str]:
+        """``kubectl port-forward -n ns deployment/http 8080:8080``; yields ``host:port``.
+
+        Waits (bounded) for kubectl's "Forwarding from" line, then for the port to accept a
+        connection; always stops the kubectl process on exit. ``local_port=0`` lets kubectl pick.
+        """
+        argv = self.argv("port-forward", *_ns(namespace), target, f"{local_port or ''}:{remote_port}",
+                         f"--address={address}")
+        seconds = float(getattr(timeout, "seconds", timeout))
+        proc, lines = _start_streaming(argv, self.env)
+        shown = shell.display_line(argv)
+        try:
+            port = _await_forwarding(proc, lines, seconds, shown)
+            shell.record(shell.CommandResult(argv, 0, f"Forwarding from {address}:{port}", "", shown + " &"))
+            _await_connectable(address, port, seconds)
+            yield f"{address}:{port}"
+        finally:
+            shell.stop_process_group(proc)
+
+    # -- the context guard ---------------------------------------------------------------------
+
+    def guard(self, action: str) -> None:
+        """Refuse ``action`` unless it would reach the context (and server) the params name."""
+        config = read_kubeconfig(self.kubeconfig)
+        where = str(self.kubeconfig or os.pathsep.join(map(str, default_kubeconfig_paths())))
+        if self.context != self.expected_context:
+            raise ContextMismatch(f"refusing to {action}: it would run against context {self.context!r}, "
+                                  f"but the params name {self.expected_context!r}",
+                                  hint="set kube.context in your params file to the cluster you mean")
+        server = context_server(config, self.context)
+        if server is None:
+            known = ", ".join(c.get("name", "?") for c in config["contexts"]) or "none"
+            raise ContextMismatch(f"refusing to {action}: context {self.context!r} is not in {where} "
+                                  f"(contexts there: {known})",
+                                  hint="fix kube.context in params, or point kube.kubeconfig at the right file")
+        if self._server is not None and server != self._server:
+            raise ContextMismatch(f"refusing to {action}: context {self.context!r} now points at {server}, "
+                                  f"not {self._server} as when this run started",
+                                  hint="someone rewrote the kubeconfig; restart the run against the intended cluster")
+
+    # -- reads through the kubernetes client ---------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The kubernetes ApiClient for this kubeconfig and context (imported on first use)."""
+        if self._api is None:
+            from kubernetes import config
+
+            self._api = config.new_client_from_config(
+                config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+        return self._api
+
+    def read(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """One object as a dict; NotFound says which object was missing."""
+        k = kind_of(kind)
+        fn, args = self._method(k, "read", namespace, name)
+        return self._call_json(fn, args, k, name, namespace)
+
+    def list(self, kind: str, namespace: str | None = None, *, selector: str | None = None,
+             field_selector: str | None = None) -> dict[str, Any]:
+        """A list as a dict (``items``, ``metadata.resourceVersion``); namespace None = all namespaces."""
+        k = kind_of(kind)
+        fn, args = self._method(k, "list", namespace)
+        kwargs = _drop_none(label_selector=selector, field_selector=field_selector)
+        return self._call_json(fn, args, k, None, namespace, **kwargs)
+
+    def items(self, kind: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+        """Just the items of :meth:`list`."""
+        return list(self.list(kind, namespace, **kw).get("items") or [])
+
+    def read_logs(self, pod: str, namespace: str, *, container: str | None = None,
+                  tail_lines: int | None = None) -> str:
+        """A pod's log text through the client."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.api)
+        kwargs = _drop_none(container=container, tail_lines=tail_lines)
+        resp = self._guarded_call(core.read_namespaced_pod_log, (pod, namespace), kind_of("pod"), pod,
+                                  namespace, _preload_content=False, **kwargs)
+        return resp.data.decode("utf-8", "replace")
+
+    def _method(self, k: Kind, verb: str, namespace: str | None, *lead: str) -> tuple[Callable[..., Any], tuple]:
+        from kubernetes import client
+
+        if k.custom:
+            co = client.CustomObjectsApi(self.api)
+            scope = "namespaced" if k.namespaced and namespace else "cluster"
+            name = {"read": f"get_{scope}_custom_object", "list": f"list_{scope}_custom_object"}[verb]
+            ns = (namespace,) if scope == "namespaced" else ()
+            return getattr(co, name), (k.group, k.version, *ns, k.plural, *lead)
+        api = getattr(client, _TYPED_APIS[k.group])(self.api)
+        if not k.namespaced:
+            return getattr(api, f"{verb}_{k.snake}"), (*lead,)
+        if namespace is None and verb == "list":
+            return getattr(api, f"list_{k.snake}_for_all_namespaces"), ()
+        return getattr(api, f"{verb}_namespaced_{k.snake}"), (*lead, namespace)
+
+    def _call_json(self, fn: Callable[..., Any], args: tuple, k: Kind, name: str | None,
+                   namespace: str | None, **kwargs: Any) -> dict[str, Any]:
+        resp = self._guarded_call(fn, args, k, name, namespace, _preload_content=False, **kwargs)
+        return json.loads(resp.data)
+
+    def _guarded_call(self, fn: Callable[..., Any], args: tuple, k: Kind, name: str | None,
+                      namespace: str | None, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", self.timeout)
+        with self._api_errors(k, name, namespace):
+            return fn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _api_errors(self, k: Kind, name: str | None, namespace: str | None) -> Iterator[None]:
+        """Turn client exceptions into NotFound / ClusterError that name the object."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        what = f"{k.kind} {name}" if name else f"{k.plural}"
+        where = f" in namespace {namespace}" if namespace and k.namespaced else ""
+        try:
+            yield
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(f"{what} not found{where}",
+                               hint=f"check that the step creating it ran (kubectl get {k.plural} -A)") from exc
+            raise ClusterError(f"reading {what}{where} failed: HTTP {exc.status} {exc.reason}",
+                               stderr_tail=_status_message(exc.body),
+                               hint="check access rights and that the API server is healthy") from exc
+        except (HTTPError, OSError) as exc:
+            raise ClusterError(f"cannot reach the API server of context {self.context}: {exc}",
+                               hint="is the cluster (or `ambient-lb sim up`) running? try kubectl cluster-info") from exc
+
+    # -- watch-based waits ---------------------------------------------------------------------
+
+    def watch(self, kind: str, namespace: str | None, *, timeout: float, selector: str | None = None,
+              field_selector: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yield ``("LISTED", obj)`` per current object, one ``("SYNCED", {})``, then watch events.
+
+        The watch starts at the list's resourceVersion, so nothing between the two is missed, and
+        ends when ``timeout`` seconds have passed (the server closes it via ``timeoutSeconds``).
+        """
+        from kubernetes import watch
+
+        deadline = time.monotonic() + timeout
+        listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
+        for obj in listing.get("items") or []:
+            yield "LISTED", obj
+        yield "SYNCED", {}
+        rv = (listing.get("metadata") or {}).get("resourceVersion")
+        k = kind_of(kind)
+        fn, args = self._method(k, "list", namespace)
+        while (left := deadline - time.monotonic()) > 0.05:
+            w = watch.Watch(return_type="object")
+            kwargs = _drop_none(label_selector=selector, field_selector=field_selector, resource_version=rv)
+            with self._api_errors(k, None, namespace):
+                for event in w.stream(fn, *args, timeout_seconds=max(1, int(left + 0.999)),
+                                      _request_timeout=left + 10, **kwargs):
+                    if event["type"] in ("BOOKMARK", "ERROR"):
+                        continue
+                    obj = event["raw_object"]
+                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                    yield event["type"], obj
+                    if time.monotonic() >= deadline:
+                        w.stop()
+
+    def wait_for(self, kind: str, name: str, namespace: str | None, done: Callable[[dict | None], bool],
+                 describe: Callable[[dict | None], str], *, timeout: float | Any, what: str) -> dict | None:
+        """Watch one object until ``done(obj)`` (obj None = absent); TimedOut says ``describe`` of the last."""
+        seconds = float(getattr(timeout, "seconds", timeout))
+        last: dict | None = None
+        for etype, obj in self.watch(kind, namespace, timeout=seconds, field_selector=f"metadata.name={name}"):
+            if etype != "SYNCED":
+                last = None if etype == "DELETED" else obj
+            if done(last):
+                return last
+        k = kind_of(kind)
+        where = f" in namespace {namespace}" if namespace else ""
+        raise TimedOut(f"{k.kind} {name}{where}: {what} not reached within {seconds:g}s",
+                       last_seen=describe(last) if last is not None else "the object does not exist",
+                       hint=f"look at it: kubectl describe {k.kind.lower()} {name}"
+                            + (f" -n {namespace}" if namespace else ""))
+
+    def wait_for_condition(self, kind: str, name: str, namespace: str | None, condition: str,
+                           status: str = "True", timeout: float | Any = 120.0) -> dict:
+        """Until ``status.conditions[type=condition].status == status`` (e.g. Gateway Programmed)."""
+        def done(obj: dict | None) -> bool:
+            return obj is not None and (condition_of(obj, condition) or {}).get("status") == status
+
+        def describe(obj: dict | None) -> str:
+            cond = condition_of(obj or {}, condition)
+            if not cond:
+                return f"no {condition} condition yet"
+            return f"{condition}={cond.get('status')} reason={cond.get('reason')} message={cond.get('message')!r}"
+
+        return self.wait_for(kind, name, namespace, done, describe, timeout=timeout,
+                             what=f"condition {condition}={status}")  # type: ignore[return-value]
+
+    def wait_for_jsonpath(self, kind: str, name: str, namespace: str | None, path: str, value: Any,
+                          timeout: float | Any = 120.0) -> dict:
+        """Until the JSONPath ``path`` (kubectl style ``{.status.readyReplicas}``) equals ``value``."""
+        want = str(value)
+        done = lambda obj: obj is not None and want in jsonpath_values(obj, path)  # noqa: E731
+        describe = lambda obj: f"{path} = {', '.join(jsonpath_values(obj or {}, path)) or '<unset>'}"  # noqa: E731
+        return self.wait_for(kind, name, namespace, done, describe, timeout=timeout,
+                             what=f"{path} = {want}")  # type: ignore[return-value]
+
+    def wait_for_deletion(self, kind: str, name: str, namespace: str | None = None,
+                          timeout: float | Any = 120.0) -> None:
+        """Until the object is gone."""
+        def describe(obj: dict | None) -> str:
+            meta = (obj or {}).get("metadata") or {}
+            phase = ((obj or {}).get("status") or {}).get("phase")
+            marked = "terminating" if meta.get("deletionTimestamp") else "not marked for deletion"
+            return f"still present ({marked}" + (f", phase {phase})" if phase else ")")
+
+        self.wait_for(kind, name, namespace, lambda obj: obj is None, describe, timeout=timeout,
+                      what="deletion")
+
+    def wait_for_ready_pods(self, namespace: str, selector: str, count: int,
+                            timeout: float | Any = 180.0) -> list[dict]:
+        """Until at least ``count`` pods matching ``selector`` are Ready and not terminating."""
+        seconds = float(getattr(timeout, "seconds", timeout))
+        pods: dict[str, dict] = {}
+        for etype, pod in self.watch("pod", namespace, timeout=seconds, selector=selector):
+            if etype == "DELETED":
+                pods.pop(pod["metadata"]["name"], None)
+            elif etype != "SYNCED":
+                pods[pod["metadata"]["name"]] = pod
+            ready = [p for p in pods.values() if pod_ready(p)]
+            if len(ready) >= count:
+                return sorted(ready, key=lambda p: p["metadata"]["name"])
+        states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
+        raise TimedOut(f"{count} ready pod(s) with {selector} in {namespace} not reached within {seconds:g}s",
+                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}; "
+                                               "kubectl describe pod <name> shows why one is not ready")
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pure helpers (tested without a cluster).
+
+
+def to_yaml(manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """A manifest string as-is; a dict or list of dicts as multi-document YAML."""
+    if isinstance(manifest, str):
+        return manifest
+    docs = [manifest] if isinstance(manifest, Mapping) else list(manifest)
+    return yaml.safe_dump_all([dict(d) for d in docs], sort_keys=False)
+
+
+def condition_of(obj: Mapping[str, Any], condition: str) -> dict | None:
+    """The condition of that type from ``status.conditions`` (or a Gateway listener's), if any."""
+    for cond in ((obj.get("status") or {}).get("conditions") or []):
+        if cond.get("type") == condition:
+            return dict(cond)
+    return None
+
+
+def jsonpath_values(obj: Mapping[str, Any], path: str) -> list[str]:
+    """Values at a kubectl-style JSONPath, as strings (``{.status.phase}`` or ``.status.phase``)."""
+    from jsonpath_ng.ext import parse
+
+    expr = path.strip()
+    if expr.startswith("{") and expr.endswith("}"):
+        expr = expr[1:-1]
+    expr = "$" + expr if expr.startswith(".") or expr.startswith("[") else expr
+    out = []
+    for match in parse(expr).find(obj):
+        v = match.value
+        out.append(json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else str(v))
+    return out
+
+
+def pod_ready(pod: Mapping[str, Any]) -> bool:
+    """Ready condition True and not being deleted."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return (condition_of(pod, "Ready") or {}).get("status") == "True"
+
+
+def pod_state(pod: Mapping[str, Any]) -> str:
+    """What ``kubectl get pods`` would show in STATUS, roughly (Terminating, ContainerCreating, ...)."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return str(waiting.get("reason") or "Waiting")
+    ready = "Ready" if pod_ready(pod) else "not Ready"
+    return f"{status.get('phase', 'Unknown')}, {ready}"
+
+
+def _ns(namespace: str | None) -> list[str]:
+    return ["-n", namespace] if namespace else []
+
+
+def _pairs(values: Mapping[str, str | None]) -> list[str]:
+    if not values:
+        raise TypeError("give at least one key, e.g. {'istio.io/dataplane-mode': 'ambient'}")
+    return [f"{k}-" if v is None else f"{k}={v}" for k, v in values.items()]
+
+
+def _drop_none(**kwargs: Any) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _status_message(body: Any) -> str | None:
+    try:
+        return str(json.loads(body).get("message"))
+    except (TypeError, ValueError, AttributeError):
+        return str(body)[:500] if body else None
+
+
+_FORWARDING = re.compile(r"Forwarding from [\[\]0-9a-fA-F.:]+:(\d+) ->")
+
+
+def _start_streaming(argv: list[str], env: Mapping[str, str]) -> tuple[subprocess.Popen[str], queue.Queue]:
+    exe = shell._resolve(argv[0], {**os.environ, **env} if env else None)
+    proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env} if env else None,
+                            start_new_session=True)
+    lines: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="port-forward-output", daemon=True).start()
+    return proc, lines
+
+
+def _await_forwarding(proc: subprocess.Popen[str], lines: queue.Queue, seconds: float, shown: str) -> int:
+    deadline = time.monotonic() + seconds
+    seen: list[str] = []
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            raise ClusterError("kubectl port-forward exited before forwarding", argv_display=shown,
+                               returncode=proc.wait(), stderr_tail="".join(seen[-12:]),
+                               hint="check the target exists and is running (kubectl get pods)")
+        seen.append(line)
+        match = _FORWARDING.search(line)
+        if match:
+            return int(match.group(1))
+    raise TimedOut(f"kubectl port-forward did not start forwarding within {seconds:g}s",
+                   argv_display=shown, last_seen="".join(seen[-5:]).strip() or "no output",
+                   hint="raise timeouts.port_forward, or check the pod is Running")
+
+
+def _await_connectable(address: str, port: int, seconds: float) -> None:
+    try:
+        with socket.create_connection((address, port), timeout=seconds):
+            return
+    except OSError as exc:
+        raise TimedOut(f"port {address}:{port} did not accept a connection within {seconds:g}s",
+                       last_seen=str(exc), hint="check kubectl port-forward's output") from exc
