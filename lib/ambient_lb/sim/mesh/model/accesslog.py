@@ -1,0 +1,181 @@
+"""Access-log writers that produce real-format lines (``research/log-formats.md``; R7.6).
+
+Who calls it: the integrator's request path, once per hop, and writes the returned text (no
+trailing newline) into ``cluster.logs`` for the proxy's container:
+
+- ztunnel text format (log-formats §1): ``connection_complete`` (one per *connection*, R7.6),
+  ``connection_failed`` (early deny / no healthy upstream), and Solo's per-request
+  ``http_request_complete`` (target ``http access``, `[solo]`).
+- Istio's default Envoy text format ``EnvoyTextLogFormat`` (log-formats §2) for the gateway and
+  the waypoint: fill an ``EnvoyRecord`` and call ``envoy_line``. ``inbound_vip_cluster``,
+  ``connect_originate`` and ``INTERNAL_CLIENT_ADDRESS`` give the ambient specifics (§2.2).
+
+Writers are pure: timestamps come in as simulated epoch seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+from ...clock import to_rfc3339_micro, to_rfc3339_milli
+
+# --- ztunnel --------------------------------------------------------------------------------------
+
+
+class Bare(str):
+    """A value ztunnel logs with Display (``%x``): addresses, never quoted (log-formats §1 rule 6)."""
+
+
+def rust_debug(text: str) -> str:
+    """Rust ``Debug`` rendering of a string: double-quoted with ``\\`` ``"`` and controls escaped."""
+    out = []
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _render(value: object) -> str:
+    if isinstance(value, Bare) or isinstance(value, (bool, int)):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return rust_debug(str(value))
+
+
+def ztunnel_line(ts: float, level: str, target: str, message: str | None,
+                 fields_: Sequence[tuple[str, object]]) -> str:
+    """``<ts>\\t<level>\\t<target>\\t<message>\\t<k=v ...>`` (log-formats §1 rules 1–7).
+
+    Fields whose value is None are left out (Option::None). A message-only record ends in a tab.
+    """
+    parts = [f"{k}={_render(v)}" for k, v in fields_ if v is not None and not k.startswith("log.")]
+    head = f"{to_rfc3339_micro(ts)}\t{level}\t{target}"
+    if message is None and not parts:
+        return head
+    body = " ".join(parts)
+    return f"{head}\t{message}\t{body}" if message is not None else f"{head}\t{body}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One side of a ztunnel connection. Unknown values stay None and are omitted from the line."""
+
+    addr: str
+    workload: str | None = None
+    namespace: str | None = None
+    identity: str | None = None  # only when the connection was mTLS
+    cluster: str | None = None  # src.cluster / dst.cluster: ztunnel ≥ 2026-07 only
+    service: str | None = None  # dst only
+    hbone_addr: str | None = None  # dst only, HBONE only
+
+
+def spiffe(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def _peer_fields(src: Peer, dst: Peer, direction: str) -> list[tuple[str, object]]:
+    return [("src.addr", Bare(src.addr)), ("src.workload", src.workload), ("src.namespace", src.namespace),
+            ("src.identity", src.identity), ("src.cluster", src.cluster),
+            ("dst.addr", Bare(dst.addr)), ("dst.hbone_addr", Bare(dst.hbone_addr) if dst.hbone_addr else None),
+            ("dst.service", dst.service), ("dst.workload", dst.workload), ("dst.namespace", dst.namespace),
+            ("dst.identity", dst.identity), ("dst.cluster", dst.cluster), ("direction", direction)]
+
+
+def connection_complete(ts: float, src: Peer, dst: Peer, direction: str, bytes_sent: int, bytes_recv: int,
+                        duration_ms: int, error: str | None = None) -> str:
+    """``access connection complete`` (log-formats §1.1): info, or error with ``error`` last."""
+    fields_ = _peer_fields(src, dst, direction) + [
+        ("bytes_sent", int(bytes_sent)), ("bytes_recv", int(bytes_recv)), ("duration", f"{int(duration_ms)}ms"),
+        ("error", error)]
+    return ztunnel_line(ts, "error" if error else "info", "access", "connection complete", fields_)
+
+
+def connection_failed(ts: float, src_addr: str, dst_addr: str, direction: str, error: str) -> str:
+    """``access connection failed`` (warn, 4 fields): an early deny such as R7.3's no healthy upstream."""
+    return ztunnel_line(ts, "warn", "access", "connection failed",
+                        [("src.addr", Bare(src_addr)), ("dst.addr", Bare(dst_addr)), ("direction", direction),
+                         ("error", error)])
+
+
+def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, method: str, path: str,
+                          protocol: str, response_code: int, host: str, user_agent: str, request_id: str,
+                          duration_ms: int) -> str:
+    """Solo ztunnel's ``http access request complete`` line (guide line 48; `[solo]`, R7.6)."""
+    fields_ = _peer_fields(src, dst, direction) + [
+        ("method", Bare(method)), ("path", path), ("protocol", Bare(protocol)), ("response_code", int(response_code)),
+        ("host", host), ("user_agent", user_agent), ("request_id", request_id), ("duration", f"{int(duration_ms)}ms")]
+    return ztunnel_line(ts, "info", "http access", "request complete", fields_)
+
+
+# --- Envoy (gateway, waypoint) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvoyRecord:
+    """The 22 operators of ``EnvoyTextLogFormat`` in order (log-formats §2). None/"" print as ``-``."""
+
+    start_time: float
+    method: str | None = None
+    path: str | None = None
+    protocol: str | None = None
+    response_code: int = 0
+    response_flags: str | None = None
+    response_code_details: str | None = None
+    connection_termination_details: str | None = None
+    upstream_transport_failure_reason: str | None = None
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    duration: int = 0
+    upstream_service_time: int | None = None
+    x_forwarded_for: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    authority: str | None = None
+    upstream_host: str | None = None
+    upstream_cluster: str | None = None
+    upstream_local_address: str | None = None
+    downstream_local_address: str | None = None
+    downstream_remote_address: str | None = None
+    requested_server_name: str | None = None
+    route_name: str | None = None
+
+
+def _d(value: object) -> str:
+    """Envoy prints ``-`` for every unset or empty value (log-formats §2, ED)."""
+    return "-" if value is None or value == "" else str(value)
+
+
+def envoy_line(r: EnvoyRecord) -> str:
+    """One line of Istio's default Envoy text access log (no trailing newline)."""
+    reason = r.upstream_transport_failure_reason.replace(" ", "_") if r.upstream_transport_failure_reason else None
+    return (f'[{to_rfc3339_milli(r.start_time)}] "{_d(r.method)} {_d(r.path)} {_d(r.protocol)}" '
+            f"{r.response_code} {_d(r.response_flags)} {_d(r.response_code_details)} "
+            f'{_d(r.connection_termination_details)} "{_d(reason)}" {r.bytes_received} {r.bytes_sent} '
+            f'{r.duration} {_d(r.upstream_service_time)} "{_d(r.x_forwarded_for)}" "{_d(r.user_agent)}" '
+            f'"{_d(r.request_id)}" "{_d(r.authority)}" "{_d(r.upstream_host)}" {_d(r.upstream_cluster)} '
+            f"{_d(r.upstream_local_address)} {_d(r.downstream_local_address)} {_d(r.downstream_remote_address)} "
+            f"{_d(r.requested_server_name)} {_d(r.route_name)}")
+
+
+def inbound_vip_cluster(port: int, service_fqdn: str) -> str:
+    """The waypoint's cluster name ``inbound-vip|8000|http|<svc fqdn>`` (R1.3, R7.6)."""
+    return f"inbound-vip|{port}|http|{service_fqdn}"
+
+
+def connect_originate(pod_ip: str, target_port: int) -> str:
+    """The waypoint's UPSTREAM_HOST for a pod: ``envoy://connect_originate/<ip>:<port>`` (§2.2)."""
+    return f"envoy://connect_originate/{pod_ip}:{target_port}"
+
+
+INTERNAL_CLIENT_ADDRESS = "envoy://internal_client_address/"
+
+
+def record_field_names() -> list[str]:
+    """The field names of ``EnvoyRecord`` in line order (the parser's JSON-key names)."""
+    return [f.name for f in fields(EnvoyRecord)]
