@@ -10,7 +10,7 @@ Rules implemented here:
 - R8.2 binding: ``istio.io/use-waypoint`` on the Service, else on its Namespace (``none`` opts out;
   ``istio.io/use-waypoint-namespace`` names another namespace); the waypoint Gateway must exist.
 - R8.1d/R8.4 ``istio.io/ingress-use-waypoint=true`` on the Service, else on the Namespace.
-- R5.1 traffic-distribution precedence (spec, Service annotation, Namespace annotation, Any).
+- R5.1 traffic-distribution precedence, resolved by ``model.locality.resolve_mode``.
 - R6.3 endpoint health: ready → healthy; not ready → unhealthy; deletionTimestamp → terminating.
 - R5.9 locality from the node's region/zone/subzone labels.
 """
@@ -24,12 +24,12 @@ from typing import Any, Callable
 from ..cluster import Cluster
 from ..store import Event
 from . import objects as o
+from .model.hosts import Locality
+from .model.locality import Mode, ModeDecision, resolve_mode
 
 DEFAULT_PUSH_DELAY = 0.3  # §11
 _WATCHED = {o.PODS, o.SERVICES, o.NODES, o.NAMESPACES, o.GATEWAYS, o.DESTINATION_RULES}
 
-# R5.1: spec.trafficDistribution / annotation value -> mode; anything else non-empty is Any
-_MODES = {"preferclose": "SameZone", "prefersamezone": "SameZone", "prefersamenode": "SameNode"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Endpoint:
     pod: str
     ip: str
     node: str
-    locality: tuple[str, str, str]  # (region, zone, subzone)
+    locality: Locality  # of the pod's node (R5.9)
     sa: str
     ready: bool
     terminating: bool
@@ -57,10 +57,15 @@ class ServiceView:
     labels: dict[str, str]
     waypoint: tuple[str, str] | None  # R8.2
     ingress_use_waypoint: bool  # R8.1d
-    distribution: str  # R5.1: SameZone | SameNode | Any
+    distribution: ModeDecision  # R5.1
     endpoints: list[Endpoint]
-    dr: dict[str, Any] | None = None  # DestinationRule spec.trafficPolicy
+    dr: dict[str, Any] | None = None  # the DestinationRule spec
     dr_version: str = ""  # R2.12: a DR change rebuilds the clusters
+
+    @property
+    def forces_unhealthy(self) -> bool:
+        """R5.3/R6.3: a traffic-distribution mode makes Istio send not-ready endpoints as UNHEALTHY."""
+        return self.distribution.mode is not Mode.ANY
 
     @property
     def fqdn(self) -> str:
@@ -82,7 +87,7 @@ class MeshView:
     pods: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
     ztunnels: dict[str, str] = field(default_factory=dict)  # node -> ztunnel pod name
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metadata
-    node_locality: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    node_locality: dict[str, Locality] = field(default_factory=dict)
 
 
 class Istiod:
@@ -124,12 +129,11 @@ class Istiod:
             fn(self.view)
 
 
-def _locality(node: o.Obj | None) -> tuple[str, str, str]:
-    lb = o.labels(node)
-    return (lb.get(o.REGION, ""), lb.get(o.ZONE, ""), lb.get(o.SUBZONE, ""))
+def _locality(node: o.Obj) -> Locality:
+    return Locality.from_node_labels(o.name(node), o.labels(node))
 
 
-def _pods(cluster: Cluster, localities: dict[str, tuple[str, str, str]], order: dict[str, int],
+def _pods(cluster: Cluster, localities: dict[str, Locality], order: dict[str, int],
           seen: Any) -> list[tuple[o.Obj, Endpoint]]:
     out = []
     for pod in cluster.store.list(o.PODS):
@@ -140,7 +144,7 @@ def _pods(cluster: Cluster, localities: dict[str, tuple[str, str, str]], order: 
         if uid not in order:
             order[uid] = next(seen)
         ep = Endpoint(o.namespace(pod), o.name(pod), ip, o.pod_node(pod),
-                      localities.get(o.pod_node(pod), ("", "", "")), o.pod_sa(pod),
+                      localities.get(o.pod_node(pod)) or Locality(node=o.pod_node(pod)), o.pod_sa(pod),
                       o.pod_ready(pod) and not o.pod_terminating(pod), o.pod_terminating(pod))
         out.append((pod, ep))
     out.sort(key=lambda pe: order[o.meta(pe[0]).get("uid", o.name(pe[0]))])
@@ -160,17 +164,11 @@ def waypoint_of(svc: o.Obj, ns: dict[str, Any], gateways: set[tuple[str, str]]) 
     return (wns, use) if (wns, use) in gateways else None
 
 
-def distribution_of(svc: o.Obj, ns: dict[str, Any]) -> str:
+def distribution_of(svc: o.Obj, ns: dict[str, Any]) -> ModeDecision:
     """R5.1: spec.trafficDistribution, then the Service annotation, then the Namespace's, else Any."""
-    spec_v = str((svc.get("spec") or {}).get("trafficDistribution") or "").lower()
-    if spec_v in _MODES:
-        return _MODES[spec_v]
-    key = "networking.istio.io/traffic-distribution"
-    for ann in (o.annotations(svc), ns.get("annotations") or {}):
-        v = str(ann.get(key) or "").lower()
-        if v:
-            return _MODES.get(v, "Any")
-    return "Any"
+    spec = svc.get("spec") or {}
+    return resolve_mode(spec.get("trafficDistribution"), o.annotations(svc), ns.get("annotations") or {},
+                        internal_traffic_policy=spec.get("internalTrafficPolicy"))
 
 
 def _dr_for(cluster: Cluster, ns: str, name: str) -> o.Obj | None:
@@ -217,6 +215,6 @@ def _service_view(cluster: Cluster, svc: o.Obj, ns: dict[str, Any], waypoints: s
                      distribution_of(svc, ns), eps)
     dr = _dr_for(cluster, sv.namespace, sv.name)
     if dr is not None:
-        sv.dr = (dr.get("spec") or {}).get("trafficPolicy") or {}
+        sv.dr = dr.get("spec") or {}
         sv.dr_version = o.meta(dr).get("uid", "") + "/" + str(o.meta(dr).get("generation", 1))
     return sv

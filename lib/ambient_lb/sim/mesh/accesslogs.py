@@ -1,0 +1,80 @@
+"""Each hop's access-log lines, written with the model's writers into the right pod's container log.
+
+Who calls it: ``dataplane`` once per hop of a request. Lines land where ``kubectl logs`` finds them:
+
+| hop | pod | container | format |
+| --- | --- | --- | --- |
+| gateway Envoy | the Gateway's proxy pod (``http-…``) | ``kgateway-proxy`` | Istio ``EnvoyTextLogFormat`` |
+| waypoint Envoy | the waypoint pod | ``istio-proxy`` | Istio ``EnvoyTextLogFormat``, cluster ``inbound-vip|…`` (R7.6) |
+| ZT(GW), outbound | the ztunnel on the gateway pod's node | its first container | ``access connection complete`` |
+| destination ztunnel, inbound | the ztunnel on the backend pod's node | its first container | Solo ``http access request complete`` + ``access connection complete`` |
+
+[model] ztunnel logs ``connection complete`` per *connection* (R7.6). The simulator treats every
+request as carried by its own upstream connection, so each request yields one such line per
+ztunnel it crosses; the Solo per-request line is written by the destination ztunnel. Retention
+is bounded by ``cluster.logs`` (a rotated container log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cluster import Cluster
+from . import objects as o
+from .istiod import Endpoint, MeshView
+from .model import accesslog as al
+
+GATEWAY_CONTAINER = "kgateway-proxy"
+WAYPOINT_CONTAINER = "istio-proxy"
+
+
+def peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
+         hbone_addr: str | None = None) -> al.Peer:
+    return al.Peer(addr=addr, workload=ep.pod, namespace=ep.namespace,
+                   identity=ep.identity if mtls else None, service=service, hbone_addr=hbone_addr)
+
+
+class HopLogger:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.logs = cluster.logs
+        self._containers: dict[str, str] = {}
+
+    def envoy(self, ep: Endpoint, container: str, record: al.EnvoyRecord) -> None:
+        self.logs.write(ep.namespace, ep.pod, container, al.envoy_line(record))
+
+    def _ztunnel(self, view: MeshView, node: str) -> tuple[str, str] | None:
+        pod = view.ztunnels.get(node)
+        if pod is None:
+            return None
+        c = self._containers.get(pod)
+        if c is None:
+            obj = self.cluster.store.get(o.PODS, "istio-system", pod) or {}
+            cs = (obj.get("spec") or {}).get("containers") or [{"name": "istio-proxy"}]
+            c = self._containers[pod] = cs[0].get("name", "istio-proxy")
+        return pod, c
+
+    def ztunnel(self, view: MeshView, node: str, *lines: str) -> None:
+        zt = self._ztunnel(view, node)
+        if zt is not None:
+            for line in lines:
+                self.logs.write("istio-system", zt[0], zt[1], line)
+
+    def outbound(self, view: MeshView, now: float, src: Endpoint, src_addr: str, dst: al.Peer, sent: int,
+                 recv: int, ms: int, error: str | None = None) -> None:
+        """ZT(src node): the source side of an HBONE connection (mTLS, so identities are known)."""
+        line = al.connection_complete(now, peer(src, src_addr, mtls=True), dst, "outbound", sent, recv, ms, error)
+        self.ztunnel(view, src.node, line)
+
+    def inbound(self, view: MeshView, now: float, src: al.Peer, dst: Endpoint, dst_port: int, service: str | None,
+                req: Any, status: int | None, sent: int, recv: int, ms: int, error: str | None = None) -> None:
+        """The destination ztunnel: Solo's per-request line (when a response came) and connection complete."""
+        d = peer(dst, f"{dst.ip}:15008" if src.identity else f"{dst.ip}:{dst_port}", mtls=bool(src.identity),
+                 service=service, hbone_addr=f"{dst.ip}:{dst_port}" if src.identity else None)
+        lines = []
+        if status is not None:
+            lines.append(al.http_request_complete(
+                now, src, d, "inbound", method=req.method, path=req.path, protocol="HTTP1", response_code=status,
+                host=req.host, user_agent=req.user_agent, request_id=req.request_id, duration_ms=ms))
+        lines.append(al.connection_complete(now, src, d, "inbound", sent, recv, ms, error))
+        self.ztunnel(view, dst.node, *lines)

@@ -1,0 +1,398 @@
+"""The request path, hop by hop: listener → GW Envoy → ZT(GW) → [WP Envoy] → destination ztunnel → app.
+
+Who calls it: ``listener`` hands every real HTTP request to ``DataPlane.handle``; benchmarks and
+tests may call ``serve`` directly. Every decision uses the last view istiod *pushed* (R6.4) and
+the model in ``model/``; everything is timed by ``cluster.clock``.
+
+1. Route: the Gateway listening on the port, then the HTTPRoute rule by hostname and path
+   (kgateway's route table). No match → ``404 NR route_not_found``, empty body.
+2. GW Envoy picks from its cluster for the backend: the ready pod IPs by ROUND_ROBIN (R1.1, R1.2),
+   or the Service VIP alone when kgateway collapses it (R8.1, R1.3). With Istio integration on, a
+   DR's outlierDetection and localityLbSetting apply here (R1.4b), which on the VIP is useless (R8.3).
+3. Collapsed: ZT(GW) picks a waypoint pod for the VIP at random among the best locality tier
+   (R4.5, R5.2, R5.7), and the waypoint's ``inbound-vip`` cluster picks the pod with the DR's whole
+   trafficPolicy (R1.4a, R3.1–R3.5, R5.3–R5.5), default LEAST_REQUEST (R3.4), retries per R7.2.
+4. Destination ztunnel → app: a pod whose app does not accept connections (stopped after
+   SIGTERM during the deletion window R6.7, or the refuse-connections fault) fails with
+   ``503 UC`` at the proxy that chose it (R7.1); an app 5xx is passed through (R7.4).
+Each proxy's cluster gets the attempt's outcome for outlier detection (R2.1–R2.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..cluster import Cluster
+from . import objects as o
+from .accesslogs import GATEWAY_CONTAINER, WAYPOINT_CONTAINER, HopLogger, peer
+from .app import AppRequest, PodFaults, answer
+from .istiod import Endpoint, Istiod, MeshView, ServiceView
+from .kgateway import KgatewayController, match_route
+from .listener import Listeners
+from .model import accesslog as al
+from .model.destinationrule import Leg, cluster_config
+from .model.envoy_cluster import ClusterConfig, EnvoyCluster
+from .model.errors import ModelError
+from .model.hosts import Failure, Host, Outcome
+from .model.responses import RESPONSES, Kind, response_for, retry_policy
+from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
+from .proxies import Proxies, Proxy
+
+REFUSED = "io error: Connection refused (os error 111)"
+
+
+@dataclass
+class Downstream:
+    """The client's request as the gateway listener received it."""
+
+    method: str
+    path: str
+    host: str
+    headers: dict[str, str]
+    client: str  # ip:port
+    listener: str  # address:port the client connected to
+    request_id: str = ""
+    body_len: int = 0
+
+    @property
+    def user_agent(self) -> str:
+        return self.headers.get("user-agent", "")
+
+
+@dataclass
+class Reply:
+    """What one hop got back: status, headers, body, the outcome for outlier detection, log fields."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    outcome: Outcome
+    flags: str = "-"
+    details: str = "via_upstream"
+    upstream_ms: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def envoy_reply(kind: Kind, outcome: Outcome | None = None) -> Reply:
+    """A reply Envoy itself generates (R7.1, R7.3, NR); ``outcome`` is what outlier detection counts."""
+    row = RESPONSES[kind]
+    status = row.status or 503
+    body = row.body.encode()
+    headers = {"content-type": "text/plain"} if body else {}
+    return Reply(status, headers, body, status if outcome is None else outcome, row.flags, row.details,
+                 extra={"transport_failure": row.transport_failure or None})
+
+
+def reset_reply() -> Reply:
+    """R7.1: the destination refused; the choosing proxy sees the upstream terminated: 503 UC."""
+    return envoy_reply(Kind.UPSTREAM_RESET, Failure.CONNECTION_TERMINATION)
+
+
+class DataPlane:
+    name = "dataplane"
+
+    def __init__(self) -> None:
+        self._rr = itertools.count()
+        self._faults: dict[tuple[str, str], PodFaults] = {}
+        self._configs: dict[tuple[Any, ...], ClusterConfig] = {}
+        self._hosts: dict[tuple[Any, ...], list[Host]] = {}
+        self._by_ip: dict[str, Endpoint] = {}
+        self._gw_pods: dict[tuple[str, str], list[Endpoint]] = {}
+        self._version = -1
+
+    def start(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.clock = cluster.clock
+        self.rng = cluster.rng
+        self.istiod: Istiod = cluster.extensions["istiod"]
+        self.kgw: KgatewayController = cluster.extensions["kgateway"]
+        self.log = HopLogger(cluster)
+        self.proxies = Proxies(cluster.rng, self._outlier_event)
+        self.listeners = cluster.extensions["listeners"] = Listeners(cluster, self.handle)
+        cluster.extensions["dataplane"] = self
+        self.istiod.subscribe(self._on_push)
+        self._on_push(self.istiod.view)
+        self.kgw.reconcile()
+        from .admin import register_admin
+        register_admin(cluster, self)
+
+    # ---- istiod pushes -------------------------------------------------------------------------
+    def _on_push(self, view: MeshView) -> None:
+        self._configs.clear()
+        self._hosts.clear()
+        self._by_ip = {ep.ip: ep for ep in view.pods.values() if not ep.terminating} | {
+            ep.ip: ep for ep in view.pods.values() if ep.terminating and ep.ip not in self._by_ip}
+        self._gw_pods.clear()
+        self.proxies.forget(set(view.pods))
+        self._version = view.version
+
+    def _outlier_event(self, proxy: Proxy, ev: Any) -> None:
+        container = WAYPOINT_CONTAINER if proxy.namespace != o.KGATEWAY_NS else GATEWAY_CONTAINER
+        self.cluster.logs.write(proxy.namespace, proxy.pod, container, ev.json_line())
+
+    # ---- the HTTP entry point ------------------------------------------------------------------
+    async def handle(self, port: int, request: web.BaseRequest) -> web.Response:
+        body = await request.read() if request.can_read_body else b""
+        peername = request.transport.get_extra_info("peername") if request.transport else None
+        sock = request.transport.get_extra_info("sockname") if request.transport else None
+        down = Downstream(request.method, request.path_qs, request.headers.get("Host", ""),
+                          {k.lower(): v for k, v in request.headers.items()},
+                          f"{peername[0]}:{peername[1]}" if peername else "127.0.0.1:0",
+                          f"{sock[0]}:{sock[1]}" if sock else f"{self.listeners.address}:{port}",
+                          body_len=len(body))
+        reply = await self.serve(port, down)
+        headers = dict(reply.headers)
+        headers["server"] = "envoy"
+        if reply.upstream_ms is not None:
+            headers["x-envoy-upstream-service-time"] = str(reply.upstream_ms)
+        return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+    async def serve(self, port: int, down: Downstream) -> Reply:
+        """One request through the simulated mesh; returns what the client gets."""
+        view = self.istiod.view
+        down.request_id = down.headers.get("x-request-id") or str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        gw = self._gateway_pod(port, view)
+        if gw is None:
+            return envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
+        start = self.clock.now()
+        entry = match_route(self.kgw.routes.get(port, []), down.host, down.path)
+        if entry is None or not entry.backends:
+            reply = envoy_reply(Kind.ROUTE_NOT_FOUND)
+            self._gw_log(gw, down, reply, start, "-", None, None)
+            return reply
+        ns, svc, svc_port, _ = self._backend(entry.backends)
+        sv = view.services.get((ns, svc))
+        if sv is None:  # ResolvedRefs=False: kgateway answers 500 itself
+            reply = Reply(500, {}, b"", 500, "-", "direct_response")
+            self._gw_log(gw, down, reply, start, entry.name, None, None)
+            return reply
+        return await self._through_gateway(gw, view, sv, svc_port, down, start, entry.name)
+
+    def _backend(self, backends: list[tuple[str, str, int, int]]) -> tuple[str, str, int, int]:
+        if len(backends) == 1:
+            return backends[0]
+        total = sum(max(0, b[3]) for b in backends) or 1
+        draw, acc = self.rng.uniform(0, total), 0.0
+        for b in backends:
+            acc += max(0, b[3])
+            if draw < acc:
+                return b
+        return backends[-1]
+
+    def _gateway_pod(self, port: int, view: MeshView) -> Endpoint | None:
+        key = next((k for k, st in self.kgw.gateways.items() if port in st.ports), None)
+        if key is None:
+            return None
+        pods = self._gw_pods.get(key)
+        if pods is None:
+            pods = self._gw_pods[key] = [ep for (ns, name), ep in view.pods.items()
+                                         if ns == key[0] and ep.ready and o.owned_by_deployment({"metadata": {
+                                             "name": name}}, key[1])]
+        return pods[next(self._rr) % len(pods)] if pods else None
+
+    # ---- GW Envoy ------------------------------------------------------------------------------
+    def _captured(self, gw: Endpoint, view: MeshView) -> bool:
+        """R8.1c: the gateway pod is in the ambient mesh (and kgateway's Istio integration is on)."""
+        ns_labels = (view.namespaces.get(gw.namespace) or {}).get("labels") or {}
+        return self.kgw.integration and ns_labels.get("istio.io/dataplane-mode") == "ambient"
+
+    def _collapsed(self, gw: Endpoint, sv: ServiceView, view: MeshView) -> bool:
+        """R8.1 (a)–(e): kgateway sends to the VIP only if all hold (newer builds check the binding)."""
+        return self._captured(gw, view) and sv.ingress_use_waypoint and sv.waypoint is not None \
+            and bool(sv.cluster_ip)
+
+    async def _through_gateway(self, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
+                               down: Downstream, start: float, route: str) -> Reply:
+        captured = self._captured(gw, view)
+        collapsed = self._collapsed(gw, sv, view)
+        proxy = self.proxies.proxy(gw.namespace, gw.pod, gw.locality, {})
+        cluster = self._gw_cluster(proxy, sv, svc_port, collapsed, captured)
+        host = cluster.pick(self.clock.now())
+        if host is None:
+            reply = envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
+            self._gw_log(gw, down, reply, start, route, None, cluster.config.name)
+            return reply
+        if collapsed:
+            reply = await self._via_waypoint(gw, view, sv, svc_port, down)
+        else:
+            target = self._by_ip.get(host.address.rsplit(":", 1)[0])
+            reply = await self._to_pod(view, gw, captured, target, int(host.address.rsplit(":", 1)[1]),
+                                       sv, down, outbound_from=gw if captured else None)
+        self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()))
+        if reply.extra.get("upstream"):  # an answer from the waypoint or the app is passed through (R7.4)
+            reply.flags, reply.details = "-", "via_upstream"
+        reply.upstream_ms = max(0, int((self.clock.now() - start) * 1000))
+        self._gw_log(gw, down, reply, start, route, host.address, cluster.config.name)
+        return reply
+
+    def _gw_cluster(self, proxy: Proxy, sv: ServiceView, port: int, collapsed: bool, captured: bool) -> EnvoyCluster:
+        name = f"kube_{sv.namespace}_{sv.name}_{port}"
+        ckey = ("gw", sv.namespace, sv.name, port, collapsed, captured)
+        config = self._configs.get(ckey)
+        if config is None:
+            dr = sv.dr if captured else None  # R1.4b: the DR reaches GW only through the Istio integration
+            mode = None if collapsed else sv.distribution  # R5.10 [solo][model]
+            config = self._configs[ckey] = self._config(dr, Leg.GATEWAY, name, mode, False)
+
+        def hosts() -> list[Host]:
+            if collapsed:  # R1.3: a STATIC cluster of the VIP
+                return [Host(f"{sv.cluster_ip}:{port}", sv.fqdn)]
+            tp = sv.target_port(port)  # R1.1: kgateway skips ready=false endpoints
+            return [Host(f"{ep.ip}:{tp}", ep.pod, ep.locality) for ep in sv.endpoints if ep.ready]
+        return self.proxies.cluster(proxy, config, self._version, self.clock.now(), hosts)
+
+    def _config(self, dr: dict[str, Any] | None, leg: Leg, name: str, mode: Any, unhealthy: bool) -> ClusterConfig:
+        try:
+            return cluster_config(dr, leg=leg, name=name, mode=mode, supports_unhealthy=unhealthy)
+        except ModelError:  # Istio's webhook would have rejected this DR: treat it as absent
+            return cluster_config(None, leg=leg, name=name, mode=mode, supports_unhealthy=unhealthy)
+
+    def _gw_log(self, gw: Endpoint, down: Downstream, reply: Reply, start: float, route: str,
+                upstream: str | None, cluster: str | None) -> None:
+        now = self.clock.now()
+        self.log.envoy(gw, GATEWAY_CONTAINER, al.EnvoyRecord(
+            start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None,
+            reply.extra.get("transport_failure"), down.body_len, len(reply.body), int((now - start) * 1000),
+            reply.upstream_ms, down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
+            upstream, cluster, f"{gw.ip}:{self._port()}" if upstream else None, down.listener, down.client, None,
+            route if route != "-" else None))
+
+    def _port(self) -> int:
+        return 32768 + self.rng.randrange(28000)
+
+    # ---- ZT(GW) → waypoint → pod ---------------------------------------------------------------
+    async def _via_waypoint(self, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
+                            down: Downstream) -> Reply:
+        wsv = view.services.get(sv.waypoint) if sv.waypoint else None
+        vip = f"{sv.cluster_ip}:{svc_port}"
+        wp_hosts = [Host(ep.ip, ep.pod, ep.locality, healthy=ep.ready) for ep in (wsv.endpoints if wsv else [])]
+        chosen = choose_endpoint(wp_hosts, gw.locality, wsv.distribution if wsv else None, self.rng)  # R4.5, R5.7
+        now = self.clock.now()
+        if chosen is None:  # R7.3: ztunnel closes the connection, GW logs 503 UC
+            self.log.ztunnel(view, gw.node, al.connection_failed(now, f"{gw.ip}:{self._port()}", vip, "outbound",
+                                                                 no_healthy_upstream_error(vip)))
+            return reset_reply()
+        wp = self._by_ip[chosen.address]
+        reply = await self._waypoint(wp, gw, view, sv, svc_port, down)
+        dst = peer(wp, f"{wp.ip}:15008", mtls=True, service=sv.fqdn, hbone_addr=vip)
+        self.log.outbound(view, self.clock.now(), gw, f"{gw.ip}:{self._port()}", dst, down.body_len + 200,
+                          len(reply.body) + 150, int((self.clock.now() - now) * 1000))
+        reply.extra["upstream"] = True
+        reply.outcome = reply.status
+        return reply
+
+    async def _waypoint(self, wp: Endpoint, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
+                        down: Downstream) -> Reply:
+        start = self.clock.now()
+        proxy = self.proxies.proxy(wp.namespace, wp.pod, wp.locality, {})
+        cluster = self._wp_cluster(proxy, sv, svc_port)
+        policy, tried, reply, host = retry_policy("waypoint"), [], None, None
+        for attempt in range(policy.num_retries + 1):
+            host = cluster.pick(self.clock.now(), exclude=tried if policy.previous_hosts else ())
+            if host is None:
+                reply = envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
+                break
+            if attempt:
+                cluster.note_retry()
+            target = self._by_ip.get(host.address.rsplit(":", 1)[0])
+            reply = await self._to_pod(view, wp, True, target, int(host.address.rsplit(":", 1)[1]), sv, down)
+            self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()))  # R2.2
+            tried.append(host.address)
+            if not policy.retries(reply.outcome):  # R7.2: app 5xx and UC are not retried
+                break
+        assert reply is not None
+        self._wp_log(wp, gw, sv, svc_port, down, reply, start, host, cluster.config.name)
+        return reply
+
+    def _wp_cluster(self, proxy: Proxy, sv: ServiceView, port: int) -> EnvoyCluster:
+        name = al.inbound_vip_cluster(port, sv.fqdn)
+        ckey = ("wp", sv.namespace, sv.name, port)
+        config = self._configs.get(ckey)
+        if config is None:
+            config = self._configs[ckey] = self._config(sv.dr, Leg.WAYPOINT, name, sv.distribution,
+                                                        sv.forces_unhealthy)
+
+        def hosts() -> list[Host]:  # R6.3: terminating never; not-ready only if the mode forces it
+            tp = sv.target_port(port)
+            return [Host(f"{ep.ip}:{tp}", ep.pod, ep.locality, healthy=ep.ready) for ep in sv.endpoints
+                    if not ep.terminating and (ep.ready or sv.forces_unhealthy)]
+        return self.proxies.cluster(proxy, config, self._version, self.clock.now(), hosts)
+
+    def _wp_log(self, wp: Endpoint, gw: Endpoint, sv: ServiceView, port: int, down: Downstream, reply: Reply,
+                start: float,
+                host: Host | None, cluster: str) -> None:
+        now = self.clock.now()
+        ip, _, tp = host.address.rpartition(":") if host else ("", "", "")
+        self.log.envoy(wp, WAYPOINT_CONTAINER, al.EnvoyRecord(
+            start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None, None,
+            down.body_len, len(reply.body), int((now - start) * 1000), reply.upstream_ms,
+            down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
+            al.connect_originate(ip, int(tp)) if host else None, cluster,
+            al.INTERNAL_CLIENT_ADDRESS if host else None, f"{sv.cluster_ip}:{port}",
+            f"{gw.ip}:{self._port()}", None, "default"))
+
+    # ---- destination ztunnel → app -------------------------------------------------------------
+    def _accepting(self, ep: Endpoint, faults: PodFaults) -> bool:
+        """Does the pod's app accept connections? (kubelet R6.6/R6.7, refuse fault)."""
+        if faults.refuse or self.cluster.store.get(o.PODS, ep.namespace, ep.pod) is None:
+            return False
+        kubelet = self.cluster.extensions.get("kubelet")
+        return bool(kubelet.listening(ep.namespace, ep.pod)) if kubelet is not None else not ep.terminating
+
+    def _pod_faults(self, ep: Endpoint) -> PodFaults:
+        pod = self.cluster.store.get(o.PODS, ep.namespace, ep.pod)
+        ann = o.annotations(pod)
+        cur = self._faults.get((ep.namespace, ep.pod))
+        src = (ann.get("fault.ambient-lb.dev/http-status", ""), ann.get("fault.ambient-lb.dev/refuse-connections", ""),
+               ann.get("fault.ambient-lb.dev/latency", ""))
+        if cur is None or cur.source != src:
+            cur = self._faults[(ep.namespace, ep.pod)] = PodFaults.parse(ann)
+            for problem in cur.problems:
+                self.cluster.logs.write(ep.namespace, ep.pod, self._app_container(pod),
+                                        f"[ambient-lb simulator] ignoring fault annotation: {problem}")
+        return cur
+
+    def _app_container(self, pod: o.Obj | None) -> str:
+        cs = ((pod or {}).get("spec") or {}).get("containers") or [{"name": "app"}]
+        return cs[0].get("name", "app")
+
+    async def _to_pod(self, view: MeshView, src: Endpoint, mtls: bool, dst: Endpoint | None, port: int,
+                      sv: ServiceView, down: Downstream, outbound_from: Endpoint | None = None) -> Reply:
+        start = self.clock.now()
+        src_peer = peer(src, f"{src.ip}:{self._port()}", mtls=mtls)
+        if dst is None:  # the workload is gone: the destination refuses (R7.1)
+            return reset_reply()
+        faults = self._pod_faults(dst)
+        if not self._accepting(dst, faults):  # R7.1: ECONNREFUSED at the destination ztunnel → 503 UC
+            self.log.inbound(view, start, src_peer, dst, port, sv.fqdn, down, None, 0, 0, 0, REFUSED)
+            if outbound_from is not None:
+                self._outbound_pod(view, outbound_from, dst, port, sv, 0, 0, 0, "http status: 503 Service Unavailable")
+            return reset_reply()
+        if faults.latency > 0:
+            await self._sleep(faults.latency)
+        resp = answer(dst.pod, faults, AppRequest(down.method, down.path, down.headers, src.ip, down.host))
+        ms = int((self.clock.now() - start) * 1000)
+        self.log.inbound(view, self.clock.now(), src_peer, dst, port, sv.fqdn, down, resp.status,
+                         len(resp.body) + 120, down.body_len + 200, ms)
+        if outbound_from is not None:
+            self._outbound_pod(view, outbound_from, dst, port, sv, down.body_len + 200, len(resp.body) + 120, ms)
+        return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.body, resp.status,
+                     upstream_ms=ms, extra={"upstream": True})
+
+    def _outbound_pod(self, view: MeshView, src: Endpoint, dst: Endpoint, port: int, sv: ServiceView, sent: int,
+                      recv: int, ms: int, error: str | None = None) -> None:
+        """R1.1: ZT(GW) forwards a pod-IP destination as is, over HBONE to that pod."""
+        d = peer(dst, f"{dst.ip}:15008", mtls=True, service=sv.fqdn, hbone_addr=f"{dst.ip}:{port}")
+        self.log.outbound(view, self.clock.now(), src, f"{src.ip}:{self._port()}", d, sent, recv, ms, error)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of simulated time (a model delay, e.g. the latency fault)."""
+        fut = asyncio.get_running_loop().create_future()
+        self.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        await fut

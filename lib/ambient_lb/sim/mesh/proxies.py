@@ -1,0 +1,77 @@
+"""Each Envoy proxy's clusters (gateway and waypoint pods), kept in step with istiod's pushes.
+
+Who calls it: ``dataplane`` asks ``Proxies.cluster(proxy, name, config, hosts_fn)`` for the cluster a
+request needs; ``admin`` lists a proxy's clusters for ``/stats`` and ``/clusters``. A cluster is
+the model's ``EnvoyCluster``; it gets the new host list when a push has happened since it last
+looked (R6.4, R2.8, R4.1), and is rebuilt when its config changes (a DR change, R2.12). Outlier
+ejection/un-ejection events go to the proxy's outlier log via ``on_event``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .model.envoy_cluster import ClusterConfig, EnvoyCluster
+from .model.hosts import Host, Locality
+from .model.outlier import OutlierEvent
+
+ProxyKey = tuple[str, str]  # (namespace, pod)
+
+
+@dataclass
+class _Entry:
+    cluster: EnvoyCluster
+    version: int  # istiod view version the host list came from
+
+
+@dataclass
+class Proxy:
+    namespace: str
+    pod: str
+    locality: Locality
+    labels: dict[str, str] = field(default_factory=dict)
+    clusters: dict[str, _Entry] = field(default_factory=dict)
+
+
+class Proxies:
+    def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None]) -> None:
+        self.rng = rng
+        self.on_event = on_event
+        self.by_pod: dict[ProxyKey, Proxy] = {}
+
+    def proxy(self, namespace: str, pod: str, locality: Locality, labels: dict[str, str]) -> Proxy:
+        p = self.by_pod.get((namespace, pod))
+        if p is None or p.locality != locality:
+            p = self.by_pod[(namespace, pod)] = Proxy(namespace, pod, locality, dict(labels))
+        return p
+
+    def forget(self, alive: set[ProxyKey]) -> None:
+        """Drop proxies whose pods are gone (their clusters die with them)."""
+        for key in [k for k in self.by_pod if k not in alive]:
+            del self.by_pod[key]
+
+    def cluster(self, proxy: Proxy, config: ClusterConfig, version: int, now: float,
+                hosts: Callable[[], Sequence[Host]]) -> EnvoyCluster:
+        """The proxy's cluster ``config.name``: built, re-hosted after a push, or rebuilt (R2.12)."""
+        entry = proxy.clusters.get(config.name)
+        if entry is None:
+            c = EnvoyCluster(config, hosts(), now=now, rng=random.Random(self.rng.getrandbits(64)),
+                             proxy_locality=proxy.locality, proxy_labels=proxy.labels)
+            proxy.clusters[config.name] = entry = _Entry(c, version)
+            return c
+        if entry.cluster.config != config:
+            entry.cluster = entry.cluster.rebuilt(config, now)
+            entry.version = -1
+        if entry.version != version:
+            self._emit(proxy, entry.cluster.set_hosts(hosts(), now))
+            entry.version = version
+        return entry.cluster
+
+    def emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
+        self._emit(proxy, events)
+
+    def _emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
+        for ev in events:
+            self.on_event(proxy, ev)
