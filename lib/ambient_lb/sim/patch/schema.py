@@ -1,0 +1,162 @@
+"""Merge metadata for the built-in kinds: which lists merge by which key, which are sets, which are atomic.
+
+Who calls it: ``strategic.py`` (strategic merge patch: ``patchMergeKey``/``patchStrategy``) and
+``fields.py``/``ssa.py`` (server-side apply: ``listType``/``listMapKeys``, atomic structs). A real
+apiserver reads both from the Go struct tags of k8s.io/api; this is the part of those tags the
+simulator's kinds use. A field the table does not name behaves like an untagged field: an object
+merges key by key, a list is replaced (SMP) or owned as a whole (SSA).
+
+    Struct(fields, value=False, atomic=False)
+        value   a non-pointer Go struct (``spec``, ``template``): always present, so it is never a
+                member of an Update's field set (no ``.: {}`` entry in managedFields)
+        atomic  SSA owns and replaces it whole (``LabelSelector``: ``f:selector: {}``)
+    ListOf(kind, keys, defaults, item)
+        kind "map"   merge items by ``keys`` (SMP uses ``keys[0]``), e.g. containers by name
+        kind "set"   a list of scalars merged as a set (finalizers)
+        kind "atomic" replaced whole
+        defaults     key values the apiserver defaults (container port ``protocol: TCP``), so an
+                     applied item without them is the same item as the live one
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .errors import UnsupportedPatch
+
+
+@dataclass(frozen=True)
+class Struct:
+    fields: dict[str, "Rule"] = field(default_factory=dict)
+    value: bool = False
+    atomic: bool = False
+
+    def child(self, name: str) -> "Rule | None":
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True)
+class ListOf:
+    kind: str  # "map" | "set" | "atomic"
+    keys: tuple[str, ...] = ()
+    defaults: tuple[tuple[str, Any], ...] = ()
+    item: Struct | None = None
+
+    @property
+    def merge_key(self) -> str:
+        return self.keys[0] if self.keys else ""
+
+
+Rule = Union[Struct, ListOf]
+ATOMIC = ListOf("atomic")
+SET = ListOf("set")
+FREE = Struct()  # an untyped map (labels, CR spec): merged key by key
+TCP = (("protocol", "TCP"),)
+
+
+def by(*keys: str, item: Struct | None = None, defaults: tuple[tuple[str, Any], ...] = ()) -> ListOf:
+    return ListOf("map", keys, defaults, item or FREE)
+
+
+CONDITIONS = by("type")
+OWNER_REFS = by("uid")
+OBJECT_META = Struct({"finalizers": SET, "ownerReferences": OWNER_REFS, "managedFields": ATOMIC}, value=True)
+LABEL_SELECTOR = Struct(atomic=True)
+
+CONTAINER = Struct({
+    "args": ATOMIC, "command": ATOMIC, "envFrom": ATOMIC,
+    "env": by("name"),
+    "ports": by("containerPort", "protocol", defaults=TCP),
+    "volumeMounts": by("mountPath"),
+    "volumeDevices": by("devicePath"),
+    "resizePolicy": by("resourceName"),
+    "resources": Struct(value=True),
+})
+POD_SPEC = Struct({
+    "containers": by("name", item=CONTAINER),
+    "initContainers": by("name", item=CONTAINER),
+    "ephemeralContainers": by("name", item=CONTAINER),
+    "volumes": by("name"),
+    "imagePullSecrets": by("name"),
+    "hostAliases": by("ip"),
+    "tolerations": ATOMIC, "readinessGates": ATOMIC,
+    "topologySpreadConstraints": by("topologyKey", "whenUnsatisfiable"),
+    "schedulingGates": by("name"),
+    "resourceClaims": by("name"),
+}, value=True)
+POD_TEMPLATE = Struct({"metadata": OBJECT_META, "spec": POD_SPEC}, value=True)
+POD_STATUS = Struct({"conditions": CONDITIONS, "podIPs": by("ip"), "hostIPs": by("ip")}, value=True)
+
+WORKLOAD_SPEC = Struct({"selector": LABEL_SELECTOR, "template": POD_TEMPLATE,
+                        "strategy": Struct(value=True), "updateStrategy": Struct(value=True)}, value=True)
+WORKLOAD_STATUS = Struct({"conditions": CONDITIONS}, value=True)
+SERVICE_SPEC = Struct({"ports": by("port", "protocol", defaults=TCP), "clusterIPs": ATOMIC,
+                       "externalIPs": ATOMIC, "ipFamilies": ATOMIC}, value=True)
+SERVICE_STATUS = Struct({"conditions": CONDITIONS}, value=True)
+NODE_STATUS = Struct({"conditions": CONDITIONS, "addresses": by("type")}, value=True)
+
+
+def _kind(spec: Struct | None = None, status: Struct | None = None, **top: Rule) -> Struct:
+    fields: dict[str, Rule] = {"metadata": OBJECT_META,
+                               "spec": spec or Struct(value=True), "status": status or Struct(value=True)}
+    fields.update(top)
+    return Struct(fields, value=True)
+
+
+def _plain(**top: Rule) -> Struct:
+    """A kind without spec/status structs (ConfigMap, Secret, Event, EndpointSlice)."""
+    return Struct({"metadata": OBJECT_META, **top}, value=True)
+
+
+# (group, kind) -> schema of the whole object
+BUILTIN: dict[tuple[str, str], Struct] = {
+    ("", "Pod"): _kind(POD_SPEC, POD_STATUS),
+    ("", "Service"): _kind(SERVICE_SPEC, SERVICE_STATUS),
+    ("", "Namespace"): _kind(Struct({"finalizers": ATOMIC}, value=True), WORKLOAD_STATUS),
+    ("", "Node"): _kind(Struct({"taints": ATOMIC, "podCIDRs": SET}, value=True), NODE_STATUS),
+    ("", "ConfigMap"): _plain(),
+    ("", "Secret"): _plain(),
+    ("", "ServiceAccount"): _plain(secrets=by("name"), imagePullSecrets=ATOMIC),
+    ("", "Endpoints"): _plain(subsets=ATOMIC),
+    ("", "Event"): _plain(involvedObject=Struct(value=True), source=Struct(value=True)),
+    ("apps", "Deployment"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
+    ("apps", "ReplicaSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
+    ("apps", "DaemonSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
+    ("apps", "StatefulSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
+    ("discovery.k8s.io", "EndpointSlice"): _plain(endpoints=ATOMIC, ports=ATOMIC),
+    ("events.k8s.io", "Event"): _plain(regarding=Struct(value=True)),
+    ("coordination.k8s.io", "Lease"): _kind(),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind(
+        Struct({"versions": by("name")}, value=True), WORKLOAD_STATUS),
+    ("autoscaling", "Scale"): _kind(),
+}
+
+# Custom resources: no SMP; for SSA, only metadata is typed and everything else is a free map.
+CUSTOM = Struct({"metadata": OBJECT_META}, value=True)
+
+
+def smp_schema(gvk: tuple[str, str]) -> Struct:
+    """The SMP schema for ``(group, kind)``; ``UnsupportedPatch`` for kinds without one (CRs)."""
+    schema = BUILTIN.get(tuple(gvk))  # type: ignore[arg-type]
+    if schema is None:
+        group, kind = gvk
+        name = f"{kind}.{group}" if group else kind
+        raise UnsupportedPatch(f"strategic merge patch is not supported for {name}; send "
+                               "application/merge-patch+json or application/apply-patch+yaml instead")
+    return schema
+
+
+def apply_schema(obj: dict[str, Any]) -> Struct:
+    """The SSA schema for an object, found from its ``apiVersion`` and ``kind``."""
+    api_version = str(obj.get("apiVersion") or "")
+    group = api_version.rpartition("/")[0]
+    return BUILTIN.get((group, str(obj.get("kind") or "")), CUSTOM)
+
+
+def rule_for(parent: Struct | None, name: str, value: Any) -> Rule:
+    """The rule for field ``name`` holding ``value``: the table's, else by shape."""
+    rule = parent.child(name) if parent is not None else None
+    if rule is not None:
+        return rule
+    return ATOMIC if isinstance(value, list) else FREE
