@@ -348,7 +348,9 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> list[Problem]:
     parts = key.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
+        parent = _model_at(parts[:i])
+        is_value = parent is not None and part in parent.model_fields and _model_at(parts[: i + 1]) is None
+        child = node.setdefault(part, {}) if not is_value else None
         if not isinstance(child, dict):
             prefix = ".".join(parts[: i + 1])
             return [Problem(OVERRIDE, key, value, f"{prefix} is a value, not a section", f"{prefix}=...")]
@@ -360,7 +362,7 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> list[Problem]:
 def _problem(err: Mapping[str, Any], source: str, pairs: Mapping[str, Any]) -> Problem:
     loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "lax-", "nullable"))]
     key = ".".join(loc)
-    origin = OVERRIDE if any(key == k or key.startswith(k + ".") for k in pairs) else source
+    origin = OVERRIDE if any(_related(key, k) for k in pairs) else source
     if err["type"] == "extra_forbidden":
         return _unknown_key(loc, err.get("input"), origin)
     reason = _reason(err)
@@ -425,3 +427,8 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, A
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def _related(a: str, b: str) -> bool:
+    """True when one dotted key is the other or lies inside it."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
