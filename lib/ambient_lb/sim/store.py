@@ -73,6 +73,10 @@ class Store:
         self._rv = 0
         self._history: collections.deque[Event] = collections.deque(maxlen=history)
         self._listeners: list[Callable[[Event], None]] = []
+        # types whose deletion some controller completes (the kubelet removes pods after their
+        # grace period, the namespace controller removes namespaces); any other object that is
+        # being deleted goes as soon as an update leaves it without finalizers
+        self.graceful: set[GR] = {GR("", "pods"), GR("", "namespaces")}
 
     # ---- reads -------------------------------------------------------------------------------
     @property
@@ -133,7 +137,10 @@ class Store:
         md["generation"] = gen + 1 if _spec_part(obj) != _spec_part(old) else gen
         if obj == old:
             return old
-        return self._commit("MODIFIED", gr, key, obj, old)
+        out = self._commit("MODIFIED", gr, key, obj, old)
+        if gr not in self.graceful and md.get("deletionTimestamp") and not md.get("finalizers"):
+            self.remove(gr, key[0], key[1])  # the last finalizer went: the deletion completes
+        return out
 
     def mutate(self, gr: GR, namespace: str | None, name: str, fn: Callable[[Obj], Any]) -> Obj | None:
         """Copy the object, let ``fn`` edit the copy, store it. None if the object is gone."""

@@ -1,0 +1,73 @@
+"""``python -m ambient_lb.sim serve``: the simulator's server process (what ``sim up`` starts).
+
+Who calls it: ``sim/process.py`` with ``--token-file`` (the token never travels in argv) and
+``--ready-fd`` (a pipe on which the server writes ``{"port": N}`` once it answers, so the parent
+waits on an event, not a timer). Runs until SIGTERM or SIGINT, then stops the cluster cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ambient_lb.sim")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the cluster-in-a-box until SIGTERM")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--speed", type=float, default=1.0)
+    s.add_argument("--topology", default=None)
+    s.add_argument("--token-file", default=None, help="file holding the bearer token clients must send")
+    s.add_argument("--tls-cert", default=None, help="PEM certificate; with --tls-key serves https")
+    s.add_argument("--tls-key", default=None)
+    s.add_argument("--ready-fd", type=int, default=None, help="write {\"port\": N} here once serving")
+    s.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from .process import start_server
+
+    topology = None
+    if args.topology:
+        from .topology import load_topology
+        topology = load_topology(args.topology)
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    kw = {"seed": args.seed, "speed": args.speed, "topology": topology}
+    tls = None
+    if args.tls_cert and args.tls_key:
+        from .server.tls import TlsIdentity
+        tls = TlsIdentity(Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
+    runner, _, port = await start_server(kw, token, args.host, args.port, tls=tls)
+    logging.getLogger("ambient_lb.sim").info("serving on http://%s:%d (pid %d)", args.host, port, os.getpid())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, json.dumps({"port": port}).encode() + b"\n")
+        os.close(args.ready_fd)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The aiohttp application: authentication, routing, errors as Status, startup and shutdown.
+
+Who calls it: ``sim/process.py`` (``ambient-lb sim up``, ``running_simulator``) and
+``python -m ambient_lb.sim serve``. ``make_app(cluster, token)`` returns an ``aiohttp`` application;
+on startup it binds the cluster's clock to the running loop and runs ``cluster.start()``, on
+cleanup it ends every open watch and runs ``cluster.stop()``.
+
+Every request but ``/version`` and the health probes needs ``Authorization: Bearer <token>``
+(401 Unauthorized otherwise), like a cluster's anonymous-access rules. Any exception a handler
+raises becomes a ``Status``; an unexpected one is logged and answered 500 without touching state.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..cluster import Cluster
+from . import discovery, openapi, rest, routing, subresources
+from .patching import patch
+from .state import ServerState, json_response
+from .status import ApiError, method_not_allowed, path_not_found
+
+log = logging.getLogger("ambient_lb.sim.server")
+STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
+PUBLIC = ("/version", "/healthz", "/readyz", "/livez")
+# The kubectl on PATH (gcloud's dispatcher) runs kubectl 1.<minor> for the minor reported here.
+# 31: kubectl 1.31 sends JSON bodies for `kubectl create namespace|deployment|…` (1.32+ sends
+# protobuf, which this server answers 415 with a hint; research §2.1 and §2.4).
+VERSION = {"major": "1", "minor": "31", "gitVersion": "v1.31.9-ambient-lb-sim", "gitCommit": "0" * 40,
+           "gitTreeState": "clean", "buildDate": "2025-05-15T00:00:00Z", "goVersion": "go1.23.8",
+           "compiler": "gc", "platform": "linux/amd64"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_response(exc.status(), exc.code)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # a bug must not take the server down; the client gets a Status
+        log.exception("internal error on %s %s", request.method, request.path_qs)
+        err = ApiError("InternalError", f"an error on the server ({type(exc).__name__}: {exc}) has prevented "
+                       "the request from succeeding; the simulator log has the traceback")
+        return json_response(err.status(), 500)
+    finally:
+        log.debug("%s %s %.1f ms", request.method, request.path_qs, (time.perf_counter() - started) * 1e3)
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[STATE].token
+    if token and request.path not in PUBLIC:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return json_response(ApiError("Unauthorized", "Unauthorized").status(), 401)
+    return await handler(request)
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    return json_response(VERSION)
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="ok")
+
+
+async def discovery_root(request: web.Request) -> web.StreamResponse:
+    srv = request.app[STATE]
+    core = request.path.rstrip("/") == "/api"
+    ctype = discovery.aggregated_content_type(request.headers.get("Accept", ""))
+    if ctype is not None:
+        doc = discovery.aggregated(srv.cluster.registry, core, ctype.split("v=")[1].split(";")[0])
+        return web.Response(body=__import__("json").dumps(doc).encode(), headers={"Content-Type": ctype})
+    if core:
+        host = request.host or "127.0.0.1"
+        return json_response(discovery.api_versions(host))
+    return json_response(discovery.group_list(srv.cluster.registry))
+
+
+async def openapi_v3(request: web.Request) -> web.StreamResponse:
+    reg = request.app[STATE].cluster.registry
+    tail = request.match_info.get("tail", "").strip("/")
+    if not tail:
+        return json_response(openapi.index(reg))
+    doc = openapi.gv_document(reg, tail)
+    if doc is None:
+        raise path_not_found()
+    return json_response(doc)
+
+
+async def openapi_v2(request: web.Request) -> web.StreamResponse:
+    raise path_not_found()
+
+
+def _legacy_discovery(srv: ServerState, parts: list[str]) -> dict[str, Any] | None:
+    reg = srv.cluster.registry
+    if parts[0] == "api" and len(parts) == 2:
+        return discovery.resource_list(reg, "", parts[1])
+    if parts[0] == "apis" and len(parts) == 2:
+        return discovery.group(reg, parts[1])
+    if parts[0] == "apis" and len(parts) == 3:
+        return discovery.resource_list(reg, parts[1], parts[2])
+    return None
+
+
+VERBS_ON_COLLECTION = {"GET": rest.list_, "POST": rest.create, "DELETE": rest.delete_collection}
+VERBS_ON_OBJECT = {"GET": rest.get, "PUT": rest.update, "PATCH": patch, "DELETE": rest.delete}
+
+
+async def resources(request: web.Request) -> web.StreamResponse:
+    srv = request.app[STATE]
+    parts = request.path.strip("/").split("/")
+    if len(parts) <= 3 and (parts[0] == "api" and len(parts) == 2 or parts[0] == "apis" and len(parts) in (2, 3)):
+        doc = _legacy_discovery(srv, parts)
+        if doc is None:
+            raise path_not_found()
+        return json_response(doc)
+    t = routing.parse(srv.cluster.registry, request.path)
+    if t.sub is not None:
+        return await subresources.HANDLERS.get(t.sub, _no_sub)(srv, request, t)
+    table = VERBS_ON_OBJECT if t.name else VERBS_ON_COLLECTION
+    handler = table.get(request.method)
+    if handler is None:
+        raise method_not_allowed(request.method, t.rt.resource)
+    return await handler(srv, request, t)
+
+
+async def _no_sub(srv: ServerState, request: web.Request, t: routing.Target) -> web.StreamResponse:
+    raise path_not_found()
+
+
+async def _on_startup(app: web.Application) -> None:
+    import asyncio
+    srv = app[STATE]
+    bind = getattr(srv.cluster.clock, "bind", None)
+    if bind is not None:
+        bind(asyncio.get_running_loop())
+    await srv.cluster.start()
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    app[STATE].hub.close_all()
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    await app[STATE].cluster.stop()
+
+
+def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: float = 10.0) -> web.Application:
+    """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
+    app = web.Application(middlewares=[errors, auth], client_max_size=64 * 1024 * 1024)
+    app[STATE] = ServerState(cluster, token, bookmark_seconds)
+    r = app.router
+    r.add_get("/version", version)
+    for p in ("/healthz", "/readyz", "/livez"):
+        r.add_get(p, health)
+    r.add_get("/api", discovery_root)
+    r.add_get("/apis", discovery_root)
+    r.add_get("/openapi/v3", openapi_v3)
+    r.add_get("/openapi/v3/{tail:.*}", openapi_v3)
+    r.add_get("/openapi/v2", openapi_v2)
+    r.add_route("*", "/api/{tail:.*}", resources)
+    r.add_route("*", "/apis/{tail:.*}", resources)
+    app.on_startup.append(_on_startup)
+    app.on_shutdown.append(_on_shutdown)
+    app.on_cleanup.append(_on_cleanup)
+    return app

@@ -1,0 +1,82 @@
+"""Request bodies and query options: decode, or say precisely why not.
+
+Who calls it: ``rest.py`` and ``subresources.py``. JSON and YAML bodies are read; a protobuf body
+(kubectl ≥ 1.32 sends one for ``kubectl create namespace|deployment|configmap|secret``, research
+§2.4) is answered 415 with what to run instead. Malformed bodies are 400 BadRequest; nothing a
+client sends gets past here as anything but a dict or a list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from .status import ApiError, unsupported_media_type
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+PROTOBUF_HINT = ("; this server does not read protobuf bodies (kubectl 1.32 and newer send them for "
+                 "'kubectl create namespace|deployment|configmap|secret'): write the object as YAML and "
+                 "run 'kubectl apply -f <file>' instead, or use kubectl 1.31")
+JSON_TYPES = ("application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+              "application/json-patch+json", "")
+YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")
+
+
+def media_type(request: web.Request) -> str:
+    return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+async def read(request: web.Request) -> Any:
+    """The decoded body (None when empty), by Content-Type."""
+    raw = await request.read()
+    ctype = media_type(request)
+    if ctype == PROTOBUF:
+        raise unsupported_media_type(ctype, PROTOBUF_HINT)
+    if not raw.strip():
+        return None
+    if ctype in YAML_TYPES:
+        return _yaml(raw)
+    if ctype in JSON_TYPES:
+        return _json(raw)
+    raise unsupported_media_type(ctype)
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError("BadRequest", f"the body of the request could not be decoded as JSON: {exc}; "
+                       'send a JSON object such as {"metadata": {"name": "x"}}') from None
+
+
+def _yaml(raw: bytes) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError("BadRequest", f"the body of the request could not be decoded as YAML: {first}") from None
+
+
+def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
+    v = request.query.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise ApiError("BadRequest", f'{name} must be an integer, got "{v}"; for example {name}=10') from None
+
+
+def bool_param(request: web.Request, name: str) -> bool:
+    return (request.query.get(name) or "").lower() in ("true", "1")
+
+
+def dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
+    values = request.query.getall("dryRun", []) + list((body or {}).get("dryRun") or [])
+    for v in values:
+        if v != "All":
+            raise ApiError("BadRequest", f'dryRun must be "All", got "{v}"')
+    return bool(values)

@@ -1,0 +1,120 @@
+"""The API server's shared state and the helpers every handler uses to answer.
+
+Who calls it: ``app.py`` builds one ``ServerState`` per server; ``rest.py``, ``watch.py`` and
+``subresources.py`` take it as their first argument. Answers are negotiated here: a Table when
+kubectl asks ``as=Table`` (research §2.5), JSON otherwise, with the object's ``apiVersion`` set to
+the version the client addressed.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..clock import to_rfc3339
+from ..cluster import Cluster
+from ..resources import ResourceType
+from ..store import GR
+from .defaults import Allocator
+from .routing import Target
+from .status import ApiError
+
+Obj = dict[str, Any]
+CRD_GR = GR("apiextensions.k8s.io", "customresourcedefinitions")
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)
+
+
+def engine(name: str) -> Any:
+    """``ambient_lb.sim.patch`` or ``.tables``; a clear 500 if that part is not built yet."""
+    try:
+        return importlib.import_module(f"ambient_lb.sim.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"ambient_lb.sim.{name}":
+            raise
+        raise ApiError("InternalError", f"the simulator's {name} engine (ambient_lb.sim.{name}) is "
+                       "not installed in this build") from None
+
+
+@dataclass
+class ServerState:
+    cluster: Cluster
+    token: str | None = None
+    bookmark_seconds: float = 10.0  # wall seconds between BOOKMARKs on watches that allow them
+    allocator: Allocator = field(init=False)
+    hub: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        from .watch import WatchHub
+        self.allocator = Allocator(self.cluster.store, self.cluster.rng)
+        self.hub = WatchHub(self.cluster.store)
+
+    @property
+    def store(self) -> Any:
+        return self.cluster.store
+
+    def now(self) -> str:
+        return to_rfc3339(self.cluster.clock.now())
+
+    def crd_for(self, rt: ResourceType) -> Obj | None:
+        if rt.crd is None:
+            return None
+        return self.store.get(CRD_GR, None, f"{rt.resource}.{rt.group}") or rt.crd
+
+
+def for_version(rt: ResourceType, obj: Obj, version: str) -> Obj:
+    """The object as the client addressed it (a CRD's other served version: same body, its apiVersion)."""
+    want = rt.api_version(version)
+    if obj.get("apiVersion") == want:
+        return obj
+    out = dict(obj)
+    out["apiVersion"] = want
+    return out
+
+
+def wants_table(request: web.Request) -> bool:
+    return "as=Table" in (request.headers.get("Accept") or "")
+
+
+def include_object(request: web.Request) -> str:
+    v = request.query.get("includeObject") or "Metadata"
+    if v not in ("None", "Metadata", "Object"):
+        raise ApiError("BadRequest", f'includeObject must be one of "None", "Metadata" or "Object", got "{v}"')
+    return v
+
+
+def table(srv: ServerState, request: web.Request, rt: ResourceType, objs: list[Obj],
+          with_headers: bool = True) -> Obj:
+    t = engine("tables").to_table(rt, objs, now=srv.cluster.clock.now(),
+                                  include_object=include_object(request), with_headers=with_headers)
+    t.setdefault("metadata", {})["resourceVersion"] = str(srv.store.resource_version)
+    return t
+
+
+def respond_object(srv: ServerState, request: web.Request, target: Target, obj: Obj,
+                   status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    if wants_table(request) and status == 200 and request.method == "GET":
+        return json_response(table(srv, request, target.rt, [obj]), status, headers)
+    return json_response(for_version(target.rt, obj, target.version), status, headers)
+
+
+def list_body(srv: ServerState, target: Target, items: list[Obj]) -> Obj:
+    return {"kind": target.kind_list, "apiVersion": target.rt.api_version(target.version),
+            "metadata": {"resourceVersion": str(srv.store.resource_version)},
+            "items": [for_version(target.rt, o, target.version) for o in items]}
+
+
+def deep(obj: Obj) -> Obj:
+    return copy.deepcopy(obj)

@@ -1,0 +1,201 @@
+"""What the API server refuses: bad names, missing required fields, unknown fields.
+
+Who calls it: ``rest.py`` on every write (create, update, patch, apply) before the store changes,
+so a refused request leaves no trace. Messages are the real apiserver's, so kubectl prints what a
+learner would see on a cluster, e.g. ``The Namespace "Bad_Name" is invalid: metadata.name: Invalid
+value: "Bad_Name": a lowercase RFC 1123 label must consist of …``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..resources import ResourceType
+from . import schema as S
+from .status import ApiError, invalid
+
+Obj = dict[str, Any]
+Cause = tuple[str, str, str]  # (reason, field, message)
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+             "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+             "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                 "'-' or '.', and must start and end with an alphanumeric character (e.g. "
+                 "'example.com', regex used for validation is "
+                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+
+# kinds whose names must be DNS-1123 labels (63 chars, no dots); the rest are subdomains (253)
+LABEL_NAMED = {("", "Namespace"), ("", "Service"), ("apps", "Deployment"), ("apps", "DaemonSet")}
+
+
+def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
+    name = md.get("name")
+    if not name:
+        return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
+    if not isinstance(name, str):
+        return [("FieldValueInvalid", "metadata.name", f"Invalid value: {name!r}: must be a string")]
+    if (rt.group, rt.kind) in LABEL_NAMED:
+        ok, limit, msg = _LABEL.match(name), 63, LABEL_MSG
+    else:
+        ok, limit, msg = _SUBDOMAIN.match(name), 253, SUBDOMAIN_MSG
+    if len(name) > limit:
+        return [("FieldValueInvalid", "metadata.name",
+                 f'Invalid value: "{name}": must be no more than {limit} characters')]
+    if not ok:
+        return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {msg}')]
+    return []
+
+
+def label_causes(md: Obj) -> list[Cause]:
+    out: list[Cause] = []
+    for field in ("labels", "annotations"):
+        m = md.get(field)
+        if m is None:
+            continue
+        if not isinstance(m, dict) or not all(isinstance(v, str) for v in m.values()):
+            out.append(("FieldValueInvalid", f"metadata.{field}", "Invalid value: must be a map of strings"))
+            continue
+        if field == "labels":
+            for k, v in m.items():
+                if v and (len(v) > 63 or not _QNAME.match(v)):
+                    out.append(("FieldValueInvalid", f"metadata.labels", f'Invalid value: "{v}": a valid '
+                                "label must be an empty string or consist of alphanumeric characters, "
+                                "'-', '_' or '.', and must start and end with an alphanumeric character"))
+    return out
+
+
+def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
+    """Required fields the real validation insists on (and the kubernetes client's models need)."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    key = (rt.group, rt.kind)
+    out: list[Cause] = []
+    if key == ("", "Pod"):
+        out += _containers_causes(spec, "spec")
+    if key in {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "DaemonSet")}:
+        sel = spec.get("selector")
+        if not sel:
+            out.append(("FieldValueRequired", "spec.selector", "Required value"))
+        tpl = spec.get("template") or {}
+        labels = ((tpl.get("metadata") or {}).get("labels")) or {}
+        want = (sel or {}).get("matchLabels") or {}
+        if sel and any(labels.get(k) != v for k, v in want.items()):
+            out.append(("FieldValueInvalid", "spec.template.metadata.labels",
+                        f"Invalid value: {_gomap(labels)}: `selector` does not match template `labels`"))
+        out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
+    return out
+
+
+def _gomap(d: dict[str, str]) -> str:
+    return "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(d.items())) + "}"
+
+
+def _containers_causes(pod_spec: Obj, at: str) -> list[Cause]:
+    cs = pod_spec.get("containers")
+    if not cs or not isinstance(cs, list):
+        return [("FieldValueRequired", f"{at}.containers", "Required value")]
+    out: list[Cause] = []
+    for i, c in enumerate(cs):
+        if not isinstance(c, dict):
+            out.append(("FieldValueInvalid", f"{at}.containers[{i}]", "Invalid value: must be an object"))
+            continue
+        if not c.get("name"):
+            out.append(("FieldValueRequired", f"{at}.containers[{i}].name", "Required value"))
+        if not c.get("image"):
+            out.append(("FieldValueRequired", f"{at}.containers[{i}].image", "Required value"))
+    return out
+
+
+def validate(rt: ResourceType, obj: Obj) -> None:
+    """Raise 422 Invalid with every cause found (names, labels, required fields)."""
+    md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    causes = name_causes(rt, md) + label_causes(md) + _spec_causes(rt, obj)
+    if causes:
+        raise invalid(rt, str(md.get("name") or md.get("generateName") or ""), causes)
+
+
+def check_shape(rt: ResourceType, obj: Any) -> Obj:
+    """The body must be a JSON object whose ``metadata`` and ``spec`` are objects (else 400)."""
+    if not isinstance(obj, dict):
+        raise ApiError("BadRequest", f"the body of the request must be a {rt.kind} object, "
+                       f"got {type(obj).__name__}; for example {{\"apiVersion\": "
+                       f"\"{rt.group_version}\", \"kind\": \"{rt.kind}\", \"metadata\": {{\"name\": \"x\"}}}}")
+    for field in ("metadata", "spec", "status"):
+        if field in obj and obj[field] is not None and not isinstance(obj[field], dict):
+            raise cannot_handle(rt, f'json: cannot unmarshal {type(obj[field]).__name__} into Go '
+                                f'struct field {rt.kind}.{field} of type object')
+    if obj.get("metadata") is None:
+        obj["metadata"] = {}
+    return obj
+
+
+def cannot_handle(rt: ResourceType, why: str) -> ApiError:
+    return ApiError("BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a '
+                    f"{rt.kind}: {why}")
+
+
+# ---- unknown fields -------------------------------------------------------------------------------
+def unknown_fields(tree: Any, obj: Any, at: str = "") -> list[str]:
+    """Paths of fields ``tree`` does not know, e.g. ``spec.template.spec.containers[0].bogus``."""
+    if tree is S.ANY or not isinstance(obj, (dict, list)):
+        return []
+    if isinstance(tree, list):
+        if not isinstance(obj, list):
+            return []
+        return [p for i, item in enumerate(obj) for p in unknown_fields(tree[0], item, f"{at}[{i}]")]
+    if not isinstance(obj, dict):
+        return []
+    out: list[str] = []
+    for k, v in obj.items():
+        path = f"{at}.{k}" if at else k
+        if k not in tree:
+            out.append(path)
+        else:
+            out += unknown_fields(tree[k], v, path)
+    return out
+
+
+def prune(tree: Any, obj: Any) -> None:
+    """Drop the fields ``tree`` does not know, in place (what decoding does without Strict)."""
+    if tree is S.ANY:
+        return
+    if isinstance(tree, list) and isinstance(obj, list):
+        for item in obj:
+            prune(tree[0], item)
+    elif isinstance(tree, dict) and isinstance(obj, dict):
+        for k in [k for k in obj if k not in tree]:
+            del obj[k]
+        for k, v in obj.items():
+            prune(tree[k], v)
+
+
+def schema_for(rt: ResourceType, crd: Obj | None, version: str) -> Any:
+    if rt.crd is not None or crd is not None:
+        return S.crd_schema(crd or rt.crd, version)
+    return S.BUILTIN_SCHEMAS.get((rt.group, rt.kind))
+
+
+def field_validation(rt: ResourceType, obj: Obj, mode: str, tree: Any, *, apply: bool = False) -> list[str]:
+    """Apply ``fieldValidation`` (Strict | Warn | Ignore) to ``obj``; returns warning texts.
+
+    Strict raises 400 naming every unknown field; Warn and Ignore prune them (Warn also warns)."""
+    if tree is None:
+        return []
+    unknown = unknown_fields(tree, obj)
+    if not unknown:
+        return []
+    if mode not in ("Strict", "Warn", "Ignore", ""):
+        raise ApiError("BadRequest", f'fieldValidation must be one of "Strict", "Warn" or "Ignore", got "{mode}"')
+    if mode == "Strict":
+        if apply:
+            md = obj.get("metadata") or {}
+            raise ApiError("BadRequest", f"failed to create typed patch object ({md.get('namespace', '')}/"
+                           f"{md.get('name', '')}; {rt.group_version}, Kind={rt.kind}): "
+                           + "; ".join(f".{p}: field not declared in schema" for p in unknown))
+        raise cannot_handle(rt, "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown))
+    prune(tree, obj)
+    return [f'unknown field "{p}"' for p in unknown] if mode in ("Warn", "") else []
