@@ -1,0 +1,148 @@
+"""The text of the runbook's notebooks: markdown from the guide, one library call per code cell.
+
+``tools/regenerate_notebooks.py`` builds ``notebooks/NN-*.ipynb`` from this file and executes them on
+the simulator to store their outputs; edit the notebooks here, then run that one command.
+Each notebook: a title, a ``parameters`` cell of typed literals, a cell deriving the run from them,
+``guide.prepare`` (the earlier notebooks' state, made if missing), then the guide's steps.
+"""
+
+from __future__ import annotations
+
+PARAMETERS = '''\
+params_file: str = ""            # params YAML; "" = $AMBIENT_LB_PARAMS or the built-in simulator defaults
+run_id: str = "ambient-lb"       # value of the ambient-lb.dev/run label on every object this creates
+interactive: bool | None = None  # None = step cards with buttons unless AMBIENT_LB_HEADLESS=1'''
+
+OPEN_RUN = '''\
+from ambient_lb import guide
+
+run = guide.open_run(params_file, run_id, interactive)
+run'''
+
+HOW = ("Each code cell carries out one step: it shows the commands it ran (the lines you would type), "
+       "what came back, and live checks (PASS/FAIL, the evidence, and a hint when it fails). "
+       "The parameters are in the cell tagged `parameters`; `ambient-lb run` sets them headless.")
+
+
+def nb(title: str, intro: str, number: str, cells: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    head = [("md", f"# {title}\n\n{intro}\n\n{HOW}"), ("params", PARAMETERS), ("code", OPEN_RUN)]
+    if number != "00":
+        head += [("md", "Earlier notebooks' state (made now if it is missing, so this notebook runs "
+                        "on its own):"), ("code", f'guide.prepare(run, "{number}")')]
+    return head + cells
+
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
+    "00-prerequisites": nb(
+        "00 · Prerequisites", "Before you begin, the guide asks for an ambient mesh in one cluster. "
+        "This notebook checks the tools, the cluster (on the simulator it starts it first), the mesh "
+        "and the license key variable.", "00", [
+            ("md", "Tools: `kubectl` (and `helm` on a real cluster) with their versions."),
+            ("code", "guide.tools(run)"),
+            ("md", "On the simulator: start the cluster-in-a-box unless it is running."),
+            ("code", "guide.simulator(run)"),
+            ("md", "The context named in the params answers."),
+            ("code", "guide.cluster_reachable(run)"),
+            ("md", "The ambient mesh: istiod, a ztunnel ready on every node, the Istio CRDs."),
+            ("code", "guide.ambient_mesh(run)"),
+            ("md", "The license key comes only from the environment variable the params name; its "
+                   "value is never shown or stored."),
+            ("code", "guide.license_key(run)"),
+        ]),
+    "01-install-kgateway": nb(
+        "01 · Set up Solo Enterprise for kgateway (guide step 1)",
+        "Install the Gateway API CRDs and Solo Enterprise for kgateway with the Istio integration, "
+        "add `kgateway-system` to the mesh, create the Gateway `http` and find its address.", "01", [
+            ("md", "Deploy the Kubernetes Gateway API CRDs."),
+            ("code", "guide.gateway_api_crds(run)"),
+            ("md", "Deploy the Solo Enterprise for kgateway CRDs with Helm."),
+            ("code", "guide.kgateway_crds(run)"),
+            ("md", "Install Solo Enterprise for kgateway with the `enterprise-kgateway.yaml` values "
+                   "file (`KGW_ENABLE_ISTIO_INTEGRATION: true`) and the license key, and make sure "
+                   "the control plane is running. The key reaches helm through a private values "
+                   "file, never the command line."),
+            ("code", "guide.kgateway(run)"),
+            ("md", "Add `kgateway-system` to the ambient mesh: istiod configures a ztunnel socket "
+                   "for its pods, so the gateway's traffic is mutual TLS."),
+            ("code", "guide.ambient_namespace(run)"),
+            ("md", "Create the Gateway `http` with an HTTP listener on port 8080 and wait until it "
+                   "is Programmed."),
+            ("code", "guide.gateway(run)"),
+            ("md", "Get the gateway's address (`KGATEWAY_IP`); without a load balancer the runbook "
+                   "keeps a port-forward open."),
+            ("code", "guide.gateway_address(run)"),
+        ]),
+    "02-ingress-routing": nb(
+        "02 · Deploy a sample app and test ingress routing (guide step 2)",
+        "Traffic path without a waypoint: client → kgateway → (ztunnel, mTLS) → in-ambient pod.",
+        "02", [
+            ("md", "Deploy the `in-ambient` httpbin sample app."),
+            ("code", "guide.sample_app(run)"),
+            ("md", "Scale it to 3 replicas and wait until all are Ready."),
+            ("code", "guide.scale_app(run)"),
+            ("md", "Create the HTTPRoute for `httpbin.example.com` and check that it is Accepted."),
+            ("code", "guide.http_route(run)"),
+            ("md", "Send requests through the gateway: `/hostname` names the replica that answered. "
+                   "Every replica should answer."),
+            ("code", "guide.traffic_reaches_every_replica(run)"),
+            ("md", "Prove mutual TLS: for each backend pod, find its node and the ztunnel on that "
+                   "node, and read the SPIFFE identities of both sides in that ztunnel's log."),
+            ("code", "guide.mtls_proof(run)"),
+        ]),
+    "03-waypoint": nb(
+        "03 · Route ingress traffic through a waypoint (guide step 3)",
+        "Traffic path with a waypoint: client → kgateway → ztunnel → waypoint (L7 policy, load "
+        "balancing) → in-ambient pod.", "03", [
+            ("md", "Create the waypoint Gateway and wait for its rollout."),
+            ("code", "guide.waypoint(run)"),
+            ("md", "Label the service so ingress traffic uses the waypoint."),
+            ("code", "guide.use_waypoint(run)"),
+            ("md", "Send a request and find it in the waypoint's access log."),
+            ("code", "guide.waypoint_in_path(run)"),
+            ("md", "Send more requests: how does the waypoint spread them?"),
+            ("code", "guide.waypoint_distribution(run)"),
+        ]),
+    "04-failover": nb(
+        "04 · Test ingress failover (guide step 4)",
+        "A DestinationRule at the waypoint, a pod deleted under traffic, then outlier detection "
+        "shown for real: a replica made to fail, its ejection and its return.", "04", [
+            ("md", "Apply the guide's DestinationRule (ROUND_ROBIN; eject after 5 consecutive 5xx, "
+                   "checks every 10 s, 30 s ejections)."),
+            ("code", "guide.destination_rule(run)"),
+            ("md", "Delete one pod while a background sampler keeps sending requests; the timeline "
+                   "shows where each request went."),
+            ("code", "guide.delete_pod_under_traffic(run)"),
+            ("md", "Outlier detection: make one replica answer 500."),
+            ("code", "guide.make_pod_fail(run)"),
+            ("md", "With the guide's rule and three pods, watch the waypoint's stats."),
+            ("code", "guide.no_ejection_by_default(run)"),
+            ("md", "Allow ejections (`maxEjectionPercent: 100`) and send traffic again."),
+            ("code", "guide.ejection(run)"),
+            ("md", "Heal the replica and wait for it to come back."),
+            ("code", "guide.pod_returns(run)"),
+        ]),
+    "05-cleanup": nb(
+        "05 · Cleanup", "Remove what the guide created, then check that nothing the runbook "
+        "created is left (every object it creates carries the run label).", "05", [
+            ("code", "guide.cleanup(run)"),
+        ]),
+}
+
+
+def build(name: str) -> "object":
+    """One notebook as an ``nbformat`` node, without outputs."""
+    import nbformat.v4 as v4
+
+    cells = []
+    for kind, text in NOTEBOOKS[name]:
+        if kind == "md":
+            cells.append(v4.new_markdown_cell(text))
+        else:
+            cell = v4.new_code_cell(text)
+            if kind == "params":
+                cell.metadata["tags"] = ["parameters"]
+            cells.append(cell)
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
