@@ -48,7 +48,7 @@ SIMPLE_LB: dict[str, LbPolicy] = {
 DEFAULT_LB: dict[Leg, LbPolicy] = {Leg.WAYPOINT: LbPolicy.LEAST_REQUEST, Leg.GATEWAY: LbPolicy.ROUND_ROBIN,
                                    Leg.ZTUNNEL: LbPolicy.RANDOM}
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns))+$")
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s))+$")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -57,7 +57,7 @@ def parse_duration(field: str, value: Any) -> float:
     text = str(value).strip()
     if not _DURATION.match(text):
         raise InvalidDestinationRule(field, value, "is not a duration", "'10s', '1m' or '500ms'")
-    seconds = sum(float(n) * _UNIT[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)", text))
+    seconds = sum(float(n) * _UNIT[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)", text))
     if seconds < 1e-3:
         raise InvalidDestinationRule(field, value, "must be at least 1ms", "'10s'")
     return seconds

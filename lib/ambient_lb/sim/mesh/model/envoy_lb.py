@@ -95,7 +95,7 @@ class LoadBalancer:
     def __init__(self, policy: LbPolicy, rng: random.Random) -> None:
         self.policy = policy
         self.rng = rng
-        self._seed = rng.getrandbits(32)  # R4.1: every RR index starts at the seed (§11: seeded)
+        self.seed = rng.getrandbits(32)  # R4.1: every RR index starts at the seed (§11: seeded)
         self._rr: dict[tuple[int, bool], int] = {}
 
     def pick(self, levels: Sequence[PriorityLevel], panic_threshold: float,
@@ -130,7 +130,7 @@ class LoadBalancer:
 
     def _round_robin(self, hosts: Sequence[str], source: tuple[int, bool]) -> str:
         """R4.1: hosts[idx++ % len]; the index survives host-set changes (insert keeps the value)."""
-        idx = self._rr.setdefault(source, self._seed)
+        idx = self._rr.setdefault(source, self.seed)
         self._rr[source] = idx + 1
         return hosts[idx % len(hosts)]
 
