@@ -94,12 +94,45 @@ def include_object(request: web.Request) -> str:
     return v
 
 
+def _to_table() -> Any:
+    try:
+        return engine("tables").to_table
+    except (ApiError, AttributeError):
+        return basic_table  # the printers are not built yet: NAME and AGE, as kubectl's own fallback
+
+
 def table(srv: ServerState, request: web.Request, rt: ResourceType, objs: list[Obj],
           with_headers: bool = True) -> Obj:
-    t = engine("tables").to_table(rt, objs, now=srv.cluster.clock.now(),
-                                  include_object=include_object(request), with_headers=with_headers)
+    t = _to_table()(rt, objs, now=srv.cluster.clock.now(), include_object=include_object(request),
+                    with_headers=with_headers)
     t.setdefault("metadata", {})["resourceVersion"] = str(srv.store.resource_version)
     return t
+
+
+def _age(now: float, stamp: str | None) -> str:
+    from ..clock import parse_rfc3339
+    if not stamp:
+        return "<unknown>"
+    s = max(0, int(now - parse_rfc3339(stamp)))
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h" if s < 172800 else f"{s // 86400}d"
+
+
+def basic_table(rt: ResourceType, objs: list[Obj], *, now: float, include_object: str = "Metadata",
+                with_headers: bool = True) -> Obj:
+    """A NAME/AGE Table, used only while ``sim.tables`` is missing."""
+    cols = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0}]
+    rows = []
+    for o in objs:
+        md = o.get("metadata") or {}
+        row: Obj = {"cells": [md.get("name"), _age(now, md.get("creationTimestamp"))]}
+        if include_object == "Object":
+            row["object"] = o
+        elif include_object == "Metadata":
+            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": md}
+        rows.append(row)
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "columnDefinitions": cols if with_headers else [], "rows": rows}
 
 
 def respond_object(srv: ServerState, request: web.Request, target: Target, obj: Obj,
