@@ -28,10 +28,20 @@ GATEWAY_CONTAINER = "kgateway-proxy"
 WAYPOINT_CONTAINER = "istio-proxy"
 
 
+def q(text: str | None) -> str | None:
+    """Pre-render a quoted ztunnel field: plain text is just wrapped in quotes (the model's Bare
+    values are written as is); text that needs Rust Debug escaping is left to the model."""
+    if text is None:
+        return None
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return al.Bare(f'"{text}"')
+    return text
+
+
 def peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
          hbone_addr: str | None = None) -> al.Peer:
-    return al.Peer(addr=addr, workload=ep.pod, namespace=ep.namespace,
-                   identity=ep.identity if mtls else None, service=service, hbone_addr=hbone_addr)
+    return al.Peer(addr=addr, workload=q(ep.pod), namespace=q(ep.namespace),
+                   identity=q(ep.identity) if mtls else None, service=q(service), hbone_addr=hbone_addr)
 
 
 class HopLogger:
@@ -74,7 +84,7 @@ class HopLogger:
         lines = []
         if status is not None:
             lines.append(al.http_request_complete(
-                now, src, d, "inbound", method=req.method, path=req.path, protocol="HTTP1", response_code=status,
-                host=req.host, user_agent=req.user_agent, request_id=req.request_id, duration_ms=ms))
+                now, src, d, "inbound", method=req.method, path=q(req.path), protocol="HTTP1", response_code=status,
+                host=q(req.host), user_agent=q(req.user_agent), request_id=q(req.request_id), duration_ms=ms))
         lines.append(al.connection_complete(now, src, d, "inbound", sent, recv, ms, error))
         self.ztunnel(view, dst.node, *lines)
