@@ -1,0 +1,43 @@
+"""The simulator's control plane: controllers that move state the way a cluster's do.
+
+Who calls it: ``sim/world.py`` (``build_cluster``) starts ``all_controllers(cluster)`` in order,
+before the mesh layer. Order matters only for who listens first: the event recorder, admission and
+the garbage collector are in place before anything creates objects, and the bootstrap (which seeds
+the store once the server's loop runs) comes last.
+
+Extensions hung on the cluster (``cluster.extensions``):
+    "events"     EventRecorder: ``record(obj, api_version, kind, type, reason, message, component)``
+    "admission"  list of ``fn(op, gr, obj, old) -> obj`` the API server runs before storing
+    "gc"         GarbageCollector: ``orphan(uid)``, ``dependents(uid)``
+    "kubelet"    Kubelet: ``listening(ns, pod)``, ``sigterm_at(ns, pod)``, ``subscribe(fn)``, ``timings``
+    "delete"     ``delete_object(cluster, gr, namespace, name, grace_seconds=None)``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .admission import Admission, AdmissionInvalid, admit
+from .bootstrap import Bootstrap
+from .crds import CRDController
+from .daemonsets import DaemonSetController
+from .deletion import delete_object
+from .deployments import DeploymentController
+from .endpointslices import EndpointSliceController
+from .events import EventRecorder
+from .gatewayclasses import IstioGatewayClasses
+from .gc import GarbageCollector
+from .kubelet import Kubelet, KubeletTimings
+from .namespaces import NamespaceController
+from .replicasets import ReplicaSetController
+from .scheduler import Scheduler
+
+__all__ = ["all_controllers", "AdmissionInvalid", "admit", "delete_object", "Kubelet", "KubeletTimings"]
+
+
+def all_controllers(cluster: Any) -> list[Any]:
+    """Every control-plane controller, in start order."""
+    cluster.extensions.setdefault("delete", delete_object)
+    return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),
+            Scheduler(), Kubelet(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
+            EndpointSliceController(), IstioGatewayClasses(), Bootstrap()]

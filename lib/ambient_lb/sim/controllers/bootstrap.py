@@ -1,0 +1,94 @@
+"""The cluster as the guide finds it: nodes, the system namespaces, CoreDNS, and an Istio ambient
+mesh (istiod, the ztunnel and istio-cni-node DaemonSets, the Istio CRDs).
+
+Who calls it: started last by ``all_controllers``; it seeds the store from a ``cluster.on_start``
+hook (inside the server's event loop, once every controller listens), so the seeded objects move
+through the same controllers as anything a client creates: pods are scheduled, pulled, started
+and become Ready on the usual timeline. Tests with a ``ManualClock`` call ``seed()`` directly.
+
+The data lives in ``sim/data``: ``istio-crds.yaml`` and ``bootstrap.yaml``. The Gateway API CRDs
+are not installed: the runbook installs them, as the guide does (``gatewayclasses.py`` then
+creates istiod's GatewayClasses).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any, Iterator
+
+import yaml
+
+from ..store import StoreError
+from ..topology import NETWORK_LABEL, cluster_topology
+from .admission import admit
+from .common import CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, SERVICES, Obj, meta
+from .nodes import create_nodes
+
+ISTIO_VERSION = "1.27.3"
+API_SERVER_PORT = 6443
+
+
+def data_documents(name: str) -> Iterator[Obj]:
+    text = resources.files("ambient_lb.sim").joinpath("data", name).read_text()
+    for doc in yaml.safe_load_all(text.replace("${ISTIO_VERSION}", ISTIO_VERSION)):
+        if doc:
+            yield doc
+
+
+class Bootstrap:
+    name = "bootstrap"
+
+    def start(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.seeded = False
+
+        async def on_start() -> None:
+            self.seed()
+        cluster.on_start.append(on_start)
+
+    def seed(self) -> None:
+        """Create everything (once; objects that already exist are left alone)."""
+        if self.seeded:
+            return
+        self.seeded = True
+        topo = cluster_topology(self.cluster.topology, self.cluster.name)
+        create_nodes(self.cluster, topo)
+        self._create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        self._kubernetes_service(topo.nodes[0].internal_ip)
+        for crd in data_documents("istio-crds.yaml"):
+            self._create(CRDS, crd)
+        for obj in data_documents("bootstrap.yaml"):
+            if obj["kind"] == "Namespace" and meta(obj)["name"] == "istio-system" and topo.network:
+                obj["metadata"].setdefault("labels", {})[NETWORK_LABEL] = topo.network
+            self._create(self.cluster.gr(obj["kind"], obj["apiVersion"].rpartition("/")[0]), obj)
+
+    def _create(self, gr: Any, obj: Obj) -> None:
+        md = meta(obj)
+        if self.cluster.store.get(gr, md.get("namespace"), md["name"]) is not None:
+            return
+        try:
+            self.cluster.store.create(gr, admit(self.cluster, "CREATE", gr, obj))
+        except StoreError:
+            pass  # created meanwhile
+
+    def _kubernetes_service(self, api_ip: str) -> None:
+        """``default/kubernetes``: the API server's Service, with endpoints it maintains itself."""
+        self._create(SERVICES, {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"clusterIP": "10.96.0.1",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": API_SERVER_PORT}]}})
+        self._create(ENDPOINTS, {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": api_ip}],
+                         "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}]}]})
+        self._create(ENDPOINT_SLICES, {
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [api_ip], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}]})

@@ -1,0 +1,281 @@
+"""The kubelet of every node: a pod's life from binding to removal, as a table of timed stages.
+
+Who calls it: started by ``all_controllers``. The data plane (``sim/mesh``) reads the runtime state
+through ``cluster.extensions["kubelet"]`` (this object): ``listening(ns, pod)`` (the app accepts
+connections: its container has started and SIGTERM has not been sent), ``sigterm_at(ns, pod)``, and
+``subscribe(fn)`` for ``fn(namespace, pod, listening)`` on every change of ``listening``.
+
+Stages (kwok-style: stage -> delay -> what happens; delays are ``KubeletTimings``, simulated s, §11):
+
+    bound to a node    --pending 0.2 s-->    ContainerCreating (Pulling/Pulled events)
+    ContainerCreating  --creating 2 s-->     Running, started, not Ready; the app listens
+    started            --first_probe 1 s-->  readiness probe: Ready, or Unhealthy + retry every period
+    deletionTimestamp  --sigterm_after 0.1-> SIGTERM: the app stops listening (Killing event)   R6.1
+    SIGTERM            --exit_after 0.5 s--> containers exit 0 (or at the grace deadline)        R6.6
+    exited             --remove_after 0 s--> the Pod object is removed                            R6.1
+
+The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
+present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
+probe after the annotation goes (or says "true") makes it Ready again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import container_logs, pod_status
+from .common import NODES, PODS, Obj, annotations, deleting, is_true, meta
+from .ipam import PodIPAM
+from .nodes import node_ip
+
+FAULT_READY = "fault.ambient-lb.dev/ready"
+Listener = Callable[[str, str, bool], None]
+
+
+@dataclass
+class KubeletTimings:
+    """Stage delays in simulated seconds ([model] defaults from semantics.md §11)."""
+
+    pending: float = 0.2
+    creating: float = 2.0
+    first_probe: float = 1.0
+    sigterm_after: float = 0.1
+    exit_after_sigterm: float = 0.5
+    remove_after_exit: float = 0.0
+
+
+@dataclass
+class PodRuntime:
+    uid: str
+    namespace: str
+    name: str
+    node: str
+    stage: str = "Bound"
+    timer: Any = None
+    started_at: float | None = None
+    sigterm_at: float | None = None
+    deadline: float | None = None
+    listening: bool = False
+    failures: int = 0
+    ip: str = ""
+    probing: bool = False
+    containers: list[Obj] = field(default_factory=list)
+
+
+class Kubelet:
+    name = "kubelet"
+
+    def __init__(self, timings: KubeletTimings | None = None) -> None:
+        self.timings = timings or KubeletTimings()
+        self._pods: dict[tuple[str, str], PodRuntime] = {}
+        self._listeners: list[Listener] = []
+        self.ipam = PodIPAM()
+
+    def start(self, cluster: Any) -> None:
+        self.cluster = cluster
+        cluster.extensions["kubelet"] = self
+        cluster.store.subscribe(self._on_event)
+
+    # ---- the data plane's view ------------------------------------------------------------------
+    def listening(self, namespace: str, pod: str) -> bool:
+        rt = self._pods.get((namespace, pod))
+        return bool(rt and rt.listening)
+
+    def sigterm_at(self, namespace: str, pod: str) -> float | None:
+        rt = self._pods.get((namespace, pod))
+        return rt.sigterm_at if rt else None
+
+    def started_at(self, namespace: str, pod: str) -> float | None:
+        rt = self._pods.get((namespace, pod))
+        return rt.started_at if rt else None
+
+    def subscribe(self, fn: Listener) -> Callable[[], None]:
+        """Call ``fn(namespace, pod, listening)`` whenever a pod's app starts or stops listening."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    def _set_listening(self, rt: PodRuntime, value: bool) -> None:
+        if rt.listening != value:
+            rt.listening = value
+            for fn in list(self._listeners):
+                fn(rt.namespace, rt.name, value)
+
+    # ---- store events ---------------------------------------------------------------------------
+    def _on_event(self, ev: Any) -> None:
+        if ev.gr != PODS:
+            return
+        key = (meta(ev.obj).get("namespace", ""), meta(ev.obj)["name"])
+        rt = self._pods.get(key)
+        if ev.type == "DELETED":
+            if rt is not None and rt.uid == meta(ev.obj).get("uid"):
+                self._forget(key, rt)
+            return
+        if rt is not None and rt.uid != meta(ev.obj).get("uid"):
+            self._forget(key, rt)
+            rt = None
+        node = (ev.obj.get("spec") or {}).get("nodeName")
+        if deleting(ev.obj):
+            self._on_deleting(key, rt, ev.obj)
+        elif rt is None and node:
+            rt = self._pods[key] = PodRuntime(meta(ev.obj)["uid"], key[0], key[1], node)
+            self._after(rt, self.timings.pending, self._pull)
+        elif rt is not None and FAULT_READY in annotations(ev.obj) | annotations(ev.old):
+            self._ensure_probing(rt)
+
+    def _after(self, rt: PodRuntime, delay: float, fn: Callable[[PodRuntime], None]) -> None:
+        if rt.timer is not None:
+            rt.timer.cancel()
+        rt.timer = self.cluster.clock.call_later(delay, self._fire, rt, fn)
+
+    def _fire(self, rt: PodRuntime, fn: Callable[[PodRuntime], None]) -> None:
+        rt.timer = None
+        if self._pods.get((rt.namespace, rt.name)) is rt:
+            fn(rt)
+
+    def _pod(self, rt: PodRuntime) -> Obj | None:
+        pod = self.cluster.store.get(PODS, rt.namespace, rt.name)
+        return pod if pod is not None and meta(pod).get("uid") == rt.uid else None
+
+    def _mutate(self, rt: PodRuntime, fn: Callable[[Obj], None]) -> Obj | None:
+        return self.cluster.store.mutate(PODS, rt.namespace, rt.name, fn) if self._pod(rt) else None
+
+    def _event(self, rt: PodRuntime, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
+        pod = self._pod(rt)
+        if pod is not None:
+            self.cluster.extensions["events"].record(pod, "v1", "Pod", type_, reason, message, "kubelet",
+                                                     host=rt.node, field_path=field_path)
+
+    # ---- stages -----------------------------------------------------------------------------------
+    def _pull(self, rt: PodRuntime) -> None:
+        node = self.cluster.store.get(NODES, None, rt.node)
+        pod = self._pod(rt)
+        if node is None or pod is None:
+            return  # bound to a node that does not exist: stays Pending, like a pod on a dead node
+        rt.stage, rt.containers = "ContainerCreating", list(pod["spec"].get("containers") or [])
+        self._mutate(rt, lambda p: pod_status.creating(p, self.cluster.clock.now(), node_ip(node)))
+        for c in rt.containers:
+            path = f"spec.containers{{{c['name']}}}"
+            if c.get("imagePullPolicy") == "Always":
+                self._event(rt, "Normal", "Pulling", f'Pulling image "{c.get("image")}"', path)
+                self._event(rt, "Normal", "Pulled", f'Successfully pulled image "{c.get("image")}" in 1.02s '
+                            "(1.02s including waiting). Image size: 24563322 bytes.", path)
+            else:
+                self._event(rt, "Normal", "Pulled",
+                            f'Container image "{c.get("image")}" already present on machine', path)
+        self._after(rt, self.timings.creating, self._start_containers)
+
+    def _start_containers(self, rt: PodRuntime) -> None:
+        pod, node = self._pod(rt), self.cluster.store.get(NODES, None, rt.node)
+        if pod is None or node is None:
+            return
+        now = self.cluster.clock.now()
+        if pod["spec"].get("hostNetwork"):
+            rt.ip = node_ip(node)
+        else:
+            rt.ip = self.ipam.allocate(rt.node, (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24")
+        rt.stage, rt.started_at = "Started", now
+        self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip))
+        for c in rt.containers:
+            path = f"spec.containers{{{c['name']}}}"
+            self._event(rt, "Normal", "Created", f"Created container: {c['name']}", path)
+            self._event(rt, "Normal", "Started", f"Started container {c['name']}", path)
+            for line in container_logs.start_lines(c.get("image", ""), now, _first_port(c)):
+                self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
+        self._set_listening(rt, True)
+        delay = max([self.timings.first_probe] + [_probe(c).get("initialDelaySeconds", 0) for c in rt.containers])
+        rt.probing = True
+        self._after(rt, delay, self._probe)
+
+    def _probe(self, rt: PodRuntime) -> None:
+        pod = self._pod(rt)
+        if pod is None or rt.sigterm_at is not None:
+            rt.probing = False
+            return
+        ok = annotations(pod).get(FAULT_READY, "true").lower() != "false"
+        threshold = max([1] + [_probe(c).get("failureThreshold", 3) for c in rt.containers])
+        period = max([1] + [_probe(c).get("periodSeconds", 10) for c in rt.containers])
+        rt.failures = 0 if ok else rt.failures + 1
+        ready = is_true(pod, "Ready")
+        if not ok:
+            self._unhealthy(rt)
+        if ok != ready and (ok or rt.failures >= threshold or rt.stage == "Started"):
+            now = self.cluster.clock.now()
+            self._mutate(rt, lambda p: pod_status.readiness(p, now, ok))
+        rt.stage = "Ready" if ok else "Started" if rt.stage == "Started" else "NotReady"
+        rt.probing = not ok or FAULT_READY in annotations(pod)
+        if rt.probing:
+            self._after(rt, period, self._probe)
+
+    def _unhealthy(self, rt: PodRuntime) -> None:
+        for c in rt.containers:
+            probe = _probe(c).get("httpGet") or {}
+            what = (f"HTTP probe failed with statuscode: 503" if probe or not _probe(c)
+                    else "probe failed")
+            self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {what}",
+                        f"spec.containers{{{c['name']}}}")
+
+    def _ensure_probing(self, rt: PodRuntime) -> None:
+        """A fault annotation changed: make sure the next periodic probe is scheduled."""
+        if rt.probing or rt.started_at is None or rt.sigterm_at is not None:
+            return
+        period = max([1] + [_probe(c).get("periodSeconds", 10) for c in rt.containers])
+        first = rt.started_at + self.timings.first_probe
+        now = self.cluster.clock.now()
+        ticks = int(max(0.0, now - first) // period) + 1
+        rt.probing = True
+        self._after(rt, first + ticks * period - now, self._probe)
+
+    # ---- termination (R6.1, R6.6, R6.7) ---------------------------------------------------------
+    def _on_deleting(self, key: tuple[str, str], rt: PodRuntime | None, pod: Obj) -> None:
+        if rt is None:
+            rt = self._pods[key] = PodRuntime(meta(pod)["uid"], key[0], key[1], pod["spec"].get("nodeName", ""))
+        if rt.deadline is not None:
+            return
+        grace = float(meta(pod).get("deletionGracePeriodSeconds", pod["spec"].get("terminationGracePeriodSeconds", 30)))
+        now = self.cluster.clock.now()
+        rt.deadline = now + grace
+        rt.probing = False
+        if rt.started_at is None:  # no container ran: tear the sandbox down and go
+            self._after(rt, min(self.timings.sigterm_after, grace), self._remove)
+        else:
+            self._after(rt, min(self.timings.sigterm_after, grace), self._sigterm)
+
+    def _sigterm(self, rt: PodRuntime) -> None:
+        now = self.cluster.clock.now()
+        rt.sigterm_at, rt.stage = now, "Terminating"
+        self._set_listening(rt, False)
+        for c in rt.containers:
+            self._event(rt, "Normal", "Killing", f"Stopping container {c['name']}", f"spec.containers{{{c['name']}}}")
+            for line in container_logs.stop_lines(c.get("image", ""), now, _first_port(c)):
+                self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
+        exit_at = min(now + self.timings.exit_after_sigterm, rt.deadline or now)
+        self._after(rt, exit_at - now, self._exit)
+
+    def _exit(self, rt: PodRuntime) -> None:
+        now = self.cluster.clock.now()
+        rt.stage = "Exited"
+        self._mutate(rt, lambda p: pod_status.exited(p, now))
+        self._after(rt, self.timings.remove_after_exit, self._remove)
+
+    def _remove(self, rt: PodRuntime) -> None:
+        if self._pod(rt) is not None:
+            self.cluster.store.remove(PODS, rt.namespace, rt.name)
+
+    def _forget(self, key: tuple[str, str], rt: PodRuntime) -> None:
+        if rt.timer is not None:
+            rt.timer.cancel()
+        self._set_listening(rt, False)
+        if rt.ip and rt.node:
+            self.ipam.release(rt.node, rt.ip)
+        del self._pods[key]
+        self.cluster.logs.drop(*key)
+
+
+def _probe(c: Obj) -> Obj:
+    return c.get("readinessProbe") or {}
+
+
+def _first_port(c: Obj) -> int:
+    ports = c.get("ports") or []
+    return int(ports[0].get("containerPort", 0)) if ports else 0

@@ -1,0 +1,131 @@
+"""ReplicaSets: keep ``spec.replicas`` pods alive, and report how many are ready and available.
+
+Who calls it: started by ``all_controllers``; the Deployment controller sets ``spec.replicas``.
+
+- Too few pods (not counting terminating ones, R6.1 step 2): create the missing ones at once, named
+  ``<rs>-<5 chars>`` from the seeded rng, owned by the ReplicaSet (``controller: true``).
+- Too many: delete the surplus gracefully, choosing like the real controller: unscheduled before
+  scheduled, Pending before Running, not Ready before Ready, newest first.
+- Status: ``replicas``, ``fullyLabeledReplicas``, ``readyReplicas``, ``availableReplicas``
+  (Ready for ``minReadySeconds``) and ``observedGeneration``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..clock import parse_rfc3339
+from .admission import admit
+from .common import PODS, REPLICA_SETS, Obj, WorkQueue, condition, controller_of, deep, deleting, is_true, \
+    labels, meta, namespace_open, owner_ref, owned_by, random_suffix
+from .deletion import delete_object
+
+
+def active_pods(cluster: Any, owner: Obj) -> list[Obj]:
+    """Pods the owner controls that are not terminating and not in a terminal phase."""
+    return [p for p in cluster.store.list(PODS, meta(owner)["namespace"])
+            if owned_by(p, owner) and not deleting(p)
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+
+
+def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
+    c = condition(pod, "Ready")
+    if not c or c.get("status") != "True":
+        return False
+    since = c.get("lastTransitionTime")
+    return min_ready <= 0 or (since is not None and parse_rfc3339(since) + min_ready <= now)
+
+
+def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, node: str | None = None) -> Obj:
+    """A new Pod from ``owner.spec.template``, owned by it, defaulted by the admission chain."""
+    tmpl = deep(owner["spec"]["template"])
+    md = tmpl.get("metadata") or {}
+    name = f"{meta(owner)['name']}-{random_suffix(rng)}"
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-", "namespace": meta(owner)["namespace"],
+                        "labels": dict(md.get("labels") or {}),
+                        "ownerReferences": [owner_ref(owner, "apps/v1", kind)]},
+           "spec": tmpl.get("spec") or {}}
+    if md.get("annotations"):
+        pod["metadata"]["annotations"] = dict(md["annotations"])
+    if node:
+        pod["spec"]["affinity"] = _node_affinity(pod["spec"].get("affinity"), node)
+    return admit(cluster, "CREATE", PODS, pod)
+
+
+def _node_affinity(affinity: Obj | None, node: str) -> Obj:
+    """What the DaemonSet controller adds: required affinity ``metadata.name In [node]``."""
+    aff = deep(affinity or {})
+    aff.setdefault("nodeAffinity", {})["requiredDuringSchedulingIgnoredDuringExecution"] = {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}
+    return aff
+
+
+def _deletion_rank(pod: Obj) -> tuple[int, int, int, float]:
+    """Smaller ranks go first (controller.ActivePodsWithRanks, simplified)."""
+    status = pod.get("status") or {}
+    phase = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
+    created = parse_rfc3339(meta(pod).get("creationTimestamp", "1970-01-01T00:00:00Z"))
+    return (1 if pod["spec"].get("nodeName") else 0, phase, 1 if is_true(pod, "Ready") else 0, -created)
+
+
+class ReplicaSetController:
+    name = "replicaset-controller"
+
+    def start(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.rng = random.Random(cluster.rng.getrandbits(64))
+        self.queue = WorkQueue(cluster.clock, self._reconcile)
+        cluster.store.subscribe(self._on_event)
+
+    def _on_event(self, ev: Any) -> None:
+        if ev.gr == REPLICA_SETS and ev.type != "DELETED":
+            self.queue.add((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
+        elif ev.gr == PODS:
+            owner = controller_of(ev.obj, "ReplicaSet")
+            if owner:
+                self.queue.add((meta(ev.obj)["namespace"], owner))
+
+    def _reconcile(self, key: tuple[str, str]) -> None:
+        rs = self.cluster.store.get(REPLICA_SETS, *key)
+        if rs is None or deleting(rs):
+            return
+        pods = active_pods(self.cluster, rs)
+        diff = int(rs["spec"].get("replicas", 1)) - len(pods)
+        if diff > 0 and namespace_open(self.cluster, key[0]):
+            for _ in range(diff):
+                self._create(rs)
+        elif diff < 0:
+            for pod in sorted(pods, key=_deletion_rank)[:-diff]:
+                delete_object(self.cluster, PODS, key[0], meta(pod)["name"])
+                self._event(rs, "SuccessfulDelete", f"Deleted pod: {meta(pod)['name']}")
+        self._status(key)
+
+    def _create(self, rs: Obj) -> None:
+        pod = pod_from_template(self.cluster, rs, "ReplicaSet", self.rng)
+        while self.cluster.store.get(PODS, meta(rs)["namespace"], pod["metadata"]["name"]) is not None:
+            pod["metadata"]["name"] = f"{meta(rs)['name']}-{random_suffix(self.rng)}"
+        self.cluster.store.create(PODS, pod)
+        self._event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+
+    def _event(self, rs: Obj, reason: str, message: str) -> None:
+        self.cluster.extensions["events"].record(rs, "apps/v1", "ReplicaSet", "Normal", reason, message,
+                                                 "replicaset-controller")
+
+    def _status(self, key: tuple[str, str]) -> None:
+        rs = self.cluster.store.get(REPLICA_SETS, *key)
+        if rs is None:
+            return
+        pods = active_pods(self.cluster, rs)
+        now, min_ready = self.cluster.clock.now(), int(rs["spec"].get("minReadySeconds", 0))
+        tmpl_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        status = {"replicas": len(pods),
+                  "fullyLabeledReplicas": sum(1 for p in pods if all(labels(p).get(k) == v for k, v in tmpl_labels.items())),
+                  "readyReplicas": sum(1 for p in pods if is_true(p, "Ready")),
+                  "availableReplicas": sum(1 for p in pods if pod_available(p, min_ready, now)),
+                  "observedGeneration": meta(rs).get("generation", 1)}
+        status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
+        if min_ready and status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
+            self.queue.add_after(min_ready, key)
+        self.cluster.store.mutate(REPLICA_SETS, *key, lambda o: o.__setitem__("status", status))
