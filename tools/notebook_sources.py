@@ -9,9 +9,9 @@ Each notebook: a title, a ``parameters`` cell of typed literals, a cell deriving
 from __future__ import annotations
 
 PARAMETERS = '''\
-params_file: str = ""            # params YAML; "" = $AMBIENT_LB_PARAMS or the built-in simulator defaults
-run_id: str = "ambient-lb"       # value of the ambient-lb.dev/run label on every object this creates
-interactive: bool | None = None  # None = step cards with buttons unless AMBIENT_LB_HEADLESS=1'''
+params_file: str = ""         # params YAML; empty means $AMBIENT_LB_PARAMS, else the simulator defaults
+run_id: str = "ambient-lb"    # the ambient-lb.dev/run label value on every object the runbook creates
+interactive: str = "auto"     # auto (buttons unless AMBIENT_LB_HEADLESS is set), yes or no'''
 
 OPEN_RUN = '''\
 from ambient_lb import guide

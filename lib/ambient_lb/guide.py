@@ -93,11 +93,31 @@ def _make_kube(kube_cls: Any, run: Run) -> Any:
     return kube_cls(kubeconfig=run.kubeconfig, context=run.params.context)
 
 
-def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: bool | None = None,
+def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any = "auto",
              **overrides: Any) -> Run:
-    """The notebook's run: params from the file (or the sim defaults) plus keyword overrides."""
+    """The notebook's run: params from the file (or the sim defaults) plus keyword overrides.
+
+    An empty ``params_file`` means ``$AMBIENT_LB_PARAMS`` if set (the tests and the regenerate
+    tool point notebooks at a private simulator this way), else the built-in sim defaults.
+    Overrides use ``__`` for dots: ``open_run(sim__speed=20)``.
+    """
     flat = {k.replace("__", "."): v for k, v in overrides.items() if v is not None}
-    return Run(params=load(params_file or None, flat), run_id=run_id, interactive=interactive)
+    path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
+    return Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
+
+
+def _mode(interactive: Any) -> bool | None:
+    """``auto``/None -> decided by ``AMBIENT_LB_HEADLESS``; yes/no (or a bool) -> forced."""
+    if interactive is None or isinstance(interactive, bool):
+        return interactive
+    value = str(interactive).strip().lower()
+    if value in ("auto", ""):
+        return None
+    if value in ("yes", "true", "1", "no", "false", "0"):
+        return value in ("yes", "true", "1")
+    from .errors import ParameterError
+
+    raise ParameterError(f"interactive={interactive!r}: use auto, yes or no (e.g. interactive=\"auto\")")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +144,7 @@ class Step:
         self.result.data.setdefault("figures", []).append(fig)
 
     def fail(self, name: str, exc: BaseException) -> None:
+        """A command or wait inside the step raised: a failed check with its message and hint."""
         hint = getattr(exc, "hint", None) or "read the command output above; fix it and re-run"
         message = str(getattr(exc, "message", "") or exc).splitlines()
         self.add(CheckResult(name, False, message[0] if message else type(exc).__name__, hint,
@@ -142,7 +163,7 @@ def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResu
             try:
                 part(run, s)
             except RunbookError as exc:
-                s.fail(f"{title}: {getattr(part, '__name__', 'step').strip('_')}", exc)
+                s.fail("the step's commands succeeded", exc)
                 break
     s.result.commands = [r.display for r in log]
     s.result.outputs = [_printed(r) for r in log]

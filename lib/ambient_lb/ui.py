@@ -51,7 +51,9 @@ def step(run: Callable[[], StepResult], *, recheck: Callable[[], StepResult] | N
         _display(step_card(run, recheck or run, knobs or {}))
     if raise_on_fail and not result.ok:
         failed = result.first_failure
-        raise CheckFailed(f"step {result.step} ({result.title}) failed: {failed!r}")
+        hint = f" Hint: {failed.hint}" if failed and failed.hint else ""
+        what = f"{failed.name}: {failed.detail}" if failed else "a check failed"
+        raise CheckFailed(f"step {result.step} ({result.title}) failed: {what}.{hint}")
     return result
 
 
