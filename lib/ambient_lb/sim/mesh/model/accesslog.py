@@ -29,6 +29,8 @@ class Bare(str):
 
 def rust_debug(text: str) -> str:
     """Rust ``Debug`` rendering of a string: double-quoted with ``\\`` ``"`` and controls escaped."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return '"' + text + '"'  # fast path: nothing to escape
     out = []
     for ch in text:
         if ch in ('"', "\\"):

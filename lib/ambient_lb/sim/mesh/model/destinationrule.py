@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .envoy_cluster import DEFAULT_PANIC_THRESHOLD, ClusterConfig
 from .envoy_lb import LbPolicy
@@ -63,39 +63,51 @@ def parse_duration(field: str, value: Any) -> float:
     return seconds
 
 
-def _int_field(spec: Mapping[str, Any], field: str, low: int, high: int, example: str) -> int | None:
-    if field not in spec or spec[field] is None:
-        return None
-    value = spec[field]
+_U32 = 2**32 - 1
+
+
+def _count(n: int) -> int:
+    return 100 if n > 0 else 0
+
+
+#: R3.1 ``applyOutlierDetection``: DR field → (parser, Envoy fields it sets). Unset fields keep
+#: Envoy's defaults (5xx 5/100, gateway 5/0, 10 s, 30 s, 10 %, max ejection time 300 s).
+OUTLIER_FIELDS: dict[str, tuple[Callable[[str, Any], Any], Callable[[Any], dict[str, Any]]]] = {
+    "consecutive5xxErrors": (lambda f, v: _check_int(f, v, 0, _U32, "5"),
+                             lambda n: {"consecutive_5xx": n, "enforcing_consecutive_5xx": _count(n)}),
+    "consecutiveGatewayErrors": (lambda f, v: _check_int(f, v, 0, _U32, "5"),
+                                 lambda n: {"consecutive_gateway_failure": n,
+                                            "enforcing_consecutive_gateway_failure": _count(n)}),
+    "interval": (lambda f, v: parse_duration(f, v), lambda d: {"interval": d}),
+    "baseEjectionTime": (lambda f, v: parse_duration(f, v), lambda d: {"base_ejection_time": d}),
+    "maxEjectionPercent": (lambda f, v: _check_int(f, v, 0, 100, "100"),
+                           lambda p: {"max_ejection_percent": p} if p > 0 else {}),  # only if > 0
+    "outlierDetectionHttpErrorCodes": (lambda f, v: frozenset(_check_int(f, c, 100, 599, "[500, 503]") for c in v),
+                                       lambda codes: {"error_codes": codes} if codes else {}),
+}
+
+
+def _check_int(field: str, value: Any, low: int, high: int, example: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidDestinationRule(f"outlierDetection.{field}", value,
-                                     f"must be an integer from {low} to {high}", example)
+        raise InvalidDestinationRule(field, value, f"must be an integer from {low} to {high}", example)
     return value
+
+
+def _int_field(spec: Mapping[str, Any], field: str, low: int, high: int, example: str) -> int | None:
+    if spec.get(field) is None:
+        return None
+    return _check_int(f"outlierDetection.{field}", spec[field], low, high, example)
 
 
 def outlier_config(spec: Mapping[str, Any] | None) -> tuple[OutlierConfig | None, float | None]:
     """R3.1 ``applyOutlierDetection``: (Envoy outlier config, panic threshold) or (None, None) if absent."""
     if spec is None:
         return None, None  # R3.3: no outlierDetection block, no detector
-    cfg = OutlierConfig()
-    n5 = _int_field(spec, "consecutive5xxErrors", 0, 2**32 - 1, "5")
-    if n5 is not None:
-        cfg = cfg.with_(consecutive_5xx=n5, enforcing_consecutive_5xx=100 if n5 > 0 else 0)
-    ngw = _int_field(spec, "consecutiveGatewayErrors", 0, 2**32 - 1, "5")
-    if ngw is not None:
-        cfg = cfg.with_(consecutive_gateway_failure=ngw, enforcing_consecutive_gateway_failure=100 if ngw > 0 else 0)
-    if "interval" in spec:
-        cfg = cfg.with_(interval=parse_duration("outlierDetection.interval", spec["interval"]))
-    if "baseEjectionTime" in spec:
-        cfg = cfg.with_(base_ejection_time=parse_duration("outlierDetection.baseEjectionTime",
-                                                          spec["baseEjectionTime"]))
-    mep = _int_field(spec, "maxEjectionPercent", 0, 100, "100")
-    if mep:  # R3.1: set only if > 0, else Envoy's 10
-        cfg = cfg.with_(max_ejection_percent=mep)
-    cfg = _split_errors(spec, cfg)
-    codes = spec.get("outlierDetectionHttpErrorCodes")
-    if codes:
-        cfg = cfg.with_(error_codes=frozenset(int(c) for c in codes))
+    changes: dict[str, Any] = {}
+    for name, (parse, apply) in OUTLIER_FIELDS.items():
+        if spec.get(name) is not None:
+            changes.update(apply(parse(f"outlierDetection.{name}", spec[name])))
+    cfg = _split_errors(spec, OutlierConfig().with_(**changes))
     min_health = _int_field(spec, "minHealthPercent", 0, 100, "50")
     return cfg, float(min_health or 0)  # R3.1: panic threshold = minHealthPercent, default 0
 
@@ -104,7 +116,7 @@ def _split_errors(spec: Mapping[str, Any], cfg: OutlierConfig) -> OutlierConfig:
     if not spec.get("splitExternalLocalOriginErrors"):
         return cfg
     cfg = cfg.with_(split_external_local_origin_errors=True)
-    n = _int_field(spec, "consecutiveLocalOriginFailures", 0, 2**32 - 1, "5")
+    n = _int_field(spec, "consecutiveLocalOriginFailures", 0, _U32, "5")
     if n:
         cfg = cfg.with_(consecutive_local_origin_failure=n, enforcing_consecutive_local_origin_failure=100)
     return cfg

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
+from ...clock import to_rfc3339_milli
 from .hosts import Failure, Outcome
 from .errors import InvalidModelInput
 
@@ -123,8 +124,6 @@ class OutlierEvent:
 
         `[model]`: every field is printed, including ones proto3 JSON would omit at their default.
         """
-        from ...clock import to_rfc3339_milli
-
         doc: dict[str, object] = {"type": self.type, "cluster_name": self.cluster_name,
                                   "upstream_url": self.address, "action": self.action,
                                   "num_ejections": self.num_ejections, "enforced": self.enforced}
