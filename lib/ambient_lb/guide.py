@@ -363,13 +363,14 @@ def license_key(run: Run) -> None:
         var = run.params.license.env_var
         present = bool(os.environ.get(var, "").strip())
         if present:
-            s.add(check(f"${var} is set", True, "set (its value is never shown)"))
+            s.add(check("license key available", True, f"${var} is set (its value is never shown)"))
         elif run.sim:
-            s.add(check(f"${var} is set", True, "not set: the simulator's demo key will be used"))
+            s.add(check("license key available", True,
+                        f"${var} is not set: the simulator's demo key will be used"))
             s.note(f"${var} is not set. On the simulator the runbook uses a demo key instead; on a "
                    f"real cluster, export {var}=<license-key> before starting Jupyter.")
         else:
-            s.add(check(f"${var} is set", False, "not set",
+            s.add(check("license key available", False, f"${var} is not set",
                         f"export {var}=<license-key> in the shell that starts Jupyter/papermill "
                         "(ask your Solo account representative), then restart the kernel"))
     _step(run, "00.5", "The license key", act, None)
@@ -442,8 +443,11 @@ def kgateway(run: Run) -> None:
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
+        from . import shell
+
         path = values_file(run)
-        s.show(f"$ cat enterprise-kgateway.yaml\n{path.read_text()}")
+        shell.record(shell.CommandResult(["cat"], 0, "", "", "cat <<EOF > enterprise-kgateway.yaml\n"
+                                         f"{path.read_text().rstrip()}\nEOF"))
         helm_install(run, k.release, k.chart, values_files=(path,), license=license_secret(run))
 
     def verify(run: Run, s: Step) -> None:
@@ -716,11 +720,12 @@ def mtls_proof(run: Run) -> None:
             text = kubectl(run, "logs", "-n", p.namespaces.istio, zt, "--tail=200").stdout
             rows += _identity_rows(logs.parse_ztunnel(text), node, zt, p.namespaces.app)
         s.show(_identity_table(rows))
-        for pod in sorted(x["metadata"]["name"] for x in pods):
+        for i, pod in enumerate(sorted(x["metadata"]["name"] for x in pods), 1):
             mine = [r for r in rows if r["dst_workload"] == pod]
             ok = any(r["src_identity"] == want_src and r["dst_identity"] == want_dst for r in mine)
-            s.add(check(f"mTLS into {pod}", ok,
-                        f"{want_src} -> {want_dst}" if ok else f"{len(mine)} inbound lines, none "
+            s.add(check(f"mTLS into replica {i}", ok,
+                        f"{pod}: {want_src} -> {want_dst}" if ok else f"{pod}: {len(mine)} inbound "
+                        "lines, none "
                         "with both identities", "is the app namespace labelled for ambient, and "
                         f"{p.namespaces.kgateway} too (step 01.4)?"))
     _step(run, "02.5", "Traffic between the gateway and the app is mutual TLS", act, None)
@@ -912,7 +917,8 @@ def delete_pod_under_traffic(run: Run) -> None:
         summary = stats.failover_summary(timeline, removed=victim)
         s.show(repr(summary))
         s.figure(plots.failover_timeline(timeline))
-        s.add(check(f"{victim} gets no traffic once it is gone", not summary.removed_served_after,
+        s.add(check("the deleted pod gets no traffic once it is gone",
+                    not summary.removed_served_after,
                     summary.describe_removed(), "is the pod still Ready? kubectl get pods -o wide"))
         s.add(check("the survivors serve the traffic", summary.served_after >= 1,
                     f"{summary.served_after} requests answered after the deletion"))
@@ -991,8 +997,8 @@ def make_pod_fail(run: Run, status: int = 500) -> None:
     def verify(run: Run, s: Step) -> None:
         pod = get_json(run, "pod", failing_pod(run), p.namespaces.app) or {}
         got = (pod.get("metadata", {}).get("annotations") or {}).get(FAULT_STATUS)
-        s.add(check(f"{failing_pod(run)} answers {status}", got == str(status),
-                    f"{FAULT_STATUS}={got}"))
+        s.add(check(f"the chosen replica answers {status}", got == str(status),
+                    f"{failing_pod(run)}: {FAULT_STATUS}={got}"))
     _step(run, "04.3", "Make one replica fail", act, verify)
 
 
@@ -1041,7 +1047,7 @@ def ejection(run: Run) -> None:
         s.add(check("after the ejection no request fails", failures(tail) == 0,
                     f"{failures(df)} failed in all, {failures(tail)} in the last {len(tail)}"))
         distribution_after = pods_seen(tail)
-        s.add(check(f"{failing_pod(run)} gets no traffic", failing_pod(run) not in
+        s.add(check("the ejected pod gets no traffic", failing_pod(run) not in
                     distribution_after, f"served by {sorted(distribution_after)}"))
     _step(run, "04.5", "A real ejection with maxEjectionPercent: 100", act, None)
 
@@ -1065,7 +1071,7 @@ def pod_returns(run: Run) -> None:
                         f"next {dr.interval} sweep"))
         waypoint_stats(run)
         df = send(run, p.app.replicas * 3)
-        s.add(check(f"{failing_pod(run)} serves again", failing_pod(run) in pods_seen(df),
+        s.add(check("the healed pod serves again", failing_pod(run) in pods_seen(df),
                     f"served by {sorted(pods_seen(df))}"))
         s.note(f"An ejected host returns only at an interval sweep, so it is out between "
                f"{dr.base_ejection_time} and {dr.base_ejection_time} + {dr.interval}, longer if it "
