@@ -115,3 +115,15 @@ def test_gateway_leg_ranks_against_the_gateway_node_when_a_mode_is_set() -> None
     c = EnvoyCluster(cfg, zoned("z-a", "z-b", "z-c"), now=T0, rng=random.Random(1),
                      proxy_locality=Locality(region="r1", zone="z-c"))
     assert {c.pick(T0).name for _ in range(6)} == {"C"}  # type: ignore[union-attr]
+
+
+def test_waypoint_service_prefers_close_so_ztunnel_keeps_the_same_zone_replica() -> None:
+    """R5.7: the waypoint Service carries PreferClose, so ZT(GW) picks a waypoint replica in GW's zone."""
+    from ambient_lb.sim.mesh.model import choose_endpoint
+    from ambient_lb.sim.mesh.model.locality import WAYPOINT_SERVICE_ANNOTATIONS
+
+    mode = resolve_mode(None, WAYPOINT_SERVICE_ANNOTATIONS)
+    assert mode.mode is Mode.SAME_ZONE
+    replicas = zoned("z-a", "z-b")
+    gw = Locality(region="r1", zone="z-b", node="gw")
+    assert {choose_endpoint(replicas, gw, mode, random.Random(i)).name for i in range(20)} == {"B"}  # type: ignore[union-attr]

@@ -275,3 +275,14 @@ def test_rebuild_resets_ejections_counters_and_sweep_phase() -> None:
     assert r.ejected() == [] and r.detector.monitors[B].consecutive_5xx == 0  # type: ignore[union-attr]
     assert r.next_sweep_at() == T0 + 14
     assert all(v == 0 for k, v in r.stats().items() if "outlier_detection" in k)
+
+
+def test_uneject_events_seen_by_pick_are_returned_by_the_next_call() -> None:
+    """R2.6/R2.11: a sweep that runs inside pick() still reaches the outlier log, exactly once."""
+    c = outlier_cluster(max_ejection_percent=100)
+    fail_n(c, A, 5, T0 + 1)
+    h = c.pick(T0 + 45)  # the sweep at +40 un-ejects A inside pick
+    assert not c.is_ejected(A)
+    events = c.report(h, 200, T0 + 45)  # type: ignore[arg-type]
+    assert [(e.action, e.address, e.time) for e in events] == [("UNEJECT", A, T0 + 40)]
+    assert c.advance(T0 + 46) == []

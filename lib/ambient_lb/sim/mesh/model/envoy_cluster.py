@@ -71,6 +71,7 @@ class EnvoyCluster:
         self.per_host: dict[str, HostCounters] = {}
         self.hosts: list[Host] = []
         self.priorities: list[int] = []
+        self._held: list[OutlierEvent] = []  # sweep events seen by pick(), returned by the next call
         self.set_hosts(hosts, now)
 
     # --- host set ---------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ class EnvoyCluster:
         ``exclude`` is the retry ``previous_hosts`` predicate (R7.2): up to ``attempts`` re-picks,
         then the last pick is used, as Envoy does.
         """
-        self.advance(now)  # R2.3/R2.6: ejections and sweeps are applied before routing
+        self._held = self.advance(now)  # R2.3/R2.6: sweeps applied before routing; events held
         levels = self.levels()
         panic = priority_load(levels, self.config.panic_threshold).panic
         excluded = set(exclude)
@@ -127,15 +128,20 @@ class EnvoyCluster:
         self._finish(address, outcome)
         if self.detector is None:
             return []
-        return self.detector.report(address, outcome, now)
+        return self._take_held() + self.detector.report(address, outcome, now)
 
     def note_retry(self) -> None:
         """The router is retrying an attempt on this cluster (``upstream_rq_retry``, R7.2)."""
         self.counters["upstream_rq_retry"] += 1
 
     def advance(self, now: float) -> list[OutlierEvent]:
-        """Run due outlier sweeps (R2.6); returns UNEJECT events for the outlier log."""
-        return self.detector.advance(now) if self.detector is not None else []
+        """Run due outlier sweeps (R2.6); returns UNEJECT events for the outlier log (including
+        any that a ``pick`` triggered since the last call that returned events)."""
+        return self._take_held() + (self.detector.advance(now) if self.detector is not None else [])
+
+    def _take_held(self) -> list[OutlierEvent]:
+        held, self._held = self._held, []
+        return held
 
     # --- views ------------------------------------------------------------------------------------
     def levels(self) -> list[PriorityLevel]:

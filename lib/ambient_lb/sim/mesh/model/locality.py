@@ -22,6 +22,8 @@ from .errors import InvalidModelInput
 from .hosts import HOSTNAME_LABEL, NETWORK_LABEL, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, Host, Locality
 
 ANNOTATION = "networking.istio.io/traffic-distribution"
+#: R5.7: Istio's waypoint template annotates the generated waypoint Service with PreferClose (≥1.24).
+WAYPOINT_SERVICE_ANNOTATIONS = {ANNOTATION: "PreferClose"}
 DISTRIBUTIONS = ("upstream", "solo")
 
 
