@@ -113,7 +113,7 @@ class DataPlane:
         self.istiod: Istiod = cluster.extensions["istiod"]
         self.kgw: KgatewayController = cluster.extensions["kgateway"]
         self.log = HopLogger(cluster)
-        self.proxies = Proxies(cluster.rng, self._outlier_event)
+        self.proxies = Proxies(cluster.rng, self._outlier_event, cluster.clock)
         self.listeners = cluster.extensions["listeners"] = Listeners(cluster, self.handle)
         cluster.extensions["dataplane"] = self
         self.istiod.subscribe(self._on_push)
@@ -224,7 +224,7 @@ class DataPlane:
             target = self._by_ip.get(host.address.rsplit(":", 1)[0])
             reply = await self._to_pod(view, gw, captured, target, int(host.address.rsplit(":", 1)[1]),
                                        sv, down, outbound_from=gw if captured else None)
-        self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()))
+        self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()), cluster)
         if reply.extra.get("upstream"):  # an answer from the waypoint or the app is passed through (R7.4)
             reply.flags, reply.details = "-", "via_upstream"
         reply.upstream_ms = max(0, int((self.clock.now() - start) * 1000))
@@ -302,7 +302,7 @@ class DataPlane:
                 cluster.note_retry()
             target = self._by_ip.get(host.address.rsplit(":", 1)[0])
             reply = await self._to_pod(view, wp, True, target, int(host.address.rsplit(":", 1)[1]), sv, down)
-            self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()))  # R2.2
+            self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()), cluster)  # R2.2
             tried.append(host.address)
             if not policy.retries(reply.outcome):  # R7.2: app 5xx and UC are not retried
                 break

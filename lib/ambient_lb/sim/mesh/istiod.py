@@ -104,6 +104,8 @@ class Istiod:
         self._seen = itertools.count()
         self._order: dict[str, int] = {}  # pod uid -> first-seen index (§11 EDS order)
         self._listeners: list[Callable[[MeshView], None]] = []
+        self.pushed_rv = 0  # the store resourceVersion the current view was built from
+        self._waiters: list[tuple[int, Callable[[], None]]] = []
 
     def start(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -124,9 +126,25 @@ class Istiod:
 
     def push_now(self) -> None:
         """Recompute the view from the store and hand it to every proxy."""
+        self.pushed_rv = self.cluster.store.resource_version
         self.view = build_view(self.cluster, self.view.version + 1, self._order, self._seen)
         for fn in list(self._listeners):
             fn(self.view)
+        due = [fn for rv, fn in self._waiters if rv <= self.pushed_rv]
+        self._waiters = [(rv, fn) for rv, fn in self._waiters if rv > self.pushed_rv]
+        for fn in due:
+            fn()
+
+    def when_pushed(self, rv: int, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once the proxies have a view built from store resourceVersion ``rv`` or later.
+
+        Lets a caller (a test, a runbook check) wait for propagation without guessing a delay."""
+        if self.pushed_rv >= rv:
+            fn()
+        else:
+            self._waiters.append((rv, fn))
+            if self._pending is None:
+                self._pending = self.cluster.clock.call_later(self.push_delay, self._push)
 
 
 def _locality(node: o.Obj) -> Locality:

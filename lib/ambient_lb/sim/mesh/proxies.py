@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .model.envoy_cluster import ClusterConfig, EnvoyCluster
 from .model.hosts import Host, Locality
@@ -36,10 +36,13 @@ class Proxy:
 
 
 class Proxies:
-    def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None]) -> None:
+    def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None],
+                 clock: Any = None) -> None:
         self.rng = rng
         self.on_event = on_event
+        self.clock = clock
         self.by_pod: dict[ProxyKey, Proxy] = {}
+        self._sweeps: dict[int, Any] = {}  # id(cluster) -> timer for its next sweep
 
     def proxy(self, namespace: str, pod: str, locality: Locality, labels: dict[str, str]) -> Proxy:
         p = self.by_pod.get((namespace, pod))
@@ -69,8 +72,26 @@ class Proxies:
             entry.version = version
         return entry.cluster
 
-    def emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
+    def emit(self, proxy: Proxy, events: list[OutlierEvent], cluster: EnvoyCluster | None = None) -> None:
         self._emit(proxy, events)
+        if cluster is not None and cluster.ejected():
+            self._arm_sweep(proxy, cluster)
+
+    def _arm_sweep(self, proxy: Proxy, cluster: EnvoyCluster) -> None:
+        """R2.6: un-ejection happens at a sweep; run it on time so the UNEJECT line appears then."""
+        at = cluster.next_sweep_at()
+        if self.clock is None or at is None or id(cluster) in self._sweeps:
+            return
+
+        def sweep() -> None:
+            self._sweeps.pop(id(cluster), None)
+            entry = proxy.clusters.get(cluster.config.name)
+            if entry is None or entry.cluster is not cluster:  # rebuilt or gone (R2.12)
+                return
+            self._emit(proxy, cluster.advance(self.clock.now()))
+            if cluster.ejected():
+                self._arm_sweep(proxy, cluster)
+        self._sweeps[id(cluster)] = self.clock.call_later(max(0.0, at - self.clock.now()), sweep)
 
     def _emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
         for ev in events:

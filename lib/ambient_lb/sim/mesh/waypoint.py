@@ -1,8 +1,7 @@
 """Istio's waypoint deployment controller for GatewayClass ``istio-waypoint``.
 
 Who calls it: ``sim.mesh.all_controllers``. Like istiod's gateway deployment controller it:
-- creates the GatewayClasses ``istio`` and ``istio-waypoint`` once the Gateway API CRDs exist
-  (istiod does so when it sees the CRDs), and marks them Accepted;
+- (the GatewayClasses themselves are istiod's, ``sim/controllers/gatewayclasses.py``);
 - for each Gateway of class ``istio-waypoint``: a ServiceAccount, a Deployment (container
   ``istio-proxy``) and a ClusterIP Service with ports 15021 and 15008 annotated
   ``networking.istio.io/traffic-distribution: PreferClose`` (R5.7, Istio's waypoint template);
@@ -22,8 +21,7 @@ from ..store import Event, StoreError
 from . import objects as o
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0-distroless"
-CLASSES = {"istio": "istio.io/gateway-controller", o.WAYPOINT_CLASS: "istio.io/mesh-controller"}
-_WATCHED = {o.GATEWAYS, o.SERVICES, o.CRDS}
+_WATCHED = {o.GATEWAYS, o.SERVICES}
 
 
 def waypoint_labels(gateway: str) -> dict[str, str]:
@@ -52,8 +50,6 @@ class WaypointController:
         self.reconcile()
 
     def reconcile(self) -> None:
-        if self.cluster.registry.get(o.GATEWAY_CLASSES) is not None:
-            self._classes()
         for gw in self.cluster.store.list(o.GATEWAYS):
             if (gw.get("spec") or {}).get("gatewayClassName") == o.WAYPOINT_CLASS:
                 self._waypoint(gw)
@@ -68,15 +64,6 @@ class WaypointController:
                 self.cluster.store.create(gr, obj)
             except StoreError:
                 pass
-
-    def _classes(self) -> None:
-        for name, controller in CLASSES.items():
-            self._create(o.GATEWAY_CLASSES, {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-                                             "metadata": {"name": name}, "spec": {"controllerName": controller}})
-            gwc = self.cluster.store.get(o.GATEWAY_CLASSES, None, name)
-            gen = o.meta(gwc).get("generation", 1)
-            self._status(o.GATEWAY_CLASSES, gwc, [o.now_condition(
-                "Accepted", True, "Accepted", "Handled by Istio controller", gen, self._stamp())])
 
     def _status(self, gr: Any, obj: o.Obj, conds: list[o.Obj], **extra: Any) -> None:
         def edit(x: o.Obj) -> None:

@@ -1,0 +1,43 @@
+"""The ingress leg without a waypoint: kgateway's Envoy balances pod IPs itself (R1.1, R1.2)."""
+
+from __future__ import annotations
+
+import json
+
+from dataplane_helpers import Guide
+
+
+def test_gateway_round_robins_pods_when_waypoint_is_bypassed(guide: Guide) -> None:
+    """R1.1, R1.2: without a waypoint, GW's Envoy picks the pod by ROUND_ROBIN over ready pod IPs:
+    nine sequential requests give each of the three pods exactly three, in a period-3 rotation."""
+    seq = guide.hostnames(9)
+    assert sorted(set(seq)) == guide.pod_names()
+    assert all(seq.count(p) == 3 for p in set(seq))
+    assert seq[:3] == seq[3:6] == seq[6:9]
+
+
+def test_hostname_answers_like_go_httpbin_through_envoy(guide: Guide) -> None:
+    """go-httpbin's /hostname JSON, passed through unchanged (R7.4) with Envoy's response headers."""
+    status, headers, body = guide.request("/hostname")
+    assert status == 200
+    assert headers["server"] == "envoy"
+    assert int(headers["x-envoy-upstream-service-time"]) >= 0
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert body.decode().startswith('{\n  "hostname": "in-ambient-')
+    assert json.loads(body)["hostname"] in guide.pod_names()
+
+
+def test_unmatched_host_gets_envoy_404_route_not_found(guide: Guide) -> None:
+    """No HTTPRoute matches the Host: Envoy answers 404 with an empty body and logs NR route_not_found."""
+    status, headers, body = guide.request("/hostname", host="other.example.com")
+    assert (status, body, headers["server"]) == (404, b"", "envoy")
+    log = guide.kubectl("logs", "-n", "kgateway-system", guide.gateway_pod())
+    assert ' 404 NR route_not_found ' in log.splitlines()[-1]
+
+
+def test_app_status_endpoint_passes_5xx_through(guide: Guide) -> None:
+    """R7.4: a 5xx the app returns reaches the client unchanged, flag '-' and via_upstream."""
+    status, _, body = guide.request("/status/503")
+    assert (status, body) == (503, b"")
+    log = guide.kubectl("logs", "-n", "kgateway-system", guide.gateway_pod())
+    assert '"GET /status/503 HTTP/1.1" 503 - via_upstream ' in log.splitlines()[-1]
