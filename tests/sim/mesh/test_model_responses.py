@@ -54,3 +54,12 @@ def test_gateway_has_no_retries_and_1_31_uses_previous_hosts() -> None:
     p = retry_policy("waypoint", (1, 31))
     assert p.num_retries == 2 and p.previous_hosts and "connect-failure" in p.retry_on
     assert retry_policy("waypoint", (1, 28)).retry_on == ("reset-before-request",)
+
+
+def test_guide_curl_loop_prints_the_503_body_not_request_failed() -> None:
+    """R7.5: `curl -s` exits 0 on a 503, so the loop prints Envoy's body; only a timeout prints the echo."""
+    from ambient_lb.sim.mesh.model.responses import curl_loop_prints
+
+    status, row = response_for(Failure.CONNECTION_TERMINATION)
+    assert curl_loop_prints(status, row.body).startswith("upstream connect error")
+    assert curl_loop_prints(None, "") == "request failed"

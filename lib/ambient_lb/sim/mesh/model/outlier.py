@@ -231,13 +231,14 @@ class OutlierDetector:
         active = self.counters["ejections_active"]
         allowed = 100.0 * (active + 1) / len(self.monitors) <= min(100, cfg.max_ejection_percent)  # R2.4
         if not allowed and not (cfg.always_eject_one_host and active == 0):
-            self.counters["ejections_overflow"] += 1  # R2.4: host stays in rotation
+            self.counters["ejections_overflow"] += 1  # R2.4: host stays in rotation (detect-only types too)
             return []
+        if kind == "CONSECUTIVE_5XX":
+            self.counters["ejections_total"] += 1  # deprecated counter: allowed 5xx ejections, enforced or not
         suffix, enforcing_attr = EJECTION_TYPES[kind]
         if not self._chance(getattr(cfg, enforcing_attr)):  # R2.5: detected, logged, not enforced
             return [self._event(address, mon, "EJECT", kind, now, enforced=False)]
         self.counters["ejections_active"] += 1
-        self.counters["ejections_total"] += 1
         self.counters["ejections_enforced_total"] += 1
         self.counters[f"ejections_enforced_{suffix}"] += 1
         mon.ejected, mon.num_ejections, mon.last_ejection_time = True, mon.num_ejections + 1, now

@@ -35,6 +35,17 @@ class Response:
     transport_failure: str = ""  # UPSTREAM_TRANSPORT_FAILURE_REASON, spaces → '_' (log-formats §2 #7)
 
 
+#: R7.5: the waypoint's upstream connect timeout; a black-holed pod shows up in the guide's
+#: ``curl --max-time 2`` loop as a transport timeout ("request failed"), every 503 above as its body.
+WAYPOINT_CONNECT_TIMEOUT = 10.0
+
+
+def curl_loop_prints(status: int | None, body: str) -> str:
+    """R7.5: what ``curl -s … || echo 'request failed'`` prints: the body for any HTTP status (curl
+    exits 0), ``request failed`` only when no response came (``status`` None: transport error/timeout)."""
+    return "request failed" if status is None else body
+
+
 _RESET = "upstream connect error or disconnect/reset before headers. reset reason: "
 
 #: Outcome kind → what Envoy answers and logs.
