@@ -218,7 +218,7 @@ class Kube:
             raise TypeError("delete() needs names or a selector; refusing to delete every object")
         self.guard(f"delete {kind}")
         args = ["delete", kind, *names, *_ns(namespace)]
-        args += [f"-l={selector}"] if selector else []
+        args += ["-l", selector] if selector else []
         args += [f"--field-selector={field_selector}"] if field_selector else []
         args += [] if wait else ["--wait=false"]
         args += ["--ignore-not-found"] if ignore_not_found else []
@@ -243,9 +243,9 @@ class Kube:
         """``kubectl get <kind> [name] -n ns [-l ...] [-o ...]`` (what the guide shows a learner)."""
         args = ["get", kind, *([name] if name else []), *_ns(namespace)]
         args += ["-A"] if all_namespaces else []
-        args += [f"-l={selector}"] if selector else []
+        args += ["-l", selector] if selector else []
         args += [f"--field-selector={field_selector}"] if field_selector else []
-        args += [f"-o={output}"] if output else []
+        args += ["-o", output] if output else []
         return self.kubectl(*args, check=check)
 
     def logs(self, target: str, *, namespace: str | None = None, container: str | None = None,
@@ -253,8 +253,8 @@ class Kube:
              selector: str | None = None) -> shell.CommandResult:
         """``kubectl logs -n ns <pod|deploy/x>`` (or ``-l selector``)."""
         args = ["logs", *_ns(namespace), *([target] if target else [])]
-        args += [f"-l={selector}"] if selector else []
-        args += [f"-c={container}"] if container else []
+        args += ["-l", selector] if selector else []
+        args += ["-c", container] if container else []
         args += [f"--tail={tail}"] if tail is not None else []
         args += [f"--since={since}"] if since else []
         return self.kubectl(*args)
@@ -399,30 +399,40 @@ class Kube:
 
         The watch starts at the list's resourceVersion, so nothing between the two is missed, and
         ends when ``timeout`` seconds have passed (the server closes it via ``timeoutSeconds``).
+        If the server answers 410 Gone (our version is too old) this yields ``("RESET", {})`` and
+        lists again: consumers forget what they had and rebuild from the new listing.
         """
         from kubernetes import watch
 
         deadline = time.monotonic() + timeout
-        listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
-        for obj in listing.get("items") or []:
-            yield "LISTED", obj
-        yield "SYNCED", {}
-        rv = (listing.get("metadata") or {}).get("resourceVersion")
         k = kind_of(kind)
         fn, args = self._method(k, "list", namespace)
-        while (left := deadline - time.monotonic()) > 0.05:
+        rv = None
+        while rv is None or (left := deadline - time.monotonic()) > 0.05:
+            if rv is None:  # (re)list: first time, and after the server said our version is too old
+                listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
+                yield from (("LISTED", obj) for obj in listing.get("items") or [])
+                yield "SYNCED", {}
+                rv = (listing.get("metadata") or {}).get("resourceVersion") or ""
+                continue
             w = watch.Watch(return_type="object")
-            kwargs = _drop_none(label_selector=selector, field_selector=field_selector, resource_version=rv)
-            with self._api_errors(k, None, namespace):
-                for event in w.stream(fn, *args, timeout_seconds=max(1, int(left + 0.999)),
-                                      _request_timeout=left + 10, **kwargs):
-                    if event["type"] in ("BOOKMARK", "ERROR"):
-                        continue
-                    obj = event["raw_object"]
-                    rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                    yield event["type"], obj
-                    if time.monotonic() >= deadline:
-                        w.stop()
+            kwargs = _drop_none(label_selector=selector, field_selector=field_selector, resource_version=rv or None)
+            try:
+                with self._api_errors(k, None, namespace):
+                    for event in w.stream(fn, *args, timeout_seconds=max(1, int(left + 0.999)),
+                                          _request_timeout=left + 10, **kwargs):
+                        if event["type"] in ("BOOKMARK", "ERROR"):
+                            continue
+                        obj = event["raw_object"]
+                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                        yield event["type"], obj
+                        if time.monotonic() >= deadline:
+                            w.stop()
+            except ClusterError as exc:
+                if getattr(exc.__cause__, "status", None) != 410:
+                    raise
+                rv = None
+                yield "RESET", {}
 
     def wait_for(self, kind: str, name: str, namespace: str | None, done: Callable[[dict | None], bool],
                  describe: Callable[[dict | None], str], *, timeout: float | Any, what: str) -> dict | None:
@@ -430,8 +440,13 @@ class Kube:
         seconds = float(getattr(timeout, "seconds", timeout))
         last: dict | None = None
         for etype, obj in self.watch(kind, namespace, timeout=seconds, field_selector=f"metadata.name={name}"):
-            if etype != "SYNCED":
-                last = None if etype == "DELETED" else obj
+            if etype == "RESET":
+                last = None
+                continue
+            if etype == "DELETED":
+                last = None
+            elif etype != "SYNCED":
+                last = obj
             if done(last):
                 return last
         k = kind_of(kind)
@@ -483,6 +498,9 @@ class Kube:
         seconds = float(getattr(timeout, "seconds", timeout))
         pods: dict[str, dict] = {}
         for etype, pod in self.watch("pod", namespace, timeout=seconds, selector=selector):
+            if etype == "RESET":
+                pods.clear()
+                continue
             if etype == "DELETED":
                 pods.pop(pod["metadata"]["name"], None)
             elif etype != "SYNCED":

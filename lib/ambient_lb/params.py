@@ -131,7 +131,7 @@ class KubeParams(_Section):
 class SimParams(_Section):
     seed: int = Field(42, ge=0, examples=["42"], description="random seed: same seed, same run")
     speed: float = Field(1.0, gt=0, le=10000, examples=["20"], description="simulated s per wall s")
-    kubeconfig: Path | None = _f(None, "runs/sim/kubeconfig", "kubeconfig the simulator writes")
+    kubeconfig: Path | None = _f(None, "~/.ambient-lb/sim/kubeconfig", "null = `ambient-lb sim up`'s default")
     topology: Path | None = _f(None, "params/topology-3-zones.yaml", "nodes and zones; null = default")
     context: ContextName = _f("ambient-lb-sim", "ambient-lb-sim", "context name in the sim kubeconfig")
 
@@ -208,6 +208,7 @@ class GatewayApiParams(_Section):
                                  f"{self.version}/standard-install.yaml")
 
 
+SIM_DEFAULT_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")  # = sim.process.DEFAULT_KUBECONFIG
 _CHARTS = "oci://us-docker.pkg.dev/solo-public/enterprise-kgateway/charts"
 
 
@@ -252,9 +253,10 @@ class Params(_Section):
 
     @property
     def kubeconfig(self) -> Path | None:
-        """The kubeconfig file, or None for kubectl's default (``$KUBECONFIG`` / ``~/.kube/config``)."""
-        path = self.sim.kubeconfig if self.target == "sim" else self.kube.kubeconfig
-        return path.expanduser() if path else None
+        """The kubeconfig file; on sim the simulator's, on a cluster None means kubectl's default."""
+        if self.target == "sim":
+            return (self.sim.kubeconfig or SIM_DEFAULT_KUBECONFIG).expanduser()
+        return self.kube.kubeconfig.expanduser() if self.kube.kubeconfig else None
 
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""

@@ -98,7 +98,7 @@ def test_scale(kube: Kube, fake_tools: FakeTools) -> None:
 def test_delete_with_label_and_field_selectors_no_wait(kube: Kube, fake_tools: FakeTools) -> None:
     kube.delete("pod", namespace="httpbin", selector="app=in-ambient",
                 field_selector="status.phase=Running", wait=False)
-    assert fake_tools.argv() == ["delete", "pod", "-n", "httpbin", "-l=app=in-ambient",
+    assert fake_tools.argv() == ["delete", "pod", "-n", "httpbin", "-l", "app=in-ambient",
                                  "--field-selector=status.phase=Running", "--wait=false", *pinned(kube)]
 
 
@@ -127,7 +127,7 @@ def test_rollout_status_with_timeout(kube: Kube, fake_tools: FakeTools) -> None:
 
 def test_get_with_output_selector_and_all_namespaces(kube: Kube, fake_tools: FakeTools) -> None:
     kube.get("pods", output="wide", all_namespaces=True, selector="app=ztunnel")
-    assert fake_tools.argv() == ["get", "pods", "-A", "-l=app=ztunnel", "-o=wide", *pinned(kube)]
+    assert fake_tools.argv() == ["get", "pods", "-A", "-l", "app=ztunnel", "-o", "wide", *pinned(kube)]
     kube.get("svc", "http", namespace="kgateway-system",
              output="jsonpath={.status.loadBalancer.ingress[0]['hostname','ip']}")
     assert fake_tools.argv()[:5] == ["get", "svc", "http", "-n", "kgateway-system"]
