@@ -94,3 +94,8 @@ def test_deleting_the_crd_removes_its_objects_and_kind(kubectl, sim):
     kubectl("delete", "crd", "gadgets.example.com", "--timeout=20s")
     r = kubectl("get", "gadgets", "-n", "demo", ok=False)
     assert "doesn't have a resource type" in r.stderr or "NotFound" in r.stderr
+
+
+def test_wrong_type_in_custom_object_is_422_from_the_crd_schema(kubectl, crd):
+    r = kubectl("apply", "-f", "-", stdin=WIDGET.format(name="w5", size='"big"', extra=""), ok=False)
+    assert "spec.size in body must be of type integer" in r.stderr

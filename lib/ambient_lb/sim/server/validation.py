@@ -110,10 +110,92 @@ def _containers_causes(pod_spec: Obj, at: str) -> list[Cause]:
     return out
 
 
-def validate(rt: ResourceType, obj: Obj) -> None:
-    """Raise 422 Invalid with every cause found (names, labels, required fields)."""
+# (group, kind) -> [(dotted path, expected JSON type)] for built-in fields a client could mistype;
+# a wrong type is a decoding error in a real apiserver (400 "cannot unmarshal ...").
+TYPED: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("", "ConfigMap"): [("data", "map[string]string"), ("binaryData", "map[string]string")],
+    ("", "Secret"): [("data", "map[string]string"), ("stringData", "map[string]string"), ("type", "string")],
+    ("apps", "Deployment"): [("spec.replicas", "int32")],
+    ("apps", "ReplicaSet"): [("spec.replicas", "int32")],
+    ("", "Service"): [("spec.ports", "list"), ("spec.selector", "map[string]string"), ("spec.type", "string")],
+    ("", "Pod"): [("spec.nodeName", "string"), ("spec.terminationGracePeriodSeconds", "int64")],
+}
+_CHECK = {
+    "map[string]string": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "int32": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "int64": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str), "list": lambda v: isinstance(v, list),
+}
+
+
+def check_types(rt: ResourceType, obj: Obj) -> None:
+    """400 for a built-in field of the wrong JSON type (it would not decode on a real server)."""
+    for path, want in TYPED.get((rt.group, rt.kind), []):
+        cur: Any = obj
+        for part in path.split("."):
+            cur = cur.get(part) if isinstance(cur, dict) else None
+        if cur is not None and not _CHECK[want](cur):
+            raise cannot_handle(rt, f"json: cannot unmarshal {type(cur).__name__} into Go struct field "
+                                f"{rt.kind}.{path} of type {want}")
+
+
+_OPENAPI_TYPES = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+                  "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                  "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
+                  "array": lambda v: isinstance(v, list), "object": lambda v: isinstance(v, dict)}
+
+
+def schema_type_causes(schema: Any, value: Any, at: str) -> list[Cause]:
+    """Type errors against a CRD's openAPIV3Schema, as the apiextensions validator reports them."""
+    if not isinstance(schema, dict) or value is None or schema.get("x-kubernetes-int-or-string"):
+        return []
+    want = schema.get("type")
+    check = _OPENAPI_TYPES.get(want or "")
+    if check is not None and not check(value):
+        shown = json_type(value)
+        return [("FieldValueTypeInvalid", at, f'Invalid value: "{shown}": {at} in body must be of type {want}: "{shown}"')]
+    out: list[Cause] = []
+    if isinstance(value, dict):
+        for k, sub in (schema.get("properties") or {}).items():
+            if k in value:
+                out += schema_type_causes(sub, value[k], f"{at}.{k}" if at else k)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for k, v in value.items():
+                if k not in (schema.get("properties") or {}):
+                    out += schema_type_causes(extra, v, f"{at}.{k}" if at else k)
+        for k in schema.get("required") or []:
+            if k not in value:
+                out.append(("FieldValueRequired", f"{at}.{k}" if at else k, "Required value"))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            out += schema_type_causes(schema["items"], item, f"{at}[{i}]")
+    return out
+
+
+def json_type(v: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(v), "null")
+
+
+def crd_openapi(crd: Obj | None, version: str) -> Obj | None:
+    for v in ((crd or {}).get("spec") or {}).get("versions") or []:
+        if v.get("name") == version:
+            return (v.get("schema") or {}).get("openAPIV3Schema")
+    return None
+
+
+def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = "") -> None:
+    """Raise 422 Invalid with every cause found (names, labels, required fields, CRD schema types)."""
     md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    check_types(rt, obj)
     causes = name_causes(rt, md) + label_causes(md) + _spec_causes(rt, obj)
+    schema = crd_openapi(crd, version or rt.version) if crd else None
+    if schema:
+        body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+        props = {k: v for k, v in (schema.get("properties") or {}).items() if k not in ("metadata", "apiVersion", "kind")}
+        causes += schema_type_causes({**schema, "properties": props, "required": [
+            r for r in schema.get("required") or [] if r not in ("metadata", "apiVersion", "kind")]}, body, "")
     if causes:
         raise invalid(rt, str(md.get("name") or md.get("generateName") or ""), causes)
 

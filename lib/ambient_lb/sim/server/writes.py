@@ -134,8 +134,9 @@ def prepare_new(srv: ServerState, request: web.Request, t: Target, body: Any, ma
     _generate_name(srv, rt, md)
     if "status" in rt.subresources and (rt.group, rt.kind) not in KEEP_STATUS_ON_CREATE:
         obj.pop("status", None)
+    validation.check_types(rt, obj)
     obj = admit(srv, rt, "CREATE", obj, None)
-    validation.validate(rt, obj)
+    validation.validate(rt, obj, srv.crd_for(rt), t.version)
     if not apply:
         obj = engine("patch").record_update(None, obj, manager, "Update", srv.now())
     return obj, warnings
@@ -166,8 +167,9 @@ def prepare_update(srv: ServerState, request: web.Request, t: Target, old: Obj, 
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    validation.check_types(rt, new)
     new = admit(srv, rt, "UPDATE", new, old)
-    validation.validate(rt, new)
+    validation.validate(rt, new, srv.crd_for(rt), t.version)
     if operation != "Apply":
         new = engine("patch").record_update(old, new, manager, operation, srv.now())
     return new, warnings
@@ -185,7 +187,8 @@ def _status_only(old: Obj, new: Obj) -> Obj:
 
 def check_rv(t: Target, old: Obj, body: Any) -> None:
     """A resourceVersion in the body is a precondition: a stale one is 409 Conflict."""
-    rv = ((body or {}).get("metadata") or {}).get("resourceVersion") if isinstance(body, dict) else None
+    md = body.get("metadata") if isinstance(body, dict) else None
+    rv = md.get("resourceVersion") if isinstance(md, dict) else None
     if rv and rv != old["metadata"]["resourceVersion"]:
         raise conflict(t.rt, old["metadata"]["name"])
 
