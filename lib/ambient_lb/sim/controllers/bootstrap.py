@@ -13,6 +13,8 @@ creates istiod's GatewayClasses).
 
 from __future__ import annotations
 
+import copy
+import functools
 from importlib import resources
 from typing import Any, Iterator
 
@@ -28,11 +30,17 @@ ISTIO_VERSION = "1.27.3"
 API_SERVER_PORT = 6443
 
 
-def data_documents(name: str) -> Iterator[Obj]:
+@functools.lru_cache(maxsize=None)
+def _parsed(name: str) -> tuple[Obj, ...]:
     text = resources.files("ambient_lb.sim").joinpath("data", name).read_text()
-    for doc in yaml.safe_load_all(text.replace("${ISTIO_VERSION}", ISTIO_VERSION)):
-        if doc:
-            yield doc
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(d for d in yaml.load_all(text.replace("${ISTIO_VERSION}", ISTIO_VERSION), Loader=loader) if d)
+
+
+def data_documents(name: str) -> Iterator[Obj]:
+    """The documents of ``sim/data/<name>``, parsed once per process, copied per call."""
+    for doc in _parsed(name):
+        yield copy.deepcopy(doc)
 
 
 class Bootstrap:
