@@ -129,3 +129,12 @@ def test_no_healthy_upstream_line_has_dash_upstream_host_and_transport_reason_un
                                   upstream_transport_failure_reason="delayed connect error: 111"))
     assert line.startswith('[1970-01-01T00:00:00.000Z] "GET / HTTP/1.1" 503 UH no_healthy_upstream - '
                            '"delayed_connect_error:_111" 0 0 0 - "-" "-" "-" "-" "-" - - - - - -')
+
+
+def test_connect_originate_failure_is_a_tcp_style_uf_urx_line() -> None:
+    """log-formats §2.2: a failed HBONE connect adds `"- - -" 0 UF,URX` on cluster connect_originate."""
+    from ambient_lb.sim.mesh.model import connect_originate_failure
+
+    line = envoy_line(connect_originate_failure(ts(2025, 3, 6), "10.10.0.15", 8080, 1))
+    assert line == ('[2025-03-06T00:00:00.000Z] "- - -" 0 UF,URX - - "-" 0 0 1 - "-" "-" "-" "-" '
+                    '"10.10.0.15:15008" connect_originate - 10.10.0.15:8080 envoy://internal_client_address/ - -')

@@ -42,7 +42,8 @@ pick; the sweep phase starts when the cluster is built.
 
 from __future__ import annotations
 
-from .accesslog import (INTERNAL_CLIENT_ADDRESS, Bare, EnvoyRecord, Peer, connect_originate, connection_complete,
+from .accesslog import (INTERNAL_CLIENT_ADDRESS, Bare, EnvoyRecord, Peer, connect_originate,
+                        connect_originate_failure, connection_complete,
                         connection_failed, envoy_line, http_request_complete, inbound_vip_cluster, spiffe,
                         ztunnel_line)
 from .admin import clusters_text, stats_text
@@ -63,7 +64,7 @@ __all__ = [
     "LbPolicy", "Leg", "LoadBalancer", "Locality", "Mode", "ModeDecision", "ModelError", "OutlierConfig",
     "OutlierDetector", "OutlierEvent", "Outcome", "Peer", "PriorityLevel", "PriorityPlan", "Response",
     "RetryPolicy", "choose_endpoint", "cluster_config", "clusters_text", "connect_originate",
-    "connection_complete", "connection_failed", "envoy_line", "http_request_complete", "inbound_vip_cluster",
+    "connect_originate_failure", "connection_complete", "connection_failed", "envoy_line", "http_request_complete", "inbound_vip_cluster",
     "no_healthy_upstream_error", "outlier_config", "parse_duration", "priority_load", "priority_plan",
     "resolve_mode", "response_for", "retry_policy", "sends_unhealthy_endpoints", "spiffe", "stats_text",
     "ztunnel_eligible", "ztunnel_line",

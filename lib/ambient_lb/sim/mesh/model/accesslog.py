@@ -176,6 +176,18 @@ def connect_originate(pod_ip: str, target_port: int) -> str:
 
 
 INTERNAL_CLIENT_ADDRESS = "envoy://internal_client_address/"
+CONNECT_ORIGINATE_CLUSTER = "connect_originate"
+HBONE_PORT = 15008
+
+
+def connect_originate_failure(start_time: float, pod_ip: str, target_port: int, duration_ms: int) -> EnvoyRecord:
+    """The extra TCP-style waypoint line when the HBONE connect to a pod fails (log-formats §2.2,
+    istio/istio#52886): ``"- - -" 0 UF,URX`` on cluster ``connect_originate`` `[inferred]` for the
+    address fields (upstream = the pod's HBONE port, downstream local = the internal address)."""
+    return EnvoyRecord(start_time=start_time, response_code=0, response_flags="UF,URX",
+                       duration=int(duration_ms), upstream_host=f"{pod_ip}:{HBONE_PORT}",
+                       upstream_cluster=CONNECT_ORIGINATE_CLUSTER, downstream_local_address=f"{pod_ip}:{target_port}",
+                       downstream_remote_address=INTERNAL_CLIENT_ADDRESS)
 
 
 def record_field_names() -> list[str]:
