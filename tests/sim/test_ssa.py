@@ -213,3 +213,28 @@ def test_bad_applied_configuration_raises_patch_error(applied, fragment: str) ->
     with pytest.raises(PatchError) as info:
         server_side_apply(None, applied, "kubectl", force=False, now=T0)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("operation,subresource,printed", [
+    ("Update", "scale", '"kubectl" with subresource "scale" using apps/v1'),
+    ("Update", "", '"kubectl" using apps/v1'),
+    ("Apply", "", '"kubectl"'),
+])
+def test_conflicting_manager_is_printed_as_the_apiserver_prints_it(operation: str, subresource: str,
+                                                                     printed: str) -> None:
+    """``kubectl scale`` writes through /scale with the User-Agent's manager ``kubectl``; a real cluster
+    then answers ``conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas``.
+    Appliers are printed without an apiVersion."""
+    live = server_side_apply(None, deployment(), "helm", force=False, now=T0)
+    scaled = apply_merge_patch(live, {"spec": {"replicas": 3}})
+    if operation == "Apply":
+        scaled = server_side_apply(live, {"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "metadata": {"name": "web", "namespace": "demo"}, "spec": {"replicas": 3}},
+                                   "kubectl", force=True, now=T1)
+    else:
+        scaled = record_update(live, scaled, "kubectl", "Update", T1, subresource=subresource)
+    with pytest.raises(ApplyConflict) as info:
+        server_side_apply(scaled, deployment(), "helm", force=False, now=T2)
+    assert info.value.message == f"Apply failed with 1 conflict: conflict with {printed}: .spec.replicas"
+    entry = [m for m in scaled["metadata"]["managedFields"] if m["manager"] == "kubectl"][0]
+    assert entry.get("subresource", "") == subresource
