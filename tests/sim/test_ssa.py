@@ -238,3 +238,28 @@ def test_conflicting_manager_is_printed_as_the_apiserver_prints_it(operation: st
     assert info.value.message == f"Apply failed with 1 conflict: conflict with {printed}: .spec.replicas"
     entry = [m for m in scaled["metadata"]["managedFields"] if m["manager"] == "kubectl"][0]
     assert entry.get("subresource", "") == subresource
+
+
+LISTENER_CRD = {"metadata": {"name": "gateways.gateway.networking.k8s.io", "uid": "u1", "resourceVersion": "1"},
+                "spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {
+                        "gatewayClassName": {"type": "string"},
+                        "listeners": {"type": "array", "x-kubernetes-list-type": "map",
+                                      "x-kubernetes-list-map-keys": ["name"],
+                                      "items": {"type": "object", "properties": {
+                                          "name": {"type": "string"}, "port": {"type": "integer"}}}}}}}}}}]}}
+
+
+def test_custom_resource_list_types_come_from_the_crd_schema() -> None:
+    """Gateway ``spec.listeners`` is ``x-kubernetes-list-type: map`` keyed by name: owned per listener."""
+    def gw(*listeners: tuple[str, int]) -> dict:
+        return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": "http", "namespace": "demo"},
+                "spec": {"listeners": [{"name": n, "port": p} for n, p in listeners]}}
+    live = server_side_apply(None, gw(("http", 8080)), "alice", force=False, now=T0, crd=LISTENER_CRD)
+    assert managers(live)[("alice", "Apply")] == {"f:spec": {"f:listeners": {
+        'k:{"name":"http"}': {".": {}, "f:name": {}, "f:port": {}}}}}
+    both = server_side_apply(live, gw(("https", 8443)), "bob", force=False, now=T1, crd=LISTENER_CRD)
+    assert [x["name"] for x in both["spec"]["listeners"]] == ["http", "https"]
+    out = server_side_apply(both, gw(), "alice", force=False, now=T2, crd=LISTENER_CRD)
+    assert out["spec"]["listeners"] == [{"name": "https", "port": 8443}]

@@ -147,11 +147,21 @@ def smp_schema(gvk: tuple[str, str]) -> Struct:
     return schema
 
 
-def apply_schema(obj: dict[str, Any]) -> Struct:
-    """The SSA schema for an object, found from its ``apiVersion`` and ``kind``."""
+def apply_schema(obj: dict[str, Any], crd: dict[str, Any] | None = None) -> Struct:
+    """The SSA schema for an object, found from its ``apiVersion`` and ``kind``.
+
+    For a custom resource, pass its CRD to use the list types of its schema; without it every
+    list of a custom resource is atomic and every object merges key by key.
+    """
     api_version = str(obj.get("apiVersion") or "")
-    group = api_version.rpartition("/")[0]
-    return BUILTIN.get((group, str(obj.get("kind") or "")), CUSTOM)
+    group, _, version = api_version.rpartition("/")
+    builtin = BUILTIN.get((group, str(obj.get("kind") or "")))
+    if builtin is not None:
+        return builtin
+    if crd is not None:
+        from .crdschema import crd_schema
+        return crd_schema(crd, version) or CUSTOM
+    return CUSTOM
 
 
 def rule_for(parent: Struct | None, name: str, value: Any) -> Rule:

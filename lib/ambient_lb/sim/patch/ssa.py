@@ -40,10 +40,14 @@ class Entry:
 
 
 def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: bool, now: str,
-                      subresource: str = "") -> dict:
-    """The object after ``manager`` applies ``applied`` to ``live`` (``None`` creates)."""
+                      subresource: str = "", crd: dict | None = None) -> dict:
+    """The object after ``manager`` applies ``applied`` to ``live`` (``None`` creates).
+
+    ``crd`` (optional) is the CustomResourceDefinition of a custom resource, whose schema's
+    ``x-kubernetes-list-type`` annotations make lists merge by key instead of atomically.
+    """
     config = _clean_config(applied)
-    schema = apply_schema(config)
+    schema = apply_schema(config, crd)
     base = _without_managed(live or {})
     managers = decode(live or {})
     me: Ident = (manager, "Apply", subresource)
@@ -60,10 +64,14 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
 
 
 def record_update(old: dict | None, new: dict, manager: str, operation: str, now: str,
-                  subresource: str = "") -> dict:
-    """``new`` with managedFields updated so that ``manager`` owns what this write added or changed."""
+                  subresource: str = "", crd: dict | None = None) -> dict:
+    """``new`` with managedFields updated so that ``manager`` owns what this write added or changed.
+
+    ``subresource`` is ``"status"`` or ``"scale"`` for writes through those endpoints (the entry
+    then names it, and conflicts print ``"kubectl" with subresource "scale" using apps/v1``).
+    """
     out = _without_managed(new)
-    schema = apply_schema(out)
+    schema = apply_schema(out, crd)
     managers = _decode_live_or_new(old, new)
     before = _without_managed(old or {})
     changes = compare(before, out, schema)
