@@ -29,6 +29,7 @@ def _missing(value: object) -> bool:
 
 
 def test_ztunnel_lines_round_trip_through_parse_ztunnel() -> None:
+    """R7.6/log-formats §1: complete, error, failed and Solo http lines parse back into their fields."""
     lines = [
         connection_complete(T, SRC, DST, "inbound", 1290, 550, 6742),
         connection_complete(T, Peer(SRC.addr), Peer(DST.addr, hbone_addr=DST.hbone_addr), "inbound", 0, 0, 2,
@@ -59,6 +60,7 @@ def test_ztunnel_lines_round_trip_through_parse_ztunnel() -> None:
 @pytest.mark.parametrize("outcome", [200, 500, Failure.CONNECTION_TERMINATION, Failure.CONNECT_FAILURE,
                                      Failure.TIMEOUT, None])
 def test_envoy_lines_round_trip_through_parse_envoy(outcome: object) -> None:
+    """R7.1-R7.4/log-formats §2: every response kind's waypoint line parses back field by field."""
     status, row = response_for(outcome)  # type: ignore[arg-type]
     rec = EnvoyRecord(start_time=T, method="GET", path="/hostname", protocol="HTTP/1.1", response_code=status,
                       response_flags=row.flags, response_code_details=row.details,

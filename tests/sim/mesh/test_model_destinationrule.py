@@ -107,6 +107,7 @@ def test_invalid_dr_fields_are_named_with_an_example(dr: dict, field: str) -> No
 
 
 def test_parse_duration_accepts_go_style_durations() -> None:
+    """R3.1: DR durations such as `10s`, `1m30s`, `1.5s` become seconds."""
     assert parse_duration("x", "1m30s") == 90.0 and parse_duration("x", "1.5s") == 1.5
 
 

@@ -127,3 +127,20 @@ def test_waypoint_service_prefers_close_so_ztunnel_keeps_the_same_zone_replica()
     replicas = zoned("z-a", "z-b")
     gw = Locality(region="r1", zone="z-b", node="gw")
     assert {choose_endpoint(replicas, gw, mode, random.Random(i)).name for i in range(20)} == {"B"}  # type: ignore[union-attr]
+
+
+def test_failover_priority_label_override_compares_with_the_given_value() -> None:
+    """R5.6: a `key=value` failoverPriority entry prefers endpoints with that value, wherever the proxy runs."""
+    dr = {"trafficPolicy": {"outlierDetection": {}, "loadBalancer": {"localityLbSetting": {
+        "failoverPriority": ["topology.kubernetes.io/zone=z-c"]}}}}
+    plan = cluster_config(dr, leg=Leg.WAYPOINT, name="wp").priority_plan
+    assert plan.priorities(zoned("z-a", "z-b", "z-c"), Locality(region="r1", zone="z-a")) == [1, 1, 0]
+
+
+def test_failover_priority_on_a_pod_label() -> None:
+    """R5.6: failoverPriority can name any pod label; the proxy's own labels are the reference."""
+    dr = {"trafficPolicy": {"outlierDetection": {}, "loadBalancer": {"localityLbSetting": {
+        "failoverPriority": ["version"]}}}}
+    plan = cluster_config(dr, leg=Leg.WAYPOINT, name="wp").priority_plan
+    hs = [Host("1:1", "A", labels={"version": "v1"}), Host("1:2", "B", labels={"version": "v2"})]
+    assert plan.priorities(hs, Locality(), {"version": "v2"}) == [1, 0]

@@ -213,10 +213,12 @@ def compact(raw: Sequence[int]) -> list[int]:
 
 
 def _label_priority(host: Host, proxy: Locality, proxy_labels: Mapping[str, str], labels: Sequence[str]) -> int:
-    """R5.3: priority = number of labels after the first mismatch (0 = all match)."""
+    """R5.3: priority = number of labels after the first mismatch (0 = all match). A ``key=value``
+    entry compares the endpoint's label with that value instead of the proxy's (DR override form)."""
     matched = 0
-    for key in labels:
-        mine = proxy.label(key)
+    for entry in labels:
+        key, _, override = entry.partition("=")
+        mine = override if override else proxy.label(key)
         mine = mine if mine is not None else proxy_labels.get(key, "")
         if host.label(key) != mine:
             break

@@ -7,6 +7,9 @@ returned ``OutlierEvent.json_line()`` to the outlier event log (R2.11).
 Time is passed in (``now``, simulated seconds). Interval sweeps are evaluated lazily: any call with
 ``now`` first runs every sweep due at ``created_at + k × interval ≤ now`` (R2.6: the phase counts from
 detector creation), so the result does not depend on when the caller happens to look.
+Not modelled: the success-rate and failure-percentage detectors (R2.9: Istio sets their enforcement
+to 0 and they need ≥5 hosts with ≥100/≥50 requests per interval).
+
 ``next_sweep_at()`` tells an integrator that wants UNEJECT log lines on time when to call
 ``advance``.
 """
