@@ -1,0 +1,61 @@
+"""`ambient-lb sim up | status | down`: a detached server that outlives its caller, a private
+kubeconfig that kubectl uses as is, one server per kubeconfig, and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ambient_lb.sim.process import running_simulator_process
+
+pytestmark = pytest.mark.kubectl
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ambient_lb.cli", "sim", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_sim_up_status_up_again_and_down(tmp_path: Path):
+    kc = tmp_path / "kc" / "kubeconfig"
+    r = cli("up", "--kubeconfig", str(kc), "--seed", "3", "--speed", "20")
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "cluster-in-a-box started at https://127.0.0.1:" in r.stdout
+        assert f"export KUBECONFIG={kc}" in r.stdout
+        assert stat.S_IMODE(kc.stat().st_mode) == 0o600
+        out = subprocess.run(["kubectl", "--kubeconfig", str(kc), "--cache-dir", str(tmp_path / "cache"),
+                              "get", "ns", "default", "-o", "name"], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "namespace/default", out.stderr
+        again = cli("up", "--kubeconfig", str(kc))
+        assert "already running" in again.stdout
+        status = cli("status", "--kubeconfig", str(kc))
+        assert status.returncode == 0 and "seed 3, speed 20.0" in status.stdout
+    finally:
+        down = cli("down", "--kubeconfig", str(kc))
+    assert down.stdout.strip() == "cluster-in-a-box stopped"
+    assert cli("status", "--kubeconfig", str(kc)).returncode == 1
+    assert not kc.exists()
+
+
+def test_token_never_appears_in_the_server_command_line(tmp_path: Path):
+    with running_simulator_process(seed=1, workdir=tmp_path) as sim:
+        cmdline = Path(f"/proc/{sim.pid}/cmdline").read_bytes().decode()
+        assert sim.token and sim.token not in cmdline
+        assert "--token-file" in cmdline
+    assert not Path(f"/proc/{sim.pid}").exists() or b"ambient_lb.sim" not in Path(f"/proc/{sim.pid}/cmdline").read_bytes()
+
+
+def test_bad_topology_path_is_a_parameter_error(tmp_path: Path):
+    r = cli("up", "--kubeconfig", str(tmp_path / "kc"), "--topology", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_bad_speed_is_refused_with_an_example(tmp_path: Path):
+    r = cli("up", "--kubeconfig", str(tmp_path / "kc"), "--speed", "0")
+    assert r.returncode == 2 and "--speed must be > 0" in r.stderr
