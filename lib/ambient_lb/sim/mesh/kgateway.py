@@ -24,7 +24,7 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..cluster import Cluster
-from ..store import Event, StoreError
+from ..store import Event
 from . import objects as o
 from .charts import CONTROLLER_NAME, LICENSE_KEY_FIELD, LICENSE_SECRET
 
@@ -191,15 +191,11 @@ class KgatewayController:
             self._create(o.SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": {
                 "name": name, "namespace": ns, "labels": sel, "ownerReferences": owner},
                 "spec": {"type": "LoadBalancer", "selector": sel, "ports": ports}})
-        elif (svc.get("spec") or {}).get("ports") != ports:
+        elif _port_keys((svc.get("spec") or {}).get("ports")) != _port_keys(ports):
             self.cluster.store.mutate(o.SERVICES, ns, name, lambda s: s["spec"].__setitem__("ports", ports))
 
     def _create(self, gr: Any, obj: o.Obj) -> None:
-        if self.cluster.store.get(gr, obj["metadata"]["namespace"], obj["metadata"]["name"]) is None:
-            try:
-                self.cluster.store.create(gr, obj)
-            except StoreError:
-                pass
+        o.create(self.cluster, gr, obj)
 
     def _gateway_status(self, gw: o.Obj, st: GatewayState, listeners: list[o.Obj]) -> None:
         ns, name = st.namespace, st.name
@@ -355,6 +351,10 @@ _ACCEPT_MSG = {"NotAllowedByListeners": "No listeners allow this route's kind an
 def proxy_labels(gateway: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": gateway, "app.kubernetes.io/instance": gateway,
             "gateway.networking.k8s.io/gateway-name": gateway}
+
+
+def _port_keys(ports: list[o.Obj] | None) -> list[tuple[Any, ...]]:
+    return [(p.get("name"), p.get("port"), p.get("targetPort")) for p in ports or []]
 
 
 def _set_ann(pod: o.Obj, key: str, value: str | None) -> None:

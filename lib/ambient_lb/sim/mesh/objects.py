@@ -118,3 +118,19 @@ def merge_conditions(old: list[Obj] | None, new: list[Obj]) -> list[Obj]:
             c = dict(c, lastTransitionTime=p.get("lastTransitionTime", c["lastTransitionTime"]))
         out.append(c)
     return out
+
+
+def create(cluster: Any, gr: Any, obj: Obj) -> Obj | None:
+    """Create ``obj`` the way the API server would: admission chain first (defaults, a Service's
+    ClusterIP), then the store. An object that already exists is left alone (returns None)."""
+    from ..store import StoreError
+
+    md = obj["metadata"]
+    if cluster.store.get(gr, md.get("namespace"), md["name"]) is not None:
+        return None
+    for fn in cluster.extensions.get("admission", []):
+        obj = fn("CREATE", gr, obj, None)
+    try:
+        return cluster.store.create(gr, obj)
+    except StoreError:
+        return None

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..cluster import Cluster
-from ..store import Event, StoreError
+from ..store import Event
 from . import objects as o
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0-distroless"
@@ -58,12 +58,7 @@ class WaypointController:
         return to_rfc3339(self.cluster.clock.now())
 
     def _create(self, gr: Any, obj: o.Obj) -> None:
-        md = obj["metadata"]
-        if self.cluster.store.get(gr, md.get("namespace"), md["name"]) is None:
-            try:
-                self.cluster.store.create(gr, obj)
-            except StoreError:
-                pass
+        o.create(self.cluster, gr, obj)
 
     def _status(self, gr: Any, obj: o.Obj, conds: list[o.Obj], **extra: Any) -> None:
         def edit(x: o.Obj) -> None:
