@@ -176,7 +176,7 @@ class Kube:
               file: str | os.PathLike[str] | None = None, url: str | None = None,
               namespace: str | None = None, server_side: bool = False, validate: bool = True,
               field_manager: str | None = None, force_conflicts: bool = False,
-              show_input: bool = True) -> shell.CommandResult:
+              show_input: bool = True, secrets: Sequence[shell.Secret] = ()) -> shell.CommandResult:
         """``kubectl apply -f -|FILE|URL`` (client-side, or ``--server-side``); exactly one source."""
         sources = [s for s in (manifest, file, url) if s is not None]
         if len(sources) != 1:
@@ -188,7 +188,7 @@ class Kube:
         args += ["--force-conflicts"] if force_conflicts else []
         args += [f"--field-manager={field_manager}"] if field_manager else []
         args += [] if validate else ["--validate=false"]
-        return self.kubectl(*args, input=text, show_input=show_input)
+        return self.kubectl(*args, input=text, show_input=show_input, secrets=secrets)
 
     def label(self, kind: str, name: str, labels: Mapping[str, str | None], *,
               namespace: str | None = None, overwrite: bool = False) -> shell.CommandResult:
@@ -297,7 +297,7 @@ class Kube:
             raise ContextMismatch(f"refusing to {action}: context {self.context!r} is not in {where} "
                                   f"(contexts there: {known})",
                                   hint="fix kube.context in params, or point kube.kubeconfig at the right file")
-        if self._server is not None and server != self._server:
+        if self._server is not None and not _same_server(server, self._server):
             raise ContextMismatch(f"refusing to {action}: context {self.context!r} now points at {server}, "
                                   f"not {self._server} as when this run started",
                                   hint="someone rewrote the kubeconfig; restart the run against the intended cluster")
@@ -567,6 +567,16 @@ def pod_state(pod: Mapping[str, Any]) -> str:
             return str(waiting.get("reason") or "Waiting")
     ready = "Ready" if pod_ready(pod) else "not Ready"
     return f"{status.get('phase', 'Unknown')}, {ready}"
+
+
+def _same_server(a: str, b: str) -> bool:
+    """Same URL, or both on this machine's loopback (a restarted simulator gets a new port)."""
+    from urllib.parse import urlsplit
+
+    def loopback(url: str) -> bool:
+        return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+    return a == b or (loopback(a) and loopback(b))
 
 
 def _ns(namespace: str | None) -> list[str]:

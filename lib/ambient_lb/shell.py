@@ -4,8 +4,9 @@ Called by ``kube.py`` (kubectl) and ``helm.py`` (helm); nothing else starts proc
 is recorded in each active :class:`CommandLog` so a notebook step can show the commands it ran.
 Secrets (:class:`Secret`, e.g. the license key) are replaced by ``${LICENSE_KEY}`` or
 ``<redacted>`` in the display line, in the stdout/stderr kept in results, and in error messages.
-A secret on argv would still be visible to ``ps``: wrappers pass secrets through stdin or a
-private file instead (see ``helm.py``).
+A secret on argv would be visible to ``ps``, so :func:`run` refuses one there: wrappers pass
+secrets through stdin or a private file instead (see ``helm.py``); the display line may still
+show the guide's ``--set-string licensing.licenseKey=${LICENSE_KEY}``.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
     """
     argv = _checked_argv(argv)
     found = as_secrets(secrets)
+    _refuse_secret_on_argv(argv, found)
     seconds = float(getattr(timeout, "seconds", timeout))
     full_env = {**os.environ, **env} if env else None
     exe = _resolve(argv[0], full_env)
@@ -213,6 +215,14 @@ def _checked_argv(argv: Sequence[str]) -> list[str]:
     if bad:
         raise TypeError(f"argv items must be strings; convert {bad!r} with str() first")
     return list(argv)
+
+
+def _refuse_secret_on_argv(argv: list[str], secrets: tuple[Secret, ...]) -> None:
+    """Any user on the machine can read argv (``ps``); secrets go through stdin or a 0600 file."""
+    for secret in secrets:
+        if any(secret.value in arg for arg in argv):
+            raise ValueError(f"refusing to put the secret {secret.reference} on a command line where `ps` "
+                             "shows it; pass it with input= (stdin) or a private file (see helm.py)")
 
 
 def _resolve(tool: str, env: Mapping[str, str] | None) -> str:

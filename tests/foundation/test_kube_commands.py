@@ -263,3 +263,23 @@ def test_pod_state_and_readiness() -> None:
     assert pod_state(creating) == "ContainerCreating" and not pod_ready(creating)
     assert pod_state(ready) == "Running, Ready" and pod_ready(ready)
     assert pod_state(terminating) == "Terminating" and not pod_ready(terminating)
+
+
+def test_guard_accepts_a_restarted_local_simulator_on_a_new_port(tmp_path: Path, fake_tools: FakeTools) -> None:
+    """A simulator restart changes only the loopback port: still the same (local) cluster."""
+    cfg = write_kubeconfig(tmp_path / "sim", {"ambient-lb-sim": "https://127.0.0.1:40001"})
+    kube = Kube("ambient-lb-sim", cfg)
+    write_kubeconfig(cfg, {"ambient-lb-sim": "https://127.0.0.1:40999"})
+    kube.delete("pod", ["x"], namespace="httpbin")
+    assert fake_tools.argv()[:3] == ["delete", "pod", "x"]
+
+
+def test_apply_redacts_secrets_in_the_shown_heredoc(kube: Kube, fake_tools: FakeTools) -> None:
+    from ambient_lb.shell import Secret
+
+    secret = Secret("CANARY-APPLY-42", "LICENSE_KEY")
+    with CommandLog() as log:
+        kube.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                    "stringData": {"key": secret.value}}, secrets=[secret])
+    assert "CANARY-APPLY-42" in fake_tools.last()["stdin"]
+    assert "CANARY-APPLY-42" not in log.as_text() and "key: ${LICENSE_KEY}" in log.as_text()

@@ -145,3 +145,11 @@ def test_env_is_added_to_the_inherited_environment() -> None:
     r = run(py("import os; print(os.environ['AMBIENT_X'], 'PATH' in os.environ)"), timeout=30,
             env={"AMBIENT_X": "1"})
     assert r.stdout.split() == ["1", "True"]
+
+
+def test_secret_on_argv_is_refused_before_anything_runs(tmp_path) -> None:
+    """ps shows argv to every user, so a secret there is refused; stdin or a 0600 file instead."""
+    marker = tmp_path / "ran"
+    with pytest.raises(ValueError, match=r"\$\{LICENSE_KEY\}.*ps"):
+        run(py(f"open({str(marker)!r}, 'w'); print({CANARY!r})"), timeout=30, secrets=[SECRET])
+    assert not marker.exists()
