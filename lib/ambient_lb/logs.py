@@ -1,0 +1,932 @@
+"""ztunnel and Envoy (gateway / waypoint) access logs -> pandas DataFrames, plus the questions the guide asks.
+
+Who calls it: ``guide``/``checks`` and the notebooks, on the text that ``kubectl logs`` returns (from a real
+cluster or from the simulator, which writes the same formats); ``benchmarks/bench_logs.py`` for speed.
+
+Formats and their history: ``shared/research/log-formats.md`` (section numbers below refer to it).
+
+- ``parse_ztunnel(source)``: one row per ztunnel access record (target ``access`` or Solo's ``http access``),
+  columns ``timestamp level target message`` then one column per key as the log spells it (§1).
+- ``parse_envoy(source)``: one row per Envoy access line in Istio's default text format, columns named after
+  Istio's JSON keys, the request line split into ``method path protocol`` (§2). Older layouts (§2.1) are
+  recognised by shape and parsed into the same columns; anything else is skipped with a reason.
+
+``source`` is log text, an iterable of lines, a path (gzip too) or an open text file. Parsing streams in
+chunks; lines that are not access records are left out and counted: ``df.attrs["skipped"]`` (an int) and
+``df.attrs["skipped_examples"]`` (up to five ``{"line", "reason", "text"}`` dicts). Blank lines are ignored.
+Prefixes added by ``kubectl logs --prefix`` / ``--timestamps``, stern and log viewers (§3) are understood
+and kept in ``log_pod``, ``log_container`` and ``log_time`` when present.
+
+Speed: each chunk goes through one compiled regex per line *shape* (fast path, C speed); the lines a shape
+does not cover go through a careful per-line tokenizer (slow path) that defines the semantics. Both give
+identical rows (tests/evidence check this).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "parse_ztunnel",
+    "parse_envoy",
+    "spiffe_id",
+    "identity_hops",
+    "requests_per_pod",
+    "response_flags",
+    "join_by_request_id",
+    "RESPONSE_FLAGS",
+    "upstream_ip",
+]
+
+CHUNK_LINES = 32768
+MAX_EXAMPLES = 5
+_MAX_SHAPES_PER_CHUNK = 16
+
+# ---------------------------------------------------------------------------------------------------------
+# Sources: text, lines, paths (gzip), open files -> chunks of lines
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _open_path(path: Path) -> TextIO:
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _file_chunks(f: TextIO, chunk_chars: int = 1 << 22) -> Iterator[list[str]]:
+    carry = ""
+    while True:
+        block = f.read(chunk_chars)
+        if not block:
+            break
+        lines = (carry + block).split("\n")
+        carry = lines.pop()
+        yield lines
+    if carry:
+        yield [carry]
+
+
+def _line_chunks(lines: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        if isinstance(line, bytes):
+            line = line.decode("utf-8", "replace")
+        batch.extend(line.split("\n")) if "\n" in line.rstrip("\n") else batch.append(line.rstrip("\n"))
+        if len(batch) >= CHUNK_LINES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _chunks(source: Any) -> Iterator[list[str]]:
+    """Yield lists of lines (without newlines) of at most about CHUNK_LINES lines."""
+    if isinstance(source, bytes):
+        source = source.decode("utf-8", "replace")
+    if isinstance(source, str) and "\n" not in source and len(source) < 4096 and os.path.isfile(source):
+        source = Path(source)
+    if isinstance(source, os.PathLike):
+        with _open_path(Path(source)) as f:
+            yield from _file_chunks(f)
+    elif isinstance(source, str):
+        yield from _file_chunks(io.StringIO(source))
+    elif hasattr(source, "read"):
+        yield from _file_chunks(source)
+    elif isinstance(source, Iterable):
+        yield from _line_chunks(source)
+    else:
+        raise TypeError(
+            f"log source must be text, an iterable of lines, a path or an open file, not {type(source).__name__}; "
+            'e.g. parse_envoy(kubectl_logs_text) or parse_ztunnel(Path("ztunnel.log.gz"))'
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Skipped-line accounting
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Skips:
+    count: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, line_no: int, reason: str, text: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            shown = text if len(text) <= 200 else text[:197] + "..."
+            self.examples.append({"line": line_no, "reason": reason, "text": shown})
+
+
+class _Skip(Exception):
+    """A line is not an access record; the message is the reason shown in ``skipped_examples``."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shared regex pieces (§3 prefixes, timestamps)
+# ---------------------------------------------------------------------------------------------------------
+
+_TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
+_LEVELS = "trace|debug|info|warn|error"
+_KPREFIX = r"\[(?:pod/)?([^/\]\s]+)/([^\]\s]+)\][ \t]+"  # kubectl logs --prefix
+_STERN = r"([a-z0-9][-a-z0-9.]*)[ \t]+([a-z0-9][-a-z0-9]*)[ \t]+"  # stern: <pod> <container>
+_LTIME = rf"({_TS})[ \t]+(?:\|[ \t]+)?"  # kubectl --timestamps, or a viewer's "TS | "
+
+
+def _prefix_re(record_start: str) -> str:
+    """Optional prefixes, captured as (kpod, kcontainer, spod, scontainer, log_time), before ``record_start``."""
+    return rf"^(?:{_KPREFIX}|{_STERN})?(?:{_LTIME}(?={record_start}))?"
+
+
+_PREFIX_COLS = ("log_pod", "log_container", "log_time")
+
+
+def _prefix_values(kpod: str, kcont: str, spod: str, scont: str, ltime: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if kpod or spod:
+        out["log_pod"], out["log_container"] = (kpod, kcont) if kpod else (spod, scont)
+    if ltime:
+        out["log_time"] = ltime
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Column assembly: chunk pieces (object arrays by row) -> typed pandas columns
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Columns:
+    """Rows of one parse, stored column-wise in chunk pieces; ``frame()`` types and joins them column by column."""
+
+    def __init__(
+        self, core: tuple[str, ...], time_cols: tuple[str, ...], kinds: Mapping[str, str], known: tuple[str, ...]
+    ):
+        self.order: list[str] = list(core)
+        self.rank = {name: i for i, name in enumerate(core + known)}
+        self.core = core
+        self.time_cols = time_cols
+        self.kinds = kinds  # column -> "int" | "str" | "cat" forced type; others inferred
+        self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []
+
+    def add_chunk(self, n: int, cols: dict[str, np.ndarray]) -> None:
+        if not n:
+            return
+        for name in cols:
+            if name not in self.order:
+                self.order.append(name)
+        for name in self.time_cols:
+            if name in cols:
+                cols[name] = _to_utc(cols[name])
+        self.pieces.append((n, cols))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.pieces:
+            return pd.DataFrame({c: pd.Series([], dtype=_empty_dtype(c, self)) for c in self.core})
+        data: dict[str, Any] = {}
+        seen = {name: i for i, name in enumerate(self.order)}
+        names = sorted((c for c in self.order if c not in _PREFIX_COLS), key=lambda c: self.rank.get(c, 1000 + seen[c]))
+        order = names + [c for c in _PREFIX_COLS if c in self.order]
+        for name in order:
+            parts = [cols.pop(name, None) for _, cols in self.pieces]
+            if name not in self.core and all(p is None for p in parts):
+                continue
+            parts = [_na_part(n, name in self.time_cols) if p is None else p for (n, _), p in zip(self.pieces, parts)]
+            data[name] = self._typed(name, parts)
+            del parts
+        return pd.DataFrame(data, copy=False)
+
+    def _typed(self, name: str, parts: list[np.ndarray]) -> Any:
+        if name in self.time_cols:
+            return pd.DatetimeIndex(np.concatenate(parts)).tz_localize("UTC")
+        arr = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        return _typed_array(arr, self.kinds.get(name))
+
+
+def _empty_dtype(name: str, cols: _Columns) -> Any:
+    if name in cols.time_cols:
+        return "datetime64[ns, UTC]"
+    return "Int64" if cols.kinds.get(name) == "int" else "str"
+
+
+def _na_part(n: int, is_time: bool) -> np.ndarray:
+    if is_time:
+        return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    return np.full(n, None, dtype=object)
+
+
+def _to_utc(arr: np.ndarray) -> np.ndarray:
+    """Timestamps text (``...Z``, 3-9 fractional digits) -> naive datetime64[ns] in UTC."""
+    parsed = pd.to_datetime(pd.Series(arr, dtype=object), format="ISO8601", utc=True, errors="coerce")
+    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+
+
+def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
+    """Object array of str/int/bool/None -> Int64, boolean, str, or object when values are mixed."""
+    inferred = pd.api.types.infer_dtype(arr, skipna=True)
+    if kind == "int" or inferred == "integer":
+        if inferred in ("integer", "empty"):
+            return pd.array(arr, dtype="Int64")
+    if inferred == "boolean":
+        return pd.array(arr, dtype="boolean")
+    if inferred in ("string", "empty"):
+        return pd.array(arr, dtype="str")
+    return arr  # mixed values: kept as logged, per value
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ztunnel (§1): slow path (the semantics) ...
+# ---------------------------------------------------------------------------------------------------------
+
+ZTUNNEL_ACCESS_TARGETS = ("access", "http access")
+_ZT_START = rf"{_TS}[\t ]+(?:{_LEVELS})[\t ]"
+_ZT_HEAD = re.compile(_prefix_re(_ZT_START) + rf"({_TS})([\t ]+)({_LEVELS})([\t ]+)(.*?)[\t\r ]*$")
+_ZT_JSON_HEAD = re.compile(_prefix_re(r"\{") + r"(\{.*\})[\t\r ]*$")
+_ZT_KEY = re.compile(r"[ \t]*([A-Za-z_][\w.]*)=")
+_ZT_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"(?=[\t ]|$)')
+_ZT_BARE = re.compile(r'[^\s"]*(?=[\t ]|$)')
+_ZT_GLUED = re.compile(rf"[ \t]*(?={_TS}[\t ]+(?:{_LEVELS})[\t ])")
+_ZT_MSG_SPACES = re.compile(r"(.*?)(?:[ \t]+(?=[A-Za-z_][\w.]*=)|$)")
+_ZT_KEY_START = re.compile(r"[A-Za-z_][\w.]*=")
+_WORD = re.compile(r"[ \t]+(\S+)")
+_INT = re.compile(r"-?\d+")
+_RUST_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|.)")
+_RUST_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s)")
+_DURATION_MS = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _unescape(text: str) -> str:
+    """Undo Rust ``Debug`` string escapes (``\\"``, ``\\\\``, ``\\n``, ``\\u{..}``) (§1 rule 6)."""
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        esc = m[1]
+        if esc.startswith("u{"):
+            return chr(int(esc[2:-1], 16))
+        return _RUST_ESCAPES.get(esc, "\\" + esc)
+
+    return _RUST_ESCAPE.sub(one, text)
+
+
+def _bare(text: str) -> Any:
+    if _INT.fullmatch(text):
+        return int(text)
+    return {"true": True, "false": False}.get(text, text)
+
+
+def _duration_ms(text: Any) -> Any:
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    return round(float(m[1]) * _DURATION_MS[m[2]]) if m else None
+
+
+def _zt_fields(text: str) -> tuple[dict[str, Any], set[str], str]:
+    """Tokenize ``k=v k="v" ...``; returns the fields, the keys whose value was bare, and any glued next record."""
+    fields: dict[str, Any] = {}
+    bare_keys: set[str] = set()
+    pos, last_bare = 0, None
+    while pos < len(text):
+        glued = _ZT_GLUED.match(text, pos)
+        if glued and fields:  # the guide's copy joins two records on one line (log-formats.md §3)
+            return _typed_bare(fields, bare_keys), bare_keys, text[glued.end():]
+        m = _ZT_KEY.match(text, pos)
+        if not m:
+            word = _WORD.match(text, pos)
+            if last_bare is None or not word:
+                raise _Skip(f"expected key=value at character {pos} of the fields: {text[pos:pos + 30]!r}")
+            fields[last_bare] = f"{fields[last_bare]} {word[1]}"  # pre-1.23 unquoted values with spaces (§1.3)
+            pos = word.end()
+            continue
+        key, pos = m[1], m.end()
+        if key in fields:
+            raise _Skip(f"key {key!r} appears twice")
+        if text.startswith('"', pos):
+            q = _ZT_QUOTED.match(text, pos)
+            if not q:
+                raise _Skip(f"unterminated or malformed quoted value for key {key!r}")
+            fields[key], pos, last_bare = _unescape(q[1]), q.end(), None
+        else:
+            b = _ZT_BARE.match(text, pos)
+            if not b:
+                raise _Skip(f"malformed value for key {key!r}: {text[pos:pos + 30]!r}")
+            fields[key], pos, last_bare = b[0], b.end(), key
+            bare_keys.add(key)
+    return _typed_bare(fields, bare_keys), bare_keys, ""
+
+
+def _typed_bare(fields: dict[str, Any], bare_keys: set[str]) -> dict[str, Any]:
+    for key in bare_keys:
+        fields[key] = _bare(fields[key])
+    return fields
+
+
+def _zt_header(rest: str, tabbed: bool) -> tuple[str, str, str]:
+    """Split ``target [message] fields`` (tab-separated, or a copy with spaces, §3) into its three parts."""
+    if tabbed:
+        parts = rest.split("\t", 2)
+        if len(parts) == 1:
+            return parts[0], "", ""
+        if _ZT_KEY_START.match(parts[1]):
+            return parts[0], "", "\t".join(parts[1:])
+        return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+    target = "http access" if rest.startswith("http access ") else rest.split(" ", 1)[0]
+    after = rest[len(target):].lstrip(" \t")
+    if _ZT_KEY_START.match(after):
+        return target, "", after
+    m = _ZT_MSG_SPACES.match(after)
+    return target, m[1], after[m.end():]
+
+
+def _zt_text_parse(line: str) -> list[tuple[dict[str, Any], set[str], re.Match[str]]]:
+    """One text line -> [(record, bare keys, header match)], two when a copy glued records together."""
+    m = _ZT_HEAD.match(line)
+    if not m:
+        raise _Skip("not a ztunnel log record (no '<timestamp> <level> <target>' at the start)")
+    ts, sep1, level, sep2, rest = m.groups()[5:]
+    target, message, fields_text = _zt_header(rest, "\t" in sep1 + sep2)
+    if target not in ZTUNNEL_ACCESS_TARGETS:
+        raise _Skip(f"not an access-log record (target {target!r})")
+    fields, bare_keys, glued = _zt_fields(fields_text)
+    if "duration" in fields:
+        fields = _with_duration_ms(fields)
+    record = {"timestamp": ts, "level": level, "target": target, "message": message, **fields}
+    record.update(_prefix_values(*m.groups()[:5]))
+    return [(record, bare_keys, m)] + (_zt_text_parse(glued) if glued else [])
+
+
+def _with_duration_ms(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        out[key] = value
+        if key == "duration":
+            out["duration_ms"] = _duration_ms(value)
+    return out
+
+
+def _zt_json_record(m: re.Match[str]) -> list[dict[str, Any]]:
+    try:
+        obj = json.loads(m[6])
+    except ValueError as exc:
+        raise _Skip(f"malformed JSON record: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("scope") not in ("access", "ztunnel::access"):
+        raise _Skip(f"not an access-log record (scope {obj.get('scope') if isinstance(obj, dict) else None!r})")
+    record: dict[str, Any] = {"timestamp": obj.get("time"), "level": obj.get("level"), "target": "access",
+                              "message": obj.get("message", "")}  # fmt: skip
+    for key, value in obj.items():
+        if key in ("time", "level", "scope", "message"):
+            continue
+        if isinstance(value, dict):  # a span object (§1.2): flattened as span.field
+            record.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            record[key] = value
+    if "duration" in record:
+        record = _with_duration_ms(record)
+    return [{**record, **_prefix_values(*m.groups()[:5])}]
+
+
+def _zt_slow(line: str) -> list[dict[str, Any]]:
+    """One line -> its access records, or ``_Skip`` with the reason. This defines what the fast path must match."""
+    m = _ZT_JSON_HEAD.match(line)
+    if m:
+        return _zt_json_record(m)
+    return [record for record, _, _ in _zt_text_parse(line)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ... and fast path: one regex per line shape
+# ---------------------------------------------------------------------------------------------------------
+
+_ZT_VALUE_RX = {
+    "q": r'"([^"\\\n]*)"',
+    "i": r"(-?\d+)",
+    "b": r"(true|false)",
+    "s": r'([^\s"]+)',
+    "d": r'"((-?\d+)ms)"',
+}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the lines of one regex have in common: prefixes, target, message, keys in order and value kinds."""
+
+    prefix: tuple[bool, bool, bool]  # kubectl --prefix, stern, log time
+    target: str
+    message: str
+    keys: tuple[tuple[str, str], ...]  # (key, value kind: q quoted, i int, b bool, s bare text, d duration)
+
+    def regex(self) -> re.Pattern[str]:
+        kpre, stern, ltime = self.prefix
+        rx = "^" + (_KPREFIX if kpre else "") + (_STERN if stern else "") + (_LTIME if ltime else "")
+        rx += rf"({_TS})[\t ]+({_LEVELS})[\t ]+{re.escape(self.target)}"
+        rx += rf"[\t ]+{re.escape(self.message)}" if self.message else ""
+        for key, kind in self.keys:
+            rx += rf"[\t ]+{re.escape(key)}={_ZT_VALUE_RX[kind]}"
+        return re.compile(rx + r"[\t\r ]*$|^(.*)$", re.M)
+
+    def groups_before_timestamp(self) -> int:
+        kpre, stern, ltime = self.prefix
+        return 2 * kpre + 2 * stern + ltime
+
+
+def _zt_shape(line: str) -> _Shape | None:
+    """The shape of a plain single-record line, or None when only the slow path may parse it."""
+    if "\\" in line:
+        return None
+    try:
+        parsed = _zt_text_parse(line)
+    except _Skip:
+        return None
+    if len(parsed) != 1:
+        return None
+    record, bare_keys, m = parsed[0]
+    keys = []
+    for key, value in list(record.items())[4:]:
+        if key in _PREFIX_COLS or key == "duration_ms":
+            continue
+        if key not in bare_keys:
+            if '"' in value:
+                return None
+            kind = "d" if key == "duration" and record.get("duration_ms") is not None and _MS.fullmatch(value) else "q"
+        else:
+            kind = "b" if isinstance(value, bool) else "i" if isinstance(value, int) else "s"
+            if kind == "s" and (not value or any(c in value for c in ' \t"')):
+                return None
+        keys.append((key, kind))
+    return _Shape((bool(m[1]), bool(m[3]), bool(m[5])), record["target"], record["message"], tuple(keys))
+
+
+_MS = re.compile(r"-?\d+ms")
+_SHAPE_CACHE: dict[_Shape, re.Pattern[str]] = {}
+
+
+def _apply_shape(shape: _Shape, lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run a shape's regex over lines; returns (mask of the lines it parsed, columns of those rows)."""
+    rx = _SHAPE_CACHE.get(shape) or _SHAPE_CACHE.setdefault(shape, shape.regex())
+    found = rx.findall("\n".join(lines))
+    if len(found) != len(lines):
+        return np.zeros(len(lines), dtype=bool), {}
+    groups = list(zip(*found))
+    i = shape.groups_before_timestamp()
+    ok = np.array(groups[i], dtype=object) != ""
+    j = i + 2
+    for _, kind in shape.keys:  # a bare text column must not hold what the slow path types as int/bool
+        if kind == "s":
+            bad = _bare_typed_rows(np.array(groups[j], dtype=object))
+            ok = ok if bad is None else ok & ~bad
+        j += 2 if kind == "d" else 1
+    if not ok.any():
+        return ok, {}
+    return ok, _shape_columns(shape, groups, ok)
+
+
+def _shape_columns(shape: _Shape, groups: list[tuple[str, ...]], ok: np.ndarray) -> dict[str, np.ndarray]:
+    all_ok = bool(ok.all())
+
+    def col(j: int) -> np.ndarray:
+        a = np.array(groups[j], dtype=object)
+        return a if all_ok else a[ok]
+
+    kpre, stern, ltime = shape.prefix
+    out: dict[str, np.ndarray] = {}
+    i = 0
+    if kpre or stern:
+        out["log_pod"], out["log_container"] = col(0), col(1)
+        i = 2
+    if ltime:
+        out["log_time"] = col(i)
+        i += 1
+    n = int(ok.sum())
+    out["timestamp"], out["level"] = col(i), col(i + 1)
+    out["target"] = np.full(n, shape.target, dtype=object)
+    out["message"] = np.full(n, shape.message, dtype=object)
+    i += 2
+    for key, kind in shape.keys:
+        values = col(i)
+        if kind == "i":
+            values = np.array([int(v) for v in values], dtype=object)
+        elif kind == "b":
+            values = (values == "true").astype(object)
+        out[key] = values
+        if kind == "d":
+            out["duration_ms"] = np.array([int(v) for v in col(i + 1)], dtype=object)
+            i += 1
+        i += 1
+    return out
+
+
+def _bare_typed_rows(values: np.ndarray) -> np.ndarray | None:
+    """Rows of a bare-text column whose value the slow path would type as int or bool (None when there are none)."""
+    if not _TYPED_BARE.search("\n".join(values)):
+        return None
+    return np.array([bool(_INT.fullmatch(v)) or v in ("true", "false") for v in values])
+
+
+_TYPED_BARE = re.compile(r"(?m)^(?:-?\d+|true|false)$")
+
+
+def _zt_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, dict[str, np.ndarray]]:
+    """Fast path shape by shape over the lines not parsed yet; what no shape covers goes to the slow path."""
+    pending = np.arange(len(lines))
+    slow: list[int] = []
+    parsed: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    for _ in range(_MAX_SHAPES_PER_CHUNK):
+        shape, rep = None, 0
+        while rep < len(pending) and (shape := _zt_shape(lines[pending[rep]])) is None:
+            rep += 1
+        slow.extend(pending[:rep].tolist())
+        pending = pending[rep:]
+        if shape is None:
+            break
+        ok, cols = _apply_shape(shape, [lines[i] for i in pending])
+        if cols:
+            parsed.append((pending[ok], cols))
+        if not ok[0]:  # the representative does not match its own shape: leave it to the slow path
+            slow.append(int(pending[0]))
+            ok[0] = True
+        pending = pending[~ok]
+    slow.extend(pending.tolist())
+    return _merge_rows(lines, first_line, parsed, sorted(slow), skips, _zt_slow)
+
+
+def _merge_rows(
+    lines: list[str],
+    first_line: int,
+    parsed: list[tuple[np.ndarray, dict[str, np.ndarray]]],
+    slow: list[int],
+    skips: _Skips,
+    slow_parse: Any,
+) -> tuple[int, dict[str, np.ndarray]]:
+    """Fast-path rows (by line index) + slow-path records -> the chunk's columns, in line order."""
+    slow_rows: list[tuple[float, dict[str, Any]]] = []
+    for i in slow:
+        line = lines[i]
+        if not line.strip():
+            continue
+        try:
+            records = slow_parse(line)
+        except _Skip as why:
+            skips.add(first_line + i + 1, str(why), line)
+            continue
+        slow_rows.extend((i + k / 8, r) for k, r in enumerate(records))
+    if not slow_rows and len(parsed) == 1:
+        idx, cols = parsed[0]
+        return len(idx), cols
+    positions = np.concatenate([idx.astype(float) for idx, _ in parsed] + [np.array([p for p, _ in slow_rows])])
+    rank = np.empty(len(positions), dtype=np.int64)
+    rank[np.argsort(positions, kind="stable")] = np.arange(len(positions))
+    n = len(positions)
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for idx, cols in parsed:
+        where = rank[start : start + len(idx)]
+        for name, values in cols.items():
+            out.setdefault(name, np.full(n, None, dtype=object))[where] = values
+        start += len(idx)
+    for k, (_, record) in enumerate(slow_rows):
+        for name, value in record.items():
+            out.setdefault(name, np.full(n, None, dtype=object))[rank[start + k]] = value
+    return n, out
+
+
+_ZT_KINDS = {"bytes_sent": "int", "bytes_recv": "int", "response_code": "int", "duration_ms": "int"}
+# Column order for the keys ztunnel writes (metrics.rs field order, §1.1); other keys follow as first seen.
+_ZT_ORDER = (
+    "src.addr", "src.workload", "src.namespace", "src.identity", "src.cluster", "dst.addr", "dst.hbone_addr",
+    "dst.service", "dst.workload", "dst.namespace", "dst.identity", "dst.cluster", "direction", "method", "path",
+    "protocol", "response_code", "host", "user_agent", "request_id", "bytes_sent", "bytes_recv", "duration",
+    "duration_ms", "error",
+)  # fmt: skip
+
+
+def parse_ztunnel(source: Any) -> pd.DataFrame:
+    """ztunnel access records -> DataFrame (see the module docstring; formats: log-formats.md §1).
+
+    Columns: ``timestamp`` (UTC), ``level``, ``target`` (``access`` / ``http access``), ``message``, then one
+    column per key as logged (``src.addr``, ``dst.workload``, ``bytes_sent``, ``error``...): quoted values
+    unquoted and unescaped, bare integers as integers, ``true``/``false`` as booleans, the rest as text;
+    ``duration`` as logged plus ``duration_ms``. A key a record does not carry is NA in that row.
+
+    Example:
+        >>> df = parse_ztunnel(kubectl_logs_text)
+        >>> df[df.message == "connection complete"]["dst.workload"].value_counts()
+    """
+    cols = _Columns(("timestamp", "level", "target", "message"), ("timestamp", "log_time"), _ZT_KINDS, _ZT_ORDER)
+    skips = _Skips()
+    first = 0
+    for lines in _chunks(source):
+        cols.add_chunk(*_zt_chunk(lines, first, skips))
+        first += len(lines)
+    return _finish(cols.frame(), skips)
+
+
+def _finish(df: pd.DataFrame, skips: _Skips) -> pd.DataFrame:
+    df.attrs["skipped"] = skips.count
+    df.attrs["skipped_examples"] = skips.examples
+    return df
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Envoy (§2): Istio's default text format and its older layouts
+# ---------------------------------------------------------------------------------------------------------
+
+ENVOY_COLUMNS = (
+    "start_time", "method", "path", "protocol", "response_code", "response_flags", "response_code_details",
+    "connection_termination_details", "upstream_transport_failure_reason", "bytes_received", "bytes_sent",
+    "duration", "upstream_service_time", "x_forwarded_for", "user_agent", "request_id", "authority",
+    "upstream_host", "upstream_cluster", "upstream_local_address", "downstream_local_address",
+    "downstream_remote_address", "requested_server_name", "route_name",
+)  # fmt: skip
+_ENVOY_INTS = ("response_code", "bytes_received", "bytes_sent", "duration", "upstream_service_time")
+_ENVOY_KINDS = dict.fromkeys(_ENVOY_INTS, "int")
+
+# Layouts after "[START_TIME] ": "req" is the quoted request line, "Q:" a quoted field, "_" a field the
+# runbook does not keep (the Mixer status). Newest first; matched by shape, never by count alone (§2.1).
+_HEADERS = "Q:x_forwarded_for Q:user_agent Q:request_id Q:authority Q:upstream_host"
+_TAIL = "upstream_cluster upstream_local_address downstream_local_address downstream_remote_address"
+ENVOY_LAYOUTS: tuple[tuple[str, str], ...] = (
+    ("istio>=1.9", f"req response_code response_flags response_code_details connection_termination_details "
+     f"Q:upstream_transport_failure_reason bytes_received bytes_sent duration upstream_service_time {_HEADERS} "
+     f"{_TAIL} requested_server_name route_name"),
+    ("istio-1.8", f"req response_code response_flags Q:upstream_transport_failure_reason bytes_received "
+     f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
+    ("istio-1.3..1.7", f"req response_code response_flags Q:_ Q:upstream_transport_failure_reason bytes_received "
+     f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
+    ("istio-1.1..1.3", f"req response_code response_flags Q:_ Q:upstream_transport_failure_reason bytes_received "
+     f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name"),
+    ("istio-1.0", f"req response_code response_flags bytes_received bytes_sent duration upstream_service_time "
+     f"{_HEADERS} {_TAIL} requested_server_name"),
+)  # fmt: skip
+_ENVOY_START = r"\["
+_ENVOY_TS = r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\] "
+
+
+def _layout_regex(spec: str, fast: bool) -> tuple[re.Pattern[str], list[str]]:
+    parts, names = [], []
+    for token in spec.split():
+        if token == "req":
+            parts.append(r'"(\S+) (\S+) (\S+)"')
+            names += ["method", "path", "protocol"]
+        elif token.startswith("Q:"):
+            greedy = token == "Q:user_agent" and not fast
+            parts.append('"(.*)"' if greedy else '"([^"]*)"')
+            names.append(token[2:])
+        else:
+            parts.append(r"(\d+|-)" if token in _ENVOY_INTS else r'([^\s"]\S*)')
+            names.append(token)
+    body = " ".join(parts)
+    if fast:
+        rx = _prefix_re(_ENVOY_START) + _ENVOY_TS + body + r"[ \t\r]*$|^(.*)$"
+        return re.compile(rx, re.M), names
+    return re.compile(rf"(?:{_ENVOY_TS})?{body}[ \t\r]*$"), names
+
+
+_ENVOY_FAST, _ENVOY_FAST_NAMES = _layout_regex(ENVOY_LAYOUTS[0][1], fast=True)
+_ENVOY_SLOW = [(name, *_layout_regex(spec, fast=False)) for name, spec in ENVOY_LAYOUTS]
+_ENVOY_SLOW_PREFIX = re.compile(_prefix_re(r'(?:\[|")'))
+_ENVOY_REQUEST_START = re.compile(rf'(?:{_ENVOY_TS})?"\S+ \S+ \S+" ')
+
+
+def _envoy_value(name: str, text: str) -> Any:
+    if text == "-":
+        return None
+    if name in _ENVOY_INTS:
+        return int(text)
+    return text
+
+
+def _envoy_slow(line: str) -> list[dict[str, Any]]:
+    pm = _ENVOY_SLOW_PREFIX.match(line)
+    rest = line[pm.end():] if pm else line
+    if not _ENVOY_REQUEST_START.match(rest):
+        raise _Skip('not an Envoy access-log line (no \'[START_TIME] "METHOD PATH PROTOCOL"\' at the start)')
+    for layout, rx, names in _ENVOY_SLOW:
+        m = rx.match(rest)
+        if m:
+            record = {"start_time": m[1]}
+            for name, text in zip(names, m.groups()[1:]):
+                if name != "_":
+                    record[name] = _envoy_value(name, text)
+            record.update(_prefix_values(*pm.groups()) if pm else {})
+            return [record]
+    tokens = len(re.findall(r'"[^"]*"|\S+', rest.split("] ", 1)[-1]))
+    raise _Skip(
+        f"does not match any known Istio access-log layout ({tokens} tokens after the timestamp; known: "
+        + ", ".join(name for name, _ in ENVOY_LAYOUTS)
+        + ")"
+    )
+
+
+def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    found = _ENVOY_FAST.findall("\n".join(lines))
+    if len(found) != len(lines):  # cannot happen with the catch-all branch; stay safe
+        return np.zeros(len(lines), dtype=bool), {}
+    groups = list(zip(*found))
+    ts = np.array(groups[5], dtype=object)
+    ok = ts != ""
+    all_ok = bool(ok.all())
+
+    def col(j: int) -> np.ndarray:
+        a = np.array(groups[j], dtype=object)
+        return a if all_ok else a[ok]
+
+    out: dict[str, np.ndarray] = {"start_time": ts if all_ok else ts[ok]}
+    for j, name in enumerate(_ENVOY_FAST_NAMES, start=6):
+        values = col(j)
+        dash = values == "-"
+        if name in _ENVOY_INTS:
+            values = np.array([None if v == "-" else int(v) for v in values], dtype=object)
+        elif dash.any():
+            values[dash] = None
+        out[name] = values
+    kp, kc, sp, sc, lt = (col(j) for j in range(5))
+    if (kp != "").any() or (sp != "").any():
+        out["log_pod"] = _blank_to_none(np.where(kp != "", kp, sp).astype(object))
+        out["log_container"] = _blank_to_none(np.where(kp != "", kc, sc).astype(object))
+    if (lt != "").any():
+        out["log_time"] = _blank_to_none(lt.copy())
+    return ok, out
+
+
+def _blank_to_none(values: np.ndarray) -> np.ndarray:
+    values[values == ""] = None
+    return values
+
+
+def _envoy_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, dict[str, np.ndarray]]:
+    ok, cols = _envoy_fast(lines)
+    idx = np.arange(len(lines))
+    parsed = [(idx[ok], cols)] if ok.any() else []
+    return _merge_rows(lines, first_line, parsed, idx[~ok].tolist(), skips, _envoy_slow)
+
+
+def parse_envoy(source: Any) -> pd.DataFrame:
+    """Envoy access lines (Istio's default text format; gateway, waypoint, sidecar) -> DataFrame.
+
+    Columns (Istio's JSON access-log key names, log-formats.md §2): ``start_time`` (UTC), ``method``,
+    ``path``, ``protocol``, ``response_code``, ``response_flags``, ..., ``route_name``. Integers are
+    integers (``duration`` and ``upstream_service_time`` in ms); ``-``, bare or quoted, is NA. TCP lines
+    (``"- - -"``) have NA method/path/protocol and response code 0.
+
+    Example:
+        >>> wp = parse_envoy(waypoint_logs_text)
+        >>> wp.groupby("upstream_host").size()
+    """
+    cols = _Columns(ENVOY_COLUMNS, ("start_time", "log_time"), _ENVOY_KINDS, ENVOY_COLUMNS)
+    skips = _Skips()
+    first = 0
+    for lines in _chunks(source):
+        n, chunk = _envoy_chunk(lines, first, skips)
+        cols.add_chunk(n, chunk)
+        first += len(lines)
+    return _finish(cols.frame(), skips)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The guide's questions, answered from parsed frames
+# ---------------------------------------------------------------------------------------------------------
+
+RESPONSE_FLAGS: dict[str, str] = {
+    "-": "no flag: the request completed normally (a 5xx from the app is passed through with '-')",
+    "UH": "no healthy upstream host in the cluster (503)",
+    "UF": "upstream connection failure",
+    "UO": "upstream overflow (circuit breaking)",
+    "NR": "no route configured for the request (404)",
+    "URX": "upstream retry limit or max connect attempts reached",
+    "NC": "upstream cluster not found",
+    "DT": "request or connection exceeded max duration",
+    "DC": "downstream connection termination",
+    "LH": "local service failed its health check",
+    "UT": "upstream request timeout (504)",
+    "LR": "connection local reset",
+    "UR": "upstream remote reset",
+    "UC": "upstream connection termination (the connection closed before a response; 503, semantics R7.1)",
+    "DI": "request delayed by fault injection",
+    "FI": "request aborted by fault injection",
+    "RL": "rate limited locally",
+    "UAEX": "denied by the external authorization service",
+    "RLSE": "rate-limit service error",
+    "IH": "invalid value in a strictly checked header",
+    "SI": "stream idle timeout",
+    "DPE": "downstream protocol error",
+    "UPE": "upstream protocol error",
+    "UMSDR": "upstream max stream duration reached",
+    "OM": "overload manager terminated the request",
+    "DF": "DNS resolution failed",
+    "DO": "dropped by overload (drop_overload)",
+}
+
+_IP_PORT = re.compile(r"(?:envoy://[^/]+/)?\[?([0-9a-fA-F.:]+?)\]?:(\d+)$")
+
+
+def spiffe_id(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
+    """The SPIFFE identity ztunnel logs for a workload: ``spiffe://<td>/ns/<ns>/sa/<sa>``."""
+    for name, value in (("namespace", namespace), ("service_account", service_account), ("trust_domain", trust_domain)):
+        if not value or "/" in value:
+            raise ValueError(f"{name} must be a non-empty name without '/', got {value!r}; e.g. spiffe_id('httpbin', 'in-ambient')")
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def identity_hops(zt: pd.DataFrame, expected_src: str | None = None, expected_dst: str | None = None) -> pd.DataFrame:
+    """Which identities talked, per direction: one row per (direction, src.identity, dst.identity) with counts.
+
+    ``mtls`` is True when both identities are present (ztunnel logs identities only for mTLS connections,
+    log-formats.md §1.1). With ``expected_src`` / ``expected_dst`` (see ``spiffe_id``), ``src_ok`` / ``dst_ok``
+    say whether each hop's identity is the expected one.
+    """
+    keys = [c for c in ("direction", "src.workload", "src.identity", "dst.identity") if c in zt.columns]
+    frame = zt.reindex(columns=list(dict.fromkeys(keys + ["src.identity", "dst.identity"])))
+    if "src.workload" in frame:
+        frame["src.workload"] = frame["src.workload"].map(_workload_family, na_action="ignore")
+    out = frame.groupby(list(frame.columns), dropna=False, sort=True).size().rename("records").reset_index()
+    out["mtls"] = out["src.identity"].notna() & out["dst.identity"].notna()
+    if expected_src is not None:
+        out["src_ok"] = out["src.identity"].eq(expected_src).fillna(False).astype(bool)
+    if expected_dst is not None:
+        out["dst_ok"] = out["dst.identity"].eq(expected_dst).fillna(False).astype(bool)
+    return out
+
+
+def _workload_family(pod: str) -> str:
+    """``http-9db6c8995-l54dw`` -> ``http`` (the Deployment a pod belongs to), so hops group by workload."""
+    m = re.fullmatch(r"(.+?)-[0-9a-f]{6,10}-[0-9a-z]{5}", pod)
+    return m[1] if m else pod
+
+
+def upstream_ip(host: Any) -> Any:
+    """``"10.10.0.15:8080"`` or ``"envoy://connect_originate/10.10.0.15:8080"`` -> ``"10.10.0.15"`` (else NA)."""
+    m = _IP_PORT.match(host) if isinstance(host, str) else None
+    return m[1] if m else None
+
+
+def requests_per_pod(df: pd.DataFrame, pods: Mapping[str, str] | None = None) -> pd.Series:
+    """Requests (Envoy) or connections/requests (ztunnel) per upstream pod, sorted by pod name.
+
+    Envoy frames count ``upstream_host`` per pod IP; ``pods`` maps IPs to pod names (e.g. from
+    ``kubectl get pods -o wide``), unmapped IPs stay as IPs; lines with no upstream (NR, UH) are not counted.
+    ztunnel frames count ``dst.workload`` over ``request complete`` records when there are any (Solo's
+    per-request line), else over ``connection complete`` records (one per connection, semantics R7.6).
+    """
+    if "upstream_host" in df.columns:
+        names = df["upstream_host"].map(upstream_ip, na_action="ignore").dropna()
+        if pods:
+            names = names.map(lambda ip: pods.get(ip, ip))
+    elif "dst.workload" in df.columns:
+        per_request = df["message"].eq("request complete")
+        rows = df[per_request] if per_request.any() else df[df["message"].eq("connection complete")]
+        names = rows["dst.workload"].dropna()
+    else:
+        raise ValueError(
+            "requests_per_pod needs a frame from parse_envoy (column upstream_host) or parse_ztunnel "
+            f"(column dst.workload); got columns {list(df.columns)[:8]}..."
+        )
+    counts = names.astype(str).value_counts().sort_index()
+    counts.index.name, counts.name = "pod", "requests"
+    return counts
+
+
+def response_flags(envoy: pd.DataFrame) -> pd.DataFrame:
+    """Response flags with their meaning and how many lines carry each (a line can carry several: ``UF,URX``)."""
+    flags = envoy["response_flags"].fillna("-").astype(str).str.split(",").explode()
+    counts = flags.value_counts()
+    out = pd.DataFrame({"flag": counts.index.astype(str), "lines": counts.to_numpy()})
+    out["meaning"] = out["flag"].map(lambda f: RESPONSE_FLAGS.get(f, "unknown flag (see Envoy's access-log docs)"))
+    return out.sort_values(["lines", "flag"], ascending=[False, True], ignore_index=True)
+
+
+_JOIN_COLUMNS = (
+    "start_time", "timestamp", "response_code", "response_flags", "upstream_host", "duration", "src.workload",
+    "src.identity", "dst.workload", "dst.identity", "direction",
+)  # fmt: skip
+
+
+def join_by_request_id(columns: tuple[str, ...] = _JOIN_COLUMNS, **frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per request id across hops: ``join_by_request_id(gateway=gw, ztunnel=zt, waypoint=wp)``.
+
+    Each frame contributes its ``columns`` that exist, prefixed with its name (``waypoint.upstream_host``).
+    Rows without a request id (ztunnel connection records, TCP lines) are left out. An outer join: a request
+    seen on one hop only still has a row, with NA for the other hops.
+    """
+    joined: pd.DataFrame | None = None
+    for name, frame in frames.items():
+        if "request_id" not in frame.columns:
+            raise ValueError(f"frame {name!r} has no request_id column; pass frames from parse_envoy / parse_ztunnel")
+        keep = [c for c in columns if c in frame.columns]
+        part = frame.loc[frame["request_id"].notna(), ["request_id", *keep]]
+        part = part.rename(columns={c: f"{name}.{c}" for c in keep})
+        joined = part if joined is None else joined.merge(part, on="request_id", how="outer")
+    if joined is None:
+        raise ValueError("join_by_request_id needs at least one frame, e.g. join_by_request_id(gateway=gw, waypoint=wp)")
+    return joined.reset_index(drop=True)
