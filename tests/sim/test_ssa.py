@@ -263,3 +263,22 @@ def test_custom_resource_list_types_come_from_the_crd_schema() -> None:
     assert [x["name"] for x in both["spec"]["listeners"]] == ["http", "https"]
     out = server_side_apply(both, gw(), "alice", force=False, now=T2, crd=LISTENER_CRD)
     assert out["spec"]["listeners"] == [{"name": "https", "port": 8443}]
+
+
+def test_kubectl_server_side_apply_upgrades_a_client_side_applied_object() -> None:
+    """Rule 6: kubectl 1.31 applies before migrating managedFields; fields still equal to the
+    last-applied annotation do not conflict for manager ``kubectl``, and the annotation follows."""
+    created = deployment()
+    created["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(deployment())}
+    live = record_update(None, created, "kubectl-client-side-apply", "Update", T0)
+    with pytest.raises(ApplyConflict):
+        server_side_apply(live, deployment(replicas=4), "someone-else", force=False, now=T1)
+    out = server_side_apply(live, deployment(replicas=4), "kubectl", force=False, now=T1)
+    assert out["spec"]["replicas"] == 4
+    assert json.loads(out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]) == \
+        deployment(replicas=4)
+    edited = record_update(live, apply_merge_patch(live, {"spec": {"replicas": 7}}), "editor", "Update", T1)
+    with pytest.raises(ApplyConflict) as info:
+        server_side_apply(edited, deployment(replicas=4), "kubectl", force=False, now=T2)
+    assert info.value.conflicts == [("editor", ".spec.replicas")]

@@ -15,11 +15,16 @@ patch) so that later applies see who set what. The rules are structured-merge-di
    changed from the others, and removed fields leave every manager's set.
 5. A write whose body carries ``managedFields`` different from the live ones sets them (kubectl's
    client-side-apply to server-side-apply migration does this); ``[{}]`` clears them.
+6. The upgrade from client-side apply: for the manager ``kubectl`` only, conflicts on fields whose
+   live value still equals the ``last-applied-configuration`` annotation are forced, and that
+   annotation, when present, is rewritten to the new applied config (apimachinery's
+   ``lastAppliedManager``/``lastAppliedUpdater``).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +62,10 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
     managers[me] = Entry(config["apiVersion"], now, config_set)
     merged = prune(merged, schema, last - config_set, _owned(managers))
     changes = compare(base, merged, schema)
-    _resolve_conflicts(managers, me, changes, force)
+    allowed = _allowed_by_last_applied(base, schema) if manager == UPGRADING_MANAGER else set()
+    _resolve_conflicts(managers, me, changes, force, allowed)
+    if manager == UPGRADING_MANAGER:
+        _sync_last_applied(merged, config)
     if merged == base and config_set == last and live is not None:
         managers[me].time = _entry_time(live, me) or now
     return _with_managed(merged, managers)
@@ -108,19 +116,53 @@ def compare(old: dict, new: dict, schema: Struct) -> Changes:
     return Changes(set(b) - set(a), set(a) - set(b), modified)
 
 
-def _resolve_conflicts(managers: dict[Ident, Entry], me: Ident, changes: Changes, force: bool) -> None:
+def _resolve_conflicts(managers: dict[Ident, Entry], me: Ident, changes: Changes, force: bool,
+                       allowed: set[Path]) -> None:
     changed = changes.added | changes.modified
     conflicts: list[tuple[Ident, Path]] = []
     for ident in sorted(managers):
         if ident != me:
             conflicts += [(ident, p) for p in sorted(managers[ident].paths & changed)]
-    if conflicts and not force:
+    blocking = [(i, p) for i, p in conflicts if p not in allowed]
+    if blocking and not force:
+        conflicts = blocking
         raise ApplyConflict([(i[0], path_string(p)) for i, p in conflicts],
                             [(_print_manager(i, managers[i]), path_string(p)) for i, p in conflicts])
     for ident in {i for i, _ in conflicts}:
         managers[ident].paths -= changed
     for entry in managers.values():
         entry.paths -= changes.removed
+
+
+UPGRADING_MANAGER = "kubectl"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _allowed_by_last_applied(live: dict, schema: Struct) -> set[Path]:
+    """Rule 6: the last-applied config's fields whose live values still equal it."""
+    text = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        last = json.loads(text) if text else None
+    except ValueError:
+        return set()
+    if not isinstance(last, dict):
+        return set()
+    diff = compare(last, live, schema)
+    return field_set(last, schema) - diff.modified - diff.added - diff.removed
+
+
+def _sync_last_applied(obj: dict, config: dict) -> None:
+    """Rule 6: keep an existing last-applied annotation in step with what ``kubectl`` applied."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if not annotations.get(LAST_APPLIED):
+        return
+    applied = copy.deepcopy(config)
+    own = applied["metadata"].get("annotations")
+    if isinstance(own, dict):
+        own.pop(LAST_APPLIED, None)
+        if not own:
+            del applied["metadata"]["annotations"]
+    annotations[LAST_APPLIED] = json.dumps(applied, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def _print_manager(ident: Ident, entry: Entry) -> str:
