@@ -402,37 +402,48 @@ class Kube:
         If the server answers 410 Gone (our version is too old) this yields ``("RESET", {})`` and
         lists again: consumers forget what they had and rebuild from the new listing.
         """
-        from kubernetes import watch
-
         deadline = time.monotonic() + timeout
-        k = kind_of(kind)
-        fn, args = self._method(k, "list", namespace)
-        rv = None
-        while rv is None or (left := deadline - time.monotonic()) > 0.05:
-            if rv is None:  # (re)list: first time, and after the server said our version is too old
-                listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
-                yield from (("LISTED", obj) for obj in listing.get("items") or [])
-                yield "SYNCED", {}
-                rv = (listing.get("metadata") or {}).get("resourceVersion") or ""
+        rv: str | None = None
+        while rv is None or deadline - time.monotonic() > 0.05:
+            if rv is None:  # first time, and after the server said our version is too old
+                rv = yield from self._relist(kind, namespace, selector, field_selector)
                 continue
-            w = watch.Watch(return_type="object")
-            kwargs = _drop_none(label_selector=selector, field_selector=field_selector, resource_version=rv or None)
             try:
-                with self._api_errors(k, None, namespace):
-                    for event in w.stream(fn, *args, timeout_seconds=max(1, int(left + 0.999)),
-                                          _request_timeout=left + 10, **kwargs):
-                        if event["type"] in ("BOOKMARK", "ERROR"):
-                            continue
-                        obj = event["raw_object"]
-                        rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
-                        yield event["type"], obj
-                        if time.monotonic() >= deadline:
-                            w.stop()
+                rv = yield from self._watch_from(kind, namespace, rv, deadline, selector, field_selector)
             except ClusterError as exc:
                 if getattr(exc.__cause__, "status", None) != 410:
                     raise
                 rv = None
                 yield "RESET", {}
+
+    def _relist(self, kind: str, namespace: str | None, selector: str | None,
+                field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+        listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
+        for obj in listing.get("items") or []:
+            yield "LISTED", obj
+        yield "SYNCED", {}
+        return (listing.get("metadata") or {}).get("resourceVersion") or ""
+
+    def _watch_from(self, kind: str, namespace: str | None, rv: str, deadline: float, selector: str | None,
+                    field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """One watch request from ``rv`` until the server closes it; returns the last version seen."""
+        from kubernetes import watch
+
+        k = kind_of(kind)
+        fn, args = self._method(k, "list", namespace)
+        left = deadline - time.monotonic()
+        w = watch.Watch(return_type="object")
+        kwargs = _drop_none(label_selector=selector, field_selector=field_selector, resource_version=rv or None)
+        with self._api_errors(k, None, namespace):
+            for event in w.stream(fn, *args, timeout_seconds=max(1, int(left + 0.999)),
+                                  _request_timeout=left + 10, allow_watch_bookmarks=True, **kwargs):
+                obj = event["raw_object"]
+                rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                if event["type"] not in ("BOOKMARK", "ERROR"):
+                    yield event["type"], obj
+                if time.monotonic() >= deadline:
+                    w.stop()
+        return rv
 
     def wait_for(self, kind: str, name: str, namespace: str | None, done: Callable[[dict | None], bool],
                  describe: Callable[[dict | None], str], *, timeout: float | Any, what: str) -> dict | None:
