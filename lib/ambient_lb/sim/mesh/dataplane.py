@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -105,11 +105,13 @@ class DataPlane:
         self._by_ip: dict[str, Endpoint] = {}
         self._gw_pods: dict[tuple[str, str], list[Endpoint]] = {}
         self._version = -1
+        self.vip_ejection = False
 
     def start(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.clock = cluster.clock
         self.rng = cluster.rng
+        self.vip_ejection = bool(cluster.extensions.get("mesh_options", {}).get("gateway_vip_ejection", False))
         self.istiod: Istiod = cluster.extensions["istiod"]
         self.kgw: KgatewayController = cluster.extensions["kgateway"]
         self.log = HopLogger(cluster)
@@ -238,7 +240,8 @@ class DataPlane:
         if config is None:
             dr = sv.dr if captured else None  # R1.4b: the DR reaches GW only through the Istio integration
             mode = None if collapsed else sv.distribution  # R5.10 [solo][model]
-            config = self._configs[ckey] = self._config(dr, Leg.GATEWAY, name, mode, False)
+            config = self._configs[ckey] = self._vip_guard(self._config(dr, Leg.GATEWAY, name, mode, False),
+                                                           collapsed)
 
         def hosts() -> list[Host]:
             if collapsed:  # R1.3: a STATIC cluster of the VIP
@@ -246,6 +249,16 @@ class DataPlane:
             tp = sv.target_port(port)  # R1.1: kgateway skips ready=false endpoints
             return [Host(f"{ep.ip}:{tp}", ep.pod, ep.locality) for ep in sv.endpoints if ep.ready]
         return self.proxies.cluster(proxy, config, self._version, self.clock.now(), hosts)
+
+    def _vip_guard(self, config: ClusterConfig, collapsed: bool) -> ClusterConfig:
+        """R8.3 open question, not modelled by default: could GW eject the VIP itself when a DR sets
+        maxEjectionPercent 100? [model] By default no: on the collapsed cluster the ejection always
+        overflows (detected, counted in ``ejections_overflow``, never enforced). The mesh option
+        ``gateway_vip_ejection: true`` lets it happen."""
+        if not collapsed or config.outlier is None or self.vip_ejection:
+            return config
+        return replace(config, outlier=config.outlier.with_(max_ejection_percent=min(
+            config.outlier.max_ejection_percent, 99)))
 
     def _config(self, dr: dict[str, Any] | None, leg: Leg, name: str, mode: Any, unhealthy: bool) -> ClusterConfig:
         try:

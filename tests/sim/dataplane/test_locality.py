@@ -1,0 +1,52 @@
+"""Locality at the waypoint: mesh-default failover relative to the waypoint's own zone (R5.5, R1.5, R3.5)
+and spill to the next priority when the local endpoints are ejected (R4.6, R2.10)."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import pytest
+from dataplane_helpers import Guide, destination_rule
+
+from ambient_lb.sim.process import running_simulator
+from ambient_lb.sim.topology import parse_topology
+
+TOPOLOGY = {"nodes": [{"name": "node-a", "region": "us-east1", "zone": "us-east1-a"},
+                      {"name": "node-b", "region": "us-east1", "zone": "us-east1-b"},
+                      {"name": "node-c", "region": "us-east1", "zone": "us-east1-c"}]}
+
+
+@pytest.fixture
+def zoned_guide() -> Iterator[Guide]:
+    with running_simulator(seed=7, speed=20.0, topology=parse_topology(TOPOLOGY)) as sim:
+        g = Guide(sim)
+        g.install()
+        yield g
+
+
+def _zone_of(guide: Guide, pod: dict) -> str:
+    node = json.loads(guide.kubectl("get", "node", pod["spec"]["nodeName"], "-o", "json"))
+    return node["metadata"]["labels"]["topology.kubernetes.io/zone"]
+
+
+def test_waypoint_prefers_its_own_zone_then_spills_when_local_pods_are_ejected(zoned_guide: Guide) -> None:
+    """R3.5, R5.5, R1.5: a DR with outlierDetection turns on locality failover measured from the
+    waypoint pod's node: every request goes to pods in the waypoint's zone. R4.6, R2.10: once those
+    are ejected (maxEjectionPercent 100), the next priority (the other zones) takes all traffic."""
+    guide = zoned_guide
+    guide.add_waypoint()
+    guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s",
+                                 maxEjectionPercent=100))
+    guide.synced()
+    wp_zone = _zone_of(guide, guide.pods("httpbin", "gateway.networking.k8s.io/gateway-name=httpbin-waypoint")[0])
+    zones = {p["metadata"]["name"]: _zone_of(guide, p) for p in guide.pods()}
+    local = sorted(n for n, z in zones.items() if z == wp_zone)
+    assert local and len(local) < len(zones), f"placement {zones} does not exercise locality"
+    assert set(guide.hostnames(12)) == set(local)
+    for pod in local:
+        guide.kubectl("annotate", "pod", "-n", "httpbin", pod, "fault.ambient-lb.dev/http-status=500")
+    guide.synced()
+    assert guide.hostnames(5 * len(local)).count("500") == 5 * len(local)
+    spilled = guide.hostnames(8)
+    assert set(spilled) == set(zones) - set(local)
