@@ -72,7 +72,7 @@ def test_waypoint_spills_gradually() -> None:
     cfg = cluster_config(None, leg=Leg.WAYPOINT, name="wp", mode=resolve_mode("PreferClose"), supports_unhealthy=True)
     c = EnvoyCluster(cfg, hs, now=T0, rng=random.Random(3), proxy_locality=Locality(region="r1", zone="z-a"))
     assert c.priorities == [0, 0, 1, 1]
-    assert priority_load(c.levels(), cfg.panic_threshold).shares == (70, 30)
+    assert priority_load(c.levels(), cfg.panic_threshold).shares == c.load().shares == (70, 30)
     counts = Counter(c.pick(T0).name for _ in range(10_000))  # type: ignore[union-attr]
     assert counts["A"] == 0 and abs(counts["B"] / 10_000 - 0.70) < 0.02
 

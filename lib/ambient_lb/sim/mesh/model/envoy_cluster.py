@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from .envoy_lb import LbPolicy, LoadBalancer, PriorityLevel, priority_load
+from .envoy_lb import LbPolicy, LoadBalancer, PriorityLevel, PriorityLoad, priority_load
 from .errors import InvalidModelInput
 from .hosts import Failure, Host, Locality, Outcome
 from .locality import PriorityPlan
@@ -153,6 +153,10 @@ class EnvoyCluster:
             healthy = [h.address for h in members if h.healthy and not self.is_ejected(h.address)]
             levels.append(PriorityLevel(tuple(h.address for h in members), tuple(healthy)))
         return levels
+
+    def load(self) -> PriorityLoad:
+        """Current per-priority request shares and panic flags (R4.6, R4.7), for explanations."""
+        return priority_load(self.levels(), self.config.panic_threshold)
 
     def is_ejected(self, address: str) -> bool:
         return self.detector is not None and self.detector.is_ejected(address)
