@@ -633,6 +633,8 @@ def curl_line(run: Run, count: int, max_time: bool = False) -> str:
     p = run.params
     opt = f"--max-time {int(_seconds(p.traffic.request_timeout))} " if max_time else ""
     tail = " || echo 'request failed'" if max_time else ""
+    if count == 1:
+        return f'curl -s {opt}-H "Host: {p.route.hostname}" http://$KGATEWAY_IP:{p.gateway.port}/hostname'
     return (f'for i in $(seq 1 {count}); do curl -s {opt}-H "Host: {p.route.hostname}" '
             f"http://$KGATEWAY_IP:{p.gateway.port}/hostname{tail}; done")
 
@@ -665,14 +667,15 @@ def pods_seen(df: Any) -> dict[str, int]:
 
 
 def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where: str) -> None:
-    """Check that every ready replica answered, with the tolerance the policy allows."""
+    """Check that every ready replica answered, with the tolerance the policy allows (``stats``)."""
     from . import plots, stats
 
-    result = stats.distribution(df, expected_pods=pods, policy=policy)
+    result = stats.check_distribution(df, policy, expected_pods=pods)
     s.show(repr(result))
-    s.add(check(f"every replica answered ({where})", bool(result.ok), result.summary,
-                hint="kubectl get pods -n %s -o wide; are all replicas Ready?" % run.params.namespaces.app))
-    s.figure(plots.requests_per_pod(df, title=f"requests per pod ({where})"))
+    s.add(check(f"every replica answered ({where})", bool(result.ok),
+                f"{result.n} answers over {result.k} pods, {policy}",
+                f"kubectl get pods -n {run.params.namespaces.app} -o wide; are all replicas Ready?"))
+    s.figure(plots.plot_requests_per_pod(df, check=result, title=f"requests per pod ({where})"))
 
 
 def traffic_reaches_every_replica(run: Run) -> None:
@@ -683,7 +686,7 @@ def traffic_reaches_every_replica(run: Run) -> None:
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                 app_selector(run)))
         df = send(run, count)
-        distribution(run, s, df, pods, "round_robin", "gateway -> ztunnel -> pod")
+        distribution(run, s, df, pods, "ROUND_ROBIN", "gateway -> ztunnel -> pod")
         s.note("The guide says ztunnel round-robins here. It does not: kgateway's Envoy picks the "
                "pod (round robin over pod IPs) and ztunnel only carries the connection to the pod "
                "it was given (R1.1, R1.2); where ztunnel itself chooses, it picks at random per "
@@ -717,7 +720,8 @@ def mtls_proof(run: Run) -> None:
                 s.add(check(f"a ztunnel on node {node}", False, "none found",
                             f"kubectl get pods -n {p.namespaces.istio} -o wide"))
                 continue
-            text = kubectl(run, "logs", "-n", p.namespaces.istio, zt, "--tail=200").stdout
+            kubectl(run, "logs", "-n", p.namespaces.istio, zt, "--tail=2")  # what a learner reads
+            text = quietly(run, "logs", "-n", p.namespaces.istio, zt, "--tail=400").stdout
             rows += _identity_rows(logs.parse_ztunnel(text), node, zt, p.namespaces.app)
         s.show(_identity_table(rows))
         for i, pod in enumerate(sorted(x["metadata"]["name"] for x in pods), 1):
@@ -833,10 +837,10 @@ def waypoint_distribution(run: Run) -> None:
                                                                 app_selector(run)))
         dr = get_json(run, "destinationrule", p.destination_rule.name, p.namespaces.app)
         policy = _lb_policy(dr)
-        count = p.traffic.requests if policy == "round_robin" else max(p.traffic.requests, 60)
+        count = p.traffic.requests if policy == "ROUND_ROBIN" else max(p.traffic.requests, 60)
         df = send(run, count)
         distribution(run, s, df, pods, policy, "at the waypoint")
-        if policy != "round_robin":
+        if policy != "ROUND_ROBIN":
             s.note("Without a DestinationRule the waypoint balances with LEAST_REQUEST, Istio's "
                    "default (R3.4): for one request at a time that is a random choice, not the "
                    f"round robin the guide shows, so the runbook sends {count} requests and checks "
@@ -846,8 +850,8 @@ def waypoint_distribution(run: Run) -> None:
 
 def _lb_policy(dr: dict[str, Any] | None) -> str:
     simple = (((dr or {}).get("spec") or {}).get("trafficPolicy") or {}).get("loadBalancer", {})
-    name = (simple or {}).get("simple") or "LEAST_REQUEST"
-    return {"ROUND_ROBIN": "round_robin", "RANDOM": "random"}.get(name, "least_request")
+    name = (simple or {}).get("simple") or "LEAST_REQUEST"  # Istio's default (R3.4)
+    return {"LEAST_CONN": "LEAST_REQUEST"}.get(name, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -902,28 +906,31 @@ def delete_pod_under_traffic(run: Run) -> None:
 
         victim = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                   app_selector(run)))[0]
-        with traffic.Sampler(find_address(run), host=p.route.hostname, path="/hostname",
-                             rate=20.0, timeout=_seconds(p.traffic.request_timeout)) as sampler:
+        with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
+                                    timeout=_seconds(p.traffic.request_timeout)) as sampler:
             run.kube.delete("pod", [victim], namespace=p.namespaces.app, wait=False)
-            sampler.mark(f"{victim} deleted")
+            sampler.mark("pod deleted")
             kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))
             pods = run.kube.wait_for_ready_pods(p.namespaces.app, app_selector(run),
                                                 p.app.replicas, timeout=p.timeouts.pods_ready)
-            replacement = [x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim]
             sampler.mark("replacement ready")
-            _settle(sampler, seconds=1.0)
+            new = sorted(x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim)
+            rotation = poll("the replacement is back in rotation",
+                            lambda: _answered_by(sampler.timeline(), new), timeout=15, interval=0.1)
         timeline = sampler.timeline()
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))
-        summary = stats.failover_summary(timeline, removed=victim)
+        summary = stats.failover_summary(timeline, disrupted_at="pod deleted", pod=victim,
+                                         after="replacement ready")
         s.show(repr(summary))
-        s.figure(plots.failover_timeline(timeline))
+        s.figure(plots.plot_failover_timeline(timeline))
         s.add(check("the deleted pod gets no traffic once it is gone",
-                    not summary.removed_served_after,
-                    summary.describe_removed(), "is the pod still Ready? kubectl get pods -o wide"))
-        s.add(check("the survivors serve the traffic", summary.served_after >= 1,
-                    f"{summary.served_after} requests answered after the deletion"))
+                    not summary.pod_got_traffic_after, f"{victim}: "
+                    f"{summary.pod_requests_after} answers after the replacement was ready",
+                    "is the pod still Ready? kubectl get pods -o wide"))
+        s.add(check("the survivors serve the traffic", bool(summary.pods_after),
+                    f"answered after the deletion by {len(summary.pods_after)} pod(s)"))
         s.add(check(f"{p.app.replicas} replicas Ready again", len(pods) >= p.app.replicas,
-                    f"{', '.join(sorted(replacement))}"))
+                    ", ".join(x["metadata"]["name"] for x in pods)), rotation)
         s.note("The guide deletes with `kubectl delete pod -l app=in-ambient --field-selector="
                "status.phase=Running --wait=false | head -1`: head only cuts the printed lines, "
                "kubectl has already sent a DELETE for every matching pod (usually 2 or 3 go, R6.9). "
@@ -932,9 +939,10 @@ def delete_pod_under_traffic(run: Run) -> None:
     _step(run, "04.2", "Delete a pod while traffic flows", act, None)
 
 
-def _settle(sampler: Any, seconds: float) -> None:
-    """Let the sampler run ``seconds`` longer (its own stop event bounds the wait)."""
-    sampler.run_for(seconds)
+def _answered_by(timeline: Any, pods: list[str]) -> tuple[bool, str]:
+    seen = set(timeline["pod"].dropna().astype(str))
+    missing = [x for x in pods if x not in seen]
+    return not missing, "every Ready pod answered" if not missing else f"not yet: {missing}"
 
 
 FAULT_STATUS = "fault.ambient-lb.dev/http-status"
@@ -949,9 +957,20 @@ def waypoint_stats(run: Run, show: bool = True) -> dict[str, float]:
         raise RunbookError(f"no ready waypoint pod for {p.waypoint.name}",
                            hint=f"kubectl get pods -n {p.namespaces.app}; run notebook 03 first")
     path = f"/api/v1/namespaces/{p.namespaces.app}/pods/{wp[0]}:15000/proxy/stats"
-    text = (kubectl if show else quietly)(run, "get", "--raw", path).stdout
+    res = quietly(run, "get", "--raw", path)
     cluster = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
-    return parse_outlier_stats(text, cluster)
+    if show:  # the learner's view: the outlier lines of the waypoint's Envoy stats
+        from . import shell
+
+        lines = [ln for ln in res.stdout.splitlines() if "outlier_detection.ejections_" in ln
+                 and any(k in ln for k in _STATS_SHOWN)]
+        shell.record(shell.CommandResult(res.args, 0, "\n".join(lines) + "\n", "",
+                                         f"{res.display} | grep outlier_detection.ejections_"))
+    return parse_outlier_stats(res.stdout, cluster)
+
+
+_STATS_SHOWN = ("ejections_active", "ejections_detected_consecutive_5xx",
+                "ejections_enforced_consecutive_5xx", "ejections_overflow")
 
 
 def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
@@ -1038,18 +1057,30 @@ def ejection(run: Run) -> None:
                "error, not at the interval sweep (R2.3).")
         df = send(run, 30)
         st = waypoint_stats(run)
-        s.show(_stats_line(st))
-        s.add(check("the failing pod is ejected", st.get("ejections_active", 0) == 1
-                    and st.get("ejections_enforced_consecutive_5xx", 0) >= 1, _stats_line(st),
-                    "is the fault still on (step 04.3)? kubectl get dr -n "
+        s.add(check("the failing pod is ejected", st.get("ejections_enforced_consecutive_5xx", 0)
+                    >= 1, _stats_line(st), "is the fault still on (step 04.3)? kubectl get dr -n "
                     f"{p.namespaces.app} -o yaml shows maxEjectionPercent"))
-        tail = df.tail(20)
-        s.add(check("after the ejection no request fails", failures(tail) == 0,
-                    f"{failures(df)} failed in all, {failures(tail)} in the last {len(tail)}"))
-        distribution_after = pods_seen(tail)
-        s.add(check("the ejected pod gets no traffic", failing_pod(run) not in
-                    distribution_after, f"served by {sorted(distribution_after)}"))
+        s.add(_no_failures_while_ejected(run, df))
     _step(run, "04.5", "A real ejection with maxEjectionPercent: 100", act, None)
+
+
+def _no_failures_while_ejected(run: Run, df: Any) -> CheckResult:
+    """From the Nth failure (the ejection, R2.3) for baseEjectionTime, no request may fail."""
+    dr = run.params.destination_rule
+    n = dr.consecutive_5xx_errors
+    status = df["status"].fillna(0).astype(int)
+    bad = df[(status >= 500) | (status == 0)]
+    if len(bad) < n:
+        return check("while ejected, no request fails", False, f"only {len(bad)} failures, "
+                     f"fewer than consecutive5xxErrors={n}", "is the fault still on (step 04.3)?")
+    start = float(bad["t"].iloc[n - 1])
+    window = _seconds(dr.base_ejection_time) / (run.params.sim.speed if run.sim else 1.0)
+    inside = df[(df["t"] > start) & (df["t"] < start + window)]
+    failed = failures(inside)
+    return check("while ejected, no request fails", failed == 0 and len(inside) > 0,
+                 f"{len(inside)} requests in the {dr.base_ejection_time} after the ejection, "
+                 f"{failed} failed; {failures(df)} failed in all (the pod fails again when it "
+                 "returns before the traffic stops)")
 
 
 def pod_returns(run: Run) -> None:
@@ -1064,6 +1095,7 @@ def pod_returns(run: Run) -> None:
                           namespace=p.namespaces.app)
 
         def back() -> tuple[bool, str]:
+            send(run, 1, show=False)  # traffic keeps flowing, as it would for a real service
             st = waypoint_stats(run, show=False)
             return st.get("ejections_active", 1) == 0, _stats_line(st)
         s.add(poll("the pod is un-ejected at a sweep", back, timeout=wall + 10, interval=0.25,
