@@ -56,6 +56,7 @@ class NodeSpec(BaseModel):
     zone: str = DEFAULT_ZONE
     subzone: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    max_pods: int = Field(default=110, ge=1, le=4000)  # the kubelet's maxPods; sizes the pod CIDR
     internal_ip: str = ""  # filled in by ClusterTopology (172.18.<cluster>.<n>)
     pod_cidr: str = ""  # filled in by ClusterTopology (10.244.<n>.0/24)
 
@@ -99,10 +100,15 @@ class ClusterTopology(BaseModel):
             self.nodes = [NodeSpec() for _ in range(3)]
         names = _default_names(self.name, len(self.nodes))
         base = ipaddress.IPv4Address("172.18.0.0") + 256 * self.index
+        blocks = _cidr_blocks(max(n.max_pods for n in self.nodes))
+        if blocks * len(self.nodes) > 256:
+            raise ValueError(f"cluster {self.name!r}: {len(self.nodes)} nodes with max_pods "
+                             f"{max(n.max_pods for n in self.nodes)} do not fit 10.{244 + self.index}.0.0/16; "
+                             "use fewer nodes or a smaller max_pods, e.g. 110")
         for i, node in enumerate(self.nodes):
             node.name = node.name or names[i]
             node.internal_ip = node.internal_ip or str(base + 2 + i)
-            node.pod_cidr = node.pod_cidr or f"10.{244 + self.index}.{i}.0/24"
+            node.pod_cidr = node.pod_cidr or f"10.{244 + self.index}.{i * blocks}.0/{24 - blocks.bit_length() + 1}"
         seen = [n.name for n in self.nodes]
         dup = sorted({n for n in seen if seen.count(n) > 1})
         if dup:
@@ -111,6 +117,14 @@ class ClusterTopology(BaseModel):
 
     def node(self, name: str) -> NodeSpec | None:
         return next((n for n in self.nodes if n.name == name), None)
+
+
+def _cidr_blocks(max_pods: int) -> int:
+    """How many /24 blocks a node's pod CIDR needs (a power of two): 1 up to 253 pods."""
+    blocks = 1
+    while blocks * 256 - 3 < max_pods:
+        blocks *= 2
+    return blocks
 
 
 def _default_names(cluster: str, count: int) -> list[str]:

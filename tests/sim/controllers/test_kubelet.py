@@ -164,3 +164,19 @@ def test_pod_ips_come_from_the_node_pod_cidr_and_are_not_reused_at_once(bare: Si
     bare.advance(5)
     new_ips = {p["status"]["podIP"] for p in bare.pods("httpbin", app="web")}
     assert victim["status"]["podIP"] not in new_ips
+
+
+def test_second_delete_with_shorter_grace_kills_sooner(bare: Sim) -> None:
+    """R6.1: a repeated delete with a shorter grace period moves the kill deadline forward."""
+    bare.cluster.extensions["kubelet"].timings.exit_after_sigterm = 20.0
+    pod = _one_pod(bare)
+    bare.advance(4)
+    bare.delete(PODS, "httpbin", pod["metadata"]["name"])
+    bare.advance(1)
+    assert _get(bare, pod) is not None
+    bare.store.mutate(PODS, "httpbin", pod["metadata"]["name"],
+                      lambda p: p["metadata"].update(deletionGracePeriodSeconds=1))
+    bare.advance(0.9)
+    assert _get(bare, pod) is not None
+    bare.advance(0.2)
+    assert _get(bare, pod) is None

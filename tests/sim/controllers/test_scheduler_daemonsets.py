@@ -97,3 +97,28 @@ def test_daemonset_rolling_update_replaces_one_node_at_a_time(bare: Sim) -> None
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1.37"} and len(pods) == 3
     st = bare.store.get(DAEMON_SETS, "httpbin", "agent")["status"]
     assert st["updatedNumberScheduled"] == 3 and st["numberAvailable"] == 3
+
+
+def test_full_nodes_leave_pods_pending_with_too_many_pods() -> None:
+    from ambient_lb.sim.clock import ManualClock
+    from ambient_lb.sim.controllers.nodes import create_nodes
+    from ambient_lb.sim.topology import parse_topology
+    from ambient_lb.sim.world import build_cluster
+    from ambient_lb.sim.controllers.common import DEPLOYMENTS
+    from .conftest import deployment
+    topo = parse_topology({"nodes": [{"max_pods": 2}, {"max_pods": 2}]})
+    c = build_cluster(clock=ManualClock(), mesh=False, topology=topo)
+    create_nodes(c, topo.cluster())
+    sim = Sim(c)
+    sim.namespace("httpbin")
+    sim.create(DEPLOYMENTS, deployment("web", replicas=5))
+    sim.advance(4)
+    pending = [p for p in sim.pods("httpbin") if not p["spec"].get("nodeName")]
+    assert len(pending) == 1
+    assert condition(pending[0], "PodScheduled")["message"].startswith("0/2 nodes are available: 2 Too many pods.")
+    running = [p for p in sim.pods("httpbin") if p["spec"].get("nodeName")]
+    sim.delete(PODS, "httpbin", running[0]["metadata"]["name"])
+    sim.advance(5)  # the freed slot goes to a pending pod; 5 replicas still want 4 slots + 1
+    placed = [p for p in sim.pods("httpbin") if p["spec"].get("nodeName")]
+    assert len(placed) == 4 and len(sim.pods("httpbin")) == 5
+    assert running[0]["metadata"]["name"] not in {p["metadata"]["name"] for p in placed}

@@ -187,6 +187,25 @@ def template_hash(template: Obj, collisions: int = 0) -> str:
     return safe_encode(str(fnv32a(data)))
 
 
+def edit_status(store: Any, gr: Any, namespace: str | None, name: str, fn: Callable[[Obj], Any],
+                *, spec: bool = False) -> Obj | None:
+    """``store.mutate`` for controllers that change only ``status`` (and, with ``spec=True``,
+    top-level ``spec`` fields such as ``nodeName``): copies just those parts, not the whole object,
+    which keeps a pod's many status updates cheap. ``fn`` must not touch anything else."""
+    cur = store.get(gr, namespace, name)
+    if cur is None:
+        return None
+    new = dict(cur)
+    new["metadata"] = dict(cur["metadata"])
+    new["status"] = copy.deepcopy(cur.get("status") or {})
+    if spec:
+        new["spec"] = dict(cur.get("spec") or {})
+    fn(new)
+    if new == cur:
+        return cur
+    return store.update(gr, new)
+
+
 def deep(o: Obj) -> Obj:
     return copy.deepcopy(o)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .common import DAEMON_SETS, NODES, PODS, Obj, WorkQueue, controller_of, deleting, is_true, meta, \
+from .common import DAEMON_SETS, edit_status, NODES, PODS, Obj, WorkQueue, controller_of, deleting, is_true, meta, \
     namespace_open, owned_by, random_suffix, template_hash
 from .deletion import delete_object
 from .deployments import resolve
@@ -133,4 +133,4 @@ class DaemonSetController:
                   "updatedNumberScheduled": sum(1 for p in on if meta(p).get("labels", {}).get(REVISION_LABEL) == want)}
         status = {k: v for k, v in status.items() if v or k in (
             "currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady")}
-        self.cluster.store.mutate(DAEMON_SETS, *key, lambda o: o.__setitem__("status", status))
+        edit_status(self.cluster.store, DAEMON_SETS, *key, lambda o: o.__setitem__("status", status))

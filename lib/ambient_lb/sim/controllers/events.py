@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from ..clock import to_rfc3339, to_rfc3339_micro
+from ..clock import to_rfc3339
 from .common import EVENTS, NAMESPACES, Obj, deleting, meta
 
 MAX_EVENTS = 2000
@@ -93,7 +93,3 @@ class EventRecorder:
         while len(self._order) > self.max_events:
             ns, name = self._order.popleft()
             self.cluster.store.remove(EVENTS, ns, name)
-
-
-def micro_now(clock: Any) -> str:
-    return to_rfc3339_micro(clock.now())

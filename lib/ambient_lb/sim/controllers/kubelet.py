@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import container_logs, pod_status
-from .common import NODES, PODS, Obj, annotations, deleting, is_true, meta
+from .common import NODES, PODS, Obj, annotations, deleting, edit_status, is_true, meta
 from .ipam import PodIPAM
 from .nodes import node_ip
 
@@ -138,7 +138,7 @@ class Kubelet:
         return pod if pod is not None and meta(pod).get("uid") == rt.uid else None
 
     def _mutate(self, rt: PodRuntime, fn: Callable[[Obj], None]) -> Obj | None:
-        return self.cluster.store.mutate(PODS, rt.namespace, rt.name, fn) if self._pod(rt) else None
+        return edit_status(self.cluster.store, PODS, rt.namespace, rt.name, fn) if self._pod(rt) else None
 
     def _event(self, rt: PodRuntime, type_: str, reason: str, message: str, field_path: str | None = None) -> None:
         pod = self._pod(rt)
@@ -173,7 +173,12 @@ class Kubelet:
         if pod["spec"].get("hostNetwork"):
             rt.ip = node_ip(node)
         else:
-            rt.ip = self.ipam.allocate(rt.node, (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24")
+            try:
+                rt.ip = self.ipam.allocate(rt.node, (node.get("spec") or {}).get("podCIDR") or "10.244.0.0/24")
+            except RuntimeError as exc:  # the node's pod CIDR is full: retry, as the kubelet does
+                self._event(rt, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+                self._after(rt, 5.0, self._start_containers)
+                return
         rt.stage, rt.started_at = "Started", now
         self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip))
         for c in rt.containers:
@@ -208,10 +213,10 @@ class Kubelet:
             self._after(rt, period, self._probe)
 
     def _unhealthy(self, rt: PodRuntime) -> None:
+        """The fault annotation answers the probe with 503 (an exec or TCP probe just fails)."""
         for c in rt.containers:
-            probe = _probe(c).get("httpGet") or {}
-            what = (f"HTTP probe failed with statuscode: 503" if probe or not _probe(c)
-                    else "probe failed")
+            probe = _probe(c)
+            what = "HTTP probe failed with statuscode: 503" if "httpGet" in probe or not probe else "probe failed"
             self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {what}",
                         f"spec.containers{{{c['name']}}}")
 
@@ -230,10 +235,15 @@ class Kubelet:
     def _on_deleting(self, key: tuple[str, str], rt: PodRuntime | None, pod: Obj) -> None:
         if rt is None:
             rt = self._pods[key] = PodRuntime(meta(pod)["uid"], key[0], key[1], pod["spec"].get("nodeName", ""))
-        if rt.deadline is not None:
-            return
         grace = float(meta(pod).get("deletionGracePeriodSeconds", pod["spec"].get("terminationGracePeriodSeconds", 30)))
         now = self.cluster.clock.now()
+        if rt.deadline is not None:  # deleted again, perhaps with a shorter grace period
+            if now + grace < rt.deadline:
+                rt.deadline = now + grace
+                if rt.stage == "Terminating":
+                    self._after(rt, max(0.0, min(rt.deadline, (rt.sigterm_at or now) +
+                                                 self.timings.exit_after_sigterm) - now), self._exit)
+            return
         rt.deadline = now + grace
         rt.probing = False
         if rt.started_at is None:  # no container ran: tear the sandbox down and go

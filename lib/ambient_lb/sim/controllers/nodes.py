@@ -40,7 +40,7 @@ def node_object(spec: NodeSpec, topo: ClusterTopology, now: float, rng: Any) -> 
         "status": {
             "addresses": [{"address": spec.internal_ip, "type": "InternalIP"},
                           {"address": spec.name, "type": "Hostname"}],
-            "allocatable": dict(CAPACITY), "capacity": dict(CAPACITY),
+            "allocatable": dict(CAPACITY, pods=str(spec.max_pods)), "capacity": dict(CAPACITY, pods=str(spec.max_pods)),
             "conditions": [{"lastHeartbeatTime": ts, "lastTransitionTime": ts, "message": m, "reason": r,
                             "status": s, "type": t} for t, s, r, m in _CONDITIONS],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
@@ -66,6 +66,14 @@ def node_ip(node: Obj | None) -> str:
         if a.get("type") == "InternalIP":
             return a.get("address", "")
     return ""
+
+
+def max_pods(node: Obj | None) -> int:
+    """The node's allocatable pod count (``status.allocatable.pods``; 110 if unset)."""
+    try:
+        return int((((node or {}).get("status") or {}).get("allocatable") or {}).get("pods", 110))
+    except (TypeError, ValueError):
+        return 110
 
 
 def node_ready(node: Obj | None) -> bool:

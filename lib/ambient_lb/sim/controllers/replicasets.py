@@ -17,7 +17,7 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import PODS, REPLICA_SETS, Obj, WorkQueue, condition, controller_of, deep, deleting, is_true, \
+from .common import PODS, edit_status, REPLICA_SETS, Obj, WorkQueue, condition, controller_of, deep, deleting, is_true, \
     labels, meta, namespace_open, owner_ref, owned_by, random_suffix
 from .deletion import delete_object
 
@@ -128,4 +128,4 @@ class ReplicaSetController:
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
         if min_ready and status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
             self.queue.add_after(min_ready, key)
-        self.cluster.store.mutate(REPLICA_SETS, *key, lambda o: o.__setitem__("status", status))
+        edit_status(self.cluster.store, REPLICA_SETS, *key, lambda o: o.__setitem__("status", status))
