@@ -215,3 +215,11 @@ def test_bad_strategic_patch_raises_patch_error(patch: dict, fragment: str) -> N
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(LIVE, patch, DEPLOY)
     assert fragment in str(info.value)
+
+
+def test_crd_versions_are_replaced_whole() -> None:
+    """``CustomResourceDefinitionSpec.versions`` carries no merge key: a field dropped from a version goes."""
+    live = {"spec": {"versions": [{"name": "v1", "served": True, "deprecated": True}]}}
+    patch = {"spec": {"versions": [{"name": "v1", "served": True}]}}
+    out = apply_strategic_merge_patch(live, patch, ("apiextensions.k8s.io", "CustomResourceDefinition"))
+    assert out["spec"]["versions"] == [{"name": "v1", "served": True}]

@@ -127,8 +127,7 @@ BUILTIN: dict[tuple[str, str], Struct] = {
     ("discovery.k8s.io", "EndpointSlice"): _plain(endpoints=ATOMIC, ports=ATOMIC),
     ("events.k8s.io", "Event"): _plain(regarding=Struct(value=True)),
     ("coordination.k8s.io", "Lease"): _kind(),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind(
-        Struct({"versions": by("name")}, value=True), WORKLOAD_STATUS),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind(status=WORKLOAD_STATUS),  # versions: atomic
     ("autoscaling", "Scale"): _kind(),
 }
 

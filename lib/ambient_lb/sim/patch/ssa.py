@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApplyConflict, PatchError
-from .fields import (Path, field_set, from_fields_v1, leaves, path_string, remove_at, to_fields_v1,
-                     value_at, walk, MISSING)
-from .schema import FREE, ListOf, Struct, rule_for, apply_schema
-from .fields import item_element
+from .fields import (MISSING, Path, field_set, from_fields_v1, item_element, path_string, remove_at,
+                     to_fields_v1, value_at, walk)
+from .schema import FREE, ListOf, Struct, apply_schema, rule_for
 
 Ident = tuple[str, str, str]  # (manager, operation, subresource)
 
@@ -337,4 +336,4 @@ def _drop_empty_parents(obj: dict, schema: Struct, path: Path, keep: set[Path]) 
         remove_at(obj, parent, schema)
 
 
-__all__ = ["server_side_apply", "record_update", "compare", "decode", "encode", "leaves"]
+__all__ = ["server_side_apply", "record_update", "compare", "decode", "encode"]

@@ -53,7 +53,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                        "the request from succeeding; the simulator log has the traceback")
         return json_response(err.status(), 500)
     finally:
-        log.debug("%s %s %.1f ms", request.method, request.path_qs, (time.perf_counter() - started) * 1e3)
+        elapsed = time.perf_counter() - started
+        request.app[STATE].timings.append((request.method, request.path, elapsed))
+        log.debug("%s %s %.1f ms", request.method, request.path_qs, elapsed * 1e3)
 
 
 @web.middleware
@@ -160,6 +162,7 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
     app = web.Application(middlewares=[errors, auth], client_max_size=64 * 1024 * 1024)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
+    cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router
     r.add_get("/version", version)
     for p in ("/healthz", "/readyz", "/livez"):

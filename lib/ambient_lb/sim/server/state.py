@@ -8,6 +8,7 @@ the version the client addressed.
 
 from __future__ import annotations
 
+import collections
 import copy
 import importlib
 import json
@@ -52,6 +53,9 @@ class ServerState:
     cluster: Cluster
     token: str | None = None
     bookmark_seconds: float = 10.0  # wall seconds between BOOKMARKs on watches that allow them
+    # (method, path, seconds) of recent requests, server side (handler time, streams included)
+    timings: collections.deque[tuple[str, str, float]] = field(
+        default_factory=lambda: collections.deque(maxlen=20_000))
     allocator: Allocator = field(init=False)
     hub: Any = field(init=False)
 

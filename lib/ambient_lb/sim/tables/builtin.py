@@ -95,31 +95,40 @@ def _init_containers(spec: Obj, status: Obj, reason: str) -> _Init:
     out = _Init(reason)
     specs = {c.get("name"): c for c in spec.get("initContainers") or []}
     out.sidecars = sum(1 for c in specs.values() if c.get("restartPolicy") == "Always")
-    n = len(specs)
     for i, cs in enumerate(status.get("initContainerStatuses") or []):
         sidecar = (specs.get(cs.get("name")) or {}).get("restartPolicy") == "Always"
-        out.restarts += int(cs.get("restartCount") or 0)
-        finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt") or ""
-        out.last_restart = max(out.last_restart, finished)
-        if sidecar:
-            out.sidecar_restarts += int(cs.get("restartCount") or 0)
-            out.sidecar_last_restart = max(out.sidecar_last_restart, finished)
-        state = cs.get("state") or {}
-        term, wait = state.get("terminated"), state.get("waiting")
-        if term is not None and int(term.get("exitCode") or 0) == 0:
+        _count_restarts(out, cs, sidecar)
+        blocking = _init_blocking_reason(cs, sidecar, i, len(specs))
+        if blocking is None:
+            out.ready += 1 if sidecar and cs.get("ready") else 0
             continue
-        if sidecar and cs.get("started"):
-            out.ready += 1 if cs.get("ready") else 0
-            continue
-        out.initializing = True
-        if term is not None:
-            out.reason = _init_terminated(term)
-        elif wait is not None and wait.get("reason") and wait.get("reason") != "PodInitializing":
-            out.reason = "Init:" + wait["reason"]
-        else:
-            out.reason = f"Init:{i}/{n}"
+        out.initializing, out.reason = True, blocking
         break
     return out
+
+
+def _count_restarts(out: _Init, cs: Obj, sidecar: bool) -> None:
+    finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt") or ""
+    out.restarts += int(cs.get("restartCount") or 0)
+    out.last_restart = max(out.last_restart, finished)
+    if sidecar:
+        out.sidecar_restarts += int(cs.get("restartCount") or 0)
+        out.sidecar_last_restart = max(out.sidecar_last_restart, finished)
+
+
+def _init_blocking_reason(cs: Obj, sidecar: bool, index: int, total: int) -> str | None:
+    """Why this init container holds the pod back (``Init:…``), or None if it does not."""
+    state = cs.get("state") or {}
+    term, wait = state.get("terminated"), state.get("waiting")
+    if term is not None and int(term.get("exitCode") or 0) == 0:
+        return None
+    if sidecar and cs.get("started"):
+        return None
+    if term is not None:
+        return _init_terminated(term)
+    if wait is not None and wait.get("reason") and wait.get("reason") != "PodInitializing":
+        return "Init:" + wait["reason"]
+    return f"Init:{index}/{total}"
 
 
 def _init_terminated(term: Obj) -> str:
