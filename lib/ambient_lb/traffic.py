@@ -43,7 +43,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from ambient_lb.errors import ParameterError
+from ambient_lb.errors import ParameterError, TimedOut
 
 __all__ = ["Target", "parse_address", "send_requests", "TrafficSampler", "ROW_COLUMNS", "ERROR_KINDS"]
 
@@ -107,18 +107,22 @@ def pod_from_body(body: bytes) -> str | None:
 
 
 def _error_kind(exc: BaseException) -> str:
-    """urllib3 exception -> one of ERROR_KINDS (the cause chain decides: refused vs reset vs timeout)."""
+    """urllib3 exception -> one of ERROR_KINDS.
+
+    Order matters: urllib3 2 makes NewConnectionError (refused, unreachable) a subclass of ConnectTimeoutError,
+    and NameResolutionError a subclass of NewConnectionError, so the specific cases come first.
+    """
+    causes = [exc, *_causes(exc)]
+    if isinstance(exc, NameResolutionError) or any(isinstance(c, socket.gaierror) for c in causes):
+        return "dns"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes) or (
+        isinstance(exc, NewConnectionError) and "refused" in str(exc).lower()
+    ):
+        return "refused"
+    if isinstance(exc, NewConnectionError):
+        return "other"
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, socket.timeout, TimeoutError)):
         return "timeout"
-    if isinstance(exc, NameResolutionError):
-        return "dns"
-    causes = [exc, *(_causes(exc))]
-    if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return "refused"
-    if any(isinstance(c, socket.gaierror) for c in causes):
-        return "dns"
-    if isinstance(exc, NewConnectionError) and "refused" in str(exc).lower():
-        return "refused"
     if isinstance(exc, ProtocolError) or any(isinstance(c, (ConnectionResetError, BrokenPipeError)) for c in causes):
         return "reset"
     return "other"
@@ -284,7 +288,7 @@ class TrafficSampler:
                                reuse=reuse_connections, headers=headers or {})  # fmt: skip
         self._rows: list[dict[str, Any]] = []
         self._marks: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -312,6 +316,16 @@ class TrafficSampler:
         row = self._sender.one(seq, self._t0)
         with self._lock:
             self._rows.append(row)
+            self._lock.notify_all()
+
+    def wait_for_rows(self, n: int, timeout: float = 30.0) -> None:
+        """Block until at least ``n`` requests have completed (e.g. a baseline before disrupting); TimedOut if not."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._rows) >= n, timeout):
+                raise TimedOut(
+                    f"the traffic sampler completed {len(self._rows)} of {n} requests in {timeout:g}s; "
+                    f"is it started and is {self.target.url} reachable?"
+                )
 
     def mark(self, label: str) -> float:
         """Record that something happened now (e.g. ``"pod deleted"``); returns its time ``t`` in seconds."""
