@@ -139,7 +139,8 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 def _allowed_by_last_applied(live: dict, schema: Struct) -> set[Path]:
     """Rule 6: the last-applied config's fields whose live values still equal it."""
-    text = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    annotations = _meta(live).get("annotations")
+    text = annotations.get(LAST_APPLIED) if isinstance(annotations, dict) else None
     try:
         last = json.loads(text) if text else None
     except ValueError:
@@ -152,8 +153,8 @@ def _allowed_by_last_applied(live: dict, schema: Struct) -> set[Path]:
 
 def _sync_last_applied(obj: dict, config: dict) -> None:
     """Rule 6: keep an existing last-applied annotation in step with what ``kubectl`` applied."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if not annotations.get(LAST_APPLIED):
+    annotations = _meta(obj).get("annotations")
+    if not isinstance(annotations, dict) or not annotations.get(LAST_APPLIED):
         return
     applied = copy.deepcopy(config)
     own = applied["metadata"].get("annotations")
@@ -181,7 +182,8 @@ def _owned(managers: dict[Ident, Entry]) -> set[Path]:
 def decode(obj: dict) -> dict[Ident, Entry]:
     """The ``metadata.managedFields`` of ``obj`` as ``{(manager, operation, subresource): Entry}``."""
     out: dict[Ident, Entry] = {}
-    for e in (obj.get("metadata") or {}).get("managedFields") or []:
+    entries = _meta(obj).get("managedFields")
+    for e in entries if isinstance(entries, list) else []:
         if not isinstance(e, dict) or not e.get("manager") and not e.get("fieldsV1"):
             continue
         ident = (str(e.get("manager", "")), str(e.get("operation", "Update")), str(e.get("subresource", "")))
@@ -191,10 +193,10 @@ def decode(obj: dict) -> dict[Ident, Entry]:
 
 def _decode_live_or_new(old: dict | None, new: dict) -> dict[Ident, Entry]:
     """Rule 5: the body's managedFields if it sets some (``[{}]`` resets), else the live ones."""
-    given = (new.get("metadata") or {}).get("managedFields")
+    given = _meta(new).get("managedFields")
     if isinstance(given, list) and given and all(e == {} for e in given):
         return {}
-    if given and given != ((old or {}).get("metadata") or {}).get("managedFields"):
+    if given and given != _meta(old or {}).get("managedFields"):
         decoded = decode(new)
         if decoded:
             return decoded
@@ -218,6 +220,11 @@ def encode(managers: dict[Ident, Entry]) -> list[dict[str, Any]]:
                                           x["apiVersion"], x.get("subresource", "")))
 
 
+def _meta(obj: dict) -> dict:
+    md = obj.get("metadata")
+    return md if isinstance(md, dict) else {}
+
+
 def _entry_time(obj: dict, ident: Ident) -> str | None:
     entry = decode(obj).get(ident)
     return entry.time if entry else None
@@ -232,8 +239,8 @@ def _without_managed(obj: dict) -> dict:
 
 def _with_managed(obj: dict, managers: dict[Ident, Entry]) -> dict:
     entries = encode(managers)
-    if entries:
-        obj.setdefault("metadata", {})["managedFields"] = entries
+    if entries and isinstance(obj.setdefault("metadata", {}), dict):
+        obj["metadata"]["managedFields"] = entries
     return obj
 
 
