@@ -69,7 +69,7 @@ def _walk_value(value: Any, rule: Rule, path: Path, members: bool) -> Iterator[t
             yield path, value, False
         yield from _walk_struct(value, rule, path, members)
     elif isinstance(value, list) and isinstance(rule, ListOf) and rule.kind != "atomic" and value:
-        if members:
+        if members and not rule.value:
             yield path, value, False
         for item in value:
             yield from _walk_item(item, rule, path, members)

@@ -42,6 +42,7 @@ class ListOf:
     keys: tuple[str, ...] = ()
     defaults: tuple[tuple[str, Any], ...] = ()
     item: Struct | None = None
+    value: bool = False  # no ``omitempty`` in Go: always present, never a member of an Update set
 
     @property
     def merge_key(self) -> str:
@@ -55,8 +56,9 @@ FREE = Struct()  # an untyped map (labels, CR spec): merged key by key
 TCP = (("protocol", "TCP"),)
 
 
-def by(*keys: str, item: Struct | None = None, defaults: tuple[tuple[str, Any], ...] = ()) -> ListOf:
-    return ListOf("map", keys, defaults, item or FREE)
+def by(*keys: str, item: Struct | None = None, defaults: tuple[tuple[str, Any], ...] = (),
+       value: bool = False) -> ListOf:
+    return ListOf("map", keys, defaults, item or FREE, value)
 
 
 CONDITIONS = by("type")
@@ -74,7 +76,7 @@ CONTAINER = Struct({
     "resources": Struct(value=True),
 })
 POD_SPEC = Struct({
-    "containers": by("name", item=CONTAINER),
+    "containers": by("name", item=CONTAINER, value=True),
     "initContainers": by("name", item=CONTAINER),
     "ephemeralContainers": by("name", item=CONTAINER),
     "volumes": by("name"),
