@@ -304,3 +304,33 @@ def test_watch_tables_after_the_first_have_no_headers() -> None:
 def test_bad_include_object_is_rejected_with_the_allowed_values() -> None:
     with pytest.raises(ValueError, match='"None", "Metadata" or "Object"'):
         to_table(rtype("", "namespaces"), [], now=NOW, include_object="All")
+
+
+# --- JSONPath helper ------------------------------------------------------------------------------
+
+from ambient_lb.sim import jsonpath  # noqa: E402
+
+DOC = {"status": {"conditions": [{"type": "Accepted", "status": "True"}, {"type": "Programmed", "status": "False"}],
+                  "count": 3, "ratio": 2.0, "ok": True, "tags": {"b": 1, "a": "<x>"}}}
+
+
+@pytest.mark.parametrize("expr,expected", [
+    ('.status.conditions[?(@.type=="Programmed")].status', "False"),
+    ('{.status.conditions[?(@.type=="Accepted")].status}', "True"),
+    (".status.conditions[*].type", "Accepted"),
+    (".status.conditions[1].type", "Programmed"),
+    (".status.count", "3"),
+    (".status.ratio", "2"),
+    (".status.ok", "true"),
+    (".status.tags", '{"a":"\\u003cx\\u003e","b":1}'),
+])
+def test_jsonpath_first_result_printed_like_kubectl(expr: str, expected: str) -> None:
+    assert jsonpath.print_value(jsonpath.first(DOC, expr)) == expected
+
+
+def test_jsonpath_missing_key_gives_nothing_and_bad_path_says_what_to_write() -> None:
+    assert jsonpath.first(DOC, ".status.missing.deeper") is jsonpath.NOTHING
+    with pytest.raises(jsonpath.JsonPathError, match=r"must start with '\.'"):
+        jsonpath.first(DOC, "status.count")
+    with pytest.raises(jsonpath.JsonPathError, match="could not be parsed"):
+        jsonpath.first(DOC, ".status[?(")
