@@ -7,9 +7,10 @@ client sends these when a patch body is a list). Paths are RFC 6901 pointers (``
 
 from __future__ import annotations
 
-import copy
+
 from typing import Any, Callable
 
+from .values import jcopy
 from .errors import PatchError
 
 EXAMPLE = '[{"op": "replace", "path": "/spec/replicas", "value": 2}]'
@@ -19,7 +20,7 @@ def apply_json_patch(obj: dict, ops: list) -> dict:
     """``obj`` with every operation of ``ops`` applied in order; ``PatchError`` on the first bad one."""
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch must be a list of operations, e.g. {EXAMPLE}")
-    doc: Any = copy.deepcopy(obj)
+    doc: Any = jcopy(obj)
     for i, op in enumerate(ops):
         doc = _apply_one(doc, op, i)
     return doc
@@ -83,7 +84,7 @@ def _get(doc: Any, path: str, i: int) -> Any:
 
 def _add(doc: Any, op: dict, i: int) -> Any:
     tokens = parse_pointer(op["path"], i)
-    value = copy.deepcopy(op["value"])
+    value = jcopy(op["value"])
     if not tokens:
         return value
     parent = _parent(doc, tokens, i, op["path"])

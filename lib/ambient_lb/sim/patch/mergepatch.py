@@ -7,9 +7,10 @@ sends for ``label``, ``annotate``, ``scale`` and client-side ``apply`` of custom
 
 from __future__ import annotations
 
-import copy
+
 from typing import Any
 
+from .values import jcopy
 from .errors import PatchError
 
 
@@ -22,8 +23,8 @@ def apply_merge_patch(obj: dict, patch: dict) -> dict:
 
 def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return jcopy(patch)
+    out = jcopy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)

@@ -23,11 +23,12 @@ patch) so that later applies see who set what. The rules are structured-merge-di
 
 from __future__ import annotations
 
-import copy
+
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from .values import jcopy
 from .errors import ApplyConflict, PatchError
 from .fields import (MISSING, Path, field_set, from_fields_v1, item_element, path_string, remove_at,
                      to_fields_v1, value_at, walk)
@@ -52,19 +53,20 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
     """
     config = _clean_config(applied)
     schema = apply_schema(config, crd)
-    base = _without_managed(live or {})
+    base = _without_managed(live or {}, deep=False)  # read-only view of live
     managers = decode(live or {})
     me: Ident = (manager, "Apply", subresource)
     last = managers[me].paths if me in managers else set()
     config_set = field_set(config, schema)
-    merged = merge_applied(copy.deepcopy(base), config, schema)
-    managers[me] = Entry(config["apiVersion"], now, config_set)
+    last_applied = _last_applied_text(config) if manager == UPGRADING_MANAGER else None
+    merged = merge_applied(jcopy(base), config, schema)  # owns config's subtrees from here on
+    managers[me] = Entry(str(config["apiVersion"]), now, config_set)
     merged = prune(merged, schema, last - config_set, _owned(managers))
     changes = compare(base, merged, schema)
-    allowed = _allowed_by_last_applied(base, schema) if manager == UPGRADING_MANAGER else set()
+    allowed = _allowed_by_last_applied(base, schema) if last_applied is not None else set()
     _resolve_conflicts(managers, me, changes, force, allowed)
-    if manager == UPGRADING_MANAGER:
-        _sync_last_applied(merged, config)
+    if last_applied is not None:
+        _sync_last_applied(merged, last_applied)
     if merged == base and config_set == last and live is not None:
         managers[me].time = _entry_time(live, me) or now
     return _with_managed(merged, managers)
@@ -77,10 +79,10 @@ def record_update(old: dict | None, new: dict, manager: str, operation: str, now
     ``subresource`` is ``"status"`` or ``"scale"`` for writes through those endpoints (the entry
     then names it, and conflicts print ``"kubectl" with subresource "scale" using apps/v1``).
     """
-    out = _without_managed(new)
+    out = _without_managed(new, deep=True)
     schema = apply_schema(out, crd)
     managers = _decode_live_or_new(old, new)
-    before = _without_managed(old or {})
+    before = _without_managed(old or {}, deep=False)
     changes = compare(before, out, schema)
     taken = changes.added | changes.modified
     me: Ident = (manager, operation or "Update", subresource)
@@ -151,18 +153,23 @@ def _allowed_by_last_applied(live: dict, schema: Struct) -> set[Path]:
     return field_set(last, schema) - diff.modified - diff.added - diff.removed
 
 
-def _sync_last_applied(obj: dict, config: dict) -> None:
+def _last_applied_text(config: dict) -> str:
+    """The applied config as the last-applied annotation holds it (without that annotation)."""
+    md = dict(config["metadata"])
+    own = md.get("annotations")
+    if isinstance(own, dict) and LAST_APPLIED in own:
+        own = {k: v for k, v in own.items() if k != LAST_APPLIED}
+        md["annotations"] = own
+        if not own:
+            del md["annotations"]
+    return json.dumps({**config, "metadata": md}, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def _sync_last_applied(obj: dict, text: str) -> None:
     """Rule 6: keep an existing last-applied annotation in step with what ``kubectl`` applied."""
     annotations = _meta(obj).get("annotations")
-    if not isinstance(annotations, dict) or not annotations.get(LAST_APPLIED):
-        return
-    applied = copy.deepcopy(config)
-    own = applied["metadata"].get("annotations")
-    if isinstance(own, dict):
-        own.pop(LAST_APPLIED, None)
-        if not own:
-            del applied["metadata"]["annotations"]
-    annotations[LAST_APPLIED] = json.dumps(applied, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    if isinstance(annotations, dict) and annotations.get(LAST_APPLIED):
+        annotations[LAST_APPLIED] = text
 
 
 def _print_manager(ident: Ident, entry: Entry) -> str:
@@ -230,10 +237,12 @@ def _entry_time(obj: dict, ident: Ident) -> str | None:
     return entry.time if entry else None
 
 
-def _without_managed(obj: dict) -> dict:
-    out = copy.deepcopy(obj)
-    if isinstance(out.get("metadata"), dict):
-        out["metadata"].pop("managedFields", None)
+def _without_managed(obj: dict, *, deep: bool) -> dict:
+    """``obj`` without managedFields: a deep copy, or (``deep=False``) a view sharing everything else."""
+    out = jcopy(obj) if deep else dict(obj)
+    md = out.get("metadata")
+    if isinstance(md, dict) and "managedFields" in md:
+        out["metadata"] = {k: v for k, v in md.items() if k != "managedFields"}
     return out
 
 
@@ -255,7 +264,7 @@ def _clean_config(applied: Any) -> dict:
     if missing:
         raise PatchError(f"the applied configuration is missing {', '.join(missing)}; e.g. "
                          '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo"}}')
-    config = _drop_nulls(copy.deepcopy(applied))
+    config = _drop_nulls(applied)  # a fresh copy
     config["metadata"].pop("managedFields", None)
     return config
 
@@ -277,12 +286,12 @@ def merge_applied(live: Any, config: Any, rule: Any) -> Any:
     if isinstance(config, dict) and isinstance(live, dict) and isinstance(rule, Struct) and not rule.atomic:
         for key, value in config.items():
             sub = rule_for(rule, key, value)
-            live[key] = merge_applied(live[key], value, sub) if key in live else copy.deepcopy(value)
+            live[key] = merge_applied(live[key], value, sub) if key in live else value
         return live
     if (isinstance(config, list) and isinstance(live, list) and isinstance(rule, ListOf)
             and rule.kind != "atomic"):
         return _merge_list(live, config, rule)
-    return copy.deepcopy(config)
+    return config
 
 
 def _merge_list(live: list, config: list, rule: ListOf) -> list:
@@ -311,8 +320,7 @@ def _merge_list(live: list, config: list, rule: ListOf) -> list:
             continue
         if j < len(rk):
             base = lmap.get(rk[j])
-            out.append(merge_applied(base, config[j], item_rule) if base is not None
-                       else copy.deepcopy(config[j]))
+            out.append(merge_applied(base, config[j], item_rule) if base is not None else config[j])
             done.add(rk[j])
             shared = shared[1:] if shared and shared[0] == rk[j] else shared
             j += 1

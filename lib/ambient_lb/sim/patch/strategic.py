@@ -19,9 +19,10 @@ their old positions. Inputs are never mutated.
 
 from __future__ import annotations
 
-import copy
+
 from typing import Any
 
+from .values import jcopy
 from .errors import PatchError
 from .schema import FREE, ListOf, Struct, rule_for, smp_schema
 
@@ -36,7 +37,7 @@ def apply_strategic_merge_patch(obj: dict, patch: dict, gvk: tuple[str, str]) ->
     schema = smp_schema(gvk)
     if not isinstance(patch, dict):
         raise PatchError('a strategic merge patch must be a JSON object, e.g. {"spec": {"replicas": 2}}')
-    return merge_map(copy.deepcopy(obj), copy.deepcopy(patch), schema, "")
+    return merge_map(jcopy(obj), jcopy(patch), schema, "")
 
 
 def merge_map(original: dict, patch: dict, schema: Struct, where: str) -> dict:
