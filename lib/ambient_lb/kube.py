@@ -108,7 +108,11 @@ def read_kubeconfig(path: Path | None) -> dict[str, Any]:
     for file in ([path] if path else default_kubeconfig_paths()):
         if not file.is_file():
             continue
-        doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        try:
+            doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ClusterError(f"kubeconfig {file} is not valid YAML: {exc}",
+                               hint="repair it, or point kube.kubeconfig in params at a working one") from exc
         merged["current-context"] = merged["current-context"] or doc.get("current-context")
         for key in ("contexts", "clusters"):
             seen = {e.get("name") for e in merged[key]}
@@ -310,8 +314,14 @@ class Kube:
         if self._api is None:
             from kubernetes import config
 
-            self._api = config.new_client_from_config(
-                config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+            try:
+                self._api = config.new_client_from_config(
+                    config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+            except config.ConfigException as exc:
+                raise ClusterError(f"cannot use context {self.context!r} from "
+                                   f"{self.kubeconfig or 'the default kubeconfig'}: {exc}",
+                                   hint="kubectl config get-contexts lists the usable contexts; on sim, "
+                                        "start the simulator first (ambient-lb sim up)") from exc
         return self._api
 
     def read(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:

@@ -283,3 +283,17 @@ def test_apply_redacts_secrets_in_the_shown_heredoc(kube: Kube, fake_tools: Fake
                     "stringData": {"key": secret.value}}, secrets=[secret])
     assert "CANARY-APPLY-42" in fake_tools.last()["stdin"]
     assert "CANARY-APPLY-42" not in log.as_text() and "key: ${LICENSE_KEY}" in log.as_text()
+
+
+def test_broken_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("clusters: [\n")
+    with pytest.raises(ClusterError, match="not valid YAML"):
+        Kube("kind-ambient", bad)
+
+
+def test_client_for_a_missing_context_says_how_to_list_contexts(kube: Kube) -> None:
+    other = Kube("not-there", kube.kubeconfig)
+    with pytest.raises(ClusterError, match="cannot use context 'not-there'") as info:
+        other.read("pod", "x", "default")
+    assert "kubectl config get-contexts" in str(info.value)
