@@ -7,11 +7,10 @@ client sends these when a patch body is a list). Paths are RFC 6901 pointers (``
 
 from __future__ import annotations
 
-
 from typing import Any, Callable
 
-from .values import jcopy
 from .errors import PatchError
+from .values import jcopy
 
 EXAMPLE = '[{"op": "replace", "path": "/spec/replicas", "value": 2}]'
 

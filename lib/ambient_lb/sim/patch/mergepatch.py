@@ -7,11 +7,10 @@ sends for ``label``, ``annotate``, ``scale`` and client-side ``apply`` of custom
 
 from __future__ import annotations
 
-
 from typing import Any
 
-from .values import jcopy
 from .errors import PatchError
+from .values import jcopy
 
 
 def apply_merge_patch(obj: dict, patch: dict) -> dict:

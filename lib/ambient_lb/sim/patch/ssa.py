@@ -28,11 +28,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .values import jcopy
 from .errors import ApplyConflict, PatchError
 from .fields import (MISSING, Path, field_set, from_fields_v1, item_element, path_string, remove_at,
                      to_fields_v1, value_at, walk)
 from .schema import FREE, ListOf, Struct, apply_schema, rule_for
+from .values import jcopy
 
 Ident = tuple[str, str, str]  # (manager, operation, subresource)
 

@@ -19,12 +19,11 @@ their old positions. Inputs are never mutated.
 
 from __future__ import annotations
 
-
 from typing import Any
 
-from .values import jcopy
 from .errors import PatchError
 from .schema import FREE, ListOf, Struct, rule_for, smp_schema
+from .values import jcopy
 
 DIRECTIVE = "$patch"
 RETAIN = "$retainKeys"
