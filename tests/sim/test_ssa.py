@@ -292,3 +292,13 @@ def test_update_entry_marks_env_list_but_not_containers_list_as_owned() -> None:
     assert fields == {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"n"}': {
         ".": {}, "f:env": {".": {}, 'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
         "f:image": {}, "f:name": {}}}}}}}
+
+
+def test_status_in_an_applied_manifest_is_ignored_for_kinds_with_a_status_subresource() -> None:
+    """Rule 7: ``kubectl create --dry-run -o yaml`` manifests carry ``status: {}``; nobody owns it."""
+    manifest = dict(deployment(), status={})
+    live = server_side_apply(None, manifest, "kubectl", force=False, now=T0)
+    assert "status" not in live and "f:status" not in managers(live)[("kubectl", "Apply")]
+    live["status"] = {"replicas": 2}
+    out = server_side_apply(live, deployment(), "kubectl", force=False, now=T1)
+    assert out["status"] == {"replicas": 2}

@@ -19,6 +19,8 @@ patch) so that later applies see who set what. The rules are structured-merge-di
    live value still equals the ``last-applied-configuration`` annotation are forced, and that
    annotation, when present, is rewritten to the new applied config (apimachinery's
    ``lastAppliedManager``/``lastAppliedUpdater``).
+7. ``status`` in a config applied to the main resource of a kind with a status subresource is
+   ignored (the apiserver's reset fields), so ``status: {}`` from a generated manifest is harmless.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def server_side_apply(live: dict | None, applied: dict, manager: str, *, force: 
     """
     config = _clean_config(applied)
     schema = apply_schema(config, crd)
+    if not subresource and schema.child("status") is not None and (crd is None or _has_status_sub(crd)):
+        config.pop("status", None)  # reset field: an apply to the main resource never sets status
     base = _without_managed(live or {}, deep=False)  # read-only view of live
     managers = decode(live or {})
     me: Ident = (manager, "Apply", subresource)
@@ -267,6 +271,10 @@ def _clean_config(applied: Any) -> dict:
     config = _drop_nulls(applied)  # a fresh copy
     config["metadata"].pop("managedFields", None)
     return config
+
+
+def _has_status_sub(crd: dict) -> bool:
+    return any("status" in ((v.get("subresources") or {})) for v in (crd.get("spec") or {}).get("versions") or [])
 
 
 def _drop_nulls(value: Any) -> Any:
