@@ -214,14 +214,16 @@ _CHARTS = "oci://us-docker.pkg.dev/solo-public/enterprise-kgateway/charts"
 
 class KgatewayParams(_Section):
     version: ChartVersion = _f("2.2.0-rc.2", "2.2.0-rc.2", "chart version for both charts")
-    crds_chart: OciRef = _f(f"{_CHARTS}/enterprise-kgateway-crds", f"{_CHARTS}/enterprise-kgateway-crds", "")
-    chart: OciRef = _f(f"{_CHARTS}/enterprise-kgateway", f"{_CHARTS}/enterprise-kgateway", "")
+    crds_chart: OciRef = _f(f"{_CHARTS}/enterprise-kgateway-crds", f"{_CHARTS}/enterprise-kgateway-crds",
+                            "the CRDs chart")
+    chart: OciRef = _f(f"{_CHARTS}/enterprise-kgateway", f"{_CHARTS}/enterprise-kgateway", "the controller chart")
     crds_release: DnsLabel = _f("enterprise-kgateway-crds", "enterprise-kgateway-crds", "helm release")
     release: DnsLabel = _f("enterprise-kgateway", "enterprise-kgateway", "helm release")
     istio_integration: bool = Field(True, examples=["true"], description="KGW_ENABLE_ISTIO_INTEGRATION")
     install_ext_auth_crds: bool = Field(True, examples=["false"], description="installExtAuthCRDs")
     install_rate_limit_crds: bool = Field(True, examples=["false"], description="installRateLimitCRDs")
-    install_enterprise_listener_set_crd: bool = Field(True, examples=["false"], description="")
+    install_enterprise_listener_set_crd: bool = Field(True, examples=["false"],
+                                                      description="installEnterpriseListenerSetCRD")
 
 
 class LicenseParams(_Section):
@@ -270,6 +272,10 @@ class Params(_Section):
                 hint=f"export {self.license.env_var}=<license-key> in the shell that starts Jupyter or "
                      "papermill (ask your Solo account representative for a key); never put it in params")
         return Secret(value, self.license.env_var)
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """(dotted key, value, what it means) for every parameter, for a notebook's parameter table."""
+        return [(key, value, _description(key.split("."))) for key, value in self.flat().items()]
 
     def flat(self) -> dict[str, Any]:
         """Dotted key -> value, for tables and for papermill's parameters (no secrets exist here)."""
@@ -409,6 +415,12 @@ def _example(loc: list[str]) -> str | None:
     if field is None or not field.examples:
         return None
     return f"{'.'.join(loc)}: {field.examples[0]}"
+
+
+def _description(loc: list[str]) -> str:
+    model = _model_at(loc[:-1])
+    field = model.model_fields.get(loc[-1]) if model else None
+    return (field.description or "") if field else ""
 
 
 def _cross_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list[Problem]:

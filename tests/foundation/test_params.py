@@ -213,3 +213,10 @@ def test_flat_lists_dotted_keys() -> None:
     assert flat["destination_rule.interval"] == "10s"
     assert flat["license.env_var"] == "LICENSE_KEY"
     assert not any("key" == k.rsplit(".", 1)[-1] for k in flat)
+
+
+def test_every_parameter_is_described() -> None:
+    """The notebooks' parameter table has a meaning for every key."""
+    rows = Params().describe()
+    assert ("app.replicas", 3, "replicas to balance over") in rows
+    assert [key for key, _, text in rows if not text] == []
