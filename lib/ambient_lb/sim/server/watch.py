@@ -49,6 +49,7 @@ class WatchHub:
 
     def __init__(self, store: Any) -> None:
         self._by_gr: dict[GR, set[Watcher]] = collections.defaultdict(set)
+        self.on_change: list[Callable[[int], None]] = []  # called with count() when a watch opens or closes
         store.subscribe(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
@@ -59,10 +60,17 @@ class WatchHub:
     def open(self, gr: GR, namespace: str | None) -> Watcher:
         w = Watcher(gr, namespace)
         self._by_gr[gr].add(w)
+        self._changed()
         return w
 
     def close(self, w: Watcher) -> None:
         self._by_gr[w.gr].discard(w)
+        self._changed()
+
+    def _changed(self) -> None:
+        n = self.count()
+        for fn in list(self.on_change):
+            fn(n)
 
     def close_all(self) -> None:
         for ws in self._by_gr.values():
