@@ -64,10 +64,10 @@ def pod_row(obj: Obj, now: float) -> Row:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     phase = status.get("phase") or ""
     reason = status.get("reason") or phase
-    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
-           for c in status.get("conditions") or []):
+    if phase == "Pending" and any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
+                                  for c in status.get("conditions") or []):
         reason = "SchedulingGated"
-    init = _init_containers(spec, status, reason)
+    init = _init_containers(spec, status, reason) if "initContainers" in spec else _Init(reason)
     ready, restarts, last = init.ready, init.restarts, init.last_restart
     total = len(spec.get("containers") or []) + init.sidecars
     if not init.initializing or _condition_true(status, "Initialized"):
