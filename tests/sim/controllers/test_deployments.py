@@ -157,3 +157,18 @@ def test_deleting_a_deployment_collects_replicasets_and_pods(app: Sim) -> None:
     app.advance(1)
     assert app.pods("httpbin") == []
     assert app.store.list(PODS, "httpbin") == []
+
+
+def test_stuck_rollout_exceeds_its_progress_deadline(bare: Sim) -> None:
+    """A pod that never gets Ready: after progressDeadlineSeconds without progress, Progressing is
+    False/ProgressDeadlineExceeded (``kubectl rollout status`` then fails)."""
+    from ambient_lb.sim.controllers.kubelet import FAULT_READY
+    d = deployment("stuck", replicas=1, progressDeadlineSeconds=30)
+    d["spec"]["template"]["metadata"]["annotations"] = {FAULT_READY: "false"}
+    bare.create(DEPLOYMENTS, d)
+    bare.advance(20)
+    assert condition(_dep(bare, "stuck"), "Progressing")["status"] == "True"
+    bare.advance(20)
+    prog = condition(_dep(bare, "stuck"), "Progressing")
+    assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert prog["message"].endswith("has timed out progressing.")

@@ -74,8 +74,9 @@ def is_true(o: Obj | None, kind: str) -> bool:
     return bool(c and c.get("status") == "True")
 
 
-def set_condition(status: Obj, cond: Obj, now: float, *, stamp_update: bool = False) -> None:
-    """Put ``cond`` into ``status.conditions``; keep lastTransitionTime if the status did not change."""
+def set_condition(status: Obj, cond: Obj, now: float, *, stamp_update: bool = False, touch: bool = False) -> None:
+    """Put ``cond`` into ``status.conditions``; keep lastTransitionTime if the status did not change.
+    With ``stamp_update`` also keep ``lastUpdateTime`` unless status or reason changed (or ``touch``)."""
     conds = status.setdefault("conditions", [])
     ts = to_rfc3339(now)
     for i, c in enumerate(conds):
@@ -84,7 +85,7 @@ def set_condition(status: Obj, cond: Obj, now: float, *, stamp_update: bool = Fa
             same = c.get("status") == cond.get("status")
             new["lastTransitionTime"] = c.get("lastTransitionTime", ts) if same else ts
             if stamp_update:
-                unchanged = same and c.get("reason") == cond.get("reason")
+                unchanged = same and c.get("reason") == cond.get("reason") and not touch
                 new["lastUpdateTime"] = c.get("lastUpdateTime", ts) if unchanged else ts
             conds[i] = {k: v for k, v in sorted(new.items())}
             return

@@ -15,7 +15,9 @@ Rules (as kube-controller-manager's deployment controller):
 - Status: observedGeneration, replicas, updatedReplicas, readyReplicas, availableReplicas,
   unavailableReplicas, and conditions Available (MinimumReplicasAvailable /
   MinimumReplicasUnavailable) and Progressing (NewReplicaSetCreated, ReplicaSetUpdated,
-  NewReplicaSetAvailable). Events: ``ScalingReplicaSet``.
+  NewReplicaSetAvailable, and ProgressDeadlineExceeded when nothing moved for
+  ``progressDeadlineSeconds``, which ends ``kubectl rollout status`` with an error). Events:
+  ``ScalingReplicaSet``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import DEPLOYMENTS, PODS, REPLICA_SETS, Obj, WorkQueue, annotations, controller_of, deep, \
+from .common import DEPLOYMENTS, PODS, REPLICA_SETS, Obj, WorkQueue, annotations, condition, controller_of, deep, \
     deleting, meta, namespace_open, owned_by, owner_ref, set_condition, template_hash
 from .deletion import delete_object
 from .replicasets import active_pods
@@ -73,6 +75,7 @@ class DeploymentController:
     def start(self, cluster: Any) -> None:
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
+        self._deadline_checks: set[tuple[str, str]] = set()
         cluster.store.subscribe(self._on_event)
 
     def _on_event(self, ev: Any) -> None:
@@ -251,13 +254,8 @@ class DeploymentController:
             avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-        if complete:
-            prog = ("NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
-        elif created:
-            prog = ("NewReplicaSetCreated", f'Created new replica set "{rs_name}"')
-        else:
-            prog = ("ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
         revision = annotations(new).get(REVISION) if new else None
+        deadline = d["spec"].get("progressDeadlineSeconds", 600)
 
         def edit(o: Obj) -> None:
             old = o.get("status") or {}
@@ -266,10 +264,42 @@ class DeploymentController:
                 new_status["collisionCount"] = old["collisionCount"]
             set_condition(new_status, {"type": "Available", "status": avail[0], "reason": avail[1],
                                        "message": avail[2]}, now, stamp_update=True)
-            set_condition(new_status, {"type": "Progressing", "status": "True", "reason": prog[0],
-                                       "message": prog[1]}, now, stamp_update=True)
+            progressed = created or any(new_status.get(k, 0) != old.get(k, 0) for k in _PROGRESS_FIELDS)
+            value, reason, message = self._progressing(old, rs_name, complete, created, progressed, deadline, now)
+            set_condition(new_status, {"type": "Progressing", "status": value, "reason": reason, "message": message},
+                          now, stamp_update=True, touch=progressed and not complete)
             new_status["conditions"].sort(key=lambda c: c["type"] != "Available")
             o["status"] = new_status
             if revision:
                 o["metadata"].setdefault("annotations", {})[REVISION] = revision
-        self.cluster.store.mutate(DEPLOYMENTS, meta(d)["namespace"], meta(d)["name"], edit)
+        after = self.cluster.store.mutate(DEPLOYMENTS, meta(d)["namespace"], meta(d)["name"], edit)
+        key = (meta(d)["namespace"], meta(d)["name"])
+        prog = condition(after, "Progressing")
+        if prog and prog["status"] == "True" and not complete and isinstance(deadline, int) \
+                and key not in self._deadline_checks:
+            due = parse_rfc3339(prog.get("lastUpdateTime") or prog["lastTransitionTime"]) + deadline
+            self._deadline_checks.add(key)
+            self.cluster.clock.call_later(max(0.0, due - now) + 1.0, self._check_deadline, key)
+
+    def _check_deadline(self, key: tuple[str, str]) -> None:
+        self._deadline_checks.discard(key)
+        self.queue.add(key)
+
+    @staticmethod
+    def _progressing(old: Obj, rs_name: str, complete: bool, created: bool, progressed: bool,
+                     deadline: Any, now: float) -> tuple[str, str, str]:
+        """The Progressing condition: created, progressing, done, or stuck past the deadline."""
+        if complete:
+            return "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.'
+        if created:
+            return "True", "NewReplicaSetCreated", f'Created new replica set "{rs_name}"'
+        prev = next((c for c in old.get("conditions") or [] if c.get("type") == "Progressing"), None)
+        since = parse_rfc3339(prev["lastUpdateTime"]) if prev and prev.get("lastUpdateTime") else now
+        if not progressed and isinstance(deadline, int) and now - since >= deadline:
+            return "False", "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.'
+        if prev and prev.get("reason") == "ProgressDeadlineExceeded" and not progressed:
+            return "False", "ProgressDeadlineExceeded", prev.get("message", "")
+        return "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.'
+
+
+_PROGRESS_FIELDS = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
