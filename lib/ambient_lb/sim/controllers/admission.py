@@ -15,6 +15,7 @@ Pods and pod templates, Deployments, ReplicaSets, DaemonSets, Namespaces, Servic
 from __future__ import annotations
 
 import ipaddress
+import random
 from typing import Any, Callable
 
 from ..store import GR, StoreError
@@ -60,7 +61,7 @@ class Admission:
 
     def start(self, cluster: Any) -> None:
         self.cluster = cluster
-        self.rng = __import__("random").Random(cluster.rng.getrandbits(64))
+        self.rng = random.Random(cluster.rng.getrandbits(64))
         chain: list[Admit] = cluster.extensions.setdefault("admission", [])
         chain.append(self)
 

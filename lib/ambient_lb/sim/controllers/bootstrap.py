@@ -23,10 +23,9 @@ import yaml
 from ..store import StoreError
 from ..topology import NETWORK_LABEL, cluster_topology
 from .admission import admit
-from .common import CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, SERVICES, Obj, meta
+from .common import ISTIO_VERSION, CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, SERVICES, Obj, meta
 from .nodes import create_nodes
 
-ISTIO_VERSION = "1.27.3"
 API_SERVER_PORT = 6443
 
 

@@ -32,6 +32,9 @@ ENDPOINT_SLICES = GR("discovery.k8s.io", "endpointslices")
 CRDS = GR("apiextensions.k8s.io", "customresourcedefinitions")
 GATEWAY_CLASSES = GR("gateway.networking.k8s.io", "gatewayclasses")
 
+# the Istio release the bootstrap installs (the waypoint model in sim/mesh uses the same one)
+ISTIO_VERSION = "1.28.0"
+
 # the alphabet Kubernetes uses for generated name suffixes and pod-template-hash (k8s.io/apimachinery rand)
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..clock import to_rfc3339_micro, to_rfc3339_milli
+from .common import ISTIO_VERSION
 
 Lines = Callable[[float, int], list[str]]  # (simulated time, first container port) -> lines
 
@@ -48,7 +49,7 @@ IMAGE_LOGS: tuple[tuple[str, Lines, Lines], ...] = (
                        ("", "starting webhook service at [::]:15017"),
                        ("", "All caches have been synced up in 1.05s, marking server ready")]),
      _istio([("", "Received termination signal, shutting down")])),
-    ("/ztunnel", _istio([("ztunnel", "version: 1.27.3"), ("app", "in-pod mode enabled"),
+    ("/ztunnel", _istio([("ztunnel", f"version: {ISTIO_VERSION}"), ("app", "in-pod mode enabled"),
                          ("readiness", "listener established address=[::]:15021 component=\"readiness\""),
                          ("readiness", "Task 'state manager' complete, marking server ready")]),
      _istio([("ztunnel::signal", "received signal, starting shutdown signal=SIGTERM")])),

@@ -9,7 +9,6 @@ computed on a defaulted template stays stable across ``kubectl apply`` runs.
 from __future__ import annotations
 
 import random
-from typing import Any
 
 from .common import Obj, random_suffix
 
