@@ -203,14 +203,18 @@ class _Columns:
             parts = [cols.pop(name, None) for _, cols in self.pieces]
             if name not in self.core and all(p is None for p in parts):
                 continue
-            parts = [_na_part(n, name in self.time_cols) if p is None else p for (n, _), p in zip(self.pieces, parts)]
+            kind = "time" if name in self.time_cols else self.kinds.get(name)
+            parts = [_na_part(n, kind) if p is None else p for (n, _), p in zip(self.pieces, parts)]
             data[name] = self._typed(name, parts)
             del parts
         return pd.DataFrame(data, copy=False)
 
-    def _typed(self, name: str, parts: list[np.ndarray]) -> Any:
+    def _typed(self, name: str, parts: list[Any]) -> Any:
         if name in self.time_cols:
             return pd.DatetimeIndex(np.concatenate(parts)).tz_localize("UTC")
+        if all(isinstance(p, pd.arrays.IntegerArray) for p in parts):
+            return parts[0] if len(parts) == 1 else pd.arrays.IntegerArray._concat_same_type(parts)
+        parts = [p.astype(object) if isinstance(p, pd.api.extensions.ExtensionArray) else p for p in parts]
         arr = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return _typed_array(arr, self.kinds.get(name))
 
@@ -221,10 +225,22 @@ def _empty_dtype(name: str, cols: _Columns) -> Any:
     return "Int64" if cols.kinds.get(name) == "int" else "str"
 
 
-def _na_part(n: int, is_time: bool) -> np.ndarray:
-    if is_time:
+def _na_part(n: int, kind: str | None) -> Any:
+    if kind == "time":
         return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    if kind == "int":
+        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
     return np.full(n, None, dtype=object)
+
+
+def _int_array(values: list[str] | np.ndarray) -> pd.arrays.IntegerArray:
+    """Decimal texts, ``-`` for missing -> Int64 (ValueError on anything else)."""
+    arr = np.asarray(values, dtype=object)
+    dash = arr == "-"
+    if dash.any():
+        arr = arr.copy()
+        arr[dash] = "0"
+    return pd.arrays.IntegerArray(np.array(arr.tolist(), dtype=np.int64), dash)
 
 
 def _to_utc(arr: np.ndarray) -> np.ndarray:
@@ -593,11 +609,16 @@ def _merge_rows(
     for idx, cols in parsed:
         where = rank[start : start + len(idx)]
         for name, values in cols.items():
-            out.setdefault(name, np.full(n, None, dtype=object))[where] = values
+            if name not in out:
+                out[name] = np.full(n, None, dtype=object)
+            out[name][where] = values.astype(object) if isinstance(values, pd.api.extensions.ExtensionArray) else values
         start += len(idx)
     for k, (_, record) in enumerate(slow_rows):
+        row = rank[start + k]
         for name, value in record.items():
-            out.setdefault(name, np.full(n, None, dtype=object))[rank[start + k]] = value
+            if name not in out:
+                out[name] = np.full(n, None, dtype=object)
+            out[name][row] = value
     return n, out
 
 
@@ -747,7 +768,7 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         values = col(j)
         dash = values == "-"
         if name in _ENVOY_INTS:
-            values = np.array([None if v == "-" else int(v) for v in values], dtype=object)
+            values = _int_array(values)
         elif dash.any():
             values[dash] = None
         out[name] = values
@@ -760,13 +781,72 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return ok, out
 
 
+_SEP = "\x00"  # not whitespace for str.split (\x1c-\x1f are)
+_QUOTES_PER_LINE = 14  # the current layout: request line + 6 quoted fields, 2 quotes each
+
+
+def _aligned(segments: list[str], per: int, n: int) -> list[str] | None:
+    """Whitespace tokens of all segments, flattened with a separator token after each, if each has ``per``."""
+    tokens = f" {_SEP} ".join(segments).split()
+    if len(tokens) != (per + 1) * n - 1 or (n > 1 and set(tokens[per :: per + 1]) != {_SEP}):
+        return None
+    return tokens
+
+
+def _dash_na(values: list[str]) -> np.ndarray:
+    arr = np.array(values, dtype=object)
+    arr[arr == "-"] = None
+    return arr
+
+
+def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """Fast path for plain current-layout lines: split the chunk on quotes and spaces, no per-line regex.
+
+    Only lines with exactly 14 quotes take part; every group of fields is checked to have its exact token
+    count line by line (separator tokens), else None and the caller uses the regex path.
+    """
+    cand = np.fromiter((line.count('"') == _QUOTES_PER_LINE for line in lines), dtype=bool, count=len(lines))
+    sub = lines if cand.all() else [line for line, c in zip(lines, cand) if c]
+    n = len(sub)
+    block = "\n".join(sub)
+    if not n or _SEP in block:
+        return None
+    parts = block.split('"')
+    if len(parts) != _QUOTES_PER_LINE * n + 1 or any(set(parts[j::14]) != {" "} for j in (6, 8, 10, 12)):
+        return None
+    req, head, nums = _aligned(parts[1::14], 3, n), _aligned(parts[2::14], 4, n), _aligned(parts[4::14], 4, n)
+    tail = _aligned("".join([parts[0], *parts[14::14]]).split("\n"), 7, n)
+    if req is None or head is None or nums is None or tail is None:
+        return None
+    stamps = [t[1:-1] if t[0] == "[" and t[-1] == "]" else "" for t in tail[0::8]]
+    if "" in set(stamps):
+        return None
+    try:
+        cols: dict[str, Any] = {"start_time": np.array(stamps, dtype=object), "response_code": _int_array(head[0::5])}
+        for j, name in enumerate(("bytes_received", "bytes_sent", "duration", "upstream_service_time")):
+            cols[name] = _int_array(nums[j::5])
+    except ValueError:
+        return None
+    for j, name in enumerate(("method", "path", "protocol")):
+        cols[name] = _dash_na(req[j::4])
+    for j, name in enumerate(("response_flags", "response_code_details", "connection_termination_details"), start=1):
+        cols[name] = _dash_na(head[j::5])
+    for j, name in zip((3, 5, 7, 9, 11, 13), ("upstream_transport_failure_reason", "x_forwarded_for", "user_agent",
+                                               "request_id", "authority", "upstream_host")):  # fmt: skip
+        cols[name] = _dash_na(parts[j::14])
+    for j, name in enumerate(ENVOY_COLUMNS[-6:], start=1):
+        cols[name] = _dash_na(tail[j::8])
+    return cand, {name: cols[name] for name in ENVOY_COLUMNS}
+
+
 def _blank_to_none(values: np.ndarray) -> np.ndarray:
     values[values == ""] = None
     return values
 
 
 def _envoy_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, dict[str, np.ndarray]]:
-    ok, cols = _envoy_fast(lines)
+    split = _envoy_split(lines)
+    ok, cols = split if split is not None else _envoy_fast(lines)
     idx = np.arange(len(lines))
     parsed = [(idx[ok], cols)] if ok.any() else []
     return _merge_rows(lines, first_line, parsed, idx[~ok].tolist(), skips, _envoy_slow)
