@@ -122,3 +122,26 @@ def test_full_nodes_leave_pods_pending_with_too_many_pods() -> None:
     placed = [p for p in sim.pods("httpbin") if p["spec"].get("nodeName")]
     assert len(placed) == 4 and len(sim.pods("httpbin")) == 5
     assert running[0]["metadata"]["name"] not in {p["metadata"]["name"] for p in placed}
+
+
+def test_daemonset_with_max_surge_starts_new_pod_before_stopping_old(bare: Sim) -> None:
+    """ztunnel's strategy (maxSurge 1, maxUnavailable 0): every node keeps an available pod."""
+    ds = _ds()
+    ds["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    bare.create(DAEMON_SETS, ds)
+    bare.advance(4)
+    bare.update(DAEMON_SETS, "httpbin", "agent",
+                lambda d: d["spec"]["template"]["spec"]["containers"][0].__setitem__("image", "busybox:1.37"))
+    most_pods = 0
+    for _ in range(200):
+        bare.advance(0.1)
+        live = [p for p in bare.pods("httpbin", app="agent") if not p["metadata"].get("deletionTimestamp")]
+        by_node: dict[str, int] = {}
+        for p in live:
+            if is_true(p, "Ready"):
+                by_node[p["spec"]["nodeName"]] = by_node.get(p["spec"]["nodeName"], 0) + 1
+        assert len(by_node) == 3  # no node is ever without a Ready agent
+        most_pods = max(most_pods, len(live))
+    assert most_pods == 4
+    pods = bare.pods("httpbin", app="agent")
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1.37"} and len(pods) == 3

@@ -7,9 +7,10 @@ node changes (a new or relabelled node gets or loses its pod).
 - Each eligible node without a pod gets one, pinned with required affinity
   ``metadata.name In [node]`` as the real controller does; the scheduler binds it.
 - Pods on nodes no longer eligible, and duplicates, are deleted.
-- RollingUpdate (maxUnavailable 1 by default): old-template pods (by ``controller-revision-hash``)
-  are deleted while fewer than maxUnavailable nodes lack an available pod; the replacement comes
-  once the old pod is gone.
+- RollingUpdate, by ``controller-revision-hash``: with ``maxSurge`` (ztunnel: 1) the new pod starts
+  beside the old one, which is deleted once the new one is available; otherwise (maxUnavailable 1
+  by default) old pods are deleted while fewer than maxUnavailable nodes lack an available pod,
+  and the replacement is created at once (a terminating pod does not count as the node's pod).
 - Status: desired/current/updated NumberScheduled, numberReady, numberAvailable,
   numberMisscheduled, numberUnavailable, observedGeneration (what ``rollout status ds`` reads).
 """
@@ -42,6 +43,10 @@ def _pod_node(pod: Obj) -> str:
     return ""
 
 
+def _revision(pod: Obj) -> str:
+    return (meta(pod).get("labels") or {}).get(REVISION_LABEL, "")
+
+
 def _eligible(ds: Obj, node: Obj) -> bool:
     probe = {"spec": (ds["spec"].get("template") or {}).get("spec") or {}}
     ready_node = {"metadata": node["metadata"], "spec": {},
@@ -72,20 +77,25 @@ class DaemonSetController:
         if ds is None or deleting(ds):
             return
         nodes = {meta(n)["name"]: n for n in self.cluster.store.list(NODES) if _eligible(ds, n)}
-        pods = [p for p in self.cluster.store.list(PODS, key[0]) if owned_by(p, ds)]
         by_node: dict[str, list[Obj]] = {}
-        for p in pods:
-            by_node.setdefault(_pod_node(p), []).append(p)
-        for node, here in by_node.items():
-            live = [p for p in here if not deleting(p)]
-            doomed = live if node not in nodes else live[1:]
-            for p in doomed:
-                delete_object(self.cluster, PODS, key[0], meta(p)["name"])
+        for p in self.cluster.store.list(PODS, key[0]):
+            if owned_by(p, ds) and not deleting(p):
+                by_node.setdefault(_pod_node(p), []).append(p)
+        want = template_hash(ds["spec"]["template"])
+        for node, live in by_node.items():
+            new = [p for p in live if _revision(p) == want]
+            old = [p for p in live if _revision(p) != want]
+            keep = (new[:1] + old[:1]) if node in nodes else []
+            if new and old and pod_available(new[0], 0, self.cluster.clock.now()):
+                keep = new[:1]  # a surged pod took over this node
+            for p in live:
+                if p not in keep:
+                    delete_object(self.cluster, PODS, key[0], meta(p)["name"])
         if namespace_open(self.cluster, key[0]):
             for node in sorted(nodes):
                 if not by_node.get(node):
                     self._create(ds, node)
-        self._roll(ds, nodes, by_node)
+            self._roll(ds, want, nodes, by_node)
         self._status(key)
 
     def _create(self, ds: Obj, node: str) -> None:
@@ -98,20 +108,25 @@ class DaemonSetController:
         self.cluster.extensions["events"].record(ds, "apps/v1", "DaemonSet", "Normal", "SuccessfulCreate",
                                                  f"Created pod: {pod['metadata']['name']}", "daemonset-controller")
 
-    def _roll(self, ds: Obj, nodes: dict[str, Obj], by_node: dict[str, list[Obj]]) -> None:
+    def _roll(self, ds: Obj, want: str, nodes: dict[str, Obj], by_node: dict[str, list[Obj]]) -> None:
+        """RollingUpdate: with maxSurge, start the new pod beside the old one (the old one goes once
+        the new one is available); otherwise delete old pods while few enough nodes are unavailable."""
         strategy = ds["spec"].get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return
-        want = template_hash(ds["spec"]["template"])
-        max_unavailable = max(1, resolve((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1),
-                                         len(nodes), True))
-        now = self.cluster.clock.now()
-        unavailable = sum(1 for n in nodes if not any(
-            pod_available(p, 0, now) and not deleting(p) for p in by_node.get(n, [])))
-        old = [p for n in sorted(nodes) for p in by_node.get(n, [])
-               if not deleting(p) and meta(p).get("labels", {}).get(REVISION_LABEL) != want]
-        old.sort(key=lambda p: is_true(p, "Ready"))
-        for p in old[:max(0, max_unavailable - unavailable)]:
+        ru, now = strategy.get("rollingUpdate") or {}, self.cluster.clock.now()
+        surge = resolve(ru.get("maxSurge", 0), len(nodes), True)
+        max_unavailable = resolve(ru.get("maxUnavailable", 1), len(nodes), True)
+        here = {n: by_node.get(n, []) for n in sorted(nodes)}
+        only_old = [n for n, live in here.items() if live and all(_revision(p) != want for p in live)]
+        if surge > 0:
+            surging = sum(1 for live in here.values() if {_revision(p) == want for p in live} == {True, False})
+            for node in only_old[:max(0, surge - surging)]:
+                self._create(ds, node)
+            return
+        unavailable = sum(1 for live in here.values() if not any(pod_available(p, 0, now) for p in live))
+        old = sorted((p for n in only_old for p in here[n]), key=lambda p: is_true(p, "Ready"))
+        for p in old[:max(0, max(1, max_unavailable) - unavailable)]:
             delete_object(self.cluster, PODS, meta(p)["namespace"], meta(p)["name"])
 
     def _status(self, key: tuple[str, str]) -> None:
