@@ -16,6 +16,9 @@ A file looks like this (every key but ``clusters[].nodes[].zone`` has a default)
 
 A single cluster may also be written without the ``clusters`` list: ``nodes: [...]`` at the top.
 The default (no file) is one cluster with three nodes in one zone, like a small test cluster.
+Ready-made files live in ``sim/data/topologies`` and load by name: ``single-zone``,
+``three-zones``, ``two-regions``, ``two-clusters``. ``max_pods`` per node (default 110, the
+kubelet's) sizes each node's pod CIDR.
 """
 
 from __future__ import annotations
@@ -189,16 +192,24 @@ def parse_topology(data: Any, source: str = "topology") -> Topology:
         raise ParameterError("\n".join(lines) + f"\nFor example: {_EXAMPLE}") from None
 
 
+def builtin_topologies() -> dict[str, Path]:
+    """The topologies shipped in ``sim/data/topologies``, by name (``three-zones``, …)."""
+    folder = Path(__file__).parent / "data" / "topologies"
+    return {f.stem: f for f in sorted(folder.glob("*.yaml"))}
+
+
 def load_topology(path: str | Path | None) -> Topology:
-    """Read ``--topology FILE``; ``None`` gives the default topology."""
+    """Read ``--topology FILE`` (or the name of a built-in one); ``None`` gives the default."""
     if path is None:
         return Topology.default()
     p = Path(path)
+    if not p.exists() and str(path) in builtin_topologies():
+        p = builtin_topologies()[str(path)]
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ParameterError(f"--topology {p}: cannot read the file ({exc.strerror}); "
-                             "pass a YAML file such as topology.yaml") from None
+        raise ParameterError(f"--topology {p}: cannot read the file ({exc.strerror}); pass a YAML file such "
+                             f"as topology.yaml or a built-in name: {', '.join(builtin_topologies())}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -153,3 +153,30 @@ def test_events_are_bounded(bare: Sim) -> None:
     bare.advance(0)
     evs = bare.events()
     assert len(evs) == 10 and {e["message"] for e in bare.events("Test")} >= {"message 24"}
+
+
+def test_builtin_topologies_load_by_name() -> None:
+    from ambient_lb.sim.topology import builtin_topologies
+    assert set(builtin_topologies()) >= {"single-zone", "three-zones", "two-regions", "two-clusters"}
+    zones = [n.zone for n in load_topology("three-zones").cluster().nodes]
+    assert zones == ["us-central1-a", "us-central1-b", "us-central1-c"]
+    two = load_topology("two-clusters")
+    assert [c.network for c in two.clusters] == ["network1", "network2"]
+    assert two.cluster("cluster2").nodes[0].internal_ip == "172.18.1.2"
+
+
+def test_three_zone_topology_spreads_endpoints_over_zones() -> None:
+    from ambient_lb.sim.clock import ManualClock
+    from ambient_lb.sim.controllers.common import ENDPOINT_SLICES
+    from ambient_lb.sim.controllers.nodes import create_nodes
+    from ambient_lb.sim.world import build_cluster
+    topo = load_topology("three-zones")
+    c = build_cluster(clock=ManualClock(), mesh=False, topology=topo)
+    create_nodes(c, topo.cluster())
+    sim = Sim(c)
+    sim.namespace("httpbin")
+    sim.create(SERVICES, service("in-ambient"))
+    sim.create(DEPLOYMENTS, deployment("in-ambient", replicas=3))
+    sim.advance(4)
+    (s,) = sim.store.list(ENDPOINT_SLICES, "httpbin")
+    assert sorted(e["zone"] for e in s["endpoints"]) == ["us-central1-a", "us-central1-b", "us-central1-c"]
