@@ -172,3 +172,19 @@ def test_stuck_rollout_exceeds_its_progress_deadline(bare: Sim) -> None:
     prog = condition(_dep(bare, "stuck"), "Progressing")
     assert (prog["status"], prog["reason"]) == ("False", "ProgressDeadlineExceeded")
     assert prog["message"].endswith("has timed out progressing.")
+
+
+def test_rollback_reuses_old_replicaset_with_next_revision(app: Sim) -> None:
+    """``kubectl rollout undo``: the template goes back, the old ReplicaSet scales up again and
+    gets the next revision number."""
+    first = app.store.list(REPLICA_SETS, "httpbin")[0]["metadata"]["name"]
+    set_version = lambda v: lambda d: d["spec"]["template"]["metadata"]["labels"].__setitem__("version", v)  # noqa: E731
+    app.update(DEPLOYMENTS, "httpbin", "in-ambient", set_version("v2"))
+    app.advance(20)
+    app.update(DEPLOYMENTS, "httpbin", "in-ambient", set_version("v1"))
+    app.advance(20)
+    rss = {rs["metadata"]["name"]: rs for rs in app.store.list(REPLICA_SETS, "httpbin")}
+    assert len(rss) == 2 and rss[first]["spec"]["replicas"] == 3
+    assert rss[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert _dep(app)["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert _rollout_done(_dep(app))

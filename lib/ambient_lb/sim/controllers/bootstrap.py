@@ -20,13 +20,15 @@ from typing import Any, Iterator
 
 import yaml
 
-from ..store import StoreError
+from ..clock import to_rfc3339_micro
+from ..store import GR, StoreError
 from ..topology import NETWORK_LABEL, cluster_topology
 from .admission import admit
-from .common import ISTIO_VERSION, CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, SERVICES, Obj, meta
+from .common import ISTIO_VERSION, CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, NODES, SERVICES, Obj, meta
 from .nodes import create_nodes
 
 API_SERVER_PORT = 6443
+LEASES = GR("coordination.k8s.io", "leases")
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,6 +70,8 @@ class Bootstrap:
             if obj["kind"] == "Namespace" and meta(obj)["name"] == "istio-system" and topo.network:
                 obj["metadata"].setdefault("labels", {})[NETWORK_LABEL] = topo.network
             self._create(self.cluster.gr(obj["kind"], obj["apiVersion"].rpartition("/")[0]), obj)
+        for node in topo.nodes:
+            self._node_lease(node.name)
 
     def _create(self, gr: Any, obj: Obj) -> None:
         md = meta(obj)
@@ -77,6 +81,16 @@ class Bootstrap:
             self.cluster.store.create(gr, admit(self.cluster, "CREATE", gr, obj))
         except StoreError:
             pass  # created meanwhile
+
+    def _node_lease(self, node: str) -> None:
+        """The kubelet's heartbeat Lease in ``kube-node-lease`` (``kubectl describe node`` shows it)."""
+        now, owner = self.cluster.clock.now(), self.cluster.store.get(NODES, None, node)
+        refs = [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": meta(owner)["uid"]}] if owner else []
+        self._create(LEASES, {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": node, "namespace": "kube-node-lease", "ownerReferences": refs},
+            "spec": {"holderIdentity": node, "leaseDurationSeconds": 40,
+                     "renewTime": to_rfc3339_micro(now)}})
 
     def _kubernetes_service(self, api_ip: str) -> None:
         """``default/kubernetes``: the API server's Service, with endpoints it maintains itself."""

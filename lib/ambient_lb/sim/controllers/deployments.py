@@ -108,6 +108,7 @@ class DeploymentController:
             new, created = self._create_rs(d, rss), True
             rss.append(new)
         old = [rs for rs in rss if rs is not new and meta(rs)["name"] != meta(new)["name"]]
+        self._bump_revision(new, old)
         if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
             self._recreate(d, new, old)
         else:
@@ -123,6 +124,14 @@ class DeploymentController:
                     _without_hash(rs["spec"].get("template") or {}) == want:
                 return rs
         return None
+
+    def _bump_revision(self, new: Obj, old: list[Obj]) -> None:
+        """An older ReplicaSet that becomes the new one again (``rollout undo``) gets the next revision."""
+        top = max([int(annotations(rs).get(REVISION, "0")) for rs in old] + [0])
+        if int(annotations(new).get(REVISION, "0")) < top:
+            self.cluster.store.mutate(REPLICA_SETS, meta(new)["namespace"], meta(new)["name"],
+                                      lambda o: o["metadata"].setdefault("annotations", {}).update(
+                                          {REVISION: str(top + 1)}))
 
     def _create_rs(self, d: Obj, rss: list[Obj]) -> Obj:
         template = deep(d["spec"].get("template") or {})
