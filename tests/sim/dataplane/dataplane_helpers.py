@@ -92,20 +92,24 @@ class Guide:
         assert done.wait(timeout), "istiod did not push within the timeout"
 
     def install(self, license_key: str = "sim-license-key") -> None:
-        self.kubectl("apply", "-f", str(MANIFEST))
+        """Steps 1–2 in as few kubectl calls as possible: CRDs, then everything else in one apply."""
         values = {"licensing": {"licenseKey": license_key},
                   "controller": {"extraEnv": {"KGW_ENABLE_ISTIO_INTEGRATION": True}}}
-        self.kubectl("create", "namespace", "kgateway-system")
-        for chart in ("enterprise-kgateway-crds", "enterprise-kgateway"):
-            self.apply(yaml.safe_dump_all(charts.render(chart, chart, "2.2.0-rc.2", "kgateway-system", values)))
-        self.kubectl("label", "ns", "kgateway-system", "istio.io/dataplane-mode=ambient")
-        self.apply(GATEWAY)
+        crds = charts.render("enterprise-kgateway-crds", "enterprise-kgateway-crds", "2.2.0-rc.2",
+                             "kgateway-system", values)
+        self.apply(MANIFEST.read_text() + "\n---\n" + yaml.safe_dump_all(crds))
+        app = [d for d in yaml.safe_load_all((HERE / "in-ambient.yaml").read_text()) if d]
+        for d in app:
+            if d["kind"] == "Deployment":
+                d["spec"]["replicas"] = 3
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": "kgateway-system", "labels": {"istio.io/dataplane-mode": "ambient"}}}
+        controller = charts.render("enterprise-kgateway", "enterprise-kgateway", "2.2.0-rc.2", "kgateway-system",
+                                   values)
+        self.apply("\n---\n".join([yaml.safe_dump_all([ns, *controller]), GATEWAY, yaml.safe_dump_all(app), ROUTE]))
         self.kubectl("wait", "-n", "kgateway-system", "gateway/http", "--for=condition=Programmed", "--timeout=60s")
-        self.kubectl("apply", "-f", str(HERE / "in-ambient.yaml"))
-        self.kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3")
         self.kubectl("rollout", "status", "deployment/in-ambient", "-n", "httpbin", "--timeout=60s")
         self.kubectl("rollout", "status", "deployment/http", "-n", "kgateway-system", "--timeout=60s")
-        self.apply(ROUTE)
         self.address = self.kubectl("get", "svc", "-n", "kgateway-system", "http",
                                     "-o=jsonpath={.status.loadBalancer.ingress[0]['hostname','ip']}")
         self.synced()
