@@ -181,3 +181,11 @@ def test_get_watch_prints_a_new_object_then_ends_when_stopped(kubectl, sim):
         proc.terminate()
         proc.wait(10)
     assert seen[-1].split()[0] == "later"
+
+
+def test_warn_field_validation_drops_unknown_fields_and_kubectl_prints_the_warning(kubectl):
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: warned, namespace: demo}\nbogus: 1\n"
+    r = kubectl("apply", "--validate=warn", "-f", "-", stdin=cm)
+    assert 'unknown field "bogus"' in r.stderr
+    doc = json.loads(kubectl("get", "cm", "warned", "-n", "demo", "-o", "json").stdout)
+    assert "bogus" not in doc  # pruned (it stays only inside the last-applied annotation, as on a cluster)

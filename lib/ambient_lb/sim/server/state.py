@@ -141,7 +141,8 @@ def basic_table(rt: ResourceType, objs: list[Obj], *, now: float, include_object
 
 def respond_object(srv: ServerState, request: web.Request, target: Target, obj: Obj,
                    status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    headers = {"Warning": ", ".join('299 - "' + w.replace('\\', '\\\\').replace('"', '\\"') + '"'
+                                    for w in warnings)} if warnings else None
     if wants_table(request) and status == 200 and request.method == "GET":
         return json_response(table(srv, request, target.rt, [obj]), status, headers)
     return json_response(for_version(target.rt, obj, target.version), status, headers)
