@@ -41,6 +41,7 @@ class EventRecorder:
         self.max_events = max_events
         self._order: collections.deque[tuple[str, str]] = collections.deque()
         self._by_key: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._key_of: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._seq = 0
 
     def start(self, cluster: Any) -> None:
@@ -50,10 +51,9 @@ class EventRecorder:
 
     def _on_event(self, ev: Any) -> None:
         if ev.type == "DELETED" and ev.gr == EVENTS:
-            key = (meta(ev.obj).get("namespace", ""), meta(ev.obj).get("name", ""))
-            for k, v in list(self._by_key.items()):
-                if v == key:
-                    del self._by_key[k]
+            key = self._key_of.pop((meta(ev.obj).get("namespace", ""), meta(ev.obj).get("name", "")), None)
+            if key is not None:
+                self._by_key.pop(key, None)
 
     def record(self, obj: Obj, api_version: str, kind: str, type_: str, reason: str, message: str,
                component: str, *, host: str | None = None, field_path: str | None = None) -> None:
@@ -80,6 +80,7 @@ class EventRecorder:
               "reportingInstance": host or ""}
         self.cluster.store.create(EVENTS, ev)
         self._by_key[key] = (ns, name)
+        self._key_of[(ns, name)] = key
         self._order.append((ns, name))
         self._trim()
 
