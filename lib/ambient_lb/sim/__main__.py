@@ -48,7 +48,8 @@ async def serve(args: argparse.Namespace) -> None:
         from .server.tls import TlsIdentity
         tls = TlsIdentity(Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
     runner, _, port = await start_server(kw, token, args.host, args.port, tls=tls)
-    logging.getLogger("ambient_lb.sim").info("serving on http://%s:%d (pid %d)", args.host, port, os.getpid())
+    scheme = "https" if tls else "http"
+    logging.getLogger("ambient_lb.sim").info("serving on %s://%s:%d (pid %d)", scheme, args.host, port, os.getpid())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,6 +59,7 @@ async def serve(args: argparse.Namespace) -> None:
         os.close(args.ready_fd)
     try:
         await stop.wait()
+        logging.getLogger("ambient_lb.sim").info("stopping")
     finally:
         await runner.cleanup()
 
@@ -66,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args))
-    return 0
+    logging.getLogger("ambient_lb.sim").info("stopped")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # the cluster is stopped and the log flushed; skip tearing down a large heap
 
 
 if __name__ == "__main__":
