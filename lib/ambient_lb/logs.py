@@ -556,6 +556,7 @@ _TYPED_BARE = re.compile(r"(?m)^(?:-?\d+|true|false)$")
 def _zt_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, dict[str, np.ndarray]]:
     """Fast path shape by shape over the lines not parsed yet; what no shape covers goes to the slow path."""
     pending = np.arange(len(lines))
+    quotes = np.fromiter((line.count('"') for line in lines), dtype=np.int64, count=len(lines))
     slow: list[int] = []
     parsed: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     for _ in range(_MAX_SHAPES_PER_CHUNK):
@@ -566,7 +567,7 @@ def _zt_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, di
         pending = pending[rep:]
         if shape is None:
             break
-        ok, cols = _apply_shape(shape, [lines[i] for i in pending])
+        ok, cols = _split_or_regex(shape, lines, pending, quotes)
         if cols:
             parsed.append((pending[ok], cols))
         if not ok[0]:  # the representative does not match its own shape: leave it to the slow path
@@ -575,6 +576,140 @@ def _zt_chunk(lines: list[str], first_line: int, skips: _Skips) -> tuple[int, di
         pending = pending[~ok]
     slow.extend(pending.tolist())
     return _merge_rows(lines, first_line, parsed, sorted(slow), skips, _zt_slow)
+
+
+def _split_or_regex(
+    shape: _Shape, lines: list[str], pending: np.ndarray, quotes: np.ndarray
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The shape's lines by splitting (lines with its quote count, all checked), else by its regex."""
+    rep_quotes = quotes[pending[0]]
+    same = quotes[pending] == rep_quotes
+    cols = _zt_split(shape, [lines[i] for i in pending[same]], int(rep_quotes))
+    if cols is not None:
+        return same, cols
+    return _apply_shape(shape, [lines[i] for i in pending])
+
+
+def _shape_template(shape: _Shape) -> list[list[tuple[str, str]]]:
+    """The outside-the-quotes segments of a shape's lines, each a list of (what, name) whitespace tokens.
+
+    what: ``lit`` a fixed token, ``head`` a header value column, ``bare`` a ``key=value`` token. The first
+    and the last segment of a line are joined (they meet at the line break when a chunk is split on quotes).
+    """
+    kpre, stern, ltime = shape.prefix
+    first = [("head", "log_prefix")] * kpre + [("head", "log_pod"), ("head", "log_container")] * stern
+    first += [("head", "log_time")] * ltime + [("head", "timestamp"), ("head", "level")]
+    first += [("lit", word) for word in f"{shape.target} {shape.message}".split()]
+    segments, current = [first], first
+    for key, kind in shape.keys:
+        if kind in ("q", "d"):
+            current.append(("lit", f"{key}="))
+            current = []
+            segments.append(current)
+        else:
+            current.append(("bare", key))
+    segments[0] = segments[0] + segments.pop()
+    return segments
+
+
+def _zt_split(shape: _Shape, lines: list[str], quotes: int) -> dict[str, Any] | None:
+    """Parse lines of one shape by splitting on quotes and whitespace (no per-line regex); None if any line
+    does not fit the shape exactly (then the caller uses the shape's regex)."""
+    n = len(lines)
+    block = "\n".join(lines)
+    if n < 2 or _SEP in block or "\\" in block:
+        return None
+    parts = block.split('"')
+    if len(parts) != quotes * n + 1 or quotes == 0:
+        return None
+    template = _shape_template(shape)
+    outside = [ "".join([parts[0], *parts[quotes::quotes]]).split("\n")]
+    outside += [parts[2 * k :: quotes] for k in range(1, quotes // 2)]
+    raw: dict[str, list[str]] = {}
+    for segs, spec in zip(outside, template):
+        tokens = _aligned(segs, len(spec), n)
+        if tokens is None or not _take_tokens(tokens, spec, raw):
+            return None
+    inside = [parts[2 * k + 1 :: quotes] for k in range(quotes // 2)]
+    quoted = [key for key, kind in shape.keys if kind in ("q", "d")]
+    raw.update(zip(quoted, inside))
+    return _split_columns(shape, raw, n)
+
+
+def _take_tokens(tokens: list[str], spec: list[tuple[str, str]], raw: dict[str, list[str]]) -> bool:
+    step = len(spec) + 1
+    for j, (what, name) in enumerate(spec):
+        column = tokens[j::step]
+        if what == "lit":
+            if set(column) != {name}:
+                return False
+        elif what == "head":
+            raw[name] = column
+        else:
+            joined = _SEP + _SEP.join(column)
+            if joined.count(f"{_SEP}{name}=") != len(column):
+                return False
+            raw[name] = joined.replace(f"{_SEP}{name}=", _SEP).split(_SEP)[1:]
+    return True
+
+
+_TS_COLUMN = re.compile(rf"(?:{_TS}\n)*{_TS}")
+_KPREFIX_TOKEN = re.compile(r"\[(?:pod/)?([^/\]\s]+)/([^\]\s]+)\]")
+
+
+def _split_columns(shape: _Shape, raw: dict[str, list[str]], n: int) -> dict[str, Any] | None:
+    """Raw token columns -> the same typed columns ``_shape_columns`` gives; None if a value does not fit."""
+    if not _TS_COLUMN.fullmatch("\n".join(raw["timestamp"])) or not set(raw["level"]) <= set(_LEVELS.split("|")):
+        return None
+    out: dict[str, Any] = {}
+    if "log_prefix" in raw:
+        pods = [_KPREFIX_TOKEN.fullmatch(t) for t in raw.pop("log_prefix")]
+        if not all(pods):
+            return None
+        out["log_pod"] = np.array([m[1] for m in pods], dtype=object)
+        out["log_container"] = np.array([m[2] for m in pods], dtype=object)
+    for name in ("log_pod", "log_container", "log_time", "timestamp", "level"):
+        if name in raw:
+            out[name] = np.array(raw[name], dtype=object)
+    if "log_time" in raw and not _TS_COLUMN.fullmatch("\n".join(raw["log_time"])):
+        return None
+    out["target"] = np.full(n, shape.target, dtype=object)
+    out["message"] = np.full(n, shape.message, dtype=object)
+    try:
+        for key, kind in shape.keys:
+            out.update(_split_value(key, kind, raw[key]))
+    except ValueError:
+        return None
+    return out
+
+
+def _split_value(key: str, kind: str, values: list[str]) -> dict[str, Any]:
+    """One key's raw texts -> its column(s); ValueError when a text is not of the shape's kind."""
+    if kind == "i":
+        return {key: _int_array_strict(values)}
+    if kind == "b":
+        if not set(values) <= {"true", "false"}:
+            raise ValueError(key)
+        return {key: (np.array(values, dtype=object) == "true").astype(object)}
+    arr = np.array(values, dtype=object)
+    if kind == "s" and (not all(values) or _bare_typed_rows(arr) is not None):
+        raise ValueError(key)
+    if kind == "d":
+        joined = _SEP.join(values) + _SEP
+        if joined.count("ms" + _SEP) != len(values):
+            raise ValueError(key)
+        return {key: arr, "duration_ms": _int_array_strict(joined.replace("ms" + _SEP, _SEP).split(_SEP)[:-1])}
+    return {key: arr}
+
+
+def _int_array_strict(values: list[str]) -> pd.arrays.IntegerArray:
+    """Decimal texts (optionally negative) -> Int64; ValueError on anything else (e.g. ``-``, ``1.5``)."""
+    if not _INT_COLUMN.fullmatch("\n".join(values)):
+        raise ValueError("not integers")
+    return pd.arrays.IntegerArray(np.array(values, dtype=np.int64), np.zeros(len(values), dtype=bool))
+
+
+_INT_COLUMN = re.compile(r"(?:-?\d+\n)*-?\d+")
 
 
 def _merge_rows(

@@ -287,3 +287,36 @@ def test_chunk_boundaries_do_not_change_the_result(monkeypatch):
     monkeypatch.setattr(logs, "CHUNK_LINES", 64)
     chunked = parse_ztunnel(lines)
     pd.testing.assert_frame_equal(whole, chunked)
+
+
+def _uniform_line(rng: random.Random, i: int) -> str:
+    """Lines of a few fixed shapes with varied values: what a real ztunnel log mostly looks like."""
+    pod = rng.choice(["in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34"])
+    ts = f"2025-03-19T17:{i // 60 % 60:02d}:{i % 60:02d}.{rng.randrange(10**6):06d}Z"
+    body = FIELDS_TAB.replace("in-ambient-7d8f9b6c54-abc12", pod).replace("42468", str(rng.randrange(1, 65535)))
+    body = body.replace("bytes_sent=1290", f"bytes_sent={rng.randrange(10**6)}").replace("6742ms", f"{rng.randrange(9999)}ms")
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f"{ts}\tinfo\taccess\tconnection complete\t{body}"
+    if kind == 1:  # a pasted copy: same shape, spaces instead of tabs
+        return f"{ts}  info  access  connection complete  {body}"
+    if kind == 2:
+        return f'{ts}\terror\taccess\tconnection complete\t{body} error="io error: Connection refused (os error 111)"'
+    return (f'{ts}\tinfo\thttp access\trequest complete\tsrc.addr=10.0.71.117:{rng.randrange(1, 65535)} '
+            f'dst.workload="{pod}" direction="inbound" method=GET path="/hostname" protocol=HTTP1 '
+            f'response_code={rng.choice([200, 503])} request_id="{rng.getrandbits(40):x}" duration="{rng.randrange(50)}ms"')
+
+
+def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
+    rng = random.Random(5)
+    lines = [_uniform_line(rng, i) for i in range(1200)]
+    split_rows = []
+    real_split = logs._zt_split
+    monkeypatch.setattr(logs, "_zt_split", lambda s, ls, q: (r := real_split(s, ls, q)) is not None and split_rows.append(len(ls)) or r)
+    fast = parse_ztunnel(lines)
+    assert sum(split_rows) == len(lines)  # every line went through the split path
+    expected = [r for line in lines for r in logs._zt_slow(line)]
+    assert len(fast) == len(expected)
+    for i in range(len(fast)):
+        want = {k: (pd.Timestamp(v) if k == "timestamp" else v) for k, v in expected[i].items()}
+        assert row(fast, i) == want, i
