@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import logging
 import random
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .clock import Clock, to_rfc3339
 
 Obj = dict[str, Any]
+log = logging.getLogger("ambient_lb.sim.store")
 
 
 @dataclass(frozen=True, order=True)
@@ -183,8 +185,13 @@ class Store:
         return obj
 
     def _emit(self, ev: Event) -> None:
+        # one failing listener must neither stop the others (watches would miss the event) nor
+        # fail the write that already happened; the failure is logged with its traceback
         for fn in list(self._listeners):
-            fn(ev)
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("store listener %r failed on %s %s", fn, ev.type, ev.gr)
 
     def __iter__(self) -> Iterator[tuple[GR, Obj]]:
         for gr, objs in self._objects.items():
