@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import json
+from typing import Iterator
 
-from dataplane_helpers import Guide
+import pytest
+from dataplane_helpers import SPEED, Guide
+
+from ambient_lb.sim.process import running_simulator
+
+
+@pytest.fixture(scope="module")
+def guide() -> Iterator[Guide]:
+    """One simulator for this module: these tests only send requests and read logs."""
+    with running_simulator(seed=7, speed=SPEED) as sim:
+        g = Guide(sim)
+        g.install()
+        yield g
 
 
 def test_gateway_round_robins_pods_when_waypoint_is_bypassed(guide: Guide) -> None:

@@ -109,3 +109,33 @@ def test_route_match_prefers_exact_host_then_longest_path() -> None:
     assert match_route([a, b, w], "httpbin.example.com", "/statusx") is a
     assert match_route([a, b, w], "other.example.com", "/") is w
     assert match_route([a, b, w], "example.org", "/") is None
+
+
+def test_listener_skips_an_address_whose_port_is_taken_and_falls_back_to_a_free_port() -> None:
+    """The first seed-derived address is busy on the port: the next one is used. A second port that
+    is busy on the chosen address falls back to a free port there (reported by kgateway)."""
+    import asyncio
+    import socket
+
+    from ambient_lb.sim.cluster import Cluster
+    from ambient_lb.sim.mesh.listener import Listeners
+
+    cluster = Cluster(seed=123)
+    first = candidate_addresses(123)[0]
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind((first, 0))
+    port = blocker.getsockname()[1]
+    blocker.listen(1)
+    listeners = Listeners(cluster, lambda p, r: None)  # type: ignore[arg-type,return-value]
+    try:
+        assert listeners.ensure(port) == port and listeners.address == candidate_addresses(123)[1]
+        other = socket.socket()
+        other.bind((listeners.address, 0))
+        other.listen(1)
+        taken = other.getsockname()[1]
+        assert listeners.ensure(taken) not in (taken, 0)
+        other.close()
+    finally:
+        asyncio.run(listeners.stop())
+        blocker.close()
