@@ -22,7 +22,7 @@ from aiohttp import web
 from ..cluster import Cluster
 from . import discovery, openapi, rest, routing, subresources
 from .patching import patch
-from .state import ServerState, json_response
+from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
 
 log = logging.getLogger("ambient_lb.sim.server")
@@ -82,7 +82,7 @@ async def discovery_root(request: web.Request) -> web.StreamResponse:
     ctype = discovery.aggregated_content_type(request.headers.get("Accept", ""))
     if ctype is not None:
         doc = discovery.aggregated(srv.cluster.registry, core, ctype.split("v=")[1].split(";")[0])
-        return web.Response(body=__import__("json").dumps(doc).encode(), headers={"Content-Type": ctype})
+        return web.Response(body=dumps(doc), headers={"Content-Type": ctype})
     if core:
         host = request.host or "127.0.0.1"
         return json_response(discovery.api_versions(host))

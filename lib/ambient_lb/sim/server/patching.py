@@ -88,7 +88,8 @@ def _conflict(t: Target, conflicts: list[tuple[str, str]]) -> ApiError:
 
 
 async def server_side_apply(srv: ServerState, request: web.Request, t: Target, body: Any) -> web.StreamResponse:
-    """R-less API rule (research §2.7/§3.3): apply-patch creates when absent (201), else merges by owner."""
+    """Server-side apply (research §2.7, §3.3): creates the object when absent (201), otherwise
+    merges by field owner; a field another manager owns is a 409 unless ``force=true``."""
     manager = request.query.get("fieldManager")
     if not manager:
         raise ApiError("BadRequest", "PATCH with application/apply-patch+yaml: fieldManager is required "

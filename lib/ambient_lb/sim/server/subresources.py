@@ -259,6 +259,9 @@ def _proxy_port(obj: Obj, name_part: str) -> tuple[str, int]:
 
 
 async def proxy(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    if t.rt.kind != "Pod":
+        raise ApiError("ServiceUnavailable", f"the simulator proxies only to pods, not to {t.rt.resource}; "
+                       "use /api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>")
     pod_name = (t.name or "").split(":")[1] if (t.name or "").count(":") == 2 else (t.name or "").split(":")[0]
     obj = get_or_404(srv, Target(t.rt, t.version, t.namespace, pod_name))
     name, port = _proxy_port(obj, t.name or "")
