@@ -54,3 +54,10 @@ def test_app_status_endpoint_passes_5xx_through(guide: Guide) -> None:
     assert (status, body) == (503, b"")
     log = guide.kubectl("logs", "-n", "kgateway-system", guide.gateway_pod())
     assert '"GET /status/503 HTTP/1.1" 503 - via_upstream ' in log.splitlines()[-1]
+
+
+def test_pod_proxy_reaches_the_app_directly(guide: Guide) -> None:
+    """``kubectl get --raw …/pods/<pod>:8080/proxy/hostname`` answers from that pod, as on a real cluster."""
+    pod = guide.pod_names()[1]
+    out = guide.kubectl("get", "--raw", f"/api/v1/namespaces/httpbin/pods/{pod}:8080/proxy/hostname")
+    assert json.loads(out) == {"hostname": pod}

@@ -12,6 +12,9 @@ API server, the same path a real cluster answers. Served paths:
 | ``/ready`` | ``LIVE`` |
 | ``/server_info`` | a short JSON document |
 
+Port 8080 of go-httpbin pods is registered too, so ``.../pods/<pod>:8080/proxy/hostname`` reaches the
+app directly, as the API server's proxy does on a real cluster (faults apply; no ztunnel hop).
+
 Only clusters the proxy has built are listed; a proxy builds a cluster on its first request for it
 [model].
 """
@@ -24,10 +27,12 @@ from typing import Any, Awaitable, Callable
 
 from ..cluster import Cluster
 from . import objects as o
+from .app import AppRequest, answer
 from .istiod import MeshView
 from .proxies import Proxy
 
 ADMIN_PORT = 15000
+APP_PORT = 8080
 TEXT = "text/plain; charset=UTF-8"
 
 
@@ -91,23 +96,49 @@ def make_handler(dp: Any, ns: str, pod: str) -> Callable[[str, str, dict[str, st
     return handler
 
 
+def is_httpbin_pod(pod: o.Obj | None) -> bool:
+    containers = ((pod or {}).get("spec") or {}).get("containers") or []
+    return any("go-httpbin" in str(c.get("image", "")) for c in containers)
+
+
+def app_handler(dp: Any, ns: str, pod: str) -> Callable[[str, str, dict[str, str], bytes],
+                                                        Awaitable[tuple[int, str, bytes]]]:
+    """``pods/<pod>:8080/proxy/<path>``: the API server dials the app directly (no ztunnel hop)."""
+    async def handler(method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        ep = dp.istiod.view.pods.get((ns, pod))
+        if ep is None:
+            return 503, TEXT, f"error trying to reach service: pod {pod} has no IP\n".encode()
+        faults = dp._pod_faults(ep)
+        if not dp._accepting(ep, faults):
+            return 503, TEXT, f"error trying to reach service: dial tcp {ep.ip}:8080: connect: connection refused\n" \
+                .encode()
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        path = "/" + path.lstrip("/") + (f"?{qs}" if qs else "")
+        resp = answer(pod, faults, AppRequest(method, path, {"host": f"{ep.ip}:8080"}, "10.244.0.1", f"{ep.ip}:8080"))
+        return resp.status, resp.headers.get("Content-Type", TEXT), resp.body
+    return handler
+
+
 def register_admin(cluster: Cluster, dp: Any) -> None:
-    """Keep ``cluster.pod_proxies[(ns, pod)][15000]`` in step with the gateway and waypoint pods."""
-    registered: set[tuple[str, str]] = set()
+    """Keep ``cluster.pod_proxies`` in step with the pods: port 15000 (Envoy admin) on gateway and
+    waypoint pods, port 8080 (the app) on go-httpbin pods."""
+    registered: set[tuple[str, str, int]] = set()
 
     def sync(view: MeshView) -> None:
         gateways = {(o.namespace(g), o.name(g)) for g in cluster.store.list(o.GATEWAYS)}
         alive = set()
         for (ns, pod), ep in view.pods.items():
             obj = cluster.store.get(o.PODS, ns, pod)
-            if not is_envoy_pod(ns, obj, gateways):
-                continue
-            alive.add((ns, pod))
-            if (ns, pod) not in registered:
-                cluster.pod_proxies.setdefault((ns, pod), {})[ADMIN_PORT] = make_handler(dp, ns, pod)
-                registered.add((ns, pod))
+            for port, wanted, make in ((ADMIN_PORT, is_envoy_pod(ns, obj, gateways), make_handler),
+                                       (APP_PORT, is_httpbin_pod(obj), app_handler)):
+                if not wanted:
+                    continue
+                alive.add((ns, pod, port))
+                if (ns, pod, port) not in registered:
+                    cluster.pod_proxies.setdefault((ns, pod), {})[port] = make(dp, ns, pod)
+                    registered.add((ns, pod, port))
         for key in registered - alive:
-            cluster.pod_proxies.get(key, {}).pop(ADMIN_PORT, None)
+            cluster.pod_proxies.get(key[:2], {}).pop(key[2], None)
             registered.discard(key)
 
     dp.istiod.subscribe(sync)
