@@ -17,9 +17,16 @@ chunks; lines that are not access records are left out and counted: ``df.attrs["
 Prefixes added by ``kubectl logs --prefix`` / ``--timestamps``, stern and log viewers (§3) are understood
 and kept in ``log_pod``, ``log_container`` and ``log_time`` when present.
 
-Speed: each chunk goes through one compiled regex per line *shape* (fast path, C speed); the lines a shape
-does not cover go through a careful per-line tokenizer (slow path) that defines the semantics. Both give
-identical rows (tests/evidence check this).
+Speed, in three tiers per chunk of lines (tests/evidence check that all three give identical rows):
+
+1. split path: the lines of one *shape* (same keys, same quoting, same prefixes) are parsed together by
+   splitting the joined chunk on quotes and whitespace, with every line's token layout checked; no per-line
+   Python code (``_envoy_split``, ``_zt_split``);
+2. regex path, when a chunk does not split cleanly: one compiled regex per shape over the chunk;
+3. line path: a careful per-line tokenizer (``_zt_slow``, ``_envoy_slow``) for everything else (escaped
+   quotes, older layouts, glued records, JSON). It defines the semantics; it also decides what is skipped.
+
+A plain text source is parsed as log text unless it is a single line naming an existing file.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ def _line_chunks(lines: Iterable[str]) -> Iterator[list[str]]:
     for line in lines:
         if isinstance(line, bytes):
             line = line.decode("utf-8", "replace")
-        batch.extend(line.split("\n")) if "\n" in line.rstrip("\n") else batch.append(line.rstrip("\n"))
+        batch.extend(line.rstrip("\n").split("\n"))  # a "line" may hold several (e.g. a pasted block)
         if len(batch) >= CHUNK_LINES:
             yield batch
             batch = []
@@ -178,7 +185,7 @@ class _Columns:
         self.rank = {name: i for i, name in enumerate(core + known)}
         self.core = core
         self.time_cols = time_cols
-        self.kinds = kinds  # column -> "int" | "str" | "cat" forced type; others inferred
+        self.kinds = kinds  # column -> "int" when the format says so; other columns are typed by their values
         self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []
 
     def add_chunk(self, n: int, cols: dict[str, np.ndarray]) -> None:

@@ -237,18 +237,17 @@ def send_requests(
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     try:
-        if concurrency == 1:
-            for seq in range(count):
-                rows.append(sender.one(seq, t0))
-                bar and bar.update(1)
-        else:
-            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ambient-lb-send") as pool:
-                for row in pool.map(lambda s: sender.one(s, t0), range(count)):
-                    rows.append(row)
-                    bar and bar.update(1)
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ambient-lb-send") as pool:
+            results = map(lambda s: sender.one(s, t0), range(count)) if concurrency == 1 else (
+                pool.map(lambda s: sender.one(s, t0), range(count)))  # fmt: skip
+            for row in results:
+                rows.append(row)
+                if bar is not None:
+                    bar.update(1)
     finally:
         sender.close()
-        bar and bar.close()
+        if bar is not None:
+            bar.close()
     return _frame(rows)
 
 

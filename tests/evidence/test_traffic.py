@@ -128,3 +128,15 @@ def test_sampler_wait_times_out_with_a_hint(closed_port):
     with TrafficSampler(f"127.0.0.1:{closed_port}", host="h", rate=1) as sampler:
         with pytest.raises(TimedOut, match="completed 1 of 50 requests|completed 0 of 50 requests"):
             sampler.wait_for_rows(50, timeout=0.2)
+
+
+def test_zero_requests_give_an_empty_frame_with_the_columns(gateway):
+    rows = send_requests(gateway.address, host="h", count=0)
+    assert list(rows.columns) == list(ROW_COLUMNS) and len(rows) == 0
+
+
+def test_progress_bar_counts_requests(gateway, capsys):
+    rows = send_requests(gateway.address, host="h", count=3, progress=True)
+    assert len(rows) == 3
+    err = capsys.readouterr().err
+    assert "requests:" in err and "/3 " in err
