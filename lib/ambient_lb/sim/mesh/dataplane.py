@@ -33,14 +33,15 @@ from . import objects as o
 from .accesslogs import GATEWAY_CONTAINER, WAYPOINT_CONTAINER, HopLogger, peer
 from .app import AppRequest, PodFaults, answer
 from .istiod import Endpoint, Istiod, MeshView, ServiceView
-from .kgateway import KgatewayController, match_route
+from .kgateway import KgatewayController
+from .routes import match_route
 from .listener import Listeners
 from .model import accesslog as al
 from .model.destinationrule import Leg, cluster_config
 from .model.envoy_cluster import ClusterConfig, EnvoyCluster
 from .model.errors import ModelError
 from .model.hosts import Failure, Host, Outcome
-from .model.responses import RESPONSES, Kind, response_for, retry_policy
+from .model.responses import RESPONSES, Kind, retry_policy
 from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 from .proxies import Proxies, Proxy
 

@@ -27,6 +27,7 @@ from ..cluster import Cluster
 from ..store import Event
 from . import objects as o
 from .charts import CONTROLLER_NAME, LICENSE_KEY_FIELD, LICENSE_SECRET
+from .routes import RouteEntry, entries, hosts_intersect, parent_refs
 
 PROXY_IMAGE = "us-docker.pkg.dev/solo-public/enterprise-kgateway/envoy-wrapper:2.2.0-rc.2"
 PROXY_CONTAINER = "kgateway-proxy"
@@ -34,17 +35,6 @@ CONTROLLER_DEPLOYMENT = "enterprise-kgateway"
 READY_FAULT = "fault.ambient-lb.dev/ready"
 _WATCHED = {o.GATEWAYS, o.HTTP_ROUTES, o.GATEWAY_CLASSES, o.SERVICES, o.NAMESPACES, o.PODS, o.SECRETS,
             o.DEPLOYMENTS}
-
-
-@dataclass
-class RouteEntry:
-    """One HTTPRoute rule attached to a listener port, ready to match (host, path)."""
-
-    route: tuple[str, str]
-    hostnames: list[str]
-    matches: list[tuple[str, str]]  # (PathPrefix | Exact, value)
-    backends: list[tuple[str, str, int, int]]  # (namespace, service, port, weight)
-    name: str = ""
 
 
 @dataclass
@@ -251,7 +241,7 @@ class KgatewayController:
     def _attached_counts(self, gw: o.Obj) -> dict[str, int]:
         counts: dict[str, int] = {}
         for route in self.cluster.store.list(o.HTTP_ROUTES):
-            for ref in _parent_refs(route, gw):
+            for ref in parent_refs(route, gw):
                 ok, _, lsts = self._accept(route, gw, ref)
                 for lst in lsts if ok else []:
                     counts[lst.get("name", "")] = counts.get(lst.get("name", ""), 0) + 1
@@ -263,7 +253,7 @@ class KgatewayController:
             parents = []
             for key in self.gateways:
                 gw = self.cluster.store.get(o.GATEWAYS, *key)
-                for ref in _parent_refs(route, gw) if (gw and self.ready) else []:
+                for ref in parent_refs(route, gw) if (gw and self.ready) else []:
                     parents.append(self._parent_status(route, gw, ref, table))
             if parents:
                 self._route_status(route, parents)
@@ -275,7 +265,7 @@ class KgatewayController:
         refs_ok, refs_reason, refs_msg = self._resolve(route)
         if ok:
             for lst in lsts:
-                table.setdefault(int(lst["port"]), []).extend(_entries(route))
+                table.setdefault(int(lst["port"]), []).extend(entries(route))
         accepted = o.now_condition("Accepted", ok, "Accepted" if ok else reason, _ACCEPT_MSG.get(reason, ""),
                                    gen, stamp)
         resolved = o.now_condition("ResolvedRefs", refs_ok, refs_reason, refs_msg, gen, stamp)
@@ -302,7 +292,7 @@ class KgatewayController:
         if not allowed:
             return False, "NotAllowedByListeners", []
         hosts = (route.get("spec") or {}).get("hostnames") or []
-        matching = [lst for lst in allowed if _hosts_intersect(lst.get("hostname"), hosts)]
+        matching = [lst for lst in allowed if hosts_intersect(lst.get("hostname"), hosts)]
         if not matching:
             return False, "NoMatchingListenerHostname", []
         return True, "Accepted", matching
@@ -380,64 +370,3 @@ def _proxy_deployment(ns: str, name: str, sel: dict[str, str], owner: list[o.Obj
             "spec": {"replicas": 1, "selector": {"matchLabels": sel},
                      "template": {"metadata": {"labels": dict(sel)},
                                   "spec": {"serviceAccountName": name, "containers": [container]}}}}
-
-
-def _parent_refs(route: o.Obj, gw: o.Obj | None) -> list[o.Obj]:
-    if gw is None:
-        return []
-    out = []
-    for ref in (route.get("spec") or {}).get("parentRefs") or []:
-        if ref.get("kind", "Gateway") != "Gateway":
-            continue
-        if ref.get("name") == o.name(gw) and (ref.get("namespace") or o.namespace(route)) == o.namespace(gw):
-            out.append(ref)
-    return out
-
-
-def _host_match(pattern: str, host: str) -> bool:
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and host != pattern[2:]
-    return pattern == host
-
-
-def _hosts_intersect(listener_host: str | None, route_hosts: list[str]) -> bool:
-    if not listener_host or not route_hosts:
-        return True
-    return any(_host_match(listener_host, h) or _host_match(h, listener_host) for h in route_hosts)
-
-
-def _entries(route: o.Obj) -> list[RouteEntry]:
-    spec = route.get("spec") or {}
-    out = []
-    for i, rule in enumerate(spec.get("rules") or [{}]):
-        matches = [((m.get("path") or {}).get("type", "PathPrefix"), (m.get("path") or {}).get("value", "/"))
-                   for m in rule.get("matches") or [{}]]
-        backends = [(b.get("namespace") or o.namespace(route), b["name"], int(b.get("port", 80)),
-                     int(b.get("weight", 1))) for b in rule.get("backendRefs") or []]
-        out.append(RouteEntry((o.namespace(route), o.name(route)), [h.lower() for h in spec.get("hostnames") or []],
-                              matches, backends, f"httproute/{o.namespace(route)}/{o.name(route)}/rule/{i}/match/0"))
-    return out
-
-
-def match_route(entries: list[RouteEntry], host: str, path: str) -> RouteEntry | None:
-    """Envoy's choice: the most specific hostname (exact > wildcard > any), then the longest match."""
-    host = host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
-    best: tuple[int, int, int] | None = None
-    chosen = None
-    for e in entries:
-        hs = 2 if host in e.hostnames else (1 if any(_host_match(h, host) for h in e.hostnames if h.startswith("*"))
-                                            else (0 if not e.hostnames else -1))
-        if hs < 0:
-            continue
-        for kind, value in e.matches:
-            if (kind == "Exact" and path.split("?", 1)[0] == value) or (kind == "PathPrefix" and _prefix(path, value)):
-                rank = (hs, 1 if kind == "Exact" else 0, len(value))
-                if best is None or rank > best:
-                    best, chosen = rank, e
-    return chosen
-
-
-def _prefix(path: str, value: str) -> bool:
-    p = path.split("?", 1)[0]
-    v = value.rstrip("/")
-    return not v or p == v or p.startswith(v + "/")
