@@ -159,3 +159,17 @@ def test_delete_namespace_cascades(kubectl) -> None:
     assert r.returncode != 0 and 'namespaces "gone" not found' in r.stderr
     r = kubectl("get", "pods,deploy,rs,svc,endpointslices", "-n", "gone")
     assert r.stdout == "" and "No resources found in gone namespace." in r.stderr
+
+
+def test_gateway_api_crds_bring_istiods_gatewayclasses(kubectl) -> None:
+    """The guide installs the Gateway API CRDs; istiod then creates and accepts its classes."""
+    from pathlib import Path
+
+    import ambient_lb
+    crds = Path(ambient_lb.__file__).parent / "manifests" / "gateway-api" / "standard-install.yaml"
+    kubectl("apply", "-f", str(crds))
+    kubectl("wait", "--for=condition=Accepted", "gatewayclass/istio-waypoint", "--timeout=60s")
+    rows = _rows(kubectl("get", "gatewayclass").stdout)
+    classes = {r[0]: r for r in rows}
+    assert {"istio", "istio-remote", "istio-waypoint"} <= set(classes)
+    assert classes["istio-waypoint"][1] == "istio.io/mesh-controller" and classes["istio-waypoint"][2] == "True"
