@@ -2,8 +2,8 @@
 
 Who calls it: the notebooks (and ``report``), on rows from ``traffic`` and results from ``stats``.
 
-Each function returns a ``matplotlib.figure.Figure`` built without pyplot (no global state, no duplicate
-display): a notebook shows it as a PNG (jupyter-toolchain.md §6: static PNG renders on GitHub and nbval
+Each function returns a ``matplotlib.figure.Figure`` (a ``PngFigure``) built without pyplot (no global state,
+no duplicate display); it has ``_repr_png_``, so a notebook shows it as a PNG (jupyter-toolchain.md §6: static PNG renders on GitHub and nbval
 ignores images). Sizes and styles are fixed and nothing random is drawn, so the same data gives the same
 picture. ``to_png(fig)`` gives the bytes for reports.
 """
@@ -31,8 +31,15 @@ COLORS = {"ok": "#2068F3", "fail": "#cf222e", "band": "#8c959f", "mark": "#6e778
 FAIL_ROW = "failed"
 
 
-def _figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+class PngFigure(Figure):
+    """A Figure that shows itself as a PNG in any notebook, even one that never imported pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        return to_png(self)
+
+
+def _figure(size: tuple[float, float]) -> PngFigure:
+    fig = PngFigure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 

@@ -51,3 +51,8 @@ def test_timeline_puts_failures_on_their_own_row_and_marks_the_disruption():
 def test_same_data_gives_identical_png_bytes():
     one, two = to_png(plot_failover_timeline(_timeline())), to_png(plot_failover_timeline(_timeline()))
     assert one == two and one[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_render_themselves_as_png_for_notebooks():
+    fig = plot_requests_per_pod([A, B])
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
