@@ -1,6 +1,6 @@
 """Regenerate ``notebooks/*.ipynb`` with the outputs of a fresh simulator run: one command.
 
-    .venv/bin/python tools/regenerate_notebooks.py [--speed 50] [--only 02] [--sources-only]
+    .venv/bin/python tools/regenerate_notebooks.py [--speed 10] [--only 02] [--sources-only]
 
 Builds every notebook from ``tools/notebook_sources.py``, starts a private simulator (its own
 kubeconfig in a temp dir, seed 42), executes the notebooks in order with papermill, headless, with
@@ -23,6 +23,8 @@ NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "tools"))
 
 import notebook_sources  # noqa: E402
+
+from ambient_lb.runner import _ipc_kernel_manager  # noqa: E402
 
 
 def write_sources(only: str | None = None) -> list[Path]:
@@ -61,7 +63,8 @@ def execute_in_place(paths: list[Path], params: Path) -> int:
         print(f"executing {path.name} ...", flush=True)
         try:
             pm.execute_notebook(str(path), str(path), cwd=str(NOTEBOOKS), progress_bar=False,
-                                kernel_name="python3")
+                                kernel_name="python3",
+                                kernel_manager_class=_ipc_kernel_manager(path))
         except Exception as exc:
             print(f"FAILED: {path.name}: {exc}", file=sys.stderr)
             return 1
@@ -82,7 +85,7 @@ def strip_run_metadata(path: Path, nbformat: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--speed", type=float, default=50.0, help="simulator speed (default 50)")
+    ap.add_argument("--speed", type=float, default=10.0, help="simulator speed (default 10)")
     ap.add_argument("--only", metavar="NN", help="only notebook NN (its predecessors' state is made)")
     ap.add_argument("--sources-only", action="store_true", help="write notebooks without running")
     args = ap.parse_args(argv)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat.v4 as v4
@@ -35,3 +37,28 @@ def trivial_notebooks(tmp_path: Path) -> Path:
     write_notebook(d / "01-second.ipynb", step_cell("01.1", False, "the broken thing"))
     write_notebook(d / "02-third.ipynb", step_cell("02.1", True))
     return d
+
+
+SPEED = 10  # the same as tools/regenerate_notebooks.py
+
+
+@pytest.fixture
+def sim_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A params file for a private simulator; the simulator is stopped afterwards."""
+    kubeconfig = tmp_path / "sim" / "kubeconfig"
+    path = tmp_path / "params.yaml"
+    path.write_text(f"target: sim\nsim:\n  seed: 42\n  speed: {SPEED}\n  kubeconfig: {kubeconfig}\n")
+    monkeypatch.delenv("LICENSE_KEY", raising=False)  # as on a fresh machine: the sim's demo key
+    yield path
+    subprocess.run([sys.executable, "-m", "ambient_lb.cli", "sim", "down", "--kubeconfig",
+                    str(kubeconfig)], check=False, capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def run_guide():
+    """``ambient-lb run`` in this process (the papermill import is paid once per worker)."""
+    from ambient_lb import cli
+
+    def run(params: Path, out: Path, *extra: str) -> int:
+        return cli.main(["run", "--params", str(params), "--out", str(out), *extra])
+    return run
