@@ -40,6 +40,36 @@ def test_versioned_kubectl_gets_applies_labels_and_deletes(kubectl, version):
 
 
 @pytest.mark.parametrize("version", ["1.32", "1.33"])
-def test_protobuf_create_from_newer_kubectl_says_to_use_apply(kubectl, version):
-    r = kubectl("create", "namespace", "pb-" + version.replace(".", "-"), binary=binary(version), ok=False)
-    assert "kubectl apply -f" in r.stderr
+def test_protobuf_creates_from_newer_kubectl_are_decoded(kubectl, version):
+    """§2.4: kubectl ≥ 1.32 sends protobuf for typed creates; the server reads these four kinds."""
+    b, sfx = binary(version), version.replace(".", "-")
+    ns = f"pb-{sfx}"
+    assert kubectl("create", "namespace", ns, binary=b).stdout.strip() == f"namespace/{ns} created"
+    kubectl("create", "configmap", "cm", "-n", ns, "--from-literal=a=b", binary=b)
+    kubectl("create", "secret", "generic", "s", "-n", ns, "--from-literal=k=v", binary=b)
+    out = kubectl("create", "deployment", "web", "-n", ns, "--image=x/y:1", "--replicas=2", "--port=8080", binary=b)
+    assert out.stdout.strip() == "deployment.apps/web created"
+    assert kubectl("get", "cm", "cm", "-n", ns, "-o", "jsonpath={.data.a}").stdout == "b"
+    assert kubectl("get", "secret", "s", "-n", ns, "-o", "jsonpath={.data.k}").stdout == "dg=="
+    spec = kubectl("get", "deploy", "web", "-n", ns, "-o",
+                   "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort}").stdout
+    assert spec == "2 8080"
+
+
+def test_protobuf_of_another_kind_is_415_saying_to_use_apply(api_post_protobuf):
+    code, body = api_post_protobuf
+    assert code == 415 and "kubectl apply -f" in body["message"]
+
+
+@pytest.fixture
+def api_post_protobuf(sim):
+    import http.client
+    import json
+    import ssl
+    ctx = ssl.create_default_context(cadata=sim.ca_pem.decode())
+    c = http.client.HTTPSConnection("127.0.0.1", sim.port, context=ctx, timeout=10)
+    env = b"k8s\x00\x0a\x0b\x0a\x02v1\x12\x05Event\x12\x00"
+    c.request("POST", "/api/v1/namespaces/demo/events", body=env, headers={
+        "Authorization": f"Bearer {sim.token}", "Content-Type": "application/vnd.kubernetes.protobuf"})
+    r = c.getresponse()
+    return r.status, json.loads(r.read())

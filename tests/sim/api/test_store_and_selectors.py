@@ -79,3 +79,22 @@ def test_selector_transitions():
     assert transition(Event("MODIFIED", CM, on, off, 2), pred)[0] == "ADDED"
     assert transition(Event("MODIFIED", CM, off, on, 3), pred)[0] == "DELETED"
     assert transition(Event("MODIFIED", CM, off, off, 4), pred) is None
+
+
+def test_protobuf_decoder_maps_a_configmap_and_rejects_garbage_cleanly():
+    import random
+
+    from ambient_lb.sim.server import protobuf
+    # k8s\0 + Unknown{typeMeta{v1, ConfigMap}, raw{metadata{name: cm}, data{a: b}}}
+    raw = b"\x0a\x04\x0a\x02cm" + b"\x12\x06\x0a\x01a\x12\x01b"
+    tm = b"\x0a\x02v1\x12\x09ConfigMap"
+    env = b"k8s\x00" + b"\x0a" + bytes([len(tm)]) + tm + b"\x12" + bytes([len(raw)]) + raw
+    assert protobuf.decode(env) == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"},
+                                    "data": {"a": "b"}}
+    rng = random.Random(3)
+    for _ in range(500):
+        junk = env[: rng.randrange(len(env))] + bytes(rng.randrange(256) for _ in range(rng.randrange(12)))
+        try:
+            protobuf.decode(junk)
+        except protobuf.Unsupported:
+            pass

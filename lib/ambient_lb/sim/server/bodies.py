@@ -2,7 +2,8 @@
 
 Who calls it: ``rest.py`` and ``subresources.py``. JSON and YAML bodies are read; a protobuf body
 (kubectl ≥ 1.32 sends one for ``kubectl create namespace|deployment|configmap|secret``, research
-§2.4) is answered 415 with what to run instead. Malformed bodies are 400 BadRequest; nothing a
+§2.4) is decoded by ``protobuf.py`` for those kinds, and answered 415 with what to run instead for
+anything else. Malformed bodies are 400 BadRequest; nothing a
 client sends gets past here as anything but a dict or a list.
 """
 
@@ -14,12 +15,13 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from . import protobuf
 from .status import ApiError, unsupported_media_type
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-PROTOBUF_HINT = ("; this server does not read protobuf bodies (kubectl 1.32 and newer send them for "
-                 "'kubectl create namespace|deployment|configmap|secret'): write the object as YAML and "
-                 "run 'kubectl apply -f <file>' instead, or use kubectl 1.31")
+PROTOBUF_HINT = ("; this server reads protobuf bodies only for Namespace, ConfigMap, Secret and "
+                 "Deployment (what kubectl 1.32+ sends for 'kubectl create'): write the object as YAML and "
+                 "run 'kubectl apply -f <file>' instead")
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
               "application/json-patch+json", "")
 YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")
@@ -34,7 +36,10 @@ async def read(request: web.Request) -> Any:
     raw = await request.read()
     ctype = media_type(request)
     if ctype == PROTOBUF:
-        raise unsupported_media_type(ctype, PROTOBUF_HINT)
+        try:
+            return protobuf.decode(raw)
+        except protobuf.Unsupported as exc:
+            raise unsupported_media_type(ctype, f" ({exc}){PROTOBUF_HINT}") from None
     if not raw.strip():
         return None
     if ctype in YAML_TYPES:
