@@ -134,3 +134,17 @@ def test_without_istio_integration_the_gateway_sends_plaintext_and_never_collaps
     assert row["src.workload"] == guide.gateway_pod()
     assert "src.identity" not in zt.columns or str(row["src.identity"]) in ("nan", "None", "<NA>")
     assert guide.kubectl("logs", "-n", "httpbin", "deploy/httpbin-waypoint").strip() == ""
+
+
+def test_guide_cleanup_removes_the_proxies_and_closes_the_listener(guide: Guide) -> None:
+    """The guide's cleanup: deleting the Gateways removes their Deployments and Services (owner
+    references) and the listener stops accepting connections."""
+    guide.add_waypoint()
+    assert guide.request()[0] == 200
+    guide.kubectl("delete", "gateway", "httpbin-waypoint", "-n", "httpbin")
+    guide.kubectl("delete", "gateway", "http", "-n", "kgateway-system")
+    guide.kubectl("wait", "--for=delete", "deploy/http", "-n", "kgateway-system", "--timeout=30s")
+    guide.kubectl("wait", "--for=delete", "deploy/httpbin-waypoint", "-n", "httpbin", "--timeout=30s")
+    assert guide.kubectl("get", "svc", "-n", "kgateway-system", "http", "--ignore-not-found") == ""
+    with pytest.raises(ConnectionRefusedError):
+        guide.request()

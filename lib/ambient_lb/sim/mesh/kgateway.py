@@ -230,8 +230,10 @@ class KgatewayController:
             gw = self.cluster.store.get(o.GATEWAYS, *key)
             if gw is None or (gw.get("spec") or {}).get("gatewayClassName") != o.KGATEWAY_CLASS:
                 st = self.gateways.pop(key)
+                delete = self.cluster.extensions.get("delete")  # the API's deletion (GC, grace), if served
                 for gr in (o.SERVICES, o.DEPLOYMENTS, o.SERVICE_ACCOUNTS):
-                    self.cluster.store.remove(gr, *key)
+                    if self.cluster.store.get(gr, *key) is not None:
+                        delete(self.cluster, gr, *key) if delete else self.cluster.store.remove(gr, *key)
                 if self.listeners is not None:
                     for port in st.ports:
                         if not any(port in g.ports for g in self.gateways.values()):
