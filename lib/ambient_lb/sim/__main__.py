@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ async def serve(args: argparse.Namespace) -> None:
         from .server.tls import TlsIdentity
         tls = TlsIdentity(Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
     runner, _, port = await start_server(kw, token, args.host, args.port, tls=tls)
+    gc.freeze()  # the bootstrap objects live for the whole run: keep them out of every collection
     scheme = "https" if tls else "http"
     logging.getLogger("ambient_lb.sim").info("serving on %s://%s:%d (pid %d)", scheme, args.host, port, os.getpid())
     stop = asyncio.Event()
