@@ -6,7 +6,7 @@ Who calls it: ``checks`` and the notebooks, on the rows from ``traffic`` or coun
 
 | policy | model (semantics.md) | tolerance per pod, N requests over k pods |
 | --- | --- | --- |
-| ``ROUND_ROBIN`` | exact rotation from a random start (R4.1) | ⌊N/k⌋ or ⌈N/k⌉ each; with an ordered sequence, period k (each window of k distinct) |
+| ``ROUND_ROBIN`` | exact rotation from a random start (R4.1), within one Envoy worker (R4.2) | ⌊N/k⌋ or ⌈N/k⌉ each; with an ordered sequence, period k (each window of k distinct) |
 | ``LEAST_REQUEST`` | with sequential traffic, uniform random with replacement (R4.3) | two-sided binomial interval Bin(N, 1/k) at the stated confidence, Bonferroni-corrected over k pods |
 | ``RANDOM`` | uniform random (R4.4) | as ``LEAST_REQUEST`` |
 | ``ZTUNNEL`` | ztunnel: random per connection (R4.5); one connection per request like curl | as ``LEAST_REQUEST`` |
