@@ -61,3 +61,27 @@ def test_pod_proxy_reaches_the_app_directly(guide: Guide) -> None:
     pod = guide.pod_names()[1]
     out = guide.kubectl("get", "--raw", f"/api/v1/namespaces/httpbin/pods/{pod}:8080/proxy/hostname")
     assert json.loads(out) == {"hostname": pod}
+
+
+def test_app_sees_envoy_request_headers(guide: Guide) -> None:
+    """go-httpbin's /headers shows what the gateway's Envoy added: x-request-id, x-forwarded-for/-proto."""
+    status, _, body = guide.request("/headers")
+    headers = json.loads(body)["headers"]
+    assert status == 200 and headers["Host"] == ["httpbin.example.com"]
+    assert headers["X-Forwarded-Proto"] == ["http"] and headers["X-Forwarded-For"][0].startswith("127.")
+    assert len(headers["X-Request-Id"][0]) == 36
+
+
+def test_latency_fault_delays_that_pod_in_simulated_time(guide: Guide) -> None:
+    """fault.ambient-lb.dev/latency: the pod answers after the delay (simulated seconds), which the
+    gateway's access log and x-envoy-upstream-service-time show."""
+    pod = guide.pod_names()[2]
+    guide.kubectl("annotate", "pod", "-n", "httpbin", pod, "fault.ambient-lb.dev/latency=20s")
+    try:
+        times = {}
+        for _ in range(3):
+            status, headers, body = guide.request()
+            times[json.loads(body)["hostname"]] = int(headers["x-envoy-upstream-service-time"])
+        assert times[pod] >= 20000 and all(t < 20000 for p, t in times.items() if p != pod)
+    finally:
+        guide.kubectl("annotate", "pod", "-n", "httpbin", pod, "fault.ambient-lb.dev/latency-")

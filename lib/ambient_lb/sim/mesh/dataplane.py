@@ -129,8 +129,9 @@ class DataPlane:
     def _on_push(self, view: MeshView) -> None:
         self._configs.clear()
         self._hosts.clear()
-        self._by_ip = {ep.ip: ep for ep in view.pods.values() if not ep.terminating} | {
-            ep.ip: ep for ep in view.pods.values() if ep.terminating and ep.ip not in self._by_ip}
+        by_ip = {ep.ip: ep for ep in view.pods.values() if ep.terminating}
+        by_ip.update({ep.ip: ep for ep in view.pods.values() if not ep.terminating})  # a reused IP: the live pod
+        self._by_ip = by_ip
         self._gw_pods.clear()
         self.proxies.forget(set(view.pods))
         self._version = view.version
@@ -160,6 +161,10 @@ class DataPlane:
         """One request through the simulated mesh; returns what the client gets."""
         view = self.istiod.view
         down.request_id = down.headers.get("x-request-id") or str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        client_ip = down.client.rsplit(":", 1)[0]
+        down.headers.update({"x-forwarded-for": down.headers.get("x-forwarded-for") or client_ip,
+                             "x-forwarded-proto": "http", "x-request-id": down.request_id,
+                             "x-envoy-external-address": client_ip, "x-envoy-attempt-count": "1"})
         gw = self._gateway_pod(port, view)
         if gw is None:
             return envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
