@@ -180,3 +180,37 @@ def test_three_zone_topology_spreads_endpoints_over_zones() -> None:
     sim.advance(4)
     (s,) = sim.store.list(ENDPOINT_SLICES, "httpbin")
     assert sorted(e["zone"] for e in s["endpoints"]) == ["us-central1-a", "us-central1-b", "us-central1-c"]
+
+
+@pytest.mark.parametrize("gr, body, says", [
+    (PODS, {"spec": {"containers": "web"}}, "cannot unmarshal string into Go struct field Pod.spec.containers of type array"),
+    (PODS, {"spec": {"containers": [{"name": "c", "image": 5}]}}, "Pod.spec.containers[0].image of type string"),
+    (SERVICES, {"spec": {"ports": [80]}}, "cannot unmarshal number into Go struct field Service.spec.ports[0] of type object"),
+    (DEPLOYMENTS, {"spec": {"template": "x"}}, "Deployment.spec.template of type object"),
+])
+def test_malformed_bodies_get_a_bad_request_naming_the_field(bare: Sim, gr, body, says) -> None:
+    from ambient_lb.sim.controllers.shapes import ShapeError
+    with pytest.raises(ShapeError) as exc:
+        bare.create(gr, {"metadata": {"name": "x", "namespace": "httpbin"}, **body})
+    assert exc.value.reason == "BadRequest" and says in str(exc.value)
+
+
+def test_bad_percent_in_rolling_update_is_invalid(bare: Sim) -> None:
+    from ambient_lb.sim.controllers.shapes import ShapeError
+    d = deployment("web", strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "lots%"}})
+    with pytest.raises(ShapeError) as exc:
+        bare.create(DEPLOYMENTS, d)
+    assert exc.value.reason == "Invalid" and "a valid percent string" in str(exc.value)
+    assert exc.value.causes[0]["field"] == "spec.strategy.rollingUpdate.maxSurge"
+
+
+def test_a_bad_object_in_the_store_does_not_stop_the_controllers(bare: Sim, caplog) -> None:
+    """Objects put straight into the store skip admission; a reconcile that fails on one is logged
+    and the others still run."""
+    bad = deployment("bad")
+    bad["spec"]["template"]["spec"] = "broken"
+    bare.store.create(DEPLOYMENTS, bad)
+    bare.create(DEPLOYMENTS, deployment("good"))
+    bare.advance(4)
+    assert len(bare.pods("httpbin", app="good")) == 1
+    assert any("controller step" in r.getMessage() for r in caplog.records)

@@ -4,7 +4,8 @@ in the response to its POST/PUT/PATCH (a Service's clusterIP, a Pod's defaulted 
 Who calls it: the API server runs every callable in ``cluster.extensions["admission"]`` as
 ``fn(op, gr, obj, old) -> obj`` on create ("CREATE") and update ("UPDATE") before storing, where
 ``old`` is the stored object (None on create). A callable raises ``AdmissionInvalid`` (a
-``StoreError`` with reason ``Invalid`` and field causes) to reject the request with 422.
+``StoreError`` with reason ``Invalid`` and field causes) to reject the request with 422, or a
+``shapes.ShapeError`` (reason ``BadRequest``) for a body with a field of the wrong JSON type.
 Controllers that create objects themselves go through the same chain with ``admit``.
 
 What is defaulted (as the real API server's defaulting functions and admission plugins do):
@@ -19,7 +20,7 @@ import random
 from typing import Any, Callable
 
 from ..store import GR, StoreError
-from . import defaults
+from . import defaults, shapes
 from .common import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, SERVICES, Obj, meta
 
 Admit = Callable[[str, GR, Obj, "Obj | None"], Obj]
@@ -70,6 +71,8 @@ class Admission:
         if fn is None:
             return obj
         obj.setdefault("kind", _KINDS[gr])
+        version = str(obj.get("apiVersion") or "v1").rpartition("/")[2]
+        shapes.check(_KINDS[gr], version, obj)
         return fn(self, op, obj, old)
 
     # ---- per type ---------------------------------------------------------------------------

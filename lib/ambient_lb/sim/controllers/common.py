@@ -9,12 +9,14 @@ never from inside a store listener.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any, Callable, Hashable, Iterable
 
 from ..clock import to_rfc3339
 from ..store import GR
 
 Obj = dict[str, Any]
+log = logging.getLogger("ambient_lb.sim.controllers")
 
 NAMESPACES = GR("", "namespaces")
 NODES = GR("", "nodes")
@@ -245,4 +247,13 @@ class WorkQueue:
         self._scheduled = False
         keys, self._pending = list(self._pending), {}
         for key in keys:
-            self.reconcile(key)
+            guarded(self.reconcile, key)
+
+
+def guarded(fn: Callable[..., Any], *args: Any) -> None:
+    """Run one reconcile step; a bad object in the store is logged and skipped, so it cannot stop
+    the controller (or the others sharing the event loop)."""
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - the simulator must keep running; the log has the traceback
+        log.exception("controller step %s%r failed; skipping it", getattr(fn, "__qualname__", fn), args)

@@ -38,10 +38,13 @@ REVISION = "deployment.kubernetes.io/revision"
 
 def resolve(value: Any, total: int, round_up: bool) -> int:
     """An IntOrString such as 1 or "25%" against ``total`` replicas."""
-    if isinstance(value, str) and value.endswith("%"):
-        exact = int(value[:-1]) * total / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
-    return int(value)
+    try:
+        if isinstance(value, str) and value.endswith("%"):
+            exact = int(value[:-1]) * total / 100
+            return math.ceil(exact) if round_up else math.floor(exact)
+        return int(value)
+    except (TypeError, ValueError):  # admission rejects these; objects put in the store directly may not
+        return 0
 
 
 def surge_and_unavailable(d: Obj) -> tuple[int, int]:

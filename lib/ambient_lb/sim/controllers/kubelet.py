@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import container_logs, pod_status
-from .common import NODES, PODS, Obj, annotations, deleting, edit_status, is_true, meta
+from .common import NODES, PODS, Obj, annotations, deleting, edit_status, guarded, is_true, meta
 from .ipam import PodIPAM
 from .nodes import node_ip
 
@@ -131,7 +131,7 @@ class Kubelet:
     def _fire(self, rt: PodRuntime, fn: Callable[[PodRuntime], None]) -> None:
         rt.timer = None
         if self._pods.get((rt.namespace, rt.name)) is rt:
-            fn(rt)
+            guarded(fn, rt)
 
     def _pod(self, rt: PodRuntime) -> Obj | None:
         pod = self.cluster.store.get(PODS, rt.namespace, rt.name)
