@@ -78,3 +78,17 @@ def test_waypoint_gateway_is_programmed_with_prefer_close_service(guide: Guide) 
     assert "15008" in ports.split()
     addr = guide.kubectl("get", "gateway", "-n", "httpbin", "httpbin-waypoint", "-o=jsonpath={.status.addresses[0].value}")
     assert addr == guide.kubectl("get", "svc", "-n", "httpbin", "httpbin-waypoint", "-o=jsonpath={.spec.clusterIP}")
+
+
+def test_older_kgateway_sends_an_unbound_service_to_its_vip_where_ztunnel_picks_at_random(guide: Guide) -> None:
+    """R8.2 with an older kgateway (no binding check, R8.1e off): the guide's step 3 sends to the VIP,
+    no waypoint is crossed, and ZT(GW) picks a pod at random per connection (R4.5), not a rotation."""
+    guide.sim.cluster.extensions["mesh_options"] = {"kgateway_binding_check": False}
+    guide.add_waypoint(bind=False)
+    seq = guide.hostnames(30)
+    assert set(seq) <= set(guide.pod_names())
+    assert any(a == b for a, b in zip(seq, seq[1:]))
+    assert _waypoint_lines(guide) == []
+    gw_log = guide.kubectl("logs", "-n", "kgateway-system", "deploy/http").splitlines()
+    vip = guide.kubectl("get", "svc", "-n", "httpbin", "in-ambient", "-o=jsonpath={.spec.clusterIP}")
+    assert all(f'"{vip}:8000"' in line for line in gw_log[-30:])

@@ -47,6 +47,12 @@ from .proxies import Proxies, Proxy
 
 REFUSED = "io error: Connection refused (os error 111)"
 
+#: [model] switches, set in ``cluster.extensions["mesh_options"]`` (a dict) at any time.
+MESH_OPTIONS: dict[str, Any] = {
+    "kgateway_binding_check": True,  # R8.1e: newer kgateway collapses only Services bound to a waypoint
+    "gateway_vip_ejection": False,  # R8.3 open question: may GW eject the VIP host itself?
+}
+
 
 @dataclass
 class Downstream:
@@ -106,13 +112,11 @@ class DataPlane:
         self._by_ip: dict[str, Endpoint] = {}
         self._gw_pods: dict[tuple[str, str], list[Endpoint]] = {}
         self._version = -1
-        self.vip_ejection = False
 
     def start(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.clock = cluster.clock
         self.rng = cluster.rng
-        self.vip_ejection = bool(cluster.extensions.get("mesh_options", {}).get("gateway_vip_ejection", False))
         self.istiod: Istiod = cluster.extensions["istiod"]
         self.kgw: KgatewayController = cluster.extensions["kgateway"]
         self.log = HopLogger(cluster)
@@ -210,10 +214,15 @@ class DataPlane:
         ns_labels = (view.namespaces.get(gw.namespace) or {}).get("labels") or {}
         return self.kgw.integration and ns_labels.get("istio.io/dataplane-mode") == "ambient"
 
+    def option(self, name: str) -> Any:
+        """A mesh modelling option from ``cluster.extensions["mesh_options"]`` (read per request)."""
+        return self.cluster.extensions.get("mesh_options", {}).get(name, MESH_OPTIONS[name])
+
     def _collapsed(self, gw: Endpoint, sv: ServiceView, view: MeshView) -> bool:
-        """R8.1 (a)–(e): kgateway sends to the VIP only if all hold (newer builds check the binding)."""
-        return self._captured(gw, view) and sv.ingress_use_waypoint and sv.waypoint is not None \
-            and bool(sv.cluster_ip)
+        """R8.1 (a)–(e): kgateway sends to the VIP only if all hold. (e), the binding check, is what
+        newer builds do; ``kgateway_binding_check: false`` models the older builds (R8.2)."""
+        bound = sv.waypoint is not None or not self.option("kgateway_binding_check")
+        return self._captured(gw, view) and sv.ingress_use_waypoint and bound and bool(sv.cluster_ip)
 
     async def _through_gateway(self, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
                                down: Downstream, start: float, route: str) -> Reply:
@@ -226,7 +235,9 @@ class DataPlane:
             reply = envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
             self._gw_log(gw, down, reply, start, route, None, cluster.config.name)
             return reply
-        if collapsed:
+        if collapsed and sv.waypoint is None:  # older kgateway, unbound Service: ztunnel balances the VIP
+            reply = await self._via_ztunnel_vip(gw, view, sv, svc_port, down)
+        elif collapsed:
             reply = await self._via_waypoint(gw, view, sv, svc_port, down)
         else:
             target = self._by_ip.get(host.address.rsplit(":", 1)[0])
@@ -241,7 +252,7 @@ class DataPlane:
 
     def _gw_cluster(self, proxy: Proxy, sv: ServiceView, port: int, collapsed: bool, captured: bool) -> EnvoyCluster:
         name = f"kube_{sv.namespace}_{sv.name}_{port}"
-        ckey = ("gw", sv.namespace, sv.name, port, collapsed, captured)
+        ckey = ("gw", sv.namespace, sv.name, port, collapsed, captured, self.option("gateway_vip_ejection"))
         config = self._configs.get(ckey)
         if config is None:
             dr = sv.dr if captured else None  # R1.4b: the DR reaches GW only through the Istio integration
@@ -261,7 +272,7 @@ class DataPlane:
         maxEjectionPercent 100? [model] By default no: on the collapsed cluster the ejection always
         overflows (detected, counted in ``ejections_overflow``, never enforced). The mesh option
         ``gateway_vip_ejection: true`` lets it happen."""
-        if not collapsed or config.outlier is None or self.vip_ejection:
+        if not collapsed or config.outlier is None or self.option("gateway_vip_ejection"):
             return config
         return replace(config, outlier=config.outlier.with_(max_ejection_percent=min(
             config.outlier.max_ejection_percent, 99)))
@@ -305,6 +316,20 @@ class DataPlane:
         reply.extra["upstream"] = True
         reply.outcome = reply.status
         return reply
+
+    async def _via_ztunnel_vip(self, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
+                               down: Downstream) -> Reply:
+        """R4.5, R5.2, R8.2: a VIP without a waypoint: ZT(GW) picks a healthy endpoint at random (in the
+        best locality tier of the Service's mode) and tunnels to it; no DR applies (R1.4c)."""
+        hosts = [Host(ep.ip, ep.pod, ep.locality, healthy=ep.ready) for ep in sv.endpoints if not ep.terminating]
+        chosen = choose_endpoint(hosts, gw.locality, sv.distribution, self.rng)
+        if chosen is None:  # R7.3
+            vip = f"{sv.cluster_ip}:{svc_port}"
+            self.log.ztunnel(view, gw.node, al.connection_failed(self.clock.now(), f"{gw.ip}:{self._port()}", vip,
+                                                                 "outbound", no_healthy_upstream_error(vip)))
+            return reset_reply()
+        return await self._to_pod(view, gw, True, self._by_ip.get(chosen.address), sv.target_port(svc_port), sv,
+                                  down, outbound_from=gw)
 
     async def _waypoint(self, wp: Endpoint, gw: Endpoint, view: MeshView, sv: ServiceView, svc_port: int,
                         down: Downstream) -> Reply:
