@@ -198,3 +198,8 @@ def test_empty_input_gives_typed_empty_frame():
     df = parse_envoy("")
     assert list(df.columns) == list(ENVOY_COLUMNS) and len(df) == 0 and df.attrs["skipped"] == 0
     assert str(df["response_code"].dtype) == "Int64"
+
+
+def test_crlf_line_endings():
+    df = parse_envoy(GUIDE_STEP3 + "\r\n" + GUIDE_STEP3 + "\r\n")
+    assert df["route_name"].tolist() == ["default", "default"] and df.attrs["skipped"] == 0

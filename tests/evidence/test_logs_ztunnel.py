@@ -320,3 +320,12 @@ def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
     for i in range(len(fast)):
         want = {k: (pd.Timestamp(v) if k == "timestamp" else v) for k, v in expected[i].items()}
         assert row(fast, i) == want, i
+
+
+def test_crlf_line_endings_and_2024_quoted_hbone_addr():
+    """Before fc3ee402 (2024-04-22) dst.hbone_addr was quoted (§1.3); it stays the same text."""
+    old = TABBED.replace("dst.hbone_addr=10.0.65.144:8080", 'dst.hbone_addr="10.0.65.144:8080"')
+    df = parse_ztunnel(TABBED + "\r\n" + old + "\r\n")
+    assert len(df) == 2 and df.attrs["skipped"] == 0
+    assert df["dst.hbone_addr"].tolist() == ["10.0.65.144:8080"] * 2
+    assert df["duration"].tolist() == ["6742ms"] * 2
