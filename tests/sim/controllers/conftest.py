@@ -73,7 +73,6 @@ def bare() -> Sim:
     """A cluster with controllers but nothing seeded except nodes and the namespaces tests ask for."""
     cluster = build_cluster(clock=ManualClock(), mesh=False, seed=7)
     sim = Sim(cluster)
-    cluster.extensions["bootstrap"] = None
     from ambient_lb.sim.controllers.nodes import create_nodes
     from ambient_lb.sim.topology import cluster_topology
     create_nodes(cluster, cluster_topology(None))
