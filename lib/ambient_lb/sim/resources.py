@@ -55,7 +55,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=("status",)),
     _t("", "v1", "nodes", "Node", False, short_names=("no",), subresources=("status", "proxy")),
     _t("", "v1", "pods", "Pod", short_names=("po",), categories=("all",),
-       subresources=("status", "log", "proxy", "eviction")),
+       subresources=("status", "log", "proxy", "eviction", "portforward", "exec", "attach")),
     _t("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
        subresources=("status", "proxy")),
     _t("", "v1", "endpoints", "Endpoints", short_names=("ep",)),

@@ -88,3 +88,10 @@ def test_delete_collection_removes_only_matching_objects(client):
     v1.delete_collection_namespaced_config_map("demo", label_selector="grp=x")
     left = {c.metadata.name for c in v1.list_namespaced_config_map("demo", label_selector="grp").items}
     assert left == {"c3"}
+
+
+def test_port_forward_and_exec_say_what_to_use_instead(kubectl):
+    r = kubectl("port-forward", "-n", "demo", "pod/web-1", "18080:8080", ok=False, timeout=30)
+    assert "port-forward is not supported" in r.stderr and "loadBalancer.ingress" in r.stderr
+    r = kubectl("exec", "-n", "demo", "web-1", "--", "true", ok=False, timeout=30)
+    assert "exec is not supported" in r.stderr

@@ -17,7 +17,8 @@ AGG_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGG_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
              "log": ["get"], "proxy": ["create", "delete", "get", "patch", "update"],
-             "eviction": ["create"]}
+             "eviction": ["create"], "portforward": ["create", "get"], "exec": ["create", "get"],
+             "attach": ["create", "get"]}
 
 
 def aggregated_content_type(accept: str) -> str | None:
@@ -37,8 +38,9 @@ def _sub_kind(rt: ResourceType, sub: str, version: str) -> dict[str, str]:
         return {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     if sub == "eviction":
         return {"group": "policy", "version": "v1", "kind": "Eviction"}
-    if sub == "proxy":
-        return {"group": "", "version": "v1", "kind": f"{rt.kind}ProxyOptions"}
+    if sub in ("proxy", "portforward", "exec", "attach"):
+        name = {"proxy": "Proxy", "portforward": "PortForward", "exec": "Exec", "attach": "Attach"}[sub]
+        return {"group": "", "version": "v1", "kind": f"{rt.kind}{name}Options"}
     return {"group": rt.group, "version": version, "kind": rt.kind}
 
 

@@ -276,4 +276,22 @@ async def proxy(srv: ServerState, request: web.Request, t: Target) -> web.Stream
     return web.Response(status=code, body=data, headers={"Content-Type": ctype})
 
 
-HANDLERS = {"status": status, "scale": scale, "log": log, "proxy": proxy}
+# ---- streams the simulator has no processes for ----------------------------------------------------
+UNSUPPORTED = {
+    "portforward": ("kubectl port-forward is not supported by the ambient-lb cluster-in-a-box: nothing "
+                    "runs in its pods. A Service of type LoadBalancer already listens on a loopback "
+                    "address; use it instead, e.g. kubectl get svc -n kgateway-system http -o "
+                    "jsonpath='{.status.loadBalancer.ingress[0].ip}'"),
+    "exec": ("kubectl exec is not supported by the ambient-lb cluster-in-a-box: its pods run no "
+             "processes; read what they do with kubectl logs"),
+    "attach": "kubectl attach is not supported by the ambient-lb cluster-in-a-box; use kubectl logs -f",
+}
+
+
+async def unsupported(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    get_or_404(srv, Target(t.rt, t.version, t.namespace, t.name))
+    raise ApiError("BadRequest", UNSUPPORTED[t.sub or ""])
+
+
+HANDLERS = {"status": status, "scale": scale, "log": log, "proxy": proxy,
+            **{name: unsupported for name in UNSUPPORTED}}
