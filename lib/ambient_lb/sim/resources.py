@@ -74,6 +74,9 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
     _t("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
        short_names=("crd", "crds"), subresources=("status",)),
+    # answered, never stored (kubectl auth can-i); the API server allows everything
+    _t("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, verbs=("create",)),
+    _t("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False, verbs=("create",)),
 )
 
 

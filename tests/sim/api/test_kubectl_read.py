@@ -143,3 +143,8 @@ def test_api_resources_lists_core_apps_and_crd_types(kubectl):
     out = kubectl("api-resources").stdout
     for needle in ("pods ", "deployments ", "customresourcedefinitions ", "endpointslices "):
         assert needle in out
+
+
+def test_auth_can_i_is_always_yes(kubectl):
+    assert kubectl("auth", "can-i", "delete", "pods", "-n", "demo").stdout.strip() == "yes"
+    assert "*.*" in kubectl("auth", "can-i", "--list", "-n", "demo").stdout

@@ -132,9 +132,18 @@ async def resources(request: web.Request) -> web.StreamResponse:
         return await subresources.HANDLERS.get(t.sub, _no_sub)(srv, request, t)
     table = VERBS_ON_OBJECT if t.name else VERBS_ON_COLLECTION
     handler = table.get(request.method)
-    if handler is None:
+    if handler is None or _verb(request, bool(t.name)) not in t.rt.verbs:
         raise method_not_allowed(request.method, t.rt.resource)
     return await handler(srv, request, t)
+
+
+def _verb(request: web.Request, named: bool) -> str:
+    if request.method == "GET":
+        if named:
+            return "get"
+        return "watch" if (request.query.get("watch") or "").lower() in ("true", "1") else "list"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch",
+            "DELETE": "delete" if named else "deletecollection"}.get(request.method, "")
 
 
 async def _no_sub(srv: ServerState, request: web.Request, t: routing.Target) -> web.StreamResponse:
