@@ -3,6 +3,11 @@
 Who calls it: ``sim.world.build_cluster`` calls ``all_controllers(cluster)`` after the control plane
 has started, and adds each controller in the order returned.
 
+Modelling options ([model] choices, semantics.md §11) live in ``cluster.extensions["mesh_options"]``,
+a dict that may be set or changed at any time: ``push_delay`` (istiod's push delay, default 0.3 s,
+R6.4), ``kgateway_binding_check`` (default True, R8.1e), ``gateway_vip_ejection`` (default False,
+R8.3). Requests can wait for propagation with ``extensions["istiod"].when_pushed(rv, fn)``.
+
 Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
 
 | module | what it does |
@@ -33,6 +38,4 @@ def all_controllers(cluster: Cluster) -> list[Any]:
     from .kgateway import KgatewayController
     from .waypoint import WaypointController
 
-    opts = cluster.extensions.get("mesh_options", {})
-    return [Istiod(push_delay=opts.get("push_delay", 0.3)), KgatewayController(), WaypointController(),
-            DataPlane()]
+    return [Istiod(), KgatewayController(), WaypointController(), DataPlane()]

@@ -99,6 +99,7 @@ class Istiod:
         if not 0.0 <= push_delay <= 10.0:
             raise ValueError(f"istiod push delay must be within 0–10 s, got {push_delay!r}; for example 0.3")
         self.push_delay = push_delay
+        self.problem = ""  # why a mesh_options push_delay was not used, if it was not
         self.view = MeshView()
         self._pending = None
         self._seen = itertools.count()
@@ -116,9 +117,20 @@ class Istiod:
     def subscribe(self, fn: Callable[[MeshView], None]) -> None:
         self._listeners.append(fn)
 
+    def delay(self) -> float:
+        """The push delay: ``mesh_options["push_delay"]`` if set (changeable at run time), else the default."""
+        value = self.cluster.extensions.get("mesh_options", {}).get("push_delay", self.push_delay)
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 10.0:
+            # called from a store listener, which must not raise: keep the default and say why
+            self.problem = (f"mesh_options push_delay must be a number of seconds within 0–10, got {value!r}; "
+                            f"for example 0.3; using {self.push_delay}")
+            return self.push_delay
+        self.problem = ""
+        return float(value)
+
     def _on_event(self, ev: Event) -> None:
         if ev.gr in _WATCHED and self._pending is None:
-            self._pending = self.cluster.clock.call_later(self.push_delay, self._push)
+            self._pending = self.cluster.clock.call_later(self.delay(), self._push)
 
     def _push(self) -> None:
         self._pending = None
@@ -144,7 +156,7 @@ class Istiod:
         else:
             self._waiters.append((rv, fn))
             if self._pending is None:
-                self._pending = self.cluster.clock.call_later(self.push_delay, self._push)
+                self._pending = self.cluster.clock.call_later(self.delay(), self._push)
 
 
 def _locality(node: o.Obj) -> Locality:
