@@ -151,10 +151,10 @@ async def client_side(sim: Any, base_identity: Any, baseline_port: int) -> dict[
         res["mix"] = await request_mix(s, sim.url)
         res["server_mix"] = server_ms(sim, mark)
         mark = n_timings(sim)
-        res["table"] = [await timed(s, "GET", f"{sim.url}/api/v1/pods", headers={"Accept": TABLE}) for _ in range(20)]
+        res["table"] = [await timed(s, "GET", f"{sim.url}/api/v1/pods", headers={"Accept": TABLE}) for _ in range(40)]
         res["server_table"] = server_ms(sim, mark)
         mark = n_timings(sim)
-        res["list_json"] = [await timed(s, "GET", f"{sim.url}/api/v1/pods") for _ in range(20)]
+        res["list_json"] = [await timed(s, "GET", f"{sim.url}/api/v1/pods") for _ in range(40)]
         res["server_list_json"] = server_ms(sim, mark)
     async with session_for(sim.ca_pem, sim.token) as s, session_for(sim.ca_pem, sim.token) as w:
         res["watch"] = await watch_latency_two(s, w, sim.url)
