@@ -99,3 +99,9 @@ def test_deleting_the_crd_removes_its_objects_and_kind(kubectl, sim):
 def test_wrong_type_in_custom_object_is_422_from_the_crd_schema(kubectl, crd):
     r = kubectl("apply", "-f", "-", stdin=WIDGET.format(name="w5", size='"big"', extra=""), ok=False)
     assert "spec.size in body must be of type integer" in r.stderr
+
+
+def test_crd_with_a_name_that_is_not_plural_dot_group_is_invalid(kubectl):
+    bad = CRD.replace("name: widgets.example.com", "name: wrong.example.com")
+    r = kubectl("apply", "-f", "-", stdin=bad, ok=False)
+    assert 'is invalid: metadata.name: Invalid value: "wrong.example.com"' in r.stderr

@@ -87,6 +87,29 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
             out.append(("FieldValueInvalid", "spec.template.metadata.labels",
                         f"Invalid value: {_gomap(labels)}: `selector` does not match template `labels`"))
         out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
+    if key == ("apiextensions.k8s.io", "CustomResourceDefinition"):
+        out += _crd_causes(obj, spec)
+    return out
+
+
+def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
+    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    group, plural = spec.get("group") or "", names.get("plural") or ""
+    name = (obj.get("metadata") or {}).get("name")
+    out: list[Cause] = []
+    for field, value in (("spec.group", group), ("spec.names.plural", plural), ("spec.names.kind", names.get("kind"))):
+        if not value:
+            out.append(("FieldValueRequired", field, "Required value"))
+    if group and "." not in group:
+        out.append(("FieldValueInvalid", "spec.group", f'Invalid value: "{group}": should be a domain with at '
+                    "least one dot, e.g. example.com"))
+    if group and plural and name != f"{plural}.{group}":
+        out.append(("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": must be '
+                    "spec.names.plural+\".\"+spec.group"))
+    versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
+    if sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
+        out.append(("FieldValueInvalid", "spec.versions", "Invalid value: must have exactly one version "
+                    "marked as storage version"))
     return out
 
 
