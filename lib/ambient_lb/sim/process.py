@@ -248,10 +248,27 @@ def _tail(path: Path, n: int = 15) -> str:
         return "(no log)"
 
 
+def is_ours(kubeconfig: Path) -> bool:
+    """True when ``kubeconfig`` is absent or a kubeconfig this module wrote (only our context)."""
+    import yaml
+
+    if not kubeconfig.exists():
+        return True
+    try:
+        cfg = yaml.safe_load(kubeconfig.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(cfg, dict) and [c.get("name") for c in cfg.get("contexts") or []] == [CONTEXT]
+
+
 def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, topology: str | None = None,
                      port: int = 0, timeout: float = READY_TIMEOUT) -> tuple[Simulator, bool]:
     """Start a detached server for ``kubeconfig`` (or find the running one); (sim, started?)."""
     kubeconfig = kubeconfig.expanduser().resolve()
+    if not is_ours(kubeconfig):
+        raise ParameterError(f"--kubeconfig {kubeconfig}: that file exists and is not a simulator kubeconfig "
+                             "(it has other contexts); the simulator writes its own file, so pick a new path, "
+                             f"e.g. --kubeconfig {DEFAULT_KUBECONFIG}")
     state = _read_state(kubeconfig)
     if state and _alive(state):
         return Simulator(url=state["url"], token="", kubeconfig=kubeconfig, pid=state["pid"]), False
@@ -308,7 +325,7 @@ def stop_background(kubeconfig: Path, timeout: float = 15.0) -> bool:
     for name in ("state.json", "token", "tls.key", "tls.crt"):
         with contextlib.suppress(FileNotFoundError):
             (sdir / name).unlink()
-    if state:
+    if state and is_ours(kubeconfig):
         with contextlib.suppress(FileNotFoundError):
             kubeconfig.unlink()
     return running

@@ -59,3 +59,11 @@ def test_bad_topology_path_is_a_parameter_error(tmp_path: Path):
 def test_bad_speed_is_refused_with_an_example(tmp_path: Path):
     r = cli("up", "--kubeconfig", str(tmp_path / "kc"), "--speed", "0")
     assert r.returncode == 2 and "--speed must be > 0" in r.stderr
+
+
+def test_sim_up_refuses_to_overwrite_a_foreign_kubeconfig(tmp_path: Path):
+    kc = tmp_path / "config"
+    kc.write_text("apiVersion: v1\nkind: Config\ncontexts:\n- name: prod\n  context: {cluster: prod}\n")
+    r = cli("up", "--kubeconfig", str(kc))
+    assert r.returncode == 2 and "is not a simulator kubeconfig" in r.stderr
+    assert "prod" in kc.read_text()
