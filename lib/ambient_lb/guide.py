@@ -680,9 +680,9 @@ def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where
 
 def traffic_reaches_every_replica(run: Run) -> None:
     p = run.params
-    count = p.traffic.requests
 
     def act(run: Run, s: Step) -> None:
+        count = int(run.state.get("requests", p.traffic.requests))
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                 app_selector(run)))
         df = send(run, count)
@@ -691,7 +691,8 @@ def traffic_reaches_every_replica(run: Run) -> None:
                "pod (round robin over pod IPs) and ztunnel only carries the connection to the pod "
                "it was given (R1.1, R1.2); where ztunnel itself chooses, it picks at random per "
                "connection (R4.5).")
-    _step(run, "02.4", "Requests through the gateway reach every replica", act, None)
+    _step(run, "02.4", "Requests through the gateway reach every replica", act, None,
+          knobs={"requests": (1, 300, p.traffic.requests)})
 
 
 def identity(namespace: str, sa: str) -> str:
@@ -770,7 +771,8 @@ def waypoint(run: Run) -> None:
         try:
             res = run.kube.rollout_status("deployment", p.waypoint.name,
                                           namespace=p.namespaces.app, timeout=p.timeouts.rollout)
-            s.add(check(f"waypoint {p.waypoint.name} rolled out", True, res.stdout.strip()))
+            s.add(check(f"waypoint {p.waypoint.name} rolled out", True,
+                        res.stdout.strip().splitlines()[-1]))
         except RunbookError as exc:
             s.fail(f"waypoint {p.waypoint.name} rolled out", exc)
     _step(run, "03.1", f"Create the waypoint {p.waypoint.name}", act, verify)
@@ -837,7 +839,8 @@ def waypoint_distribution(run: Run) -> None:
                                                                 app_selector(run)))
         dr = get_json(run, "destinationrule", p.destination_rule.name, p.namespaces.app)
         policy = _lb_policy(dr)
-        count = p.traffic.requests if policy == "ROUND_ROBIN" else max(p.traffic.requests, 60)
+        asked = int(run.state.get("requests", p.traffic.requests))
+        count = asked if policy == "ROUND_ROBIN" else max(asked, 60)
         df = send(run, count)
         distribution(run, s, df, pods, policy, "at the waypoint")
         if policy != "ROUND_ROBIN":
@@ -845,7 +848,8 @@ def waypoint_distribution(run: Run) -> None:
                    "default (R3.4): for one request at a time that is a random choice, not the "
                    f"round robin the guide shows, so the runbook sends {count} requests and checks "
                    "the spread with a tolerance. Step 04's DestinationRule sets ROUND_ROBIN.")
-    _step(run, "03.4", "Load balancing at the waypoint", act, None)
+    _step(run, "03.4", "Load balancing at the waypoint", act, None,
+          knobs={"requests": (1, 300, p.traffic.requests)})
 
 
 def _lb_policy(dr: dict[str, Any] | None) -> str:
@@ -907,7 +911,9 @@ def delete_pod_under_traffic(run: Run) -> None:
         victim = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                   app_selector(run)))[0]
         with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
-                                    timeout=_seconds(p.traffic.request_timeout)) as sampler:
+                                    timeout=_seconds(p.traffic.request_timeout)) as sampler, \
+                ui.LiveChart(run.interactive, "live traffic while a pod is deleted") as chart:
+            chart.start(sampler.timeline, plots.plot_failover_timeline)
             run.kube.delete("pod", [victim], namespace=p.namespaces.app, wait=False)
             sampler.mark("pod deleted")
             kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))

@@ -44,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
     run.out.mkdir(parents=True, exist_ok=True)
     params_file = resolve_params(args.params, args.overrides, run.out / "params.yaml")
     print(f"ambient-lb run: {len(notebooks)} notebook(s) -> {run.out}", flush=True)
+    start_simulator(params_file, args.run_id)
     code = execute_all(notebooks, run, params_file, run_id=args.run_id,
                        cell_timeout=args.cell_timeout)
     write_summary(run)
@@ -76,6 +77,17 @@ def resolve_params(path: str | None, overrides: list[str], dest: Path) -> str:
     params = guide.load(path, overrides)
     dest.write_text(guide.dump_params(params))
     return str(dest.resolve())
+
+
+def start_simulator(params_file: str, run_id: str) -> None:
+    """On target ``sim``: ``ambient-lb sim up`` unless it already runs (the notebooks share it)."""
+    from . import guide, shell
+
+    run = guide.open_run(params_file, run_id)
+    if run.sim:
+        with shell.CommandLog() as log:
+            guide.ensure_simulator(run)
+        print("\n".join(f"  {r.stdout.splitlines()[0]}" for r in log if r.stdout), flush=True)
 
 
 @dataclass

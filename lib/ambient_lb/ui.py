@@ -128,29 +128,62 @@ class _Caption:
 
 
 class LiveChart:
-    """A live requests-per-second chart fed by a traffic sampler; interactive mode only.
+    """A live chart of the traffic while a step runs; interactive mode only.
 
-    ``update(timeline)`` redraws from the sampler's timeline DataFrame (columns ``t``/``pod``/
-    ``status`` or whatever ``plots.failover_timeline`` takes). Headless: every method is a no-op,
-    and the final plot is shown as a PNG by the step itself.
+    ``start(source, draw)`` redraws ``draw(source())`` (a matplotlib Figure from the sampler's
+    timeline) every ``period`` seconds on a background thread until ``stop()``. Headless, every
+    method is a no-op: the step shows its final plot as a PNG instead.
     """
 
-    def __init__(self, interactive: bool | None = None, title: str = "live traffic") -> None:
+    def __init__(self, interactive: bool | None = None, title: str = "live traffic",
+                 period: float = 0.5) -> None:
+        import threading
+
         self.enabled = is_interactive(interactive)
-        self._out = None
+        self.period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._out: Any = None
         if self.enabled:
             import ipywidgets as w
 
             self._out = w.Output()
             _display(w.VBox([w.HTML(f"<b>{title}</b>"), self._out]))
 
-    def update(self, timeline: Any, draw: Callable[[Any], Any]) -> None:
+    def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> "LiveChart":
+        import threading
+
+        if self.enabled:
+            self._thread = threading.Thread(target=self._loop, args=(source, draw), daemon=True,
+                                            name="ambient-lb-live-chart")
+            self._thread.start()
+        return self
+
+    def _loop(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.update(source(), draw)
+            except Exception:  # a failed redraw must never break the step
+                continue
+
+    def update(self, data: Any, draw: Callable[[Any], Any]) -> None:
         if not self.enabled or self._out is None:
             return
         import matplotlib.pyplot as plt
 
-        fig = draw(timeline)
+        fig = draw(data)
         self._out.clear_output(wait=True)
         with self._out:
             _display(fig)
         plt.close(fig)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "LiveChart":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -28,21 +28,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", type=int, default=2, metavar="K", help="runs at once (default 2)")
     p.add_argument("--out", default="runs/workshop", metavar="DIR")
     p.add_argument("--only", metavar="NN", help="run only notebook NN for everyone")
+    p.add_argument("--keep-simulators", action="store_true",
+                   help="leave each attendee's simulator running afterwards (default: stop them)")
 
 
 @dataclass
 class Attendee:
     name: str
     overrides: list[str]
+    kubeconfig: Path | None = None  # the attendee's own simulator, stopped at the end
 
 
 def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
     if args.attendees is not None:
         if not 1 <= args.attendees <= 200:
             raise ParameterError(f"--attendees {args.attendees}: must be 1..200 (e.g. --attendees 12)")
-        return [Attendee(f"attendee-{i:02d}",
-                         [f"sim.kubeconfig={(out / f'attendee-{i:02d}' / 'kubeconfig').resolve()}",
-                          f"sim.seed={i}"]) for i in range(1, args.attendees + 1)]
+        people = []
+        for i in range(1, args.attendees + 1):
+            kubeconfig = (out / f"attendee-{i:02d}" / "sim" / "kubeconfig").resolve()
+            people.append(Attendee(f"attendee-{i:02d}", ["target=sim", f"sim.kubeconfig={kubeconfig}",
+                                                        f"sim.seed={i}"], kubeconfig))
+        return people
     contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
     if not contexts:
         raise ParameterError("--contexts: give at least one kube context, e.g. "
@@ -56,8 +62,12 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     people = attendees_from(args, out)
     print(f"workshop: {len(people)} attendees, {args.parallel} at a time -> {out}", flush=True)
-    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        codes = list(pool.map(lambda a: run_attendee(a, args, out), people))
+    try:
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            codes = list(pool.map(lambda a: run_attendee(a, args, out), people))
+    finally:
+        if not args.keep_simulators:
+            stop_simulators(people)
     from .report import render_rows_html, render_text, row_for
 
     rows = [row_for(out / a.name) if (out / a.name / "summary.json").exists()
@@ -86,3 +96,12 @@ def run_attendee(a: Attendee, args: argparse.Namespace, out: Path) -> int:
         code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
     print(f"  {a.name}: {'ok' if code == 0 else f'exit {code}'}", flush=True)
     return code
+
+
+def stop_simulators(people: list[Attendee]) -> None:
+    """``ambient-lb sim down`` for every attendee simulator (a no-op where none runs)."""
+    for a in people:
+        if a.kubeconfig is not None:
+            subprocess.run([sys.executable, "-m", "ambient_lb.cli", "sim", "down", "--kubeconfig",
+                            str(a.kubeconfig)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False, timeout=60)
