@@ -17,6 +17,7 @@ is bounded by ``cluster.logs`` (a rotated container log).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ..cluster import Cluster
@@ -28,6 +29,7 @@ GATEWAY_CONTAINER = "kgateway-proxy"
 WAYPOINT_CONTAINER = "istio-proxy"
 
 
+@functools.lru_cache(maxsize=8192)
 def q(text: str | None) -> str | None:
     """Pre-render a quoted ztunnel field: plain text is just wrapped in quotes (the model's Bare
     values are written as is); text that needs Rust Debug escaping is left to the model."""

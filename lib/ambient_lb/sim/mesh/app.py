@@ -19,6 +19,7 @@ unchanged):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -117,6 +118,11 @@ def _json(status: int, value: object) -> AppResponse:
     return AppResponse(status, {"Content-Type": JSON_TYPE}, body)
 
 
+@functools.lru_cache(maxsize=4096)
+def _hostname_body(pod: str) -> bytes:
+    return _json(200, {"hostname": pod}).body
+
+
 def _headers(req: AppRequest) -> dict[str, list[str]]:
     return {"-".join(p.capitalize() for p in k.split("-")): [v] for k, v in req.headers.items()}
 
@@ -135,7 +141,7 @@ def httpbin(pod: str, req: AppRequest) -> AppResponse:
     """go-httpbin's answer to ``req`` on pod ``pod`` (no faults)."""
     path, _, query = req.path.partition("?")
     if path == "/hostname":
-        return _json(200, {"hostname": pod})
+        return AppResponse(200, {"Content-Type": JSON_TYPE}, _hostname_body(pod))
     if path == "/headers":
         return _json(200, {"headers": _headers(req)})
     if path == "/ip":
