@@ -9,6 +9,10 @@ Who calls it: ``dataplane`` once per hop of a request. Lines land where ``kubect
 | ZT(GW), outbound | the ztunnel on the gateway pod's node | its first container | ``access connection complete`` |
 | destination ztunnel, inbound | the ztunnel on the backend pod's node | its first container | Solo ``http access request complete`` + ``access connection complete`` |
 
+[model] kgateway's proxies write no access log unless a listener policy turns it on; the simulator
+always writes the gateway's lines (Istio's default format) so the runbook can show every hop.
+Outlier EJECT/UNEJECT events (R2.11, JSON) go to the same container as the proxy's access log.
+
 [model] ztunnel logs ``connection complete`` per *connection* (R7.6). The simulator treats every
 request as carried by its own upstream connection, so each request yields one such line per
 ztunnel it crosses; the Solo per-request line is written by the destination ztunnel. Retention

@@ -162,9 +162,17 @@ class KgatewayController:
         listeners = (gw.get("spec") or {}).get("listeners") or []
         self._ensure_proxy(gw, listeners)
         if self.listeners is not None:
-            for lst in listeners:
-                st.ports[int(lst["port"])] = self.listeners.ensure(int(lst["port"]))
+            wanted = {int(lst["port"]) for lst in listeners}
+            for port in set(st.ports) - wanted:  # a listener was removed from the Gateway
+                del st.ports[port]
+                self._release_if_unused(port)
+            for port in sorted(wanted):
+                st.ports[port] = self.listeners.ensure(port)
         self._gateway_status(gw, st, listeners)
+
+    def _release_if_unused(self, port: int) -> None:
+        if not any(port in g.ports for g in self.gateways.values()):
+            self.listeners.release(port)
 
     def _ensure_proxy(self, gw: o.Obj, listeners: list[o.Obj]) -> None:
         ns, name = o.namespace(gw), o.name(gw)
@@ -236,8 +244,7 @@ class KgatewayController:
                         delete(self.cluster, gr, *key) if delete else self.cluster.store.remove(gr, *key)
                 if self.listeners is not None:
                     for port in st.ports:
-                        if not any(port in g.ports for g in self.gateways.values()):
-                            self.listeners.release(port)
+                        self._release_if_unused(port)
 
     # ---- HTTPRoutes ----------------------------------------------------------------------------
     def _attached_counts(self, gw: o.Obj) -> dict[str, int]:
