@@ -69,6 +69,17 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def tune_gc() -> None:
+    """What the server process does once it is up: move the bootstrap heap out of the collector and
+    collect young objects less often. A 1,000-row Table list allocates thousands of short-lived
+    containers; with the default thresholds every few lists trigger a full collection over every
+    stored object, which is what dominated the p95 latency (benchmarks/bench_sim_api.py)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 # ---- in-thread server ------------------------------------------------------------------------------
 async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str, port: int,
                        bookmark_seconds: float = 10.0, tls: Any = None) -> tuple[Any, Any, int]:
