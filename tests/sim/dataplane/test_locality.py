@@ -50,3 +50,22 @@ def test_waypoint_prefers_its_own_zone_then_spills_when_local_pods_are_ejected(z
     assert guide.hostnames(5 * len(local)).count("500") == 5 * len(local)
     spilled = guide.hostnames(8)
     assert set(spilled) == set(zones) - set(local)
+
+
+def test_gateway_ztunnel_prefers_the_waypoint_replica_in_its_own_zone(zoned_guide: Guide) -> None:
+    """R5.7, R5.2, R1.5: the waypoint Service is PreferClose, so ZT(GW) sends every connection to a
+    waypoint replica in the gateway pod's zone while one is healthy (strict tiers, no spill)."""
+    guide = zoned_guide
+    guide.add_waypoint()
+    guide.kubectl("scale", "deployment", "httpbin-waypoint", "-n", "httpbin", "--replicas=3")
+    guide.kubectl("rollout", "status", "deployment/httpbin-waypoint", "-n", "httpbin", "--timeout=60s")
+    guide.synced()
+    gw_zone = _zone_of(guide, guide.pods("kgateway-system", "gateway.networking.k8s.io/gateway-name=http")[0])
+    replicas = {p["metadata"]["name"]: _zone_of(guide, p)
+                for p in guide.pods("httpbin", "gateway.networking.k8s.io/gateway-name=httpbin-waypoint")}
+    near = {n for n, z in replicas.items() if z == gw_zone}
+    assert near and len(near) < len(replicas), f"placement {replicas} does not exercise locality"
+    guide.hostnames(12)
+    used = {n for n in replicas
+            if any(line.startswith("[") for line in guide.kubectl("logs", "-n", "httpbin", n).splitlines())}
+    assert used <= near and used
