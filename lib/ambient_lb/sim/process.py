@@ -182,6 +182,9 @@ def running_simulator(*, seed: int = 0, speed: float = 1.0, topology: Any = None
     ``tls=False`` serves plain http without a token (kubectl would not send one over http)."""
     from .server.tls import self_signed
 
+    if isinstance(topology, (str, Path)):
+        from .topology import load_topology
+        topology = load_topology(topology)
     identity = self_signed() if tls else None
     token = (token or secrets.token_urlsafe(32)) if tls else None
     kw = {"seed": seed, "speed": speed, "topology": topology, "mesh": mesh, "bare": bare}

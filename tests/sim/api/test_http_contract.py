@@ -278,3 +278,37 @@ def test_bad_patches_are_4xx_status_and_change_nothing(api, sim, ctype, body):
     assert 400 <= code < 500, (ctype, body, code, resp)
     assert resp["kind"] == "Status"
     assert sim.call(lambda: sim.cluster.store.resource_version) == before
+
+
+def test_log_options_since_timestamps_and_limit_bytes(api, sim):
+    def write() -> float:
+        logs, now = sim.cluster.logs, sim.cluster.clock.now()
+        for i in range(3):
+            logs.write("demo", "web-2", "web", f"entry {i}")
+        return now
+    sim.call(write)
+    base = "/api/v1/namespaces/demo/pods/web-2/log?container=web"
+    code, h, text = api.request("GET", base + "&timestamps=true&tailLines=1")
+    assert code == 200 and h["content-type"].startswith("text/plain")
+    stamp, rest = text.rstrip("\n").split(" ", 1)
+    assert rest == "entry 2" and stamp.endswith("Z") and len(stamp.split(".")[1]) == 10
+    assert api.request("GET", base + "&limitBytes=7")[2] == "entry 0"
+    assert api.request("GET", base + "&sinceSeconds=3600")[2].splitlines() == ["entry 0", "entry 1", "entry 2"]
+    code, _, body = api.request("GET", base + "&previous=true")
+    assert code == 400 and 'previous terminated container "web" in pod "web-2" not found' in body["message"]
+    assert api.request("GET", base + "&tailLines=abc")[0] == 400
+
+
+def test_dry_run_on_status_and_scale_changes_nothing(api):
+    api.request("POST", "/apis/apps/v1/namespaces/demo/deployments", {
+        "metadata": {"name": "dry-scale"}, "spec": {"selector": {"matchLabels": {"a": "d"}}, "template": {
+            "metadata": {"labels": {"a": "d"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}})
+    path = "/apis/apps/v1/namespaces/demo/deployments/dry-scale"
+    code, _, body = api.request("PATCH", path + "/scale?dryRun=All", {"spec": {"replicas": 7}},
+                                "application/merge-patch+json")
+    assert code == 200 and body["spec"]["replicas"] == 7
+    code, _, body = api.request("PATCH", path + "/status?dryRun=All", {"status": {"replicas": 3}},
+                                "application/merge-patch+json")
+    assert code == 200 and body["status"]["replicas"] == 3
+    live = api.request("GET", path)[2]
+    assert live["spec"]["replicas"] == 1 and "replicas" not in (live.get("status") or {})

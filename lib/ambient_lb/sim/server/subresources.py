@@ -49,6 +49,8 @@ async def status(srv: ServerState, request: web.Request, t: Target) -> web.Strea
     else:
         raise method_not_allowed(request.method, f"{t.rt.resource}/status")
     new, warnings = prepare_update(srv, request, t, old, new_body, field_manager(request))
+    if bodies.dry_run(request):
+        return respond_object(srv, request, t, new, 200, warnings)
     return respond_object(srv, request, t, commit_update(srv, t.rt, new), 200, warnings)
 
 
@@ -120,6 +122,8 @@ async def scale(srv: ServerState, request: web.Request, t: Target) -> web.Stream
     _put(new, _scale_paths(srv, t)[0], replicas)
     main = Target(t.rt, t.version, t.namespace, t.name)
     new, _ = prepare_update(srv, request, main, obj, new, field_manager(request))
+    if bodies.dry_run(request):
+        return json_response(_scale_of(srv, t, new))
     return json_response(_scale_of(srv, t, commit_update(srv, t.rt, new)))
 
 
