@@ -69,3 +69,31 @@ def test_gateway_ztunnel_prefers_the_waypoint_replica_in_its_own_zone(zoned_guid
     used = {n for n in replicas
             if any(line.startswith("[") for line in guide.kubectl("logs", "-n", "httpbin", n).splitlines())}
     assert used <= near and used
+
+
+def test_prefer_close_at_the_waypoint_spills_gradually_when_a_local_pod_is_not_ready(zoned_guide: Guide) -> None:
+    """R5.3, R6.3, R4.6: PreferClose on the backend Service makes the waypoint prioritise its own zone
+    (failover forced, no DR needed) and send not-ready endpoints as UNHEALTHY; one of k local pods not
+    ready lowers P0's health to ⌊140·(k−1)/k⌋ %, and the rest of the load spills to the other zones."""
+    guide = zoned_guide
+    guide.kubectl("annotate", "service", "in-ambient", "-n", "httpbin",
+                  "networking.istio.io/traffic-distribution=PreferClose")
+    guide.kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=6")
+    guide.kubectl("rollout", "status", "deployment/in-ambient", "-n", "httpbin", "--timeout=60s")
+    guide.add_waypoint()
+    wp_zone = _zone_of(guide, guide.pods("httpbin", "gateway.networking.k8s.io/gateway-name=httpbin-waypoint")[0])
+    zones = {p["metadata"]["name"]: _zone_of(guide, p) for p in guide.pods()}
+    local = sorted(n for n, z in zones.items() if z == wp_zone)
+    assert len(local) >= 2 and len(local) < len(zones), f"placement {zones} does not exercise spill"
+    assert set(guide.hostnames(12)) <= set(local)
+    guide.kubectl("annotate", "pod", "-n", "httpbin", local[0], "fault.ambient-lb.dev/ready=false")
+    guide.kubectl("wait", "-n", "httpbin", f"pod/{local[0]}", "--for=condition=Ready=false", "--timeout=60s")
+    guide.synced()
+    n = 200
+    seq = guide.hostnames(n)
+    assert local[0] not in seq
+    k = len(local)
+    p0 = min(100, 140 * (k - 1) // k) / 100
+    spilled = sum(1 for h in seq if h not in local) / n
+    sigma = (p0 * (1 - p0) / n) ** 0.5
+    assert abs(spilled - (1 - p0)) <= 4 * sigma + 0.01, (spilled, 1 - p0)
