@@ -1,0 +1,41 @@
+"""The guide's steps as functions the notebooks call: one cell, one call, one result.
+
+Each public step function takes the :class:`Run` a notebook opened (``run = guide.open_run(...)``),
+does the step with real kubectl/helm calls (``kube.py``, ``helm.py``) or API reads, checks it, and
+shows a :class:`~ambient_lb.checks.StepResult` through ``ui.step``: the commands run, what came
+back, callouts where the guide differs from the real system (``semantics.md`` §10), and the checks.
+A failed check raises ``CheckFailed`` after the result is shown, so a headless run stops there.
+
+Steps are idempotent, and every notebook starts with :func:`prepare`, which makes sure the earlier
+notebooks' state exists (fast when it does), so any notebook runs on its own and twice in a row.
+
+Modules, in guide order: ``run`` (the run context and the step machinery), ``cluster`` and
+``evidence`` (what the steps share), ``prerequisites`` (00), ``install`` (01), ``routing`` (02),
+``via_waypoint`` (03), ``failover`` (04), ``teardown`` (05), ``earlier_state`` (``prepare``).
+"""
+
+from __future__ import annotations
+
+from .earlier_state import prepare
+from .failover import (delete_pod_under_traffic, destination_rule, ejection, make_pod_fail,
+                       no_ejection_by_default, pod_returns)
+from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
+                      kgateway, kgateway_crds)
+from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, license_key,
+                            simulator, tools)
+from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
+from .run import Run, dump_params, load, open_run
+from .teardown import cleanup, leftovers
+from .via_waypoint import use_waypoint, waypoint, waypoint_distribution, waypoint_in_path
+
+__all__ = [
+    "Run", "open_run", "load", "dump_params", "prepare",
+    "tools", "simulator", "ensure_simulator", "cluster_reachable", "ambient_mesh", "license_key",
+    "gateway_api_crds", "kgateway_crds", "kgateway", "ambient_namespace", "gateway",
+    "gateway_address", "find_address",
+    "sample_app", "scale_app", "http_route", "traffic_reaches_every_replica", "mtls_proof",
+    "waypoint", "use_waypoint", "waypoint_in_path", "waypoint_distribution",
+    "destination_rule", "delete_pod_under_traffic", "make_pod_fail", "no_ejection_by_default",
+    "ejection", "pod_returns",
+    "cleanup", "leftovers",
+]

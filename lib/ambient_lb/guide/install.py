@@ -1,0 +1,178 @@
+"""Notebook 01 (guide step 1): Gateway API CRDs, kgateway with helm, the Gateway and its address."""
+
+from __future__ import annotations
+
+import os
+import yaml
+from pathlib import Path
+from typing import Any
+
+from .. import manifests
+from ..checks import check, poll
+from .cluster import apply, get_json, kubectl, quietly, wait_condition
+from .prerequisites import license_secret
+from .run import Run, Step, do_step, seconds
+
+
+def gateway_api_crds(run: Run) -> None:
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        if run.sim:
+            s.note("On the simulator the runbook applies the project's own copy of the Gateway API "
+                   f"{p.gateway_api.version} CRDs (the simulator has no internet); on a cluster it "
+                   f"applies {p.gateway_api.url}.")
+            kubectl(run, "apply", "--server-side", "-f", str(manifests.GATEWAY_API_CRDS),
+                    timeout=120)
+        else:
+            kubectl(run, "apply", "--server-side", "-f", p.gateway_api.url, timeout=120)
+
+    def verify(run: Run, s: Step) -> None:
+        for crd in ("gatewayclasses", "gateways", "httproutes"):
+            name = f"{crd}.gateway.networking.k8s.io"
+            wait_condition(run, s, f"CRD {name} Established", "crd", name, "", "Established",
+                           p.timeouts.command, "kubectl get crd " + name)
+    do_step(run, "01.1", "Deploy the Kubernetes Gateway API CRDs", act, verify)
+
+
+def values_file(run: Run) -> Path:
+    """The guide's ``enterprise-kgateway.yaml`` values file, in a private work dir of the run."""
+    import tempfile
+
+    work = Path(tempfile.gettempdir()) / f"ambient-lb-{os.getuid()}-{run.run_id}"
+    work.mkdir(mode=0o700, exist_ok=True)
+    path = work / "enterprise-kgateway.yaml"
+    integration = run.params.kgateway.istio_integration
+    path.write_text(yaml.safe_dump({"controller": {"extraEnv": {
+        "KGW_ENABLE_ISTIO_INTEGRATION": integration}}}, sort_keys=False))
+    return path
+
+
+def kgateway_crds(run: Run) -> None:
+    k = run.params.kgateway
+
+    def act(run: Run, s: Step) -> None:
+        set_values = {"installExtAuthCRDs": k.install_ext_auth_crds,
+                      "installRateLimitCRDs": k.install_rate_limit_crds,
+                      "installEnterpriseListenerSetCRD": k.install_enterprise_listener_set_crd}
+        helm_install(run, k.crds_release, k.crds_chart, set_values=
+                     {a: b for a, b in set_values.items() if b is False})
+        if run.sim:
+            s.note("helm does not run on the simulator: the simulator stands in for the chart and "
+                   "the runbook records the release as helm would.")
+    do_step(run, "01.2", "Deploy the Solo Enterprise for kgateway CRDs", act, None)
+
+
+def kgateway(run: Run) -> None:
+    k = run.params.kgateway
+
+    def act(run: Run, s: Step) -> None:
+        from .. import shell
+
+        path = values_file(run)
+        shell.record(shell.CommandResult(["cat"], 0, "", "", "cat <<EOF > enterprise-kgateway.yaml\n"
+                                         f"{path.read_text().rstrip()}\nEOF"))
+        helm_install(run, k.release, k.chart, values_files=(path,), license=license_secret(run))
+
+    def verify(run: Run, s: Step) -> None:
+        ns = run.params.namespaces.kgateway
+        kubectl(run, "get", "pods", "-n", ns)
+        res = kubectl(run, "rollout", "status", f"deployment/{k.release}", "-n", ns,
+                      f"--timeout={int(seconds(run.params.timeouts.rollout))}s", check=False,
+                      timeout=seconds(run.params.timeouts.rollout) + 10)
+        s.add(check("the kgateway control plane is running", res.returncode == 0,
+                    res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "not rolled out",
+                    f"kubectl logs -n {ns} deploy/{k.release} (a bad license key shows there)",
+                    res.stderr.strip()[:300]))
+    do_step(run, "01.3", "Install Solo Enterprise for kgateway", act, verify)
+
+
+def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[Path, ...] = (),
+                 set_values: dict[str, Any] | None = None, license: Any = None) -> Any:
+    """``helm upgrade -i`` through ``helm.Helm`` (on sim: the simulator's chart stand-in)."""
+    from ..helm import Helm
+
+    secret_values = {"licensing.licenseKey": license} if license is not None else {}
+    return Helm.from_params(run.params, run.kube).upgrade_install(
+        release, chart, version=run.params.kgateway.version,
+        namespace=run.params.namespaces.kgateway, create_namespace=True,
+        values_files=list(values_files), set_values=set_values or None,
+        secret_values=secret_values or None)
+
+
+def ambient_namespace(run: Run) -> None:
+    ns = run.params.namespaces.kgateway
+
+    def act(run: Run, s: Step) -> None:
+        kubectl(run, "label", "ns", ns, "istio.io/dataplane-mode=ambient", "--overwrite")
+
+    def verify(run: Run, s: Step) -> None:
+        labels = ((get_json(run, "namespace", ns) or {}).get("metadata", {}).get("labels", {}))
+        mode = labels.get("istio.io/dataplane-mode")
+        s.add(check(f"namespace {ns} is in the ambient mesh", mode == "ambient",
+                    f"istio.io/dataplane-mode={mode}", f"kubectl label ns {ns} "
+                    "istio.io/dataplane-mode=ambient --overwrite"))
+    do_step(run, "01.4", f"Add {ns} to the ambient mesh", act, verify)
+
+
+def gateway(run: Run) -> None:
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        apply(run, manifests.render("gateway", p, run.run_id))
+
+    def verify(run: Run, s: Step) -> None:
+        wait_condition(run, s, f"Gateway {p.gateway.name} Programmed", "gateway", p.gateway.name,
+                       p.namespaces.kgateway, "Programmed", p.timeouts.gateway_ready,
+                       f"kubectl describe gateway {p.gateway.name} -n {p.namespaces.kgateway}; "
+                       f"is the GatewayClass {p.gateway.class_name} accepted?")
+        kubectl(run, "get", "gateway", p.gateway.name, "-n", p.namespaces.kgateway)
+    do_step(run, "01.5", f"Create the Gateway {p.gateway.name}", act, verify)
+
+
+def gateway_address(run: Run) -> None:
+    """The gateway's LoadBalancer address, or a managed port-forward when there is none."""
+    def act(run: Run, s: Step) -> None:
+        address = find_address(run, show=True)
+        run.state["address"] = address
+        s.show(f"KGATEWAY_IP={address.rsplit(':', 1)[0]}")
+        s.note(f"The listener is on port {run.params.gateway.port}: the guide's curl "
+               f"http://$KGATEWAY_IP/hostname (port 80) reaches it only where the Service maps "
+               f"port 80; the runbook always uses http://$KGATEWAY_IP:{run.params.gateway.port}.")
+
+    def verify(run: Run, s: Step) -> None:
+        s.add(poll("the gateway address accepts connections",
+                   lambda: _tcp_open(run.state["address"]), timeout=15, interval=0.2,
+                   hint="kubectl get svc -n kgateway-system; on a cluster without a load "
+                        "balancer the runbook port-forwards"))
+    do_step(run, "01.6", "Get the gateway address", act, verify)
+
+
+def find_address(run: Run, show: bool = False) -> str:
+    """``host:port`` of the gateway listener (service status, else a port-forward)."""
+    p = run.params
+    if "address" in run.state:
+        return run.state["address"]
+    jp = "{.status.loadBalancer.ingress[0]['hostname','ip']}"
+    call = kubectl if show else quietly
+    res = call(run, "get", "svc", "-n", p.namespaces.kgateway, p.gateway.name, f"-o=jsonpath={jp}")
+    host = res.stdout.strip()
+    run.state["address"] = f"{host}:{p.gateway.port}" if host else _port_forward(run)
+    return run.state["address"]
+
+
+def _port_forward(run: Run) -> str:
+    """``kubectl port-forward ... 8080:8080 &``, kept open for the kernel's life."""
+    p = run.params
+    pf = run.kube.port_forward(f"deployment/{p.gateway.name}", p.gateway.port, p.gateway.port,
+                               namespace=p.namespaces.kgateway, timeout=p.timeouts.port_forward)
+    run.state["port_forward"] = pf
+    return pf.__enter__()
+
+
+def _tcp_open(address: str) -> tuple[bool, str]:
+    import socket
+
+    host, port = address.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=2):
+        return True, f"{address} accepts TCP connections"

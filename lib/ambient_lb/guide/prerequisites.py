@@ -1,0 +1,129 @@
+"""Notebook 00: tools, the simulator, the cluster, the ambient mesh, the license key."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ..checks import check, skipped
+from .cluster import get_json, items, kubectl, quietly
+from .run import Run, Step, do_step
+
+
+DEMO_LICENSE = "ambient-lb-sim-demo-license"  # accepted by the simulator's kgateway only
+
+
+def tools(run: Run) -> None:
+    """kubectl present (helm too on a cluster), with versions."""
+    def act(run: Run, s: Step) -> None:
+        res = kubectl(run, "version", "--client", check=False)
+        s.add(check("kubectl installed", res.returncode == 0,
+                    res.stdout.splitlines()[0] if res.stdout else "kubectl not found",
+                    "install kubectl (see `ambient-lb` README) and re-run"))
+        if run.sim:
+            s.add(skipped("helm installed", "not needed on the simulator: it stands in for the charts"))
+            return
+        from ..shell import run as sh
+
+        res = sh(["helm", "version", "--short"], timeout=30, check=False)
+        s.add(check("helm installed", res.returncode == 0, res.stdout.strip(),
+                    "install helm 3: https://helm.sh/docs/intro/install/"))
+    do_step(run, "00.1", "Tools", act, None)
+
+
+def simulator(run: Run) -> None:
+    """On ``sim``: start the cluster-in-a-box unless it is already running."""
+    def act(run: Run, s: Step) -> None:
+        if not run.sim:
+            s.add(skipped("simulator", "target is a cluster"))
+            return
+        ensure_simulator(run)
+        s.note(f"The simulator is a model of the real system (rules in semantics.md). Use it from "
+               f"a terminal too: export KUBECONFIG={run.kubeconfig}")
+
+    def verify(run: Run, s: Step) -> None:
+        if run.sim:
+            res = quietly(run, "get", "--raw", "/readyz", check=False)
+            s.add(check("simulator answers", res.returncode == 0 and "ok" in res.stdout,
+                        f"/readyz: {res.stdout.strip() or res.stderr.strip()[:200]}",
+                        "run `ambient-lb sim up` in a terminal and read its log"))
+    do_step(run, "00.2", "Simulator", act, verify)
+
+
+def ensure_simulator(run: Run) -> None:
+    """``ambient-lb sim up`` (idempotent: it reports a running simulator instead of a second one)."""
+    from ..shell import run as sh
+
+    sim = run.params.sim
+    argv = [sys.executable, "-m", "ambient_lb.cli", "sim", "up", "--kubeconfig", str(run.kubeconfig),
+            "--seed", str(sim.seed), "--speed", str(sim.speed)]
+    if sim.topology:
+        argv += ["--topology", str(sim.topology)]
+    shown = ["ambient-lb", *argv[3:]]
+    from ..shell import display_line
+
+    sh(argv, timeout=120, display=display_line(shown))
+
+
+def cluster_reachable(run: Run) -> None:
+    def act(run: Run, s: Step) -> None:
+        res = kubectl(run, "version", check=False)
+        server = [ln for ln in res.stdout.splitlines() if ln.startswith("Server Version")]
+        s.add(check(f"context {run.params.context} reachable", res.returncode == 0 and bool(server),
+                    server[0] if server else res.stderr.strip()[:200],
+                    "check the context name in params and that the cluster is up: kubectl "
+                    f"--context {run.params.context} get nodes"))
+    do_step(run, "00.3", "The cluster is reachable", act, None)
+
+
+def ambient_mesh(run: Run) -> None:
+    """istiod running, a ztunnel ready on every node, the Istio CRDs installed."""
+    def act(run: Run, s: Step) -> None:
+        ns = run.params.namespaces.istio
+        kubectl(run, "get", "pods", "-n", ns, "-o", "wide")
+        nodes = len(items(run, "nodes"))
+        istiod = get_json(run, "deployment", "istiod", ns) or {}
+        avail = istiod.get("status", {}).get("availableReplicas", 0) or 0
+        s.add(check("istiod available", avail >= 1, f"{avail} replica(s) available",
+                    "install Istio ambient (Gloo Operator or Helm) before this guide"))
+        ds = get_json(run, "daemonset", "ztunnel", ns) or {}
+        st = ds.get("status", {})
+        ready = st.get("numberReady", 0)
+        s.add(check("a ztunnel ready on every node", ready == nodes and nodes > 0,
+                    f"{ready} of {nodes} nodes have a ready ztunnel",
+                    f"kubectl get ds ztunnel -n {ns}; kubectl describe ds ztunnel -n {ns}"))
+        crd = get_json(run, "crd", "destinationrules.networking.istio.io")
+        s.add(check("Istio CRDs installed", crd is not None,
+                    "destinationrules.networking.istio.io present" if crd else "missing",
+                    "install Istio's base chart (CRDs)"))
+    do_step(run, "00.4", "The ambient mesh is there", act, None)
+
+
+def license_key(run: Run) -> None:
+    """The license key variable is set (on sim, a demo key is used when it is not)."""
+    def act(run: Run, s: Step) -> None:
+        var = run.params.license.env_var
+        present = bool(os.environ.get(var, "").strip())
+        if present:
+            s.add(check("license key available", True, f"${var} is set (its value is never shown)"))
+        elif run.sim:
+            s.add(check("license key available", True,
+                        f"${var} is not set: the simulator's demo key will be used"))
+            s.note(f"${var} is not set. On the simulator the runbook uses a demo key instead; on a "
+                   f"real cluster, export {var}=<license-key> before starting Jupyter.")
+        else:
+            s.add(check("license key available", False, f"${var} is not set",
+                        f"export {var}=<license-key> in the shell that starts Jupyter/papermill "
+                        "(ask your Solo account representative), then restart the kernel"))
+    do_step(run, "00.5", "The license key", act, None)
+
+
+def license_secret(run: Run) -> Any:
+    """The key as a ``shell.Secret`` (redacted everywhere); the demo key on sim when unset."""
+    from ..shell import Secret
+
+    var = run.params.license.env_var
+    if run.sim and not os.environ.get(var, "").strip():
+        return Secret(DEMO_LICENSE, var)
+    return run.params.license_secret()

@@ -1,0 +1,182 @@
+"""The run a notebook opens (params, kube client, run label) and the step machinery.
+
+Every step module builds on it: ``_step`` runs a step's action and checks inside a
+``shell.CommandLog``, turns errors into failed checks, and shows the result through ``ui.step``.
+"""
+
+from __future__ import annotations
+
+import os
+import yaml
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import manifests, ui
+from ..checks import CheckResult, StepResult
+from ..errors import RunbookError
+
+
+SIM_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")
+
+
+RUN_LABEL = manifests.RUN_LABEL
+
+
+def load(path: str | None, overrides: Any = None) -> Any:
+    """Validated params (``params.load_params``); bad input stops here, before any cluster call."""
+    from ..params import load_params
+
+    return load_params(path or None, overrides or None)
+
+
+def dump_params(params: Any) -> str:
+    """The resolved params as YAML (no secrets exist in params: only the license env var's name)."""
+    return yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+
+
+@dataclass
+class Run:
+    """What every step needs; one per notebook kernel."""
+
+    params: Any
+    run_id: str
+    interactive: bool | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    results: list[StepResult] = field(default_factory=list)
+    _kube: Any = None
+
+    @property
+    def sim(self) -> bool:
+        return self.params.target == "sim"
+
+    @property
+    def kubeconfig(self) -> Path | None:
+        if self.params.kubeconfig is not None:
+            return self.params.kubeconfig
+        return SIM_KUBECONFIG.expanduser() if self.sim else None
+
+    @property
+    def kube(self) -> Any:
+        if self._kube is None:
+            from ..kube import Kube
+
+            self._kube = _make_kube(Kube, self)
+        return self._kube
+
+    def __repr__(self) -> str:
+        p = self.params
+        where = f"simulator (kubeconfig {self.kubeconfig})" if self.sim else \
+            f"cluster context {p.context}"
+        return (f"ambient-lb run {self.run_id!r} on the {where}\n"
+                f"  gateway {p.namespaces.kgateway}/{p.gateway.name} port {p.gateway.port}, "
+                f"app {p.namespaces.app}/{p.app.name} x{p.app.replicas}, "
+                f"license from ${p.license.env_var}")
+
+
+def _make_kube(kube_cls: Any, run: Run) -> Any:
+    if hasattr(kube_cls, "from_params"):
+        return kube_cls.from_params(run.params, kubeconfig=run.kubeconfig)
+    return kube_cls(kubeconfig=run.kubeconfig, context=run.params.context)
+
+
+def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any = "auto",
+             **overrides: Any) -> Run:
+    """The notebook's run: params from the file (or the sim defaults) plus keyword overrides.
+
+    An empty ``params_file`` means ``$AMBIENT_LB_PARAMS`` if set (the tests and the regenerate
+    tool point notebooks at a private simulator this way), else the built-in sim defaults.
+    Overrides use ``__`` for dots: ``open_run(sim__speed=20)``.
+    """
+    flat = {k.replace("__", "."): v for k, v in overrides.items() if v is not None}
+    path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
+    return Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
+
+
+def _mode(interactive: Any) -> bool | None:
+    """``auto``/None -> decided by ``AMBIENT_LB_HEADLESS``; yes/no (or a bool) -> forced."""
+    if interactive is None or isinstance(interactive, bool):
+        return interactive
+    value = str(interactive).strip().lower()
+    if value in ("auto", ""):
+        return None
+    if value in ("yes", "true", "1", "no", "false", "0"):
+        return value in ("yes", "true", "1")
+    from ..errors import ParameterError
+
+    raise ParameterError(f"interactive={interactive!r}: use auto, yes or no (e.g. interactive=\"auto\")")
+
+
+class Step:
+    """Collects one step's commands, outputs, notes and checks while the step runs."""
+
+    def __init__(self, number: str, title: str) -> None:
+        self.result = StepResult(step=number, title=title)
+
+    def show(self, text: str) -> None:
+        self.result.output += text.rstrip("\n") + "\n"
+
+    def note(self, text: str) -> None:
+        self.result.notes.append(text)
+
+    def add(self, *checks: CheckResult) -> None:
+        self.result.checks.extend(checks)
+
+    def figure(self, fig: Any) -> None:
+        """A matplotlib Figure shown (as a PNG) right after the step's result."""
+        self.result.data.setdefault("figures", []).append(fig)
+
+    def fail(self, name: str, exc: BaseException) -> None:
+        """A command or wait inside the step raised: a failed check with its message and hint."""
+        hint = getattr(exc, "hint", None) or "read the command output above; fix it and re-run"
+        message = str(getattr(exc, "message", "") or exc).splitlines()
+        self.add(CheckResult(name, False, message[0] if message else type(exc).__name__, hint,
+                             "\n".join(message[1:])[:1000]))
+
+
+Action = Callable[[Run, Step], None]
+
+
+def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResult:
+    from ..shell import CommandLog
+
+    s = Step(number, title)
+    with CommandLog() as log:
+        for part in parts:
+            try:
+                part(run, s)
+            except RunbookError as exc:
+                s.fail("the step's commands succeeded", exc)
+                break
+    s.result.commands = [r.display for r in log]
+    s.result.outputs = [_printed(r) for r in log]
+    return s.result
+
+
+def _printed(r: Any) -> str:
+    return (r.stdout or "") + (r.stderr if getattr(r, "returncode", 0) else "")
+
+
+def do_step(run: Run, number: str, title: str, action: Action | None, verify: Action | None,
+          knobs: dict[str, tuple[int, int, int]] | None = None) -> None:
+    parts = [p for p in (action, verify) if p is not None]
+    if run.state.get("_preparing"):  # inside prepare(): run, record, no display
+        run.results.append(_execute(run, number, title, parts))
+        return
+
+    def once(only: list[Action]) -> Callable[..., StepResult]:
+        def go(**knob_values: Any) -> StepResult:
+            run.state.update(knob_values)
+            result = _execute(run, number, title, only)
+            run.results.append(result)
+            return result
+        return go
+
+    result = ui.step(once(parts), recheck=once([verify]) if verify else None,
+                     interactive=run.interactive, knobs=knobs)
+    for fig in result.data.pop("figures", []):
+        ui.figure(fig)
+
+
+def seconds(duration: Any) -> float:
+    return float(getattr(duration, "seconds", duration))
