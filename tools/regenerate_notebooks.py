@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import notebook_sources  # noqa: E402
 
-from ambient_lb.runner import _ipc_kernel_manager  # noqa: E402
+from ambient_lb.runner import ipc_kernel_manager  # noqa: E402
 
 
 def write_sources(only: str | None = None) -> list[Path]:
@@ -53,7 +53,7 @@ def stop_simulator(kubeconfig: Path) -> None:
                     str(kubeconfig)], check=False, capture_output=True, timeout=60)
 
 
-def execute_in_place(paths: list[Path], params: Path) -> int:
+def execute_in_place(paths: list[Path], params: Path, sockets: Path) -> int:
     import nbformat
     import papermill as pm
 
@@ -64,7 +64,7 @@ def execute_in_place(paths: list[Path], params: Path) -> int:
         try:
             pm.execute_notebook(str(path), str(path), cwd=str(NOTEBOOKS), progress_bar=False,
                                 kernel_name="python3",
-                                kernel_manager_class=_ipc_kernel_manager(path))
+                                kernel_manager_class=ipc_kernel_manager(sockets))
         except Exception as exc:
             print(f"FAILED: {path.name}: {exc}", file=sys.stderr)
             return 1
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="alb-regen-") as tmp:
         params = sim_params(Path(tmp), args.speed)
         try:
-            return execute_in_place(paths, params)
+            return execute_in_place(paths, params, Path(tmp))
         finally:
             stop_simulator(Path(tmp) / "kubeconfig")
 

@@ -144,17 +144,21 @@ def execute_one(src: Path, dest: Path, params_file: str, run_id: str,
                 cell_timeout: float) -> NotebookRecord:
     import papermill as pm
 
+    import tempfile
+
     rec = NotebookRecord(name=src.stem)
     start = time.monotonic()
-    try:
-        pm.execute_notebook(str(src), str(dest), parameters={"params_file": params_file,
-                                                             "run_id": run_id},
-                            cwd=str(src.parent), progress_bar=False, kernel_name="python3",
-                            execution_timeout=cell_timeout,
-                            kernel_manager_class=_ipc_kernel_manager(dest))
-        rec.ok = True
-    except Exception as exc:  # papermill's error: the notebook itself says what failed
-        rec.error = _short_error(exc)
+    # unix socket paths are limited to ~100 bytes: keep them short, outside the run dir
+    with tempfile.TemporaryDirectory(prefix="alb-k-") as sockets:
+        try:
+            pm.execute_notebook(str(src), str(dest), parameters={"params_file": params_file,
+                                                                 "run_id": run_id},
+                                cwd=str(src.parent), progress_bar=False, kernel_name="python3",
+                                execution_timeout=cell_timeout,
+                                kernel_manager_class=ipc_kernel_manager(Path(sockets)))
+            rec.ok = True
+        except Exception as exc:  # papermill's error: the notebook itself says what failed
+            rec.error = _short_error(exc)
     rec.seconds = time.monotonic() - start
     if dest.exists():
         rec.steps = step_records(json.loads(dest.read_text()))
@@ -166,14 +170,9 @@ def _short_error(exc: Exception) -> str:
     return f"{ename}: {evalue}".strip()[:500]
 
 
-def _ipc_kernel_manager(dest: Path) -> Any:
-    """A kernel manager on IPC sockets in the run dir: no TCP ports, no encryption warning."""
+def ipc_kernel_manager(ipc_dir: Path) -> Any:
+    """A kernel manager on IPC sockets in ``ipc_dir``: no TCP ports, no encryption warning."""
     from jupyter_client.manager import AsyncKernelManager
-
-    import tempfile
-
-    # unix socket paths are limited to ~100 bytes: keep them short, outside the run dir
-    ipc_dir = Path(tempfile.mkdtemp(prefix="alb-k-"))
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kw: Any) -> None:
