@@ -14,6 +14,9 @@ temporary file, then measures in the same run:
 - the parser's peak traced memory (``tracemalloc``, a separate run) as a multiple of the result's own
   ``memory_usage(deep=True)``.
 
+Note on memory: ``memory_usage(deep=True)`` counts a string object once per cell that refers to it, so a
+result whose cells share objects (constant ``target``/``message`` columns) can read above the traced peak.
+
 Times are CPU seconds of this process (``time.process_time``), so other load on a shared machine does not
 skew the ratios. Targets (issue 5): throughput >= 10x the baseline, peak memory <= 2x the result.
 Usage: ``python benchmarks/bench_logs.py [--lines N]``.
