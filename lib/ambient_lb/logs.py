@@ -258,6 +258,8 @@ def _to_utc(arr: np.ndarray) -> np.ndarray:
 
 def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
     """Object array of str/int/bool/None -> Int64, boolean, str, or object when values are mixed."""
+    if kind == "str":  # the format says text (Envoy's non-integer fields): no need to look
+        return pd.array(arr, dtype="str")
     inferred = pd.api.types.infer_dtype(arr, skipna=True)
     if kind == "int" or inferred == "integer":
         if inferred in ("integer", "empty"):
@@ -813,7 +815,7 @@ ENVOY_COLUMNS = (
     "downstream_remote_address", "requested_server_name", "route_name",
 )  # fmt: skip
 _ENVOY_INTS = ("response_code", "bytes_received", "bytes_sent", "duration", "upstream_service_time")
-_ENVOY_KINDS = dict.fromkeys(_ENVOY_INTS, "int")
+_ENVOY_KINDS = {name: "int" if name in _ENVOY_INTS else "str" for name in ENVOY_COLUMNS}
 
 # Layouts after "[START_TIME] ": "req" is the quoted request line, "Q:" a quoted field, "_" a field the
 # runbook does not keep (the Mixer status). Newest first; matched by shape, never by count alone (§2.1).
