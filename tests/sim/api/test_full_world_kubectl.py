@@ -5,6 +5,7 @@ controllers themselves; this checks that the server carries their state to kubec
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from typing import Iterator
@@ -13,7 +14,8 @@ import pytest
 
 from ambient_lb.sim.process import Simulator, running_simulator
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [pytest.mark.kubectl,
+              pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
 DEPLOY = """apiVersion: apps/v1
 kind: Deployment

@@ -7,12 +7,10 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-import time
 from typing import Any
 
 import pytest
 
-from ambient_lb.sim.store import GR
 
 
 class Http:

@@ -3,7 +3,7 @@ kubeconfig that kubectl uses as is, one server per kubeconfig, and a clean stop.
 
 from __future__ import annotations
 
-import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -13,7 +13,8 @@ import pytest
 
 from ambient_lb.sim.process import running_simulator_process
 
-pytestmark = pytest.mark.kubectl
+pytestmark = [pytest.mark.kubectl,
+              pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

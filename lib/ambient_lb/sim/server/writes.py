@@ -8,7 +8,6 @@ happens before the store changes.
 from __future__ import annotations
 
 import copy
-import string
 from typing import Any
 
 from aiohttp import web
