@@ -145,3 +145,23 @@ def test_deleted_pod_fails_only_in_the_window_then_only_survivors_answer(slow_gu
     assert " 503 UC upstream_reset_before_response_started{connection_termination} " in wp_log
     stats = guide.stats("httpbin", guide.waypoint_pod())
     assert stats[f"{WP_CLUSTER}.outlier_detection.ejections_enforced_total"] == 0
+
+
+def test_changing_the_dr_rebuilds_the_cluster_and_forgets_ejections(guide_speed5: Guide) -> None:
+    """R2.12: a DR change rebuilds the waypoint's cluster: the ejected pod is back at once and the
+    outlier stats start from zero."""
+    guide = guide_speed5
+    guide.add_waypoint()
+    guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s",
+                                 maxEjectionPercent=100))
+    bad = guide.pod_names()[0]
+    _fail(guide, bad)
+    guide.synced()
+    assert guide.hostnames(15).count("500") == 5
+    assert "500" not in guide.hostnames(3)
+    guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=7, interval="10s", baseEjectionTime="30s",
+                                 maxEjectionPercent=100))
+    guide.synced()
+    assert guide.hostnames(3).count("500") == 1
+    stats = guide.stats("httpbin", guide.waypoint_pod())
+    assert stats[f"{WP_CLUSTER}.outlier_detection.ejections_enforced_total"] == 0
