@@ -310,3 +310,9 @@ def test_dry_run_on_status_and_scale_changes_nothing(api):
     assert code == 200 and body["status"]["replicas"] == 3
     live = api.request("GET", path)[2]
     assert live["spec"]["replicas"] == 1 and "replicas" not in (live.get("status") or {})
+
+
+def test_deeply_nested_body_is_a_bad_request(api):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    code, _, body = api.request("POST", "/api/v1/namespaces/demo/configmaps", deep)
+    assert code == 400 and body["reason"] == "BadRequest"

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import discovery, openapi, rest, routing, subresources
+from . import bodies, discovery, openapi, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
@@ -45,8 +45,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ApiError as exc:
         return json_response(exc.status(), exc.code)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        reason = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge"}.get(exc.status, "BadRequest")
+        return json_response(ApiError(reason, exc.text or exc.reason, code=exc.status).status(), exc.status)
     except Exception as exc:  # a bug must not take the server down; the client gets a Status
         log.exception("internal error on %s %s", request.method, request.path_qs)
         err = ApiError("InternalError", f"an error on the server ({type(exc).__name__}: {exc}) has prevented "
@@ -169,7 +172,7 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: float = 10.0) -> web.Application:
     """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
-    app = web.Application(middlewares=[errors, auth], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[errors, auth], client_max_size=bodies.MAX_BODY)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router

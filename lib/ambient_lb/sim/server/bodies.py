@@ -18,6 +18,7 @@ from aiohttp import web
 from . import protobuf
 from .status import ApiError, unsupported_media_type
 
+MAX_BODY = 64 * 2**20  # bytes; the Gateway API CRDs are about 1 MiB together
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 PROTOBUF_HINT = ("; this server reads protobuf bodies only for Namespace, ConfigMap, Secret and "
                  "Deployment (what kubectl 1.32+ sends for 'kubectl create'): write the object as YAML and "
@@ -33,7 +34,11 @@ def media_type(request: web.Request) -> str:
 
 async def read(request: web.Request) -> Any:
     """The decoded body (None when empty), by Content-Type."""
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError("RequestEntityTooLarge", f"the request body is larger than the simulator accepts "
+                       f"({MAX_BODY // 2**20} MiB); split the manifest into several files") from None
     ctype = media_type(request)
     if ctype == PROTOBUF:
         try:
@@ -52,7 +57,7 @@ async def read(request: web.Request) -> Any:
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError("BadRequest", f"the body of the request could not be decoded as JSON: {exc}; "
                        'send a JSON object such as {"metadata": {"name": "x"}}') from None
 
@@ -60,7 +65,7 @@ def _json(raw: bytes) -> Any:
 def _yaml(raw: bytes) -> Any:
     try:
         return yaml.safe_load(raw)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApiError("BadRequest", f"the body of the request could not be decoded as YAML: {first}") from None
 
