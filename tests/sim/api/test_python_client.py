@@ -112,3 +112,18 @@ def test_delete_namespace_returns_terminating_namespace(client):
     v1.delete_namespace("doomed")
     ns = v1.read_namespace("doomed")
     assert ns.status.phase == "Terminating" and ns.metadata.deletion_timestamp is not None
+
+
+def test_dynamic_client_uses_legacy_discovery_and_server_side_apply(client, tmp_path, monkeypatch):
+    from kubernetes.dynamic import DynamicClient
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # its discovery cache file goes stale across servers
+    dyn = DynamicClient(client, cache_file=str(tmp_path / "discovery.json"))
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dyn", "namespace": "demo"},
+            "data": {"k": "v"}}
+    cms.server_side_apply(body=body, field_manager="dyn-test", namespace="demo")
+    got = cms.get(name="dyn", namespace="demo")
+    assert got.data.k == "v"
+    assert [m.manager for m in got.metadata.managedFields] == ["dyn-test"]
+    deploys = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    assert deploys.namespaced and "scale" in [s for s in deploys.subresources]

@@ -121,6 +121,7 @@ class _Encoder:
     def line(self, kind: str, obj: Obj) -> bytes:
         if self.as_table:
             out: Obj = table(self.srv, self.request, self.t.rt, [obj], with_headers=self.first)
+            out["metadata"]["resourceVersion"] = (obj.get("metadata") or {}).get("resourceVersion", "")
             self.first = False
         else:
             out = for_version(self.t.rt, obj, self.t.version)
