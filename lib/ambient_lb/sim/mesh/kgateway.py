@@ -4,7 +4,8 @@ Who calls it: ``sim.mesh.all_controllers``. It watches the store and, on the nex
 relevant change, reconciles:
 
 - the controller Deployment the chart stand-in (``charts.py``) installed: its license Secret
-  (missing/empty → the controller pod stays not Ready and logs why) and
+  (missing/empty → the controller pod stays not Ready and logs why; [model] the readiness is held
+  false through the kubelet's ``fault.ambient-lb.dev/ready`` annotation on that pod) and
   ``KGW_ENABLE_ISTIO_INTEGRATION`` (→ ``self.integration``: mesh traffic captured by ztunnel, R1.4b);
 - the GatewayClass: ``Accepted``;
 - each Gateway of the class: ServiceAccount, Deployment and LoadBalancer Service named after it
