@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     rows = [row_for(Path(d)) for d in args.runs]
+    names = [r["run"] for r in rows]
+    for r, d in zip(rows, args.runs):  # same directory names (runs/a/latest, runs/b/latest): paths
+        if names.count(r["run"]) > 1:
+            r["run"] = str(d)
     print(render_text(rows))
     if args.html:
         Path(args.html).write_text(render_rows_html(rows))

@@ -114,8 +114,9 @@ class RunRecord:
             for s in n.steps:
                 for c in s.get("checks", []):
                     if not c.get("ok", c.get("status") != "FAIL"):
+                        hint = f" hint: {c['hint']}" if c.get("hint") else ""
                         return f"{n.name} step {s['step']} ({s['title']}): check {c['name']!r}: " \
-                               f"{c.get('detail', '')} hint: {c.get('hint', '')}"
+                               f"{c.get('detail', '')}{hint}"
             if not n.ok:
                 return f"{n.name}: {n.error}"
         return ""
