@@ -246,7 +246,9 @@ class DataPlane:
         self.proxies.emit(proxy, cluster.report(host, reply.outcome, self.clock.now()), cluster)
         if reply.extra.get("upstream"):  # an answer from the waypoint or the app is passed through (R7.4)
             reply.flags, reply.details = "-", "via_upstream"
-        reply.upstream_ms = max(0, int((self.clock.now() - start) * 1000))
+            reply.upstream_ms = max(0, int((self.clock.now() - start) * 1000))
+        else:  # Envoy's own reply (UC, UH): no upstream service time
+            reply.upstream_ms = None
         self._gw_log(gw, down, reply, start, route, host.address, cluster.config.name)
         return reply
 
