@@ -11,15 +11,17 @@ temporary file, then measures in the same run:
 - baseline B: the same, but each value typed as the parsers type it (quotes and escapes undone, integers,
   ``-`` as missing, timestamps as UTC datetimes): the same output, naively;
 - ``parse_ztunnel`` / ``parse_envoy`` on the same file (typed columns, skipped-line accounting);
-- the parser's peak traced memory (``tracemalloc``, a separate run) as a multiple of the result's own
-  ``memory_usage(deep=True)``.
+- the parser's peak memory (a separate run) as a multiple of the result's own ``memory_usage(deep=True)``:
+  the peak that ``tracemalloc`` traces (Python objects, numpy) plus the peak of Arrow's memory pool, which
+  ``tracemalloc`` does not see (text columns are Arrow-backed). The two peaks are added although they need
+  not coincide, so the figure is an upper bound.
 
 Note on memory: ``memory_usage(deep=True)`` counts a string object once per cell that refers to it, so a
 result whose cells share objects (constant ``target``/``message`` columns) can read above the traced peak.
 
 Times are CPU seconds of this process (``time.process_time``), so other load on a shared machine does not
 skew the ratios. Targets (issue 5): throughput >= 10x the baseline, peak memory <= 2x the result.
-Usage: ``python benchmarks/bench_logs.py [--lines N]``.
+Usage: ``python benchmarks/bench_logs.py [--lines N] [--formats ztunnel,envoy]``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from ambient_lb.logs import parse_envoy, parse_ztunnel
 
@@ -190,14 +193,24 @@ def timed(fn: Callable[[], pd.DataFrame]) -> tuple[float, pd.DataFrame]:
     return time.process_time() - t0, df
 
 
+_POOLS: list[pa.MemoryPool] = []
+
+
 def peak_ratio(fn: Callable[[], pd.DataFrame]) -> tuple[float, float, int]:
     gc.collect()
+    default_pool = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(default_pool)  # counts its own peak: Arrow allocations of this run only
+    _POOLS.append(pool)  # buffers allocated through a proxy are freed through it: it must outlive them
+    pa.set_memory_pool(pool)
     tracemalloc.start()
-    df = fn()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    try:
+        df = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        pa.set_memory_pool(default_pool)
     result = int(df.memory_usage(deep=True).sum())
-    return peak / 1e6, result / 1e6, len(df)
+    return (peak + pool.max_memory()) / 1e6, result / 1e6, len(df)
 
 
 def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Callable], n: int, tmp: Path) -> Iterator[str]:
@@ -217,18 +230,21 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
     peak, result, _ = peak_ratio(lambda: parse(path))
     yield f"   ambient_lb.logs.parse_{name}:{' ' * (22 - len(name))}{t_fast:7.2f} s {n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)"
     yield f"   throughput ratio: {t_base[0] / t_fast:4.1f}x baseline A, {t_base[1] / t_fast:4.1f}x baseline B  (target >= 10x)"
-    yield f"   peak traced memory {peak:,.0f} MB / result {result:,.0f} MB = {peak / result:4.2f}x  (target <= 2x)"
+    yield f"   peak memory (traced + Arrow pool) {peak:,.0f} MB / result {result:,.0f} MB = {peak / result:4.2f}x  (target <= 2x)"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines per format (default 1,000,000)")
+    ap.add_argument("--formats", default="ztunnel,envoy", help="comma list of formats (default ztunnel,envoy)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_logs_") as tmp:
         for name, make, parse, naive in (
             ("ztunnel", ztunnel_line, parse_ztunnel, (naive_ztunnel, naive_ztunnel_typed)),
             ("envoy", envoy_line, parse_envoy, (naive_envoy, naive_envoy_typed)),
         ):
+            if name not in args.formats.split(","):
+                continue
             for text in bench(name, make, parse, naive, args.lines, Path(tmp)):
                 print(text, flush=True)
     return 0

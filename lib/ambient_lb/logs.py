@@ -43,6 +43,8 @@ from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "parse_ztunnel",
@@ -221,7 +223,9 @@ class _Columns:
             return pd.DatetimeIndex(np.concatenate(parts)).tz_localize("UTC")
         if all(isinstance(p, pd.arrays.IntegerArray) for p in parts):
             return parts[0] if len(parts) == 1 else pd.arrays.IntegerArray._concat_same_type(parts)
-        parts = [p.astype(object) if isinstance(p, pd.api.extensions.ExtensionArray) else p for p in parts]
+        if self.kinds.get(name) == "str" and all(isinstance(p, pa.Array) for p in parts):
+            return _str_from_arrow(pa.chunked_array(parts, type=pa.large_string()))
+        parts = [_object_array(p) for p in parts]
         arr = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return _typed_array(arr, self.kinds.get(name))
 
@@ -237,7 +241,35 @@ def _na_part(n: int, kind: str | None) -> Any:
         return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     if kind == "int":
         return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+    if kind == "str":
+        return pa.nulls(n, type=pa.large_string())
     return np.full(n, None, dtype=object)
+
+
+def _object_array(part: Any) -> np.ndarray:
+    """A column piece (object array, pandas extension array or Arrow array) as an object array (None for NA)."""
+    if isinstance(part, pa.Array):
+        return part.to_numpy(zero_copy_only=False)
+    if isinstance(part, pd.api.extensions.ExtensionArray):
+        return part.astype(object)
+    return part
+
+
+# pandas' "str" dtype (pandas 3 with pyarrow: Arrow storage, NaN as missing). Text columns are built as Arrow
+# arrays straight from Python strings: about 4x cheaper per value than pd.array(objects, dtype="str"), same result.
+_STR = pd.array([], dtype="str").dtype
+
+
+def _str_from_arrow(values: pa.ChunkedArray) -> Any:
+    """An Arrow string column -> a pandas "str" array (no copy of the text when the dtype is Arrow-backed)."""
+    if hasattr(_STR, "__from_arrow__"):
+        return _STR.__from_arrow__(values)
+    return pd.array(values.to_numpy(), dtype="str")  # pandas < 3: "str" is numpy object
+
+
+def _str_array(values: Any) -> Any:
+    """Strings (None/NaN for missing), as a list or an object array -> a pandas "str" array."""
+    return _str_from_arrow(pa.chunked_array([pa.array(values, type=pa.large_string(), from_pandas=True)]))
 
 
 def _int_array(values: list[str] | np.ndarray) -> pd.arrays.IntegerArray:
@@ -259,7 +291,7 @@ def _to_utc(arr: np.ndarray) -> np.ndarray:
 def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
     """Object array of str/int/bool/None -> Int64, boolean, str, or object when values are mixed."""
     if kind == "str":  # the format says text (Envoy's non-integer fields): no need to look
-        return pd.array(arr, dtype="str")
+        return _str_array(arr)
     inferred = pd.api.types.infer_dtype(arr, skipna=True)
     if kind == "int" or inferred == "integer":
         if inferred in ("integer", "empty"):
@@ -267,7 +299,7 @@ def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
     if inferred == "boolean":
         return pd.array(arr, dtype="boolean")
     if inferred in ("string", "empty"):
-        return pd.array(arr, dtype="str")
+        return _str_array(arr)
     return arr  # mixed values: kept as logged, per value
 
 
@@ -755,7 +787,7 @@ def _merge_rows(
         for name, values in cols.items():
             if name not in out:
                 out[name] = np.full(n, None, dtype=object)
-            out[name][where] = values.astype(object) if isinstance(values, pd.api.extensions.ExtensionArray) else values
+            out[name][where] = _object_array(values)
         start += len(idx)
     for k, (_, record) in enumerate(slow_rows):
         row = rank[start + k]
@@ -937,10 +969,13 @@ def _aligned(segments: list[str], per: int, n: int) -> list[str] | None:
     return tokens
 
 
-def _dash_na(values: list[str]) -> np.ndarray:
-    arr = np.array(values, dtype=object)
-    arr[arr == "-"] = None
-    return arr
+def _dash_na(values: list[str]) -> pa.Array:
+    """Envoy text tokens -> an Arrow string array with ``-`` as null (built without numpy object arrays)."""
+    arr = pa.array(values, type=pa.large_string())
+    present = pc.not_equal(arr, "-")  # a fresh array without nulls: its value bits become the validity bits
+    if pc.all(present).as_py():
+        return arr
+    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2], present.buffers()[1])
 
 
 def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
