@@ -196,10 +196,18 @@ class _Columns:
         for name in cols:
             if name not in self.order:
                 self.order.append(name)
-        for name in self.time_cols:
-            if name in cols:
-                cols[name] = _to_utc(cols[name])
+        for name, values in cols.items():
+            if name in self.time_cols:
+                cols[name] = _to_utc(values)
+            elif self._is_text(name, values):  # to Arrow now, while this chunk's strings are fresh in cache
+                cols[name] = pa.array(values, type=pa.large_string(), from_pandas=True)
         self.pieces.append((n, cols))
+
+    def _is_text(self, name: str, values: Any) -> bool:
+        if not isinstance(values, np.ndarray) or values.dtype != object:
+            return False
+        kind = self.kinds.get(name)
+        return kind == "str" or (kind is None and pd.api.types.infer_dtype(values, skipna=True) == "string")
 
     def frame(self) -> pd.DataFrame:
         if not self.pieces:
@@ -223,8 +231,9 @@ class _Columns:
             return pd.DatetimeIndex(np.concatenate(parts)).tz_localize("UTC")
         if all(isinstance(p, pd.arrays.IntegerArray) for p in parts):
             return parts[0] if len(parts) == 1 else pd.arrays.IntegerArray._concat_same_type(parts)
-        if self.kinds.get(name) == "str" and all(isinstance(p, pa.Array) for p in parts):
-            return _str_from_arrow(pa.chunked_array(parts, type=pa.large_string()))
+        text = _arrow_text(parts) if self.kinds.get(name) != "int" else None
+        if text is not None:
+            return _str_from_arrow(text)
         parts = [_object_array(p) for p in parts]
         arr = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return _typed_array(arr, self.kinds.get(name))
@@ -244,6 +253,21 @@ def _na_part(n: int, kind: str | None) -> Any:
     if kind == "str":
         return pa.nulls(n, type=pa.large_string())
     return np.full(n, None, dtype=object)
+
+
+def _arrow_text(parts: list[Any]) -> pa.ChunkedArray | None:
+    """The pieces of a column as one Arrow string column, if they are Arrow text or all missing (else None)."""
+    if not any(isinstance(p, pa.Array) for p in parts):
+        return None
+    out = []
+    for p in parts:
+        if isinstance(p, pa.Array):
+            out.append(p)
+        elif isinstance(p, np.ndarray) and bool(pd.isna(p).all()):
+            out.append(pa.nulls(len(p), type=pa.large_string()))
+        else:
+            return None  # other values in other chunks (ints, bools): typed value by value
+    return pa.chunked_array(out, type=pa.large_string())
 
 
 def _object_array(part: Any) -> np.ndarray:
