@@ -608,7 +608,12 @@ def _shape_columns(shape: _Shape, groups: list[tuple[str, ...]], ok: np.ndarray)
     return out
 
 
-def _bare_typed_rows(values: np.ndarray) -> np.ndarray | None:
+def _text(values: list[str]) -> pa.Array:
+    """Python strings -> an Arrow text column piece (what the frame's "str" columns are made of)."""
+    return pa.array(values, type=pa.large_string())
+
+
+def _bare_typed_rows(values: np.ndarray | list[str]) -> np.ndarray | None:
     """Rows of a bare-text column whose value the slow path would type as int or bool (None when there are none)."""
     if not _TYPED_BARE.search("\n".join(values)):
         return None
@@ -731,15 +736,15 @@ def _split_columns(shape: _Shape, raw: dict[str, list[str]], n: int) -> dict[str
         pods = [_KPREFIX_TOKEN.fullmatch(t) for t in raw.pop("log_prefix")]
         if not all(pods):
             return None
-        out["log_pod"] = np.array([m[1] for m in pods], dtype=object)
-        out["log_container"] = np.array([m[2] for m in pods], dtype=object)
+        out["log_pod"] = _text([m[1] for m in pods])
+        out["log_container"] = _text([m[2] for m in pods])
     for name in ("log_pod", "log_container", "log_time", "timestamp", "level"):
         if name in raw:
-            out[name] = np.array(raw[name], dtype=object)
+            out[name] = np.array(raw[name], dtype=object) if name in ("timestamp", "log_time") else _text(raw[name])
     if "log_time" in raw and not _TS_COLUMN.fullmatch("\n".join(raw["log_time"])):
         return None
-    out["target"] = np.full(n, shape.target, dtype=object)
-    out["message"] = np.full(n, shape.message, dtype=object)
+    out["target"] = pa.repeat(pa.scalar(shape.target, type=pa.large_string()), n)
+    out["message"] = pa.repeat(pa.scalar(shape.message, type=pa.large_string()), n)
     try:
         for key, kind in shape.keys:
             out.update(_split_value(key, kind, raw[key]))
@@ -756,9 +761,9 @@ def _split_value(key: str, kind: str, values: list[str]) -> dict[str, Any]:
         if not set(values) <= {"true", "false"}:
             raise ValueError(key)
         return {key: (np.array(values, dtype=object) == "true").astype(object)}
-    arr = np.array(values, dtype=object)
-    if kind == "s" and (not all(values) or _bare_typed_rows(arr) is not None):
+    if kind == "s" and (not all(values) or _bare_typed_rows(values) is not None):
         raise ValueError(key)
+    arr = _text(values)
     if kind == "d":
         joined = _SEP.join(values) + _SEP
         if joined.count("ms" + _SEP) != len(values):
@@ -801,25 +806,56 @@ def _merge_rows(
         idx, cols = parsed[0]
         return len(idx), cols
     positions = np.concatenate([idx.astype(float) for idx, _ in parsed] + [np.array([p for p, _ in slow_rows])])
+    order = np.argsort(positions, kind="stable")
     rank = np.empty(len(positions), dtype=np.int64)
-    rank[np.argsort(positions, kind="stable")] = np.arange(len(positions))
-    n = len(positions)
-    out: dict[str, np.ndarray] = {}
+    rank[order] = np.arange(len(positions))
+    names = dict.fromkeys(name for _, cols in parsed for name in cols)
+    names.update(dict.fromkeys(name for _, record in slow_rows for name in record))
+    out: dict[str, Any] = {}
+    for name in names:
+        text = _merged_text(name, parsed, slow_rows, order)
+        out[name] = text if text is not None else _merged_objects(name, parsed, slow_rows, rank)
+    return len(positions), out
+
+
+def _merged_text(
+    name: str, parsed: list[tuple[np.ndarray, dict[str, Any]]], slow_rows: list[tuple[float, dict[str, Any]]],
+    order: np.ndarray,
+) -> pa.Array | None:
+    """One column of the merged rows as Arrow text, when every piece is text or missing (else None)."""
+    segments = []
+    for idx, cols in parsed:
+        values = cols.get(name)
+        if values is None:
+            segments.append(pa.nulls(len(idx), type=pa.large_string()))
+        elif isinstance(values, pa.Array) and values.type == pa.large_string():
+            segments.append(values)
+        else:
+            return None
+    if all(seg.null_count == len(seg) for seg in segments):
+        return None
+    slow = [record.get(name) for _, record in slow_rows]
+    if any(value is not None and type(value) is not str for value in slow):
+        return None
+    segments.append(_text(slow))
+    return pa.concat_arrays(segments).take(pa.array(order))
+
+
+def _merged_objects(
+    name: str, parsed: list[tuple[np.ndarray, dict[str, Any]]], slow_rows: list[tuple[float, dict[str, Any]]],
+    rank: np.ndarray,
+) -> np.ndarray:
+    """One column of the merged rows as Python objects (values of mixed kinds, typed later as a whole)."""
+    out = np.full(len(rank), None, dtype=object)
     start = 0
     for idx, cols in parsed:
-        where = rank[start : start + len(idx)]
-        for name, values in cols.items():
-            if name not in out:
-                out[name] = np.full(n, None, dtype=object)
-            out[name][where] = _object_array(values)
+        if name in cols:
+            out[rank[start : start + len(idx)]] = _object_array(cols[name])
         start += len(idx)
     for k, (_, record) in enumerate(slow_rows):
-        row = rank[start + k]
-        for name, value in record.items():
-            if name not in out:
-                out[name] = np.full(n, None, dtype=object)
-            out[name][row] = value
-    return n, out
+        if name in record:
+            out[rank[start + k]] = record[name]
+    return out
 
 
 _ZT_KINDS = {"bytes_sent": "int", "bytes_recv": "int", "response_code": "int", "duration_ms": "int"}
