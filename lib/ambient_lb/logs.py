@@ -26,6 +26,12 @@ Speed, in three tiers per chunk of lines (tests/evidence check that all three gi
 3. line path: a careful per-line tokenizer (``_zt_slow``, ``_envoy_slow``) for everything else (escaped
    quotes, older layouts, glued records, JSON). It defines the semantics; it also decides what is skipped.
 
+Text columns are pandas "str" columns; with pandas >= 3 and pyarrow they are Arrow-backed, so the split
+path builds them as Arrow arrays straight from its token lists (``_text``, ``_dash_na``) and chunks stay in
+Arrow until the frame is made (``_merged_text``, ``_arrow_text``): building them value by value through
+``pd.array(objects, dtype="str")`` cost about four times as much. Columns whose values are of mixed kinds
+are still typed as a whole from Python objects (``_typed_array``).
+
 A plain text source is parsed as log text unless it is a single line naming an existing file.
 """
 
