@@ -25,7 +25,7 @@ def destination_rule(run: Run, max_ejection_percent: int | None = None) -> None:
         if pct is None:
             s.note("With maxEjectionPercent unset Envoy may eject at most 10 % of the hosts, and "
                    f"with {p.app.replicas} pods one host is {100 // max(1, p.app.replicas)} %: this "
-                   "rule never ejects anything (R2.4). Step 04.3 shows it; 04.4 sets "
+                   "rule never ejects anything (R2.4). Step 04.4 shows it; 04.5 sets "
                    "maxEjectionPercent: 100 and shows a real ejection.")
 
     def verify(run: Run, s: Step) -> None:

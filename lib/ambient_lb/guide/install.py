@@ -76,7 +76,6 @@ def kgateway(run: Run) -> None:
 
     def verify(run: Run, s: Step) -> None:
         ns = run.params.namespaces.kgateway
-        kubectl(run, "get", "pods", "-n", ns)
         res = kubectl(run, "rollout", "status", f"deployment/{k.release}", "-n", ns,
                       f"--timeout={int(seconds(run.params.timeouts.rollout))}s", check=False,
                       timeout=seconds(run.params.timeouts.rollout) + 10)
@@ -84,6 +83,7 @@ def kgateway(run: Run) -> None:
                     res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "not rolled out",
                     f"kubectl logs -n {ns} deploy/{k.release} (a bad license key shows there)",
                     res.stderr.strip()[:300]))
+        kubectl(run, "get", "pods", "-n", ns)  # the guide's check, once the rollout is done
     do_step(run, "01.3", "Install Solo Enterprise for kgateway", act, verify)
 
 
