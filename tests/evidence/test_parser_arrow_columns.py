@@ -49,5 +49,5 @@ def test_envoy_dash_becomes_na_in_arrow_text_columns_and_other_values_stay():
     assert df["method"].isna().tolist() == [False, True] * 50 and df["method"][0] == "GET"
     assert df["request_id"][0] == "abc123-def456" and pd.isna(df["request_id"][1])
     assert df["upstream_cluster"][1] == "connect_originate" and pd.isna(df["upstream_host"][1])
-    assert df["response_flags"].tolist()[:2] == [df["response_flags"][0], "UF,URX"] and pd.isna(df["response_flags"][0])
+    assert pd.isna(df["response_flags"][0]) and df["response_flags"][1] == "UF,URX"
     assert not (df.astype(str) == "-").any().any()
