@@ -275,6 +275,12 @@ def is_ours(kubeconfig: Path) -> bool:
     return isinstance(cfg, dict) and [c.get("name") for c in cfg.get("contexts") or []] == [CONTEXT]
 
 
+def _topology_arg(topology: str) -> str:
+    """A file becomes an absolute path (the child runs elsewhere); a built-in name stays a name."""
+    p = Path(topology)
+    return str(p.resolve()) if p.exists() else str(topology)
+
+
 def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, topology: str | None = None,
                      port: int = 0, timeout: float = READY_TIMEOUT) -> tuple[Simulator, bool]:
     """Start a detached server for ``kubeconfig`` (or find the running one); (sim, started?)."""
@@ -299,7 +305,7 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     read_fd, write_fd = os.pipe()
     argv = [sys.executable, "-m", "ambient_lb.sim", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--speed", str(speed), "--token-file", str(token_file),
-            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", str(Path(topology).resolve())] if topology else [])
+            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else [])
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
                                 start_new_session=True, close_fds=True)
@@ -373,7 +379,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up = sub.add_parser("up", help="start the simulator in the background and write a kubeconfig")
     up.add_argument("--seed", type=int, default=0, help="makes names, IPs and random choices reproducible")
     up.add_argument("--speed", type=_positive, default=1.0, help="simulated seconds per wall second")
-    up.add_argument("--topology", metavar="FILE", help="nodes and their region/zone labels (YAML)")
+    up.add_argument("--topology", metavar="FILE|NAME",
+                    help="nodes and their region/zone labels: a YAML file, or a built-in name "
+                         "(single-zone, three-zones, two-regions, two-clusters)")
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     for name, text in (("down", "stop the simulator"), ("status", "say whether the simulator runs")):
         sub.add_parser(name, help=text)
@@ -390,9 +398,10 @@ def _usage(sim: Simulator) -> str:
 def main(args: argparse.Namespace) -> int:
     kubeconfig = Path(args.kubeconfig).expanduser()
     if args.sim_command == "up":
-        if args.topology and not Path(args.topology).is_file():
-            raise ParameterError(f"--topology {args.topology}: no such file; for example "
-                                 "--topology topology.yaml with 'nodes: [{name: node-a, zone: zone-a}]'")
+        if args.topology:  # validate here, before a child starts: a file or a built-in name
+            from .topology import load_topology
+
+            load_topology(args.topology)
         sim, started = start_background(kubeconfig, seed=args.seed, speed=args.speed,
                                         topology=args.topology, port=args.port)
         verb = "started" if started else "already running"

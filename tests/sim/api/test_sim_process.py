@@ -54,7 +54,24 @@ def test_token_never_appears_in_the_server_command_line(tmp_path: Path):
 
 def test_bad_topology_path_is_a_parameter_error(tmp_path: Path):
     r = cli("up", "--kubeconfig", str(tmp_path / "kc"), "--topology", str(tmp_path / "missing.yaml"))
-    assert r.returncode == 2 and "no such file" in r.stderr
+    assert r.returncode == 2, r.stderr
+    assert "missing.yaml" in r.stderr and "cannot read the file" in r.stderr
+    assert "three-zones" in r.stderr  # names the built-in topologies as examples
+    assert not (tmp_path / "kc").exists()  # nothing started, no kubeconfig written
+
+
+def test_sim_up_takes_a_built_in_topology_by_name(tmp_path: Path):
+    kc = tmp_path / "kc" / "kubeconfig"
+    r = cli("up", "--kubeconfig", str(kc), "--speed", "20", "--topology", "three-zones")
+    try:
+        assert r.returncode == 0, r.stderr
+        out = subprocess.run(["kubectl", "--kubeconfig", str(kc), "--cache-dir", str(tmp_path / "cache"),
+                              "get", "nodes", "-o",
+                              "jsonpath={.items[*].metadata.labels.topology\\.kubernetes\\.io/zone}"],
+                             capture_output=True, text=True, timeout=60)
+        assert len(set(out.stdout.split())) == 3, (out.stdout, out.stderr)
+    finally:
+        cli("down", "--kubeconfig", str(kc))
 
 
 def test_bad_speed_is_refused_with_an_example(tmp_path: Path):
