@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import random
 from typing import Any, Callable, Hashable, Iterable
 
 from ..clock import to_rfc3339
@@ -248,6 +249,29 @@ class WorkQueue:
         keys, self._pending = list(self._pending), {}
         for key in keys:
             guarded(self.reconcile, key)
+
+
+class QueuedController:
+    """A controller that reconciles keys from a ``WorkQueue`` fed by its ``_on_event`` store listener,
+    drawing names from its own RNG seeded from the cluster's (so names are reproducible per seed).
+
+    Subclasses define ``name``, ``_on_event(ev)`` (which only calls ``self.queue.add``) and
+    ``_reconcile(key)``.
+    """
+
+    name = ""
+
+    def start(self, cluster: Any) -> None:
+        self.cluster = cluster
+        self.rng = random.Random(cluster.rng.getrandbits(64))
+        self.queue = WorkQueue(cluster.clock, self._reconcile)
+        cluster.store.subscribe(self._on_event)
+
+    def _on_event(self, ev: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _reconcile(self, key: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 def guarded(fn: Callable[..., Any], *args: Any) -> None:

@@ -17,10 +17,9 @@ node changes (a new or relabelled node gets or loses its pod).
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from .common import DAEMON_SETS, edit_status, NODES, PODS, Obj, WorkQueue, controller_of, deleting, is_true, meta, \
+from .common import QueuedController, DAEMON_SETS, edit_status, NODES, PODS, Obj, controller_of, deleting, is_true, meta, \
     namespace_open, owned_by, random_suffix, template_hash
 from .deletion import delete_object
 from .deployments import resolve
@@ -54,14 +53,8 @@ def _eligible(ds: Obj, node: Obj) -> bool:
     return node_fits(probe, ready_node)
 
 
-class DaemonSetController:
+class DaemonSetController(QueuedController):
     name = "daemonset-controller"
-
-    def start(self, cluster: Any) -> None:
-        self.cluster = cluster
-        self.rng = random.Random(cluster.rng.getrandbits(64))
-        self.queue = WorkQueue(cluster.clock, self._reconcile)
-        cluster.store.subscribe(self._on_event)
 
     def _on_event(self, ev: Any) -> None:
         if ev.gr == DAEMON_SETS and ev.type != "DELETED":

@@ -20,11 +20,10 @@ leaves terminating pods out (unless ``publishNotReadyAddresses``).
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
-from .common import ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES, Obj, WorkQueue, deleting, is_true, \
+from .common import QueuedController, ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES, Obj, deleting, is_true, \
     labels, map_selector_matches, meta, namespace_open, owner_ref, random_suffix
 
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
@@ -57,14 +56,8 @@ def _pod_key(pod: Obj) -> tuple[float, str]:
     return parse_rfc3339(meta(pod).get("creationTimestamp", "1970-01-01T00:00:00Z")), meta(pod)["name"]
 
 
-class EndpointSliceController:
+class EndpointSliceController(QueuedController):
     name = "endpointslice-controller"
-
-    def start(self, cluster: Any) -> None:
-        self.cluster = cluster
-        self.rng = random.Random(cluster.rng.getrandbits(64))
-        self.queue = WorkQueue(cluster.clock, self._reconcile)
-        cluster.store.subscribe(self._on_event)
 
     def _on_event(self, ev: Any) -> None:
         if ev.gr == SERVICES:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import PODS, edit_status, REPLICA_SETS, Obj, WorkQueue, condition, controller_of, deep, deleting, is_true, \
+from .common import QueuedController, PODS, edit_status, REPLICA_SETS, Obj, condition, controller_of, deep, deleting, is_true, \
     labels, meta, namespace_open, owner_ref, owned_by, random_suffix
 from .deletion import delete_object
 
@@ -70,14 +70,8 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, int, float]:
     return (1 if pod["spec"].get("nodeName") else 0, phase, 1 if is_true(pod, "Ready") else 0, -created)
 
 
-class ReplicaSetController:
+class ReplicaSetController(QueuedController):
     name = "replicaset-controller"
-
-    def start(self, cluster: Any) -> None:
-        self.cluster = cluster
-        self.rng = random.Random(cluster.rng.getrandbits(64))
-        self.queue = WorkQueue(cluster.clock, self._reconcile)
-        cluster.store.subscribe(self._on_event)
 
     def _on_event(self, ev: Any) -> None:
         if ev.gr == REPLICA_SETS and ev.type != "DELETED":
