@@ -15,10 +15,42 @@ Writers are pure: timestamps come in as simulated epoch seconds.
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
 from dataclasses import dataclass, fields
 from typing import Sequence
 
 from ...clock import to_rfc3339_micro, to_rfc3339_milli
+
+# --- timestamps (hot path: one or more per log line) ------------------------------------------------
+_UTC = _dt.timezone.utc
+_fromtimestamp = _dt.datetime.fromtimestamp
+_SECOND: list[object] = [None, ""]  # [whole epoch second, its "%Y-%m-%dT%H:%M:%S" text]
+
+
+def _second_text(ts: float) -> tuple[str, int] | None:
+    """The ``%Y-%m-%dT%H:%M:%S`` text and the microseconds of ``ts``, exactly as ``datetime``
+    renders them, with the second's text cached; None near a second boundary (rounding could carry)."""
+    whole = math.floor(ts)
+    if not 1e-5 < ts - whole < 1 - 1e-5:
+        return None
+    d = _fromtimestamp(ts, _UTC)
+    if _SECOND[0] != whole:
+        _SECOND[0], _SECOND[1] = whole, d.strftime("%Y-%m-%dT%H:%M:%S")
+    return _SECOND[1], d.microsecond  # type: ignore[return-value]
+
+
+def _micro(ts: float) -> str:
+    """Same text as ``clock.to_rfc3339_micro`` (ztunnel), cheaper per line."""
+    st = _second_text(ts)
+    return to_rfc3339_micro(ts) if st is None else f"{st[0]}.{st[1]:06d}Z"
+
+
+def _milli(ts: float) -> str:
+    """Same text as ``clock.to_rfc3339_milli`` (Envoy START_TIME), cheaper per line."""
+    st = _second_text(ts)
+    return to_rfc3339_milli(ts) if st is None else f"{st[0]}.{st[1] // 1000:03d}Z"
+
 
 # --- ztunnel --------------------------------------------------------------------------------------
 
@@ -45,6 +77,11 @@ def rust_debug(text: str) -> str:
 
 
 def _render(value: object) -> str:
+    kind = type(value)
+    if kind is str:  # the common cases first, by exact type (hot path)
+        return rust_debug(value)  # type: ignore[arg-type]
+    if kind is Bare or kind is int:
+        return str(value)
     if isinstance(value, Bare) or isinstance(value, (bool, int)):
         return str(value).lower() if isinstance(value, bool) else str(value)
     return rust_debug(str(value))
@@ -57,10 +94,14 @@ def ztunnel_line(ts: float, level: str, target: str, message: str | None,
     Fields whose value is None are left out (Option::None). A message-only record ends in a tab.
     """
     parts = [f"{k}={_render(v)}" for k, v in fields_ if v is not None and not k.startswith("log.")]
-    head = f"{to_rfc3339_micro(ts)}\t{level}\t{target}"
-    if message is None and not parts:
+    return _ztunnel_text(ts, level, target, message, " ".join(parts))
+
+
+def _ztunnel_text(ts: float, level: str, target: str, message: str | None, body: str) -> str:
+    """``ztunnel_line`` once the fields are rendered into ``body`` ("" when there are none)."""
+    head = f"{_micro(ts)}\t{level}\t{target}"
+    if message is None and not body:
         return head
-    body = " ".join(parts)
     return f"{head}\t{message}\t{body}" if message is not None else f"{head}\t{body}"
 
 
@@ -89,13 +130,41 @@ def _peer_fields(src: Peer, dst: Peer, direction: str) -> list[tuple[str, object
             ("dst.identity", dst.identity), ("dst.cluster", dst.cluster), ("direction", direction)]
 
 
+_SRC_KEYS = ("src.workload", "src.namespace", "src.identity", "src.cluster")
+_DST_KEYS = ("dst.service", "dst.workload", "dst.namespace", "dst.identity", "dst.cluster")
+_SEGMENTS: dict[tuple[object, ...], str] = {}  # rendered runs of a peer's constant fields
+_MAX_SEGMENTS = 4096
+
+
+def _segment(keys: tuple[str, ...], values: tuple[object, ...]) -> str:
+    """``k="v" k="v"`` for the non-None values, cached: a peer's workload, namespace, identity
+    and service repeat on every line (the key holds the value types: a Bare renders differently)."""
+    key = (keys, values, tuple(map(type, values)))
+    seg = _SEGMENTS.get(key)
+    if seg is None:
+        if len(_SEGMENTS) >= _MAX_SEGMENTS:
+            _SEGMENTS.clear()
+        seg = _SEGMENTS[key] = " ".join(f"{k}={_render(v)}" for k, v in zip(keys, values) if v is not None)
+    return seg
+
+
+def _peer_text(src: Peer, dst: Peer, direction: str) -> str:
+    """The same text ``ztunnel_line`` renders for ``_peer_fields(src, dst, direction)``."""
+    parts = [f"src.addr={src.addr}", _segment(_SRC_KEYS, (src.workload, src.namespace, src.identity, src.cluster)),
+             f"dst.addr={dst.addr}", f"dst.hbone_addr={dst.hbone_addr}" if dst.hbone_addr else "",
+             _segment(_DST_KEYS, (dst.service, dst.workload, dst.namespace, dst.identity, dst.cluster)),
+             f"direction={_render(direction)}"]
+    return " ".join([p for p in parts if p])
+
+
 def connection_complete(ts: float, src: Peer, dst: Peer, direction: str, bytes_sent: int, bytes_recv: int,
                         duration_ms: int, error: str | None = None) -> str:
     """``access connection complete`` (log-formats §1.1): info, or error with ``error`` last."""
-    fields_ = _peer_fields(src, dst, direction) + [
-        ("bytes_sent", int(bytes_sent)), ("bytes_recv", int(bytes_recv)), ("duration", f"{int(duration_ms)}ms"),
-        ("error", error)]
-    return ztunnel_line(ts, "error" if error else "info", "access", "connection complete", fields_)
+    body = (f"{_peer_text(src, dst, direction)} bytes_sent={int(bytes_sent)} bytes_recv={int(bytes_recv)} "
+            f'duration="{int(duration_ms)}ms"')
+    if error is not None:
+        body += f" error={_render(error)}"
+    return _ztunnel_text(ts, "error" if error else "info", "access", "connection complete", body)
 
 
 def connection_failed(ts: float, src_addr: str, dst_addr: str, direction: str, error: str) -> str:
@@ -109,10 +178,11 @@ def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, me
                           protocol: str, response_code: int, host: str, user_agent: str, request_id: str,
                           duration_ms: int) -> str:
     """Solo ztunnel's ``http access request complete`` line (guide line 48; `[solo]`, R7.6)."""
-    fields_ = _peer_fields(src, dst, direction) + [
-        ("method", Bare(method)), ("path", path), ("protocol", Bare(protocol)), ("response_code", int(response_code)),
-        ("host", host), ("user_agent", user_agent), ("request_id", request_id), ("duration", f"{int(duration_ms)}ms")]
-    return ztunnel_line(ts, "info", "http access", "request complete", fields_)
+    rest = [("method", Bare(method)), ("path", path), ("protocol", Bare(protocol)),
+            ("response_code", int(response_code)), ("host", host), ("user_agent", user_agent),
+            ("request_id", request_id), ("duration", f"{int(duration_ms)}ms")]
+    body = " ".join([_peer_text(src, dst, direction)] + [f"{k}={_render(v)}" for k, v in rest if v is not None])
+    return _ztunnel_text(ts, "info", "http access", "request complete", body)
 
 
 # --- Envoy (gateway, waypoint) --------------------------------------------------------------------
@@ -156,7 +226,7 @@ def _d(value: object) -> str:
 def envoy_line(r: EnvoyRecord) -> str:
     """One line of Istio's default Envoy text access log (no trailing newline)."""
     reason = r.upstream_transport_failure_reason.replace(" ", "_") if r.upstream_transport_failure_reason else None
-    return (f'[{to_rfc3339_milli(r.start_time)}] "{_d(r.method)} {_d(r.path)} {_d(r.protocol)}" '
+    return (f'[{_milli(r.start_time)}] "{_d(r.method)} {_d(r.path)} {_d(r.protocol)}" '
             f"{r.response_code} {_d(r.response_flags)} {_d(r.response_code_details)} "
             f'{_d(r.connection_termination_details)} "{_d(reason)}" {r.bytes_received} {r.bytes_sent} '
             f'{r.duration} {_d(r.upstream_service_time)} "{_d(r.x_forwarded_for)}" "{_d(r.user_agent)}" '

@@ -72,6 +72,8 @@ class EnvoyCluster:
         self.hosts: list[Host] = []
         self.priorities: list[int] = []
         self._held: list[OutlierEvent] = []  # sweep events seen by pick(), returned by the next call
+        self._view_key: tuple[object, ...] | None = None  # what the cached levels and load were built from
+        self._view: tuple[list[PriorityLevel], PriorityLoad] = ([], PriorityLoad((), ()))
         self.set_hosts(hosts, now)
 
     # --- host set ---------------------------------------------------------------------------------
@@ -86,6 +88,7 @@ class EnvoyCluster:
         self.hosts = list(hosts)
         self.priorities = self.config.priority_plan.priorities(self.hosts, self.proxy_locality, self.proxy_labels)
         self.per_host = {a: self.per_host.get(a, HostCounters()) for a in addresses}
+        self._view_key = None
         if self.detector is not None:
             self.detector.set_hosts(addresses)
         return events
@@ -106,12 +109,12 @@ class EnvoyCluster:
         then the last pick is used, as Envoy does.
         """
         self._held = self.advance(now)  # R2.3/R2.6: sweeps applied before routing; events held
-        levels = self.levels()
-        panic = priority_load(levels, self.config.panic_threshold).panic
+        levels, load = self._levels_and_load()
+        panic = load.panic
         excluded = set(exclude)
         address = None
         for _ in range(max(1, attempts)):
-            address = self.lb.pick(levels, self.config.panic_threshold, self._active())
+            address = self.lb.pick(levels, self.config.panic_threshold, self._active(), load=load)
             if address is None or address not in excluded:
                 break
         if address is None:
@@ -146,6 +149,19 @@ class EnvoyCluster:
     # --- views ------------------------------------------------------------------------------------
     def levels(self) -> list[PriorityLevel]:
         """Priorities in order, each with all hosts and the healthy (EDS-healthy, not ejected) ones."""
+        return list(self._levels_and_load()[0])
+
+    def _levels_and_load(self) -> tuple[list[PriorityLevel], PriorityLoad]:
+        """``levels()`` and their ``priority_load`` (R4.6, R4.7), computed once per change of the
+        host set, of EDS health or of the ejected set (not once or twice per request)."""
+        key = (tuple([h.healthy for h in self.hosts]), tuple(self.ejected()))
+        if key != self._view_key:
+            levels = self._compute_levels()
+            self._view = (levels, priority_load(levels, self.config.panic_threshold))
+            self._view_key = key
+        return self._view
+
+    def _compute_levels(self) -> list[PriorityLevel]:
         count = max(self.priorities, default=-1) + 1
         levels = []
         for p in range(count):
@@ -156,7 +172,7 @@ class EnvoyCluster:
 
     def load(self) -> PriorityLoad:
         """Current per-priority request shares and panic flags (R4.6, R4.7), for explanations."""
-        return priority_load(self.levels(), self.config.panic_threshold)
+        return self._levels_and_load()[1]
 
     def is_ejected(self, address: str) -> bool:
         return self.detector is not None and self.detector.is_ejected(address)

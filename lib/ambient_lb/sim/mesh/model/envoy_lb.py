@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import random
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 OVERPROVISIONING = 140  # Envoy's default overprovisioning factor 1.4, as a percentage (R4.6)
 
@@ -99,8 +99,10 @@ class LoadBalancer:
         self._rr: dict[tuple[int, bool], int] = {}
 
     def pick(self, levels: Sequence[PriorityLevel], panic_threshold: float,
-             active: Mapping[str, int] | None = None) -> str | None:
-        load = priority_load(levels, panic_threshold)
+             active: Mapping[str, int] | None = None, *, load: PriorityLoad | None = None) -> str | None:
+        """``load``: ``priority_load(levels, panic_threshold)`` if the caller already has it."""
+        if load is None:
+            load = priority_load(levels, panic_threshold)
         if not load.shares:
             return None
         p = self._choose_priority(load.shares)
@@ -121,12 +123,11 @@ class LoadBalancer:
         return len(shares) - 1
 
     def _pick_from(self, hosts: Sequence[str], source: tuple[int, bool], active: Mapping[str, int]) -> str:
-        pickers: dict[LbPolicy, Callable[[], str]] = {
-            LbPolicy.ROUND_ROBIN: lambda: self._round_robin(hosts, source),
-            LbPolicy.LEAST_REQUEST: lambda: self._least_request(hosts, active),
-            LbPolicy.RANDOM: lambda: hosts[self.rng.randrange(len(hosts))],  # R4.4
-        }
-        return pickers[self.policy]()
+        if self.policy is LbPolicy.ROUND_ROBIN:
+            return self._round_robin(hosts, source)
+        if self.policy is LbPolicy.LEAST_REQUEST:
+            return self._least_request(hosts, active)
+        return hosts[self.rng.randrange(len(hosts))]  # RANDOM, R4.4
 
     def _round_robin(self, hosts: Sequence[str], source: tuple[int, bool]) -> str:
         """R4.1: hosts[idx++ % len]; the index survives host-set changes (insert keeps the value)."""
