@@ -1,7 +1,8 @@
 """``python -m ambient_lb.sim serve``: the simulator's server process (what ``sim up`` starts).
 
 Who calls it: ``sim/process.py`` with ``--token-file`` (the token never travels in argv) and
-``--ready-fd`` (a pipe on which the server writes ``{"port": N}`` once it answers, so the parent
+``--ready-fd`` (a pipe on which the server writes ``{"port": N, "contexts": {context: port}}`` once it
+answers (one API server per cluster of a multi-cluster topology), so the parent
 waits on an event, not a timer). Runs until SIGTERM or SIGINT, then stops the cluster cleanly.
 """
 
@@ -35,7 +36,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from .process import start_server, tune_gc
+    from .process import context_name, start_servers, tune_gc
 
     topology = None
     if args.topology:
@@ -47,7 +48,9 @@ async def serve(args: argparse.Namespace) -> None:
     if args.tls_cert and args.tls_key:
         from .server.tls import TlsIdentity
         tls = TlsIdentity(Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
-    runner, _, port = await start_server(kw, token, args.host, args.port, tls=tls)
+    servers = await start_servers(kw, token, args.host, args.port, tls=tls)
+    port = servers[0][2]
+    contexts = {context_name(c.name, i): p for i, (_, c, p) in enumerate(servers)}
     tune_gc()  # the bootstrap heap out of the collector, fewer collections (see process.tune_gc)
     scheme = "https" if tls else "http"
     logging.getLogger("ambient_lb.sim").info("serving on %s://%s:%d (pid %d)", scheme, args.host, port, os.getpid())
@@ -56,13 +59,14 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if args.ready_fd is not None:
-        os.write(args.ready_fd, json.dumps({"port": port}).encode() + b"\n")
+        os.write(args.ready_fd, json.dumps({"port": port, "contexts": contexts}).encode() + b"\n")
         os.close(args.ready_fd)
     try:
         await stop.wait()
         logging.getLogger("ambient_lb.sim").info("stopping")
     finally:
-        await runner.cleanup()
+        for runner, _, _ in reversed(servers):
+            await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

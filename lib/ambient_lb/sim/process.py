@@ -46,15 +46,27 @@ READY_TIMEOUT = 30.0  # wall seconds `sim up` waits for the child to answer
 
 
 # ---- kubeconfig -----------------------------------------------------------------------------------
-def kubeconfig_text(url: str, token: str | None, ca_pem: bytes | None = None, namespace: str = "default") -> str:
-    cluster: dict[str, Any] = {"server": url}
-    if ca_pem:
-        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
-    cfg = {"apiVersion": "v1", "kind": "Config", "preferences": {},
-           "clusters": [{"name": CONTEXT, "cluster": cluster}],
+def context_name(cluster: str, index: int) -> str:
+    """The kubeconfig context of the ``index``-th simulated cluster: ``ambient-lb-sim`` for the first,
+    ``ambient-lb-sim-<cluster name>`` for the others (a multi-cluster topology)."""
+    return CONTEXT if index == 0 else f"{CONTEXT}-{cluster}"
+
+
+def kubeconfig_text(url: str, token: str | None, ca_pem: bytes | None = None, namespace: str = "default",
+                    others: dict[str, str] | None = None) -> str:
+    """The kubeconfig: context ``ambient-lb-sim`` (current) at ``url``, plus one context per entry of
+    ``others`` (context name → url; the other clusters of a multi-cluster topology, same token and CA)."""
+    urls = {CONTEXT: url, **(others or {})}
+    clusters = []
+    for name, u in urls.items():
+        cluster: dict[str, Any] = {"server": u}
+        if ca_pem:
+            cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
+        clusters.append({"name": name, "cluster": cluster})
+    cfg = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": clusters,
            "users": [{"name": CONTEXT, "user": {"token": token} if token else {}}],
-           "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT,
-                                                       "namespace": namespace}}],
+           "contexts": [{"name": name, "context": {"cluster": name, "user": CONTEXT, "namespace": namespace}}
+                        for name in urls],
            "current-context": CONTEXT}
     return json.dumps(cfg, indent=2) + "\n"  # JSON is YAML; kubectl and the client read both
 
@@ -90,7 +102,8 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
     from .server import make_app
     from .world import build_cluster
 
-    clock = ScaledClock(cluster_kw.pop("speed", 1.0))
+    speed = cluster_kw.pop("speed", 1.0)
+    clock = cluster_kw.pop("clock", None) or ScaledClock(speed)
     clock.bind(asyncio.get_running_loop())
     if cluster_kw.pop("bare", False):  # the API server alone: no controllers, no mesh
         from .cluster import Cluster
@@ -108,6 +121,29 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
     return runner, cluster, bound
 
 
+async def start_servers(cluster_kw: dict[str, Any], token: str | None, host: str, port: int,
+                        bookmark_seconds: float = 10.0, tls: Any = None) -> list[tuple[Any, Any, int]]:
+    """One API server per cluster of the topology, on this loop, sharing one clock; [(runner, cluster,
+    port)] in topology order. ``port`` is the first cluster's; the others take free ports. With several
+    clusters (and the mesh), a ``Peering`` joins them (``mesh/multicluster.py``, R9.1)."""
+    from .clock import ScaledClock
+
+    topology = cluster_kw.get("topology")
+    clusters = list(getattr(topology, "clusters", None) or [])
+    if len(clusters) < 2:
+        return [await start_server(cluster_kw, token, host, port, bookmark_seconds, tls)]
+    clock = ScaledClock(cluster_kw.pop("speed", 1.0))
+    out = []
+    for i, ct in enumerate(clusters):
+        kw = dict(cluster_kw, topology=ct, name=ct.name, seed=cluster_kw.get("seed", 0) + i, clock=clock)
+        out.append(await start_server(kw, token, host, port if i == 0 else 0, bookmark_seconds, tls))
+    if cluster_kw.get("mesh", True) and not cluster_kw.get("bare", False):
+        from .mesh.multicluster import Peering
+
+        Peering([c for _, c, _ in out])
+    return out
+
+
 @dataclass
 class Simulator:
     """A running simulator: where it listens, how to reach it, and (in-thread) its cluster."""
@@ -119,6 +155,8 @@ class Simulator:
     pid: int | None = None
     ca_pem: bytes | None = field(default=None, repr=False)
     loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    # context name -> cluster object (in-thread) or url (background); one entry per simulated cluster
+    contexts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -144,6 +182,7 @@ class _ServerThread(threading.Thread):
         self.stopping: asyncio.Event | None = None
         self.cluster: Any = None
         self.port = 0
+        self.servers: list[tuple[Any, Any, int]] = []
 
     def run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -157,13 +196,15 @@ class _ServerThread(threading.Thread):
 
     async def _main(self) -> None:
         self.stopping = asyncio.Event()
-        runner, self.cluster, self.port = await start_server(dict(self.cluster_kw), self.token, "127.0.0.1", 0,
-                                                             self.bookmark_seconds, self.tls)
+        self.servers = await start_servers(dict(self.cluster_kw), self.token, "127.0.0.1", 0,
+                                           self.bookmark_seconds, self.tls)
+        _, self.cluster, self.port = self.servers[0]
         self.ready.set()
         try:
             await self.stopping.wait()
         finally:
-            await runner.cleanup()
+            for runner, _, _ in reversed(self.servers):
+                await runner.cleanup()
 
     def stop(self) -> None:
         if self.stopping is not None and not self.loop.is_closed():
@@ -195,11 +236,15 @@ def running_simulator(*, seed: int = 0, speed: float = 1.0, topology: Any = None
         stack.callback(th.stop)
         if not th.ready.wait(start_timeout) or th.error is not None:
             raise SimulatorError(f"the in-thread simulator did not start: {th.error!r}") from th.error
-        url = f"{'https' if tls else 'http'}://127.0.0.1:{th.port}"
+        scheme = "https" if tls else "http"
+        url = f"{scheme}://127.0.0.1:{th.port}"
+        names = [context_name(c.name, i) for i, (_, c, _) in enumerate(th.servers)]
+        others = {n: f"{scheme}://127.0.0.1:{p}" for n, (_, _, p) in list(zip(names, th.servers))[1:]}
         kubeconfig = root / "kubeconfig"
-        write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem if identity else None))
+        write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem if identity else None, others=others))
         yield Simulator(url=url, token=token or "", kubeconfig=kubeconfig, cluster=th.cluster, loop=th.loop,
-                        ca_pem=identity.cert_pem if identity else None)
+                        ca_pem=identity.cert_pem if identity else None,
+                        contexts={n: c for n, (_, c, _) in zip(names, th.servers)})
 
 
 # ---- background process ----------------------------------------------------------------------------
@@ -231,8 +276,9 @@ def _alive(state: dict[str, Any]) -> bool:
         return False
 
 
-def _wait_ready(read_fd: int, proc: subprocess.Popen[bytes], log_file: Path, timeout: float) -> int:
-    """Block on the child's ready pipe (event-driven, bounded); returns the port it bound."""
+def _wait_ready(read_fd: int, proc: subprocess.Popen[bytes], log_file: Path, timeout: float) -> dict[str, Any]:
+    """Block on the child's ready pipe (event-driven, bounded); returns ``{"port": N, "contexts":
+    {context: port}}`` as the child wrote it."""
     import selectors
 
     sel = selectors.DefaultSelector()
@@ -252,7 +298,7 @@ def _wait_ready(read_fd: int, proc: subprocess.Popen[bytes], log_file: Path, tim
     finally:
         sel.close()
         os.close(read_fd)
-    return int(json.loads(data.split(b"\n")[0])["port"])
+    return json.loads(data.split(b"\n")[0])
 
 
 def _tail(path: Path, n: int = 15) -> str:
@@ -272,7 +318,8 @@ def is_ours(kubeconfig: Path) -> bool:
         cfg = yaml.safe_load(kubeconfig.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return False
-    return isinstance(cfg, dict) and [c.get("name") for c in cfg.get("contexts") or []] == [CONTEXT]
+    names = [c.get("name") for c in (cfg.get("contexts") or []) if isinstance(c, dict)] if isinstance(cfg, dict) else []
+    return bool(names) and names[0] == CONTEXT and all(str(n).startswith(f"{CONTEXT}-") for n in names[1:])
 
 
 def _topology_arg(topology: str) -> str:
@@ -311,18 +358,22 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
                                 start_new_session=True, close_fds=True)
     os.close(write_fd)
     try:
-        bound = _wait_ready(read_fd, proc, log_file, timeout)
+        ready = _wait_ready(read_fd, proc, log_file, timeout)
     except SimulatorError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         raise
+    bound = int(ready["port"])
     url = f"https://127.0.0.1:{bound}"
-    write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem))
+    contexts = {n: f"https://127.0.0.1:{p}" for n, p in (ready.get("contexts") or {CONTEXT: bound}).items()}
+    others = {n: u for n, u in contexts.items() if n != CONTEXT}
+    write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem, others=others))
     new_state = {"pid": proc.pid, "url": url, "port": bound, "token_file": str(token_file), "ca_file": str(ca_file),
                  "log_file": str(log_file), "kubeconfig": str(kubeconfig), "seed": seed, "speed": speed,
-                 "topology": topology, "started": time.time()}
+                 "topology": topology, "contexts": contexts, "started": time.time()}
     write_private(sdir / "state.json", json.dumps(new_state, indent=2) + "\n")
-    return Simulator(url=url, token=token, kubeconfig=kubeconfig, pid=proc.pid, ca_pem=identity.cert_pem), True
+    return Simulator(url=url, token=token, kubeconfig=kubeconfig, pid=proc.pid, ca_pem=identity.cert_pem,
+                     contexts=contexts), True
 
 
 def stop_background(kubeconfig: Path, timeout: float = 15.0) -> bool:
@@ -391,8 +442,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _usage(sim: Simulator) -> str:
+    names = ", ".join(sim.contexts) if len(sim.contexts) > 1 else CONTEXT
     return (f"  export KUBECONFIG={sim.kubeconfig}\n  kubectl get nodes\n"
-            f"(context {CONTEXT}; stop it with: ambient-lb sim down --kubeconfig {sim.kubeconfig})")
+            f"(context {names}; stop it with: ambient-lb sim down --kubeconfig {sim.kubeconfig})")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -415,6 +467,8 @@ def main(args: argparse.Namespace) -> int:
     if state and _alive(state):
         print(f"cluster-in-a-box running at {state['url']} (pid {state['pid']}, seed {state['seed']}, "
               f"speed {state['speed']})\n  export KUBECONFIG={state['kubeconfig']}\n  log: {state['log_file']}")
+        for name, url in (state.get("contexts") or {}).items():
+            print(f"  context {name}: {url}" + (" (current)" if name == CONTEXT else ""))
         return 0
     print(f"no cluster-in-a-box is running for {kubeconfig}; start one with: ambient-lb sim up")
     return 1

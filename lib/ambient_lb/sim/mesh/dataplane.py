@@ -179,6 +179,9 @@ class DataPlane:
             self._gw_log(gw, down, reply, start, "-", None, None)
             return reply
         ns, svc, svc_port, _ = self._backend(entry.backends)
+        peering = self.cluster.extensions.get("peering")
+        if peering is not None and svc.endswith(".mesh.internal"):  # R9.1 [solo]: a global hostname backend
+            return await peering.serve(self, gw, view, svc, svc_port, down, start, entry.name)
         sv = view.services.get((ns, svc))
         if sv is None:  # ResolvedRefs=False: kgateway answers 500 itself
             reply = Reply(500, {}, b"", 500, "-", "direct_response")

@@ -29,6 +29,7 @@ from ..store import Event
 from . import objects as o
 from .charts import CONTROLLER_NAME, LICENSE_KEY_FIELD, LICENSE_SECRET
 from .routes import RouteEntry, entries, hosts_intersect, parent_refs
+from .multicluster import GLOBAL, SCOPE_LABEL, is_hostname_ref
 
 PROXY_IMAGE = "us-docker.pkg.dev/solo-public/enterprise-kgateway/envoy-wrapper:2.2.0-rc.2"
 PROXY_CONTAINER = "kgateway-proxy"
@@ -323,6 +324,12 @@ class KgatewayController:
     def _resolve(self, route: o.Obj) -> tuple[bool, str, str]:
         for rule in (route.get("spec") or {}).get("rules") or []:
             for b in rule.get("backendRefs") or []:
+                if is_hostname_ref(b):  # R9.1 [solo]: a global service's hostname (multicluster.py)
+                    peering = self.cluster.extensions.get("peering")
+                    if peering is None or not peering.has_global(b["name"]):
+                        return False, "BackendNotFound", (f'global service "{b["name"]}" not found: no cluster has '
+                                                          f'a Service labelled {SCOPE_LABEL}={GLOBAL} for it')
+                    continue
                 if b.get("kind", "Service") != "Service" or b.get("group", "") not in ("", "core"):
                     return False, "InvalidKind", f"unsupported backend kind {b.get('kind')}"
                 ns = b.get("namespace") or o.namespace(route)
