@@ -44,11 +44,15 @@ def main(args: argparse.Namespace) -> int:
     run.out.mkdir(parents=True, exist_ok=True)
     params_file = resolve_params(args.params, args.overrides, run.out / "params.yaml")
     print(f"ambient-lb run: {len(notebooks)} notebook(s) -> {run.out}", flush=True)
-    start_simulator(params_file, args.run_id)
+    sim_kubeconfig = start_simulator(params_file, args.run_id)
     code = execute_all(notebooks, run, params_file, run_id=args.run_id,
                        cell_timeout=args.cell_timeout)
     write_summary(run)
-    print(f"summary: {run.out / 'summary.html'}")
+    print(f"executed notebooks: {run.out}/*.ipynb")
+    print(f"summary: {run.out / 'summary.html'} (and summary.json)")
+    if sim_kubeconfig:
+        print(f"the simulator keeps running: export KUBECONFIG={sim_kubeconfig}  "
+              f"(stop it: ambient-lb sim down --kubeconfig {sim_kubeconfig})")
     if code:
         print(f"ambient-lb run: FAILED: {run.first_failure or 'see the executed notebook'}",
               file=sys.stderr)
@@ -79,15 +83,20 @@ def resolve_params(path: str | None, overrides: list[str], dest: Path) -> str:
     return str(dest.resolve())
 
 
-def start_simulator(params_file: str, run_id: str) -> None:
-    """On target ``sim``: ``ambient-lb sim up`` unless it already runs (the notebooks share it)."""
+def start_simulator(params_file: str, run_id: str) -> Path | None:
+    """On target ``sim``: ``ambient-lb sim up`` unless it already runs (the notebooks share it).
+
+    Returns the simulator's kubeconfig, or None on a real cluster.
+    """
     from . import guide, shell
 
     run = guide.open_run(params_file, run_id)
-    if run.sim:
-        with shell.CommandLog() as log:
-            guide.ensure_simulator(run)
-        print("\n".join(f"  {r.stdout.splitlines()[0]}" for r in log if r.stdout), flush=True)
+    if not run.sim:
+        return None
+    with shell.CommandLog() as log:
+        guide.ensure_simulator(run)
+    print("\n".join(f"  {r.stdout.splitlines()[0]}" for r in log if r.stdout), flush=True)
+    return run.kubeconfig
 
 
 @dataclass
