@@ -13,6 +13,11 @@ and the tests. Three ways to run a simulator:
   ephemeral 127.0.0.1 port, stopped on exit (fast; for tests and library use).
 - ``running_simulator_process(...)``: the same as ``sim up`` in a private directory, stopped on exit.
 
+A multi-cluster ``--topology`` (e.g. ``two-clusters``) serves one API server per cluster from the same
+process and event loop (``start_servers``; one clock, a ``Peering`` for global services, R9.1), and the
+kubeconfig gets one context per cluster: ``ambient-lb-sim`` (current) for the first,
+``ambient-lb-sim-<cluster name>`` for the others (``context_name``); ``sim status`` lists them.
+
 The token never appears in argv or logs: the child reads it from a 0600 file.
 """
 

@@ -4,14 +4,18 @@ against both kubeconfig contexts and real HTTP to cluster 1's gateway listener."
 
 from __future__ import annotations
 
+import argparse
+import subprocess
 import threading
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
-from dataplane_helpers import HERE, Guide
+from dataplane_helpers import HERE, KUBECTL, Guide
 
-from ambient_lb.sim.process import Simulator, running_simulator
+from ambient_lb.sim.process import Simulator, running_simulator, running_simulator_process
+from ambient_lb.sim.process import main as sim_main
 
 SPEED = 50.0
 REMOTE = "ambient-lb-sim-cluster2"
@@ -137,3 +141,33 @@ def test_hostname_backend_without_a_global_service_is_not_resolved(clusters: tup
     local.apply(GLOBAL_ROUTE.replace("in-ambient.httpbin.mesh.internal", "nothing.httpbin.mesh.internal"))
     local.kubectl("wait", "-n", "httpbin", "httproute/in-ambient", "--for=jsonpath={.status.parents[0]"
                   ".conditions[?(@.type=='ResolvedRefs')].reason}=BackendNotFound", "--timeout=30s")
+
+
+def test_no_healthy_endpoint_in_any_cluster_gives_503(clusters: tuple[Guide, Remote]) -> None:
+    """R9.2, R7.3: with every cluster's deployment at 0 the global service has nothing to choose; ZT(GW)
+    closes the connection and the gateway answers 503 (flag UC)."""
+    local, remote = clusters
+    for g in (local, remote):
+        g.kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=0")
+        g.kubectl("wait", "--for=delete", "pod", "-l", "app=in-ambient", "-n", "httpbin", "--timeout=60s")
+        g.synced()
+    status, _, _ = local.request()
+    assert status == 503
+    assert " 503 UC " in local.kubectl("logs", "-n", "kgateway-system", local.gateway_pod()).splitlines()[-1]
+
+
+def test_sim_up_with_two_clusters_writes_a_context_per_cluster_and_status_lists_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The background simulator (``sim up --topology two-clusters``) serves each cluster on its own port:
+    one kubeconfig context per cluster, the first current, and ``sim status`` names both."""
+    kubeconfig = tmp_path / "kubeconfig"
+    with running_simulator_process(topology="two-clusters", speed=SPEED, workdir=tmp_path) as sim:
+        assert list(sim.contexts) == ["ambient-lb-sim", REMOTE]
+        kubectl = [KUBECTL, "--kubeconfig", str(kubeconfig)]
+        current = subprocess.run([*kubectl, "config", "current-context"], capture_output=True, text=True, check=True)
+        assert current.stdout.strip() == "ambient-lb-sim"
+        nodes = subprocess.run([*kubectl, "--context", REMOTE, "get", "nodes", "-o", "name"], capture_output=True,
+                               text=True, check=True)
+        assert nodes.stdout.split() == ["node/cluster2-worker", "node/cluster2-worker2"]
+        assert sim_main(argparse.Namespace(sim_command="status", kubeconfig=str(kubeconfig))) == 0
+        assert f"context {REMOTE}: {sim.contexts[REMOTE]}" in capsys.readouterr().out
