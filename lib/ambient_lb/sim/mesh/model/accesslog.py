@@ -130,31 +130,24 @@ def _peer_fields(src: Peer, dst: Peer, direction: str) -> list[tuple[str, object
             ("dst.identity", dst.identity), ("dst.cluster", dst.cluster), ("direction", direction)]
 
 
-_SRC_KEYS = ("src.workload", "src.namespace", "src.identity", "src.cluster")
-_DST_KEYS = ("dst.service", "dst.workload", "dst.namespace", "dst.identity", "dst.cluster")
-_SEGMENTS: dict[tuple[object, ...], str] = {}  # rendered runs of a peer's constant fields
-_MAX_SEGMENTS = 4096
-
-
-def _segment(keys: tuple[str, ...], values: tuple[object, ...]) -> str:
-    """``k="v" k="v"`` for the non-None values, cached: a peer's workload, namespace, identity
-    and service repeat on every line (the key holds the value types: a Bare renders differently)."""
-    key = (keys, values, tuple(map(type, values)))
-    seg = _SEGMENTS.get(key)
-    if seg is None:
-        if len(_SEGMENTS) >= _MAX_SEGMENTS:
-            _SEGMENTS.clear()
-        seg = _SEGMENTS[key] = " ".join(f"{k}={_render(v)}" for k, v in zip(keys, values) if v is not None)
-    return seg
+_PEER_TEXTS: dict[tuple[object, ...], str] = {}  # everything after ``src.addr=<addr> `` per peer pair
+_MAX_PEER_TEXTS = 4096
 
 
 def _peer_text(src: Peer, dst: Peer, direction: str) -> str:
-    """The same text ``ztunnel_line`` renders for ``_peer_fields(src, dst, direction)``."""
-    parts = [f"src.addr={src.addr}", _segment(_SRC_KEYS, (src.workload, src.namespace, src.identity, src.cluster)),
-             f"dst.addr={dst.addr}", f"dst.hbone_addr={dst.hbone_addr}" if dst.hbone_addr else "",
-             _segment(_DST_KEYS, (dst.service, dst.workload, dst.namespace, dst.identity, dst.cluster)),
-             f"direction={_render(direction)}"]
-    return " ".join([p for p in parts if p])
+    """The same text ``ztunnel_line`` renders for ``_peer_fields(src, dst, direction)``. All but
+    the source address repeat for a pair of workloads, so that rest is rendered once and cached
+    (the key holds the value types too: a Bare renders differently from a str of the same text)."""
+    values = (src.workload, src.namespace, src.identity, src.cluster, dst.addr, dst.hbone_addr, dst.service,
+              dst.workload, dst.namespace, dst.identity, dst.cluster, direction)
+    key = (values, tuple(map(type, values)))
+    rest = _PEER_TEXTS.get(key)
+    if rest is None:
+        if len(_PEER_TEXTS) >= _MAX_PEER_TEXTS:
+            _PEER_TEXTS.clear()
+        fields_ = _peer_fields(src, dst, direction)[1:]  # all but src.addr
+        rest = _PEER_TEXTS[key] = " ".join(f"{k}={_render(v)}" for k, v in fields_ if v is not None)
+    return f"src.addr={src.addr} {rest}"
 
 
 def connection_complete(ts: float, src: Peer, dst: Peer, direction: str, bytes_sent: int, bytes_recv: int,
@@ -178,11 +171,15 @@ def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, me
                           protocol: str, response_code: int, host: str, user_agent: str, request_id: str,
                           duration_ms: int) -> str:
     """Solo ztunnel's ``http access request complete`` line (guide line 48; `[solo]`, R7.6)."""
-    rest = [("method", Bare(method)), ("path", path), ("protocol", Bare(protocol)),
-            ("response_code", int(response_code)), ("host", host), ("user_agent", user_agent),
-            ("request_id", request_id), ("duration", f"{int(duration_ms)}ms")]
-    body = " ".join([_peer_text(src, dst, direction)] + [f"{k}={_render(v)}" for k, v in rest if v is not None])
-    return _ztunnel_text(ts, "info", "http access", "request complete", body)
+    parts = [_peer_text(src, dst, direction), f"method={method}"]
+    if path is not None:
+        parts.append(f"path={_render(path)}")
+    parts += [f"protocol={protocol}", f"response_code={int(response_code)}"]
+    for k, v in (("host", host), ("user_agent", user_agent), ("request_id", request_id)):
+        if v is not None:
+            parts.append(f"{k}={_render(v)}")
+    parts.append(f'duration="{int(duration_ms)}ms"')
+    return _ztunnel_text(ts, "info", "http access", "request complete", " ".join(parts))
 
 
 # --- Envoy (gateway, waypoint) --------------------------------------------------------------------
@@ -225,14 +222,36 @@ def _d(value: object) -> str:
 
 def envoy_line(r: EnvoyRecord) -> str:
     """One line of Istio's default Envoy text access log (no trailing newline)."""
-    reason = r.upstream_transport_failure_reason.replace(" ", "_") if r.upstream_transport_failure_reason else None
-    return (f'[{_milli(r.start_time)}] "{_d(r.method)} {_d(r.path)} {_d(r.protocol)}" '
-            f"{r.response_code} {_d(r.response_flags)} {_d(r.response_code_details)} "
-            f'{_d(r.connection_termination_details)} "{_d(reason)}" {r.bytes_received} {r.bytes_sent} '
-            f'{r.duration} {_d(r.upstream_service_time)} "{_d(r.x_forwarded_for)}" "{_d(r.user_agent)}" '
-            f'"{_d(r.request_id)}" "{_d(r.authority)}" "{_d(r.upstream_host)}" {_d(r.upstream_cluster)} '
-            f"{_d(r.upstream_local_address)} {_d(r.downstream_local_address)} {_d(r.downstream_remote_address)} "
-            f"{_d(r.requested_server_name)} {_d(r.route_name)}")
+    return envoy_line_of(r.start_time, r.method, r.path, r.protocol, r.response_code, r.response_flags,
+                         r.response_code_details, r.connection_termination_details,
+                         r.upstream_transport_failure_reason, r.bytes_received, r.bytes_sent, r.duration,
+                         r.upstream_service_time, r.x_forwarded_for, r.user_agent, r.request_id, r.authority,
+                         r.upstream_host, r.upstream_cluster, r.upstream_local_address, r.downstream_local_address,
+                         r.downstream_remote_address, r.requested_server_name, r.route_name)
+
+
+_ENVOY_FORMAT = ('[{}] "{} {} {}" {} {} {} {} "{}" {} {} {} {} "{}" "{}" "{}" "{}" "{}" {} {} {} {} {} {}')
+
+
+def envoy_line_of(start_time: float, method: str | None, path: str | None, protocol: str | None,
+                  response_code: int, response_flags: str | None, response_code_details: str | None,
+                  connection_termination_details: str | None, upstream_transport_failure_reason: str | None,
+                  bytes_received: int, bytes_sent: int, duration: int, upstream_service_time: int | None,
+                  x_forwarded_for: str | None, user_agent: str | None, request_id: str | None,
+                  authority: str | None, upstream_host: str | None, upstream_cluster: str | None,
+                  upstream_local_address: str | None, downstream_local_address: str | None,
+                  downstream_remote_address: str | None, requested_server_name: str | None,
+                  route_name: str | None) -> str:
+    """``envoy_line`` of the record with these fields, in ``EnvoyRecord`` order, without building
+    the record (the request path writes two of these per request)."""
+    reason = upstream_transport_failure_reason.replace(" ", "_") if upstream_transport_failure_reason else None
+    dashed = [("-" if v is None or v == "" else str(v)) for v in (
+        method, path, protocol, response_flags, response_code_details, connection_termination_details, reason,
+        upstream_service_time, x_forwarded_for, user_agent, request_id, authority, upstream_host, upstream_cluster,
+        upstream_local_address, downstream_local_address, downstream_remote_address, requested_server_name,
+        route_name)]
+    return _ENVOY_FORMAT.format(_milli(start_time), *dashed[:3], response_code, *dashed[3:7], bytes_received,
+                                bytes_sent, duration, *dashed[7:])
 
 
 def inbound_vip_cluster(port: int, service_fqdn: str) -> str:
