@@ -60,7 +60,24 @@ def kgateway_crds(run: Run) -> None:
         if run.sim:
             s.note("helm does not run on the simulator: the simulator stands in for the chart and "
                    "the runbook records the release as helm would.")
-    do_step(run, "01.2", "Deploy the Solo Enterprise for kgateway CRDs", act, None)
+    def verify(run: Run, s: Step) -> None:
+        s.add(release_deployed(run, k.crds_release))
+    do_step(run, "01.2", "Deploy the Solo Enterprise for kgateway CRDs", act, verify)
+
+
+def release_deployed(run: Run, release: str) -> Any:
+    """A check that ``helm status`` reports the release as deployed (on sim: from its release Secret)."""
+    from ..errors import NotFound
+    from ..helm import Helm
+
+    ns = run.params.namespaces.kgateway
+    try:
+        st = Helm.from_params(run.params, run.kube).status(release, namespace=ns)
+    except NotFound as exc:
+        return check(f"helm release {release} deployed", False, str(exc), f"helm list -n {ns}")
+    return check(f"helm release {release} deployed", st.status == "deployed",
+                 f"revision {st.revision}, status {st.status}, chart {st.chart}-{st.version}",
+                 f"helm status {release} -n {ns} (a failed install shows its error there)")
 
 
 def kgateway(run: Run) -> None:
@@ -76,6 +93,7 @@ def kgateway(run: Run) -> None:
 
     def verify(run: Run, s: Step) -> None:
         ns = run.params.namespaces.kgateway
+        s.add(release_deployed(run, k.release))
         res = kubectl(run, "rollout", "status", f"deployment/{k.release}", "-n", ns,
                       f"--timeout={int(seconds(run.params.timeouts.rollout))}s", check=False,
                       timeout=seconds(run.params.timeouts.rollout) + 10)
