@@ -44,8 +44,27 @@ def q(text: str | None) -> str | None:
     return text
 
 
+_PEERS: dict[tuple[Any, ...], tuple[Endpoint, al.Peer]] = {}  # id(endpoint), ... -> (endpoint, peer)
+_MAX_PEERS = 4096
+
+
 def peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
          hbone_addr: str | None = None) -> al.Peer:
+    """A destination side (fixed address): the same Peer object while istiod's endpoint is the same."""
+    key = (id(ep), addr, mtls, service, hbone_addr)
+    hit = _PEERS.get(key)
+    if hit is not None and hit[0] is ep:
+        return hit[1]
+    if len(_PEERS) >= _MAX_PEERS:
+        _PEERS.clear()
+    p = src_peer(ep, addr, mtls=mtls, service=service, hbone_addr=hbone_addr)
+    _PEERS[key] = (ep, p)
+    return p
+
+
+def src_peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
+             hbone_addr: str | None = None) -> al.Peer:
+    """A source side, whose address carries a fresh ephemeral port each time (not cached)."""
     return al.Peer(addr=addr, workload=q(ep.pod), namespace=q(ep.namespace),
                    identity=q(ep.identity) if mtls else None, service=q(service), hbone_addr=hbone_addr)
 
@@ -58,6 +77,10 @@ class HopLogger:
 
     def envoy(self, ep: Endpoint, container: str, record: al.EnvoyRecord) -> None:
         self.logs.write(ep.namespace, ep.pod, container, al.envoy_line(record))
+
+    def envoy_fields(self, ep: Endpoint, container: str, *fields: Any) -> None:
+        """``envoy`` for a record given as its fields in ``EnvoyRecord`` order (the per-request path)."""
+        self.logs.write(ep.namespace, ep.pod, container, al.envoy_line_of(*fields))
 
     def _ztunnel(self, view: MeshView, node: str) -> tuple[str, str] | None:
         pod = view.ztunnels.get(node)
@@ -79,7 +102,8 @@ class HopLogger:
     def outbound(self, view: MeshView, now: float, src: Endpoint, src_addr: str, dst: al.Peer, sent: int,
                  recv: int, ms: int, error: str | None = None) -> None:
         """ZT(src node): the source side of an HBONE connection (mTLS, so identities are known)."""
-        line = al.connection_complete(now, peer(src, src_addr, mtls=True), dst, "outbound", sent, recv, ms, error)
+        line = al.connection_complete(now, src_peer(src, src_addr, mtls=True), dst, "outbound", sent, recv, ms,
+                                      error)
         self.ztunnel(view, src.node, line)
 
     def inbound(self, view: MeshView, now: float, src: al.Peer, dst: Endpoint, dst_port: int, service: str | None,

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from ..cluster import Cluster
 from . import objects as o
-from .accesslogs import GATEWAY_CONTAINER, WAYPOINT_CONTAINER, HopLogger, peer
+from .accesslogs import GATEWAY_CONTAINER, WAYPOINT_CONTAINER, HopLogger, peer, src_peer
 from .app import AppRequest, PodFaults, answer
 from .istiod import Endpoint, Istiod, MeshView, ServiceView
 from .kgateway import KgatewayController
@@ -291,12 +291,12 @@ class DataPlane:
     def _gw_log(self, gw: Endpoint, down: Downstream, reply: Reply, start: float, route: str,
                 upstream: str | None, cluster: str | None) -> None:
         now = self.clock.now()
-        self.log.envoy(gw, GATEWAY_CONTAINER, al.EnvoyRecord(
+        self.log.envoy_fields(gw, GATEWAY_CONTAINER,  # the fields of al.EnvoyRecord, in order
             start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None,
             reply.extra.get("transport_failure"), down.body_len, len(reply.body), int((now - start) * 1000),
             reply.upstream_ms, down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
             upstream, cluster, f"{gw.ip}:{self._port()}" if upstream else None, down.listener, down.client, None,
-            route if route != "-" else None))
+            route if route != "-" else None)
 
     def _port(self) -> int:
         return 32768 + self.rng.randrange(28000)
@@ -378,13 +378,13 @@ class DataPlane:
                 host: Host | None, cluster: str) -> None:
         now = self.clock.now()
         ip, _, tp = host.address.rpartition(":") if host else ("", "", "")
-        self.log.envoy(wp, WAYPOINT_CONTAINER, al.EnvoyRecord(
+        self.log.envoy_fields(wp, WAYPOINT_CONTAINER,  # the fields of al.EnvoyRecord, in order
             start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None, None,
             down.body_len, len(reply.body), int((now - start) * 1000), reply.upstream_ms,
             down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
             al.connect_originate(ip, int(tp)) if host else None, cluster,
             al.INTERNAL_CLIENT_ADDRESS if host else None, f"{sv.cluster_ip}:{port}",
-            f"{gw.ip}:{self._port()}", None, "default"))
+            f"{gw.ip}:{self._port()}", None, "default")
 
     # ---- destination ztunnel → app -------------------------------------------------------------
     def _accepting(self, ep: Endpoint, faults: PodFaults) -> bool:
@@ -414,12 +414,12 @@ class DataPlane:
     async def _to_pod(self, view: MeshView, src: Endpoint, mtls: bool, dst: Endpoint | None, port: int,
                       sv: ServiceView, down: Downstream, outbound_from: Endpoint | None = None) -> Reply:
         start = self.clock.now()
-        src_peer = peer(src, f"{src.ip}:{self._port()}", mtls=mtls)
+        origin = src_peer(src, f"{src.ip}:{self._port()}", mtls=mtls)
         if dst is None:  # the workload is gone: the destination refuses (R7.1)
             return reset_reply()
         faults = self._pod_faults(dst)
         if not self._accepting(dst, faults):  # R7.1: ECONNREFUSED at the destination ztunnel → 503 UC
-            self.log.inbound(view, start, src_peer, dst, port, sv.fqdn, down, None, 0, 0, 0, REFUSED)
+            self.log.inbound(view, start, origin, dst, port, sv.fqdn, down, None, 0, 0, 0, REFUSED)
             if outbound_from is not None:
                 self._outbound_pod(view, outbound_from, dst, port, sv, 0, 0, 0, "http status: 503 Service Unavailable")
             return reset_reply()
@@ -427,7 +427,7 @@ class DataPlane:
             await self._sleep(faults.latency)
         resp = answer(dst.pod, faults, AppRequest(down.method, down.path, down.headers, src.ip, down.host))
         ms = int((self.clock.now() - start) * 1000)
-        self.log.inbound(view, self.clock.now(), src_peer, dst, port, sv.fqdn, down, resp.status,
+        self.log.inbound(view, self.clock.now(), origin, dst, port, sv.fqdn, down, resp.status,
                          len(resp.body) + 120, down.body_len + 200, ms)
         if outbound_from is not None:
             self._outbound_pod(view, outbound_from, dst, port, sv, down.body_len + 200, len(resp.body) + 120, ms)
