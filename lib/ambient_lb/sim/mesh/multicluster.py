@@ -163,11 +163,7 @@ class Peering:
         else:
             member, ep = by_ip[chosen.address]
             reply = await self._to_endpoint(dp, gw, view, member, ep, port, host, down)
-        if reply.extra.get("upstream"):
-            reply.flags, reply.details = "-", "via_upstream"
-            reply.upstream_ms = max(0, int((dp.clock.now() - start) * 1000))
-        else:
-            reply.upstream_ms = None
+        _as_gateway_sees_it(reply, dp.clock.now() - start)
         dp._gw_log(gw, down, reply, start, route, vip, f"outbound|{port}||{host}")
         return reply
 
@@ -190,3 +186,12 @@ class Peering:
     def east_west_address(self, cluster: Cluster) -> str:
         """[model] Where another network reaches this cluster's east-west gateway: its first node's IP."""
         return cluster_topology(cluster.topology, cluster.name).nodes[0].internal_ip
+
+
+def _as_gateway_sees_it(reply: Reply, elapsed: float) -> None:
+    """An upstream's answer is passed through (R7.4); Envoy's own reply (UC) has no upstream time."""
+    if reply.extra.get("upstream"):
+        reply.flags, reply.details = "-", "via_upstream"
+        reply.upstream_ms = max(0, int(elapsed * 1000))
+    else:
+        reply.upstream_ms = None
