@@ -22,6 +22,7 @@ Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
 | ``accesslogs`` | each hop's access-log lines into ``cluster.logs`` |
 | ``charts`` | the helm stand-in for the two enterprise-kgateway charts |
 | ``gatewayapi`` | the Gateway API v1.5.0 standard CRDs as the project's own manifests |
+| ``multicluster`` | peering of several simulated clusters: global services ``*.mesh.internal`` (R9) |
 """
 
 from __future__ import annotations
