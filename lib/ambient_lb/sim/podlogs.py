@@ -29,8 +29,10 @@ class PodLogs:
             buf = self._buf[key] = collections.deque(maxlen=self.max_lines)
         line = (self.clock.now(), text)
         buf.append(line)
-        for fn in list(self._followers.get(key, ())):
-            fn(line)
+        followers = self._followers.get(key)
+        if followers:  # most containers have no `kubectl logs -f` attached
+            for fn in list(followers):
+                fn(line)
 
     def read(self, namespace: str, pod: str, container: str) -> list[Line]:
         return list(self._buf.get((namespace, pod, container), ()))

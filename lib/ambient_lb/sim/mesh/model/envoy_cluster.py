@@ -86,6 +86,7 @@ class EnvoyCluster:
                                     "each endpoint needs a unique ip:port, e.g. 10.244.1.5:8080")
         events = self.advance(now)
         self.hosts = list(hosts)
+        self._by_address = {h.address: h for h in self.hosts}
         self.priorities = self.config.priority_plan.priorities(self.hosts, self.proxy_locality, self.proxy_labels)
         self.per_host = {a: self.per_host.get(a, HostCounters()) for a in addresses}
         self._view_key = None
@@ -99,7 +100,7 @@ class EnvoyCluster:
                             proxy_labels=self.proxy_labels)
 
     def host(self, address: str) -> Host | None:
-        return next((h for h in self.hosts if h.address == address), None)
+        return self._by_address.get(address)
 
     # --- per request -----------------------------------------------------------------------------
     def pick(self, now: float, exclude: Iterable[str] = (), attempts: int = 5) -> Host | None:
@@ -113,8 +114,9 @@ class EnvoyCluster:
         panic = load.panic
         excluded = set(exclude)
         address = None
+        active = self._active() if self.lb.policy is LbPolicy.LEAST_REQUEST else {}  # only R4.3 reads it
         for _ in range(max(1, attempts)):
-            address = self.lb.pick(levels, self.config.panic_threshold, self._active(), load=load)
+            address = self.lb.pick(levels, self.config.panic_threshold, active, load=load)
             if address is None or address not in excluded:
                 break
         if address is None:
@@ -140,6 +142,8 @@ class EnvoyCluster:
     def advance(self, now: float) -> list[OutlierEvent]:
         """Run due outlier sweeps (R2.6); returns UNEJECT events for the outlier log (including
         any that a ``pick`` triggered since the last call that returned events)."""
+        if not self._held and (self.detector is None or self.detector.next_sweep_at() > now):
+            return []  # nothing held, no sweep due (the common case, per request)
         return self._take_held() + (self.detector.advance(now) if self.detector is not None else [])
 
     def _take_held(self) -> list[OutlierEvent]:
