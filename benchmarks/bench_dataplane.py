@@ -147,7 +147,8 @@ async def main() -> None:
           + ", ".join(f"{r['loadavg']:.2f}" for r in runs) + " after each run")
     print(f"memory after {args.requests} requests: RSS {mem['rss']:.0f} MiB (after half: {mem['rss_half']:.0f} MiB); "
           f"retained log lines {mem['lines']} of at most {mem['bound']} ({mem['containers']} containers x "
-          f"max_lines), {mem['text_mib']:.0f} MiB of text")
+          f"max_lines), {mem['text_mib']:.0f} MiB of text (full buffers at this line length: "
+          f"{mem['text_mib'] * mem['bound'] / max(1, mem['lines']):.0f} MiB)")
 
 
 if __name__ == "__main__":
