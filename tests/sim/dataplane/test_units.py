@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 import yaml
@@ -98,6 +99,8 @@ def test_bad_fault_annotations_are_reported_with_an_example() -> None:
 def test_listener_addresses_are_seeded_loopback_addresses_then_127_0_0_1() -> None:
     addrs = candidate_addresses(7)
     assert addrs == candidate_addresses(7) and addrs != candidate_addresses(8)
+    # another simulator process with the same seed tries other addresses first
+    assert candidate_addresses(7, salt=1001)[:4] != addrs[:4]
     assert addrs[-1] == "127.0.0.1" and all(a.startswith("127.0.") for a in addrs)
     assert "127.0.0.1" not in addrs[:-1]
 
@@ -122,7 +125,7 @@ def test_listener_skips_an_address_whose_port_is_taken_and_falls_back_to_a_free_
     from ambient_lb.sim.mesh.listener import Listeners
 
     cluster = Cluster(seed=123)
-    first = candidate_addresses(123)[0]
+    first = candidate_addresses(123, os.getpid())[0]
     blocker = socket.socket()
     blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     blocker.bind((first, 0))
@@ -130,7 +133,7 @@ def test_listener_skips_an_address_whose_port_is_taken_and_falls_back_to_a_free_
     blocker.listen(1)
     listeners = Listeners(cluster, lambda p, r: None)  # type: ignore[arg-type,return-value]
     try:
-        assert listeners.ensure(port) == port and listeners.address == candidate_addresses(123)[1]
+        assert listeners.ensure(port) == port and listeners.address == candidate_addresses(123, os.getpid())[1]
         other = socket.socket()
         other.bind((listeners.address, 0))
         other.listen(1)

@@ -6,8 +6,10 @@ listener (``ensure(8080)``) and publishes ``address`` in the Service's
 the request handler. Servers start when the cluster's event loop is up (``cluster.on_start``) or at
 once if it already runs, and stop with the cluster (``cluster.on_stop``).
 
-Address: the first address of a seed-derived sequence ``127.0.<a>.<b>`` (never 127.0.0.1) on which
-the port binds, so two simulators on one machine do not collide and the guide's
+Address: the first address of a sequence ``127.0.<a>.<b>`` (never 127.0.0.1) derived from the seed
+and the simulator's process id, on which the port binds, so two simulators on one machine do not
+collide, not even one after the other (a simulator that released its listener must not find its
+address answered by another one started later with the same seed), and the guide's
 ``curl http://$KGATEWAY_IP:8080/...`` reaches this one. Fallback (documented): if no such address
 binds (systems without the 127.0.0.0/8 route), ``127.0.0.1``; and if the listener port itself is
 taken there, a free port, which the Service status and a log line in the gateway pod report.
@@ -16,6 +18,7 @@ taken there, a free port, which the Service status and a log line in the gateway
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from typing import Awaitable, Callable
 
@@ -40,11 +43,11 @@ def _bind(host: str, port: int) -> socket.socket | None:
     return s
 
 
-def candidate_addresses(seed: int) -> list[str]:
-    """The seed-derived loopback addresses tried in order, then 127.0.0.1 (the fallback)."""
+def candidate_addresses(seed: int, salt: int = 0) -> list[str]:
+    """The loopback addresses tried in order (from the seed and a salt), then 127.0.0.1 (the fallback)."""
     out = []
     for i in range(_CANDIDATES):
-        n = (seed * 7919 + i * 104729) % (254 * 254)
+        n = (seed * 7919 + salt * 31337 + i * 104729) % (254 * 254)
         out.append(f"127.0.{1 + n // 254}.{1 + n % 254}")
     return out + ["127.0.0.1"]
 
@@ -79,7 +82,7 @@ class Listeners:
         return self.ports[port]
 
     def _first_bind(self, port: int) -> socket.socket | None:
-        for host in candidate_addresses(self.cluster.seed):
+        for host in candidate_addresses(self.cluster.seed, os.getpid()):
             sock = _bind(host, port)
             if sock is not None:
                 self.address = host
