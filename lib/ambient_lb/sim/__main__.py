@@ -32,6 +32,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--tls-key", default=None)
     s.add_argument("--ready-fd", type=int, default=None, help="write {\"port\": N} here once serving")
     s.add_argument("--log-level", default="INFO")
+    s.add_argument("--exit-with-pid", type=int, default=None,
+                   help="stop when this process exits (tests: the server never outlives its test run)")
     return p.parse_args(argv)
 
 
@@ -58,6 +60,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if args.exit_with_pid is not None:
+        watch_parent(loop, args.exit_with_pid, stop)
     if args.ready_fd is not None:
         os.write(args.ready_fd, json.dumps({"port": port, "contexts": contexts}).encode() + b"\n")
         os.close(args.ready_fd)
@@ -67,6 +71,16 @@ async def serve(args: argparse.Namespace) -> None:
     finally:
         for runner, _, _ in reversed(servers):
             await runner.cleanup()
+
+
+def watch_parent(loop: asyncio.AbstractEventLoop, pid: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` when process ``pid`` exits: a pidfd becomes readable then (event-driven, Linux)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:  # already gone
+        stop.set()
+        return
+    loop.add_reader(fd, stop.set)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -333,9 +333,19 @@ def _topology_arg(topology: str) -> str:
     return str(p.resolve()) if p.exists() else str(topology)
 
 
+EXIT_WITH_PID_ENV = "AMBIENT_LB_SIM_EXIT_WITH_PID"
+
+
 def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, topology: str | None = None,
-                     port: int = 0, timeout: float = READY_TIMEOUT) -> tuple[Simulator, bool]:
-    """Start a detached server for ``kubeconfig`` (or find the running one); (sim, started?)."""
+                     port: int = 0, timeout: float = READY_TIMEOUT,
+                     exit_with_pid: int | None = None) -> tuple[Simulator, bool]:
+    """Start a detached server for ``kubeconfig`` (or find the running one); (sim, started?).
+
+    The server outlives its caller (``sim up``), unless ``exit_with_pid`` (or the environment variable
+    ``AMBIENT_LB_SIM_EXIT_WITH_PID``, which the test suite sets) names a process whose exit stops it.
+    """
+    if exit_with_pid is None and os.environ.get(EXIT_WITH_PID_ENV, "").isdigit():
+        exit_with_pid = int(os.environ[EXIT_WITH_PID_ENV])
     kubeconfig = kubeconfig.expanduser().resolve()
     if not is_ours(kubeconfig):
         raise ParameterError(f"--kubeconfig {kubeconfig}: that file exists and is not a simulator kubeconfig "
@@ -357,7 +367,8 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     read_fd, write_fd = os.pipe()
     argv = [sys.executable, "-m", "ambient_lb.sim", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--speed", str(speed), "--token-file", str(token_file),
-            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else [])
+            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else []) \
+        + (["--exit-with-pid", str(exit_with_pid)] if exit_with_pid else [])
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
                                 start_new_session=True, close_fds=True)
@@ -414,7 +425,8 @@ def running_simulator_process(*, seed: int = 0, speed: float = 1.0, topology: st
     with contextlib.ExitStack() as stack:
         root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
         kubeconfig = root / "kubeconfig"
-        sim, _ = start_background(kubeconfig, seed=seed, speed=speed, topology=topology)
+        sim, _ = start_background(kubeconfig, seed=seed, speed=speed, topology=topology,
+                                  exit_with_pid=os.getpid())
         stack.callback(stop_background, kubeconfig)
         yield sim
 

@@ -85,3 +85,38 @@ def test_sim_up_refuses_to_overwrite_a_foreign_kubeconfig(tmp_path: Path):
     r = cli("up", "--kubeconfig", str(kc))
     assert r.returncode == 2 and "is not a simulator kubeconfig" in r.stderr
     assert "prod" in kc.read_text()
+
+
+def test_a_test_started_server_stops_when_its_parent_process_exits(tmp_path: Path):
+    """``--exit-with-pid``: a server started for a test cannot outlive the test run, even when the
+    process that started it is killed before it can say ``sim down``."""
+    import json
+    import os
+    import signal
+
+    kc = tmp_path / "kc" / "kubeconfig"
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, sys, pathlib; from ambient_lb.sim.process import start_background;"
+         f"sim, _ = start_background(pathlib.Path({str(kc)!r}), speed=20, exit_with_pid=os.getpid());"
+         "print(sim.pid, flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        server_pid = int(parent.stdout.readline())
+        assert cli("status", "--kubeconfig", str(kc)).returncode == 0
+        parent.send_signal(signal.SIGKILL)  # no teardown runs
+        parent.wait(timeout=30)
+        pidfd = os.pidfd_open(server_pid)  # wait for the server's exit (event-driven, bounded)
+        import select
+        assert select.select([pidfd], [], [], 30)[0], "the server did not stop after its parent died"
+        os.close(pidfd)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        state = kc.parent / ".kubeconfig.sim" / "state.json"
+        if state.exists():
+            pid = json.loads(state.read_text())["pid"]
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
