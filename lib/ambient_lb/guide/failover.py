@@ -58,12 +58,16 @@ def delete_pod_under_traffic(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         from .. import plots, stats, traffic
 
-        victim = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                                  app_selector(run)))[0]
+        before = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
+                                                                  app_selector(run)))
+        victim = before[0]
         with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
                                     timeout=seconds(p.traffic.request_timeout)) as sampler, \
                 ui.LiveChart(run.interactive, "live traffic while a pod is deleted") as chart:
             chart.start(sampler.timeline, plots.plot_failover_timeline)
+            # a baseline first: every replica has answered before one is deleted
+            baseline = poll("every replica answers before the deletion",
+                            lambda: _answered_by(sampler.timeline(), before), timeout=15, interval=0.1)
             run.kube.delete("pod", [victim], namespace=p.namespaces.app, wait=False)
             sampler.mark("pod deleted")
             kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))
@@ -79,6 +83,7 @@ def delete_pod_under_traffic(run: Run) -> None:
                                          after="replacement ready")
         s.show(repr(summary))
         s.figure(plots.plot_failover_timeline(timeline))
+        s.add(baseline)
         s.add(check("the deleted pod gets no traffic once it is gone",
                     not summary.pod_got_traffic_after, f"{victim}: "
                     f"{summary.pod_requests_after} answers after the replacement was ready",
