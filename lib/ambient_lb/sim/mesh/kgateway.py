@@ -25,7 +25,6 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..cluster import Cluster
-from ..store import Event
 from . import objects as o
 from .charts import CONTROLLER_NAME, LICENSE_KEY_FIELD, LICENSE_SECRET
 from .routes import RouteEntry, entries, hosts_intersect, parent_refs
@@ -56,7 +55,8 @@ def license_problem(key: str) -> str | None:
     return None
 
 
-class KgatewayController:
+class KgatewayController(o.Debounced):
+    watched = _WATCHED
     name = "kgateway"
 
     def __init__(self) -> None:
@@ -77,15 +77,6 @@ class KgatewayController:
     @property
     def listeners(self) -> Any:
         return self.cluster.extensions.get("listeners")
-
-    def _on_event(self, ev: Event) -> None:
-        if ev.gr in _WATCHED and not self._pending:
-            self._pending = True
-            self.cluster.clock.call_later(0, self._run)
-
-    def _run(self) -> None:
-        self._pending = False
-        self.reconcile()
 
     def reconcile(self) -> None:
         self._controller()

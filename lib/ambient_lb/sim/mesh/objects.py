@@ -134,3 +134,24 @@ def create(cluster: Any, gr: Any, obj: Obj) -> Obj | None:
         return cluster.store.create(gr, obj)
     except StoreError:
         return None
+
+
+class Debounced:
+    """A controller whose store events of the ``watched`` types coalesce into one ``reconcile()``
+    soon after (kgateway, waypoint): the listener only schedules, as the store requires."""
+
+    watched: frozenset[GR] | set[GR] = frozenset()
+    _pending = False
+    cluster: Any
+
+    def _on_event(self, ev: Any) -> None:
+        if ev.gr in self.watched and not self._pending:
+            self._pending = True
+            self.cluster.clock.call_later(0, self._run)
+
+    def _run(self) -> None:
+        self._pending = False
+        self.reconcile()
+
+    def reconcile(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -17,7 +17,6 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..cluster import Cluster
-from ..store import Event
 from . import objects as o
 
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0-distroless"
@@ -29,7 +28,8 @@ def waypoint_labels(gateway: str) -> dict[str, str]:
             "istio.io/dataplane-mode": "none"}
 
 
-class WaypointController:
+class WaypointController(o.Debounced):
+    watched = _WATCHED
     name = "waypoint"
 
     def __init__(self) -> None:
@@ -38,15 +38,6 @@ class WaypointController:
     def start(self, cluster: Cluster) -> None:
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
-        self.reconcile()
-
-    def _on_event(self, ev: Event) -> None:
-        if ev.gr in _WATCHED and not self._pending:
-            self._pending = True
-            self.cluster.clock.call_later(0, self._run)
-
-    def _run(self) -> None:
-        self._pending = False
         self.reconcile()
 
     def reconcile(self) -> None:
