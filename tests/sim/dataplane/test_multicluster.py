@@ -12,23 +12,18 @@ from typing import Iterator
 
 import pytest
 import yaml
-from dataplane_helpers import HERE, KUBECTL, Guide
+from dataplane_helpers import HERE, KUBECTL, ROUTE, Guide
 
 from ambient_lb.sim.process import Simulator, running_simulator, running_simulator_process
 from ambient_lb.sim.process import main as sim_main
 
 SPEED = 50.0
 REMOTE = "ambient-lb-sim-cluster2"
-GLOBAL_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: in-ambient, namespace: httpbin}
-spec:
-  parentRefs: [{name: http, namespace: kgateway-system}]
-  hostnames: ["httpbin.example.com"]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /}}]
-    backendRefs: [{group: networking.istio.io, kind: Hostname, name: in-ambient.httpbin.mesh.internal, port: 8000}]
-"""
+# the guide's route, sent to the global hostname instead of the local Service (R9.1)
+GLOBAL_ROUTE = ROUTE.replace(
+    "backendRefs: [{name: in-ambient, port: 8000}]",
+    "backendRefs: [{group: networking.istio.io, kind: Hostname, name: in-ambient.httpbin.mesh.internal, port: 8000}]")
+assert GLOBAL_ROUTE != ROUTE
 
 
 class Remote(Guide):

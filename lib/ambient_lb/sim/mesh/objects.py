@@ -10,17 +10,12 @@ from typing import Any
 
 from ..store import GR
 
+# the built-in types, re-exported as the control plane names them (one definition for both layers)
+from ..controllers.common import (  # noqa: F401
+    CRDS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, PODS, SECRETS, SERVICE_ACCOUNTS, SERVICES)
+
 Obj = dict[str, Any]
 
-PODS = GR("", "pods")
-SERVICES = GR("", "services")
-NODES = GR("", "nodes")
-NAMESPACES = GR("", "namespaces")
-SECRETS = GR("", "secrets")
-SERVICE_ACCOUNTS = GR("", "serviceaccounts")
-DEPLOYMENTS = GR("apps", "deployments")
-CRDS = GR("apiextensions.k8s.io", "customresourcedefinitions")
-GATEWAY_CLASSES = GR("gateway.networking.k8s.io", "gatewayclasses")
 GATEWAYS = GR("gateway.networking.k8s.io", "gateways")
 HTTP_ROUTES = GR("gateway.networking.k8s.io", "httproutes")
 DESTINATION_RULES = GR("networking.istio.io", "destinationrules")
