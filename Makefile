@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lab bench clean-runs
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lib/ambient_lb/_logscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
 	$(BIN)/python -m pip install -qq -e '.[test]'

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from ambient_lb import logs
+
 PODS = ("in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34", "in-ambient-7d8f9b6c54-ghi56")
 
 
@@ -96,3 +98,13 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+@pytest.fixture(params=["compiled", "python"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a parser test with the compiled scanner (lines it is unsure of still go to Python) and without it."""
+    if request.param == "python":
+        monkeypatch.setattr(logs, "_compiled", None)
+    elif logs.engine() != "compiled":
+        pytest.fail("the compiled scanner ambient_lb._logscan is not built: pip install -e . (needs a C compiler)")
+    return request.param

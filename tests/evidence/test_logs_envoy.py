@@ -8,6 +8,8 @@ import pytest
 from ambient_lb import logs
 from ambient_lb.logs import ENVOY_COLUMNS, parse_envoy
 
+pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
+
 # The guide's step 3 example (waypoint), as a record. The guide's text glues the next sentence to it:
 GUIDE_STEP3 = (
     '[2025-03-06T17:15:23.456Z] "GET /hostname HTTP/1.1" 200 - via_upstream - "-" 0 32 5 4 "-" "curl/7.88.1" '

@@ -19,6 +19,8 @@ from ambient_lb.logs import (
 from .test_logs_envoy import GUIDE_STEP3
 from .test_logs_ztunnel import GUIDE_STEP2, TABBED
 
+pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
+
 GW_SA = "spiffe://cluster.local/ns/kgateway-system/sa/http"
 APP_SA = "spiffe://cluster.local/ns/httpbin/sa/in-ambient"
 

@@ -11,6 +11,8 @@ import pytest
 from ambient_lb import logs
 from ambient_lb.logs import parse_ztunnel
 
+pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
+
 # The guide's step 2 example output, exactly as the guide text has it: tabs turned into spaces and the two
 # records joined on one line (guide 01, "Check the logs of that ztunnel instance").
 GUIDE_STEP2 = (
@@ -308,6 +310,7 @@ def _uniform_line(rng: random.Random, i: int) -> str:
 
 
 def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
+    monkeypatch.setattr(logs, "_compiled", None)  # the Python tier's own fast path, as used without a compiler
     rng = random.Random(5)
     lines = [_uniform_line(rng, i) for i in range(1200)]
     split_rows = []

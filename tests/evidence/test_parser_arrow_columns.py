@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from ambient_lb import logs
 from ambient_lb.logs import parse_envoy, parse_ztunnel
 
 from .test_logs_envoy import GUIDE_STEP3
 from .test_logs_ztunnel import TABBED, row
+
+pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
 
 ESCAPED = TABBED + ' error="http status: 503 \\"Service Unavailable\\""'
 HTTP = ('2025-03-19T17:32:42.762545Z\tinfo\thttp access\trequest complete\tsrc.addr=10.0.71.117:42468 '
