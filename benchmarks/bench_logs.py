@@ -13,7 +13,9 @@ temporary file, then measures in the same run:
   slower than it was without pyarrow; A0 shows how much, so the ratios can be read both ways;
 - baseline B: the same, but each value typed as the parsers type it (quotes and escapes undone, integers,
   ``-`` as missing, timestamps as UTC datetimes): the same output, naively;
-- ``parse_ztunnel`` / ``parse_envoy`` on the same file (typed columns, skipped-line accounting);
+- ``parse_ztunnel`` / ``parse_envoy`` on the same file (typed columns, skipped-line accounting), with the
+  compiled scanner (``ambient_lb/_logscan.c``, built by ``pip install``) that the library uses, and, for
+  information, without it (``AMBIENT_LB_LOGS_PURE_PYTHON=1``: what a machine without a C compiler gets);
 - the parser's peak memory (a separate run) as a multiple of the result's own ``memory_usage(deep=True)``:
   the peak that ``tracemalloc`` traces (Python objects, numpy) plus the peak of Arrow's memory pool, which
   ``tracemalloc`` does not see (text columns are Arrow-backed). The two peaks are added although they need
@@ -44,6 +46,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from ambient_lb import logs
 from ambient_lb.logs import parse_envoy, parse_ztunnel
 
 PODS = ["in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34", "in-ambient-7d8f9b6c54-ghi56"]
@@ -241,7 +244,16 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
     rows, skipped = len(df), df.attrs["skipped"]
     del df
     peak, result, _ = peak_ratio(lambda: parse(path))
-    yield f"   ambient_lb.logs.parse_{name}:{' ' * (22 - len(name))}{t_fast:7.2f} s {n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)"
+    yield f"   ambient_lb.logs.parse_{name} ({logs.engine()}):{' ' * (11 - len(name))}{t_fast:7.2f} s {n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)"
+    if logs.engine() == "compiled":
+        compiled, logs._compiled = logs._compiled, None
+        try:
+            t_py, df = timed(lambda: parse(path))
+        finally:
+            logs._compiled = compiled
+        assert len(df) == rows and df.attrs["skipped"] == skipped
+        del df
+        yield f"   ... without the compiled scanner (python):    {t_py:7.2f} s {n / t_py:>10,.0f} lines/s ({t_base[0] / t_py:4.1f}x baseline A, information only)"
     yield f"   throughput ratio: {t_base[0] / t_fast:4.1f}x baseline A, {t_base[1] / t_fast:4.1f}x baseline B, {t_a0 / t_fast:4.1f}x A0  (target >= 10x A)"
     yield f"   peak memory (traced + Arrow pool) {peak:,.0f} MB / result {result:,.0f} MB = {peak / result:4.2f}x  (target <= 2x)"
 

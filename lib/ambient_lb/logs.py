@@ -11,26 +11,40 @@ Formats and their history: ``shared/research/log-formats.md`` (section numbers b
   Istio's JSON keys, the request line split into ``method path protocol`` (§2). Older layouts (§2.1) are
   recognised by shape and parsed into the same columns; anything else is skipped with a reason.
 
-``source`` is log text, an iterable of lines, a path (gzip too) or an open text file. Parsing streams in
-chunks; lines that are not access records are left out and counted: ``df.attrs["skipped"]`` (an int) and
+``source`` is log text, an iterable of lines, bytes, a path (gzip too) or an open file (text or binary).
+Parsing streams: the source is read in blocks of whole lines (a file into one reused buffer) and parsed in
+chunks of at most ``CHUNK_LINES`` lines; lines end at ``\n`` (a ``\r`` before it is trailing whitespace; a
+text file object opened with universal newlines has already turned a lone ``\r`` into a line break). Lines
+that are not access records are left out and counted: ``df.attrs["skipped"]`` (an int) and
 ``df.attrs["skipped_examples"]`` (up to five ``{"line", "reason", "text"}`` dicts). Blank lines are ignored.
 Prefixes added by ``kubectl logs --prefix`` / ``--timestamps``, stern and log viewers (§3) are understood
-and kept in ``log_pod``, ``log_container`` and ``log_time`` when present.
+and kept in ``log_pod``, ``log_container`` and ``log_time`` when present. Known columns come in the
+format's order, other ztunnel keys alphabetically, the prefix columns last.
 
-Speed, in three tiers per chunk of lines (tests/evidence check that all three give identical rows):
+Speed, in tiers per chunk of lines (tests/evidence check that every tier gives the line parser's rows, line by
+line, on real and on mutated lines):
 
-1. split path: the lines of one *shape* (same keys, same quoting, same prefixes) are parsed together by
-   splitting the joined chunk on quotes and whitespace, with every line's token layout checked; no per-line
-   Python code (``_envoy_split``, ``_zt_split``);
+0. compiled scanner (``_logscan.c``, built by ``pip install``; ``engine()`` says whether it is in use): the
+   plain current-format lines, without prefixes, in printable ASCII, parsed in C straight into the buffers
+   of Arrow text columns and numpy int/timestamp columns (no Python object per value). It leaves to the
+   Python tiers every line it is not sure of (``_ROW``/``_DEFER``/``_SKIP`` per line), and tells which lines
+   are certainly not access records, so only the first few of those are parsed for their skip reason;
+1. split path: the lines of one *shape* (same keys, same quoting, same prefixes, canonical separators) are
+   parsed together by splitting the joined chunk on quotes and whitespace, with every line's token layout
+   checked; no per-line Python code beyond the checks (``_envoy_split``, ``_zt_split``);
 2. regex path, when a chunk does not split cleanly: one compiled regex per shape over the chunk;
 3. line path: a careful per-line tokenizer (``_zt_slow``, ``_envoy_slow``) for everything else (escaped
    quotes, older layouts, glued records, JSON). It defines the semantics; it also decides what is skipped.
 
-Text columns are pandas "str" columns; with pandas >= 3 and pyarrow they are Arrow-backed, so the split
-path builds them as Arrow arrays straight from its token lists (``_text``, ``_dash_na``) and chunks stay in
-Arrow until the frame is made (``_merged_text``, ``_arrow_text``): building them value by value through
-``pd.array(objects, dtype="str")`` cost about four times as much. Columns whose values are of mixed kinds
-are still typed as a whole from Python objects (``_typed_array``).
+Without the scanner (no C compiler at install time, or ``AMBIENT_LB_LOGS_PURE_PYTHON=1``) tiers 1-3 do all
+the work, with the same results, several times slower (``benchmarks/bench_logs.py`` prints both).
+
+Text columns are pandas "str" columns; with pandas >= 3 and pyarrow they are Arrow-backed, so the tiers
+build them as Arrow arrays (the scanner: offsets and data; the split path: from its token lists, ``_text``,
+``_dash_na``) and chunks stay in Arrow until the frame is made (``_merged_text``, ``_arrow_text``): building
+them value by value through ``pd.array(objects, dtype="str")`` cost about four times as much. Columns whose
+values are of mixed kinds are typed as a whole from Python objects (``_typed_array``). Numbers beyond a
+64-bit integer are not integers: a ztunnel value keeps its text, an Envoy line is skipped with the reason.
 
 A plain text source is parsed as log text unless it is a single line naming an existing file.
 """
@@ -43,6 +57,7 @@ import io
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,6 +421,11 @@ try:
 except ImportError:  # no C compiler where the package was installed: every line is parsed in Python
     _compiled = None
 if _compiled is not None and getattr(_compiled, "ABI", None) != _ABI:
+    warnings.warn(
+        f"ambient_lb._logscan is out of date (ABI {getattr(_compiled, 'ABI', None)}, this code needs {_ABI}): "
+        "the log parsers run in pure Python (about 10x slower) until `pip install -e .` rebuilds it",
+        RuntimeWarning, stacklevel=1,
+    )
     _compiled = None
 if os.environ.get("AMBIENT_LB_LOGS_PURE_PYTHON", "") not in ("", "0"):
     _compiled = None
@@ -735,10 +755,6 @@ class _Shape:
             rx += ("" if i == 0 else r"[\t ]+") + rf"{re.escape(key)}={_ZT_VALUE_RX[kind]}"
         return re.compile(rx + r"[\t\r ]*$|^(.*)$", re.M)
 
-    def header_count(self, block: str) -> int:
-        """How many lines of a block start with this shape's header."""
-        return len(self.header_rx().findall(block))
-
     def header_rx(self) -> re.Pattern[str]:
         return _HEADER_CACHE.get(self) or _HEADER_CACHE.setdefault(self, re.compile("^" + self.header(), re.M))
 
@@ -820,8 +836,9 @@ def _shape_columns(shape: _Shape, groups: list[tuple[str, ...]], ok: np.ndarray)
         i += 1
     n = int(ok.sum())
     out["timestamp"], out["level"] = col(i), col(i + 1)
-    out["target"] = np.full(n, shape.target, dtype=object)
-    out["message"] = np.full(n, shape.message, dtype=object)
+    # Arrow, not np.full: np.full passes a text through numpy's U dtype, which drops trailing NULs
+    out["target"] = pa.repeat(pa.scalar(shape.target, type=pa.large_string()), n)
+    out["message"] = pa.repeat(pa.scalar(shape.message, type=pa.large_string()), n)
     i += 2
     for key, kind in shape.keys:
         values = col(i)
@@ -917,17 +934,22 @@ def _shape_template(shape: _Shape) -> list[list[tuple[str, str]]]:
 
 def _zt_split(shape: _Shape, lines: list[str], quotes: int) -> dict[str, Any] | None:
     """Parse lines of one shape by splitting on quotes and whitespace (no per-line regex); None if any line
-    does not fit the shape exactly (then the caller uses the shape's regex)."""
+    does not fit the shape exactly (then the caller uses the shape's regex). The lines start with the shape's
+    header (the caller, ``_split_or_regex``, picks them so): its separators are not checked again here."""
     n = len(lines)
     block = "\n".join(lines)
     if n < 2 or _SEP in block or "\\" in block:
         return None
     parts = block.split('"')
-    if len(parts) != quotes * n + 1 or quotes == 0 or _ODD_SPACE.search(block) or shape.header_count(block) != n:
+    if len(parts) != quotes * n + 1 or quotes == 0 or _odd_space(block):
         return None
+    starts, ends = _line_edges(parts, quotes)
+    between = [parts[2 * k :: quotes] for k in range(1, quotes // 2)]  # ' key=v key2=' between two quoted values
+    if not (_segments_fit(starts, False, False) and _segments_fit(ends, True, None, empty=True)
+            and all(_segments_fit(segs, True, False) for segs in between)):  # fmt: skip
+        return None  # e.g. 'key= "v"' or '"v"key=': the line parser reads these otherwise
     template = _shape_template(shape)
-    outside = [ "".join([parts[0], *parts[quotes::quotes]]).split("\n")]
-    outside += [parts[2 * k :: quotes] for k in range(1, quotes // 2)]
+    outside = ["".join([parts[0], *parts[quotes::quotes]]).split("\n"), *between]
     raw: dict[str, list[str]] = {}
     for segs, spec in zip(outside, template):
         tokens = _aligned(segs, len(spec), n)
@@ -956,7 +978,46 @@ def _take_tokens(tokens: list[str], spec: list[tuple[str, str]], raw: dict[str, 
     return True
 
 
-_ODD_SPACE = re.compile(r"[^\S \t\n]")  # whitespace other than spaces, tabs and line breaks: the line parser decides
+def _odd_space(block: str) -> bool:
+    """Whitespace other than spaces, tabs and line breaks (the tokenizers differ on it), or non-ASCII text
+    (which may hold such whitespace): the regex and line paths decide those lines."""
+    return not block.isascii() or any(c in block for c in "\r\x0b\x0c\x1c\x1d\x1e\x1f")
+
+
+def _segments_fit(
+    segments: list[str], lead: bool | None, trail: bool | None, spaces: int | None = None, empty: bool = False
+) -> bool:
+    """Whitespace at the edges of each segment between quotes, checked per segment (the split paths count
+    tokens, and whitespace anywhere would do for that; the regexes and the line parser are exact about it).
+
+    ``lead``/``trail``: the segment must (True) or must not (False) start/end with a space or tab (None: either
+    way); ``spaces``: it holds exactly that many spaces; ``empty``: an empty segment passes. The segments are
+    ASCII without NULs (the callers check)."""
+    joined = np.frombuffer("\x00".join(segments).encode("ascii"), dtype=np.uint8)
+    cut = np.flatnonzero(joined == 0)
+    starts = np.concatenate(([0], cut + 1))
+    ends = np.concatenate((cut, [len(joined)]))
+    filled = ends > starts
+    if not empty and not filled.all():
+        return False
+    blank = (joined == 32) | (joined == 9)
+    if lead is not None and (blank[starts[filled]] != lead).any():
+        return False
+    if trail is not None and (blank[ends[filled] - 1] != trail).any():
+        return False
+    if spaces is not None:
+        at = np.flatnonzero(joined == 32)
+        if ((np.searchsorted(at, ends) - np.searchsorted(at, starts)) != spaces).any():
+            return False
+    return True
+
+
+def _line_edges(parts: list[str], quotes: int) -> tuple[list[str], list[str]]:
+    """The text before the first quote and after the last quote of each line of a block split on quotes."""
+    pieces = "\n".join(parts[quotes::quotes]).split("\n")  # end of line 0, start of line 1, end of line 1, ...
+    return [parts[0], *pieces[1::2]], pieces[0::2]
+
+
 _TS_COLUMN = re.compile(rf"(?:{_TS}\n)*{_TS}")
 _KPREFIX_TOKEN = re.compile(r"\[(?:pod/)?([^/\]\s]+)/([^\]\s]+)\]")
 
@@ -1338,9 +1399,12 @@ def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
         return None
     if not _ENVOY_INT_COLUMN.fullmatch("\n".join(head[0::5] + nums[0::5] + nums[1::5] + nums[2::5] + nums[3::5])):
         return None
-    fields = [tail[0::8], *(req[j::4] for j in range(3)), *(head[j::5] for j in range(4)), parts[3::14],
-              *(nums[j::5] for j in range(4)), *(parts[j::14] for j in (5, 7, 9, 11, 13)), *(tail[j::8] for j in range(1, 7))]
-    if [_ENVOY_CANONICAL.format(*f) for f in zip(*fields)] != sub:  # single spaces, nothing else between fields
+    starts, ends = _line_edges(parts, _QUOTES_PER_LINE)
+    if "\t" in block or _odd_space(block) or not (  # single spaces between fields, as the regex reads them
+        _segments_fit(starts, False, True, spaces=1) and _segments_fit(ends, True, False, spaces=6)
+        and _segments_fit(parts[1::14], False, False, spaces=2) and _segments_fit(parts[2::14], True, True, spaces=5)
+        and _segments_fit(parts[4::14], True, True, spaces=5)
+    ):  # fmt: skip
         return None
     try:
         cols: dict[str, Any] = {"start_time": np.array(stamps, dtype=object), "response_code": _int_array(head[0::5])}
@@ -1361,10 +1425,6 @@ def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
 
 
 _ENVOY_INT_COLUMN = re.compile(r"(?:(?:\d{1,18}|-)\n)*(?:\d{1,18}|-)")
-# A current-layout line exactly as the regex reads it (what the split path checks each line against).
-_ENVOY_CANONICAL = '{} "{} {} {}" {} {} {} {} "{}" {} {} {} {} "{}" "{}" "{}" "{}" "{}" {} {} {} {} {} {}'
-
-
 def _blank_to_none(values: np.ndarray) -> np.ndarray:
     values[values == ""] = None
     return values
