@@ -16,10 +16,11 @@
    The rule for this file: a line is a ROW only when the Python line parser would give exactly these values;
    when in doubt, DEFER. tests/evidence/test_logs_compiled.py checks this against the Python parsers.
 
-   Envoy (log-formats.md 2, Istio >= 1.9 default text format, no prefix):
+   Both formats with or without the prefixes of `kubectl logs --prefix` / `--timestamps` (log-formats.md 3).
+   Envoy (log-formats.md 2, Istio >= 1.9 default text format):
      [START_TIME] "METHOD PATH PROTOCOL" CODE FLAGS DETAILS TERM "TRANSPORT" RX TX DUR UPSTREAM_TIME
      "XFF" "UA" "REQUEST_ID" "AUTHORITY" "UPSTREAM_HOST" CLUSTER ULOCAL DLOCAL DREMOTE SNI ROUTE
-   ztunnel (log-formats.md 1, text format, no prefix):
+   ztunnel (log-formats.md 1, text format):
      TIMESTAMP<ws>LEVEL<ws>TARGET<tab or spaces>[MESSAGE<tab or spaces>]key=value key="quoted value" ...
 */
 #define PY_SSIZE_T_CLEAN
@@ -27,7 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ABI_VERSION 2
+#define ABI_VERSION 3
 
 enum { ST_ROW = 0, ST_DEFER = 1, ST_BLANK = 2, ST_SKIP = 3 };
 enum { K_MISSING = 0, K_TEXT = 1, K_INT = 2, K_BOOL = 3 };
@@ -324,6 +325,150 @@ static PyObject *lines_finish(Lines *l, PyObject **status) {
 }
 
 /* ---------------------------------------------------------------------------------------------------
+   Prefixes that `kubectl logs --prefix` and `--timestamps` add (log-formats.md 3), as logs._prefix_re reads
+   them: "[pod/<pod>/<container>] " and "<timestamp> " (or "<timestamp> | "). Stern's "<pod> <container> "
+   is left to Python: a line starting with a word could be many things.
+   --------------------------------------------------------------------------------------------------- */
+
+static const char *const LEVELS[] = {"trace", "debug", "info", "warn", "error", NULL};
+
+/* (trace|debug|info|warn|error) followed by a space or tab at q: the end of the level, or NULL. */
+static const char *level_end(const char *q, const char *e) {
+    for (int i = 0; LEVELS[i]; i++) {
+        size_t n = strlen(LEVELS[i]);
+        if ((size_t)(e - q) > n && memcmp(q, LEVELS[i], n) == 0 && is_tab_space(q[n])) return q + n;
+    }
+    return NULL;
+}
+
+/* Does a ztunnel record start at q? TIMESTAMP[\t ]+LEVEL[\t ] (logs._ZT_START) */
+static int zt_record_start(const char *q, const char *e) {
+    const char *r = ts_syntax(q, e);
+    if (!r || r >= e || !is_tab_space(*r)) return 0;
+    while (r < e && is_tab_space(*r)) r++;
+    return level_end(r, e) != NULL;
+}
+
+static int envoy_record_start(const char *q, const char *e) { return q < e && *q == '['; }
+
+typedef struct {
+    const char *pod, *container;
+    Py_ssize_t pod_n, container_n;
+    int has_pod, has_time;
+    int64_t time;
+} Prefix;
+
+/* \[(?:pod/)?([^/\]\s]+)/([^\]\s]+)\][ \t]+ at p: the end of the prefix, or p when there is none. */
+static const char *kubectl_prefix(const char *p, const char *e, Prefix *x) {
+    if (p >= e || *p != '[') return p;
+    for (int with_pod = 1; with_pod >= 0; with_pod--) { /* the regex tries "pod/" first, then without */
+        const char *q = p + 1, *pod, *pod_end, *cont, *cont_end;
+        if (with_pod) {
+            if (e - q < 4 || memcmp(q, "pod/", 4) != 0) continue;
+            q += 4;
+        }
+        for (pod = q; q < e && *q != '/' && *q != ']' && !is_tab_space(*q); q++) {}
+        if (q == pod || q >= e || *q != '/') continue;
+        pod_end = q++;
+        for (cont = q; q < e && *q != ']' && !is_tab_space(*q); q++) {}
+        if (q == cont || q >= e || *q != ']') continue;
+        cont_end = q++;
+        if (q >= e || !is_tab_space(*q)) continue;
+        while (q < e && is_tab_space(*q)) q++;
+        x->has_pod = 1;
+        x->pod = pod;
+        x->pod_n = pod_end - pod;
+        x->container = cont;
+        x->container_n = cont_end - cont;
+        return q;
+    }
+    return p;
+}
+
+/* (TIMESTAMP)[ \t]+(?:\|[ \t]+)? before a record start: the record's start, or p when there is none.
+   *bad is set when the timestamp is not one this scanner converts exactly (then Python decides). */
+static const char *timestamps_prefix(const char *p, const char *e, Prefix *x, int (*record_start)(const char *, const char *),
+                                     int *bad) {
+    const char *q = ts_syntax(p, e), *ts_end = q;
+    if (!q || q >= e || !is_tab_space(*q)) return p;
+    while (q < e && is_tab_space(*q)) q++;
+    if (q < e && *q == '|' && q + 1 < e && is_tab_space(q[1])) {
+        const char *r = q + 1;
+        while (r < e && is_tab_space(*r)) r++;
+        if (record_start(r, e)) q = r;
+    }
+    if (!record_start(q, e)) return p;
+    x->has_time = 1;
+    if (!ts_nanos(p, ts_end, &x->time)) *bad = 1;
+    return q;
+}
+
+/* The record start after the optional prefixes; *bad as for timestamps_prefix. */
+static const char *prefixes(const char *p, const char *e, Prefix *x, int (*record_start)(const char *, const char *),
+                            int *bad) {
+    x->has_pod = x->has_time = 0;
+    *bad = 0;
+    return timestamps_prefix(kubectl_prefix(p, e, x), e, x, record_start, bad);
+}
+
+/* The log_pod, log_container and log_time columns (NA where a line had no such prefix). */
+typedef struct {
+    TextCol pod, container;
+    Buf time;
+    Py_ssize_t pods, times;
+} PrefixCols;
+
+static int prefix_init(PrefixCols *c, Py_ssize_t rows) {
+    c->pods = c->times = 0;
+    c->time.obj = NULL;
+    if (text_init(&c->pod, rows, 64) < 0 || text_init(&c->container, rows, 64) < 0) return -1;
+    return buf_init(&c->time, 8 * rows);
+}
+
+static int prefix_push(PrefixCols *c, Py_ssize_t row, const Prefix *x) {
+    if (x->has_pod) {
+        c->pods++;
+        if (text_push(&c->pod, x->pod, x->pod_n) < 0 || text_push(&c->container, x->container, x->container_n) < 0)
+            return -1;
+    } else {
+        text_null(&c->pod);
+        text_null(&c->container);
+    }
+    c->times += x->has_time;
+    w8(&c->time, row, x->has_time ? x->time : INT64_MIN); /* INT64_MIN is numpy's NaT */
+    return 0;
+}
+
+static void prefix_free(PrefixCols *c) {
+    text_free(&c->pod);
+    text_free(&c->container);
+    buf_free(&c->time);
+}
+
+/* [(name, column), ...] for the prefix columns some row has */
+static PyObject *prefix_finish(PrefixCols *c, Py_ssize_t rows) {
+    PyObject *out = PyList_New(0), *col;
+    if (!out) return NULL;
+    if (c->pods) {
+        if (!(col = Py_BuildValue("(sN)", "log_pod", text_finish(&c->pod))) || PyList_Append(out, col) < 0) goto fail;
+        Py_DECREF(col);
+        if (!(col = Py_BuildValue("(sN)", "log_container", text_finish(&c->container))) || PyList_Append(out, col) < 0)
+            goto fail;
+        Py_DECREF(col);
+    }
+    if (c->times) {
+        if (!(col = Py_BuildValue("(sN)", "log_time", time_finish(&c->time, rows))) || PyList_Append(out, col) < 0)
+            goto fail;
+        Py_DECREF(col);
+    }
+    return out;
+fail:
+    Py_XDECREF(col);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------------
    Envoy
    --------------------------------------------------------------------------------------------------- */
 
@@ -415,15 +560,20 @@ static PyObject *scan_envoy(PyObject *self, PyObject *args) {
     Buf start_time = {NULL, 0, 0};
     TextCol text[ENVOY_FIELDS];
     IntCol ints[5];
+    PrefixCols pre;
     int is_int[ENVOY_FIELDS - 1] = {0}, slot[ENVOY_FIELDS - 1];
     PyObject *result = NULL;
     int ti = 0, ii = 0;
+
+    memset(&pre, 0, sizeof pre);
 
     for (int i = 0; i < 5; i++) is_int[ENVOY_INT_FIELDS[i]] = 1;
     for (int i = 0; i < ENVOY_FIELDS - 1; i++) slot[i] = is_int[i] ? ii++ : ti++;
     memset(text, 0, sizeof text);
     memset(ints, 0, sizeof ints);
-    if (lines_init(&lines, data, end, max_lines) < 0 || buf_init(&start_time, 8 * lines.cap) < 0) goto done;
+    if (lines_init(&lines, data, end, max_lines) < 0 || buf_init(&start_time, 8 * lines.cap) < 0 ||
+        prefix_init(&pre, lines.cap) < 0)
+        goto done;
     for (int i = 0; i < ti; i++)
         if (text_init(&text[i], lines.cap, 16 * lines.cap) < 0) goto done;
     for (int i = 0; i < ii; i++)
@@ -433,11 +583,16 @@ static PyObject *scan_envoy(PyObject *self, PyObject *args) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end, *stop;
         int64_t ts;
         Span f[ENVOY_FIELDS - 1];
-        int tabs, st = classify_bytes(p, e, &stop, &tabs);
-        if (st == ST_ROW && (tabs || !envoy_fields(p, stop, &ts, f)))
-            st = envoy_certainly_skipped(p, stop) ? ST_SKIP : ST_DEFER;
+        Prefix x;
+        int tabs, bad, st = classify_bytes(p, e, &stop, &tabs);
+        if (st == ST_ROW) {
+            const char *record = prefixes(p, stop, &x, envoy_record_start, &bad);
+            if (bad || tabs || !envoy_fields(record, stop, &ts, f))
+                st = envoy_certainly_skipped(p, stop) ? ST_SKIP : ST_DEFER;
+        }
         if (st == ST_ROW) {
             w8(&start_time, lines.rows, ts);
+            if (prefix_push(&pre, lines.rows, &x) < 0) goto done;
             for (int i = 0; i < ENVOY_FIELDS - 1; i++) {
                 int dash = f[i].n == 1 && f[i].p[0] == '-';
                 if (is_int[i]) {
@@ -455,7 +610,7 @@ static PyObject *scan_envoy(PyObject *self, PyObject *args) {
         p = nl ? nl + 1 : end;
     }
     {
-        PyObject *cols = PyList_New(ENVOY_FIELDS), *ends, *status;
+        PyObject *cols = PyList_New(ENVOY_FIELDS), *ends, *status, *prefix_cols;
         if (!cols) goto done;
         for (int i = 0; i < ENVOY_FIELDS; i++) {
             PyObject *c = i == 0 ? time_finish(&start_time, lines.rows)
@@ -466,18 +621,24 @@ static PyObject *scan_envoy(PyObject *self, PyObject *args) {
             }
             PyList_SET_ITEM(cols, i, c);
         }
-        ends = lines_finish(&lines, &status);
-        if (!ends) {
+        if (!(prefix_cols = prefix_finish(&pre, lines.rows))) {
             Py_DECREF(cols);
             goto done;
         }
-        result = Py_BuildValue("(NNnN)", ends, status, lines.rows, cols);
+        ends = lines_finish(&lines, &status);
+        if (!ends) {
+            Py_DECREF(cols);
+            Py_DECREF(prefix_cols);
+            goto done;
+        }
+        result = Py_BuildValue("(NNnNN)", ends, status, lines.rows, cols, prefix_cols);
     }
 done:
     lines_free(&lines);
     buf_free(&start_time);
     for (int i = 0; i < ti; i++) text_free(&text[i]);
     for (int i = 0; i < ii; i++) int_free(&ints[i]);
+    prefix_free(&pre);
     PyBuffer_Release(&view);
     return result;
 }
@@ -621,8 +782,6 @@ static int key_start(const char *p, const char *e) { /* [A-Za-z_][\w.]*= at p */
     return p < e && *p == '=';
 }
 
-static const char *const LEVELS[] = {"trace", "debug", "info", "warn", "error", NULL};
-
 /* The header of a ztunnel text line, as logs._ZT_HEAD and logs._zt_header split it. */
 typedef struct {
     int64_t ts;
@@ -636,16 +795,10 @@ static int zt_head(const char *p, const char *e, ZtHead *h) {
     int tabbed = 0;
     if (!q || q >= e || !is_tab_space(*q) || !ts_nanos(p, q, &h->ts)) return ST_DEFER;
     while (q < e && is_tab_space(*q)) tabbed |= *q++ == '\t';
-    for (int i = 0;; i++) {
-        if (!LEVELS[i]) return ST_DEFER;
-        size_t n = strlen(LEVELS[i]);
-        if ((size_t)(e - q) > n && memcmp(q, LEVELS[i], n) == 0 && is_tab_space(q[n])) {
-            h->level = q;
-            h->level_n = (Py_ssize_t)n;
-            q += n;
-            break;
-        }
-    }
+    if (!(r = level_end(q, e))) return ST_DEFER;
+    h->level = q;
+    h->level_n = r - q;
+    q = r;
     while (q < e && is_tab_space(*q)) tabbed |= *q++ == '\t';
     /* q..e is `rest` (trailing whitespace already cut) */
     h->message = q;
@@ -818,6 +971,7 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
     Lines lines;
     Buf stamps = {NULL, 0, 0};
     TextCol level, target, message;
+    PrefixCols pre;
     Keys *keys = PyMem_Calloc(1, sizeof(Keys));
     Tok toks[MAX_LINE_KEYS];
     PyObject *result = NULL;
@@ -825,6 +979,7 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
     memset(&level, 0, sizeof level);
     memset(&target, 0, sizeof target);
     memset(&message, 0, sizeof message);
+    memset(&pre, 0, sizeof pre);
     lines.ends.obj = lines.status.obj = NULL;
     if (!keys) {
         PyErr_NoMemory();
@@ -833,14 +988,19 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
     if (lines_init(&lines, data, end, max_lines) < 0) goto done;
     keys->cap = lines.cap;
     if (buf_init(&stamps, 8 * lines.cap) < 0 || text_init(&level, lines.cap, 5 * lines.cap) < 0 ||
-        text_init(&target, lines.cap, 6 * lines.cap) < 0 || text_init(&message, lines.cap, 20 * lines.cap) < 0)
+        text_init(&target, lines.cap, 6 * lines.cap) < 0 || text_init(&message, lines.cap, 20 * lines.cap) < 0 ||
+        prefix_init(&pre, lines.cap) < 0)
         goto done;
 
     for (const char *p = data; p < end && lines.lines < lines.cap;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *e = nl ? nl : end, *stop;
         ZtHead h;
-        int tabs, count = 0, st = classify_bytes(p, e, &stop, &tabs);
-        if (st == ST_ROW) st = zt_head(p, stop, &h);
+        Prefix x;
+        int tabs, bad, count = 0, st = classify_bytes(p, e, &stop, &tabs);
+        if (st == ST_ROW) {
+            const char *record = prefixes(p, stop, &x, zt_record_start, &bad);
+            st = bad ? ST_DEFER : zt_head(record, stop, &h);
+        }
         if (st == ST_ROW) {
             count = zt_fields(keys, h.fields, stop, lines.lines, toks);
             if (count == -1) goto done;
@@ -849,6 +1009,7 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
         if (st == ST_ROW) {
             Py_ssize_t row = lines.rows;
             w8(&stamps, row, h.ts);
+            if (prefix_push(&pre, row, &x) < 0) goto done;
             if (text_push(&level, h.level, h.level_n) < 0 || text_push(&target, h.target, h.target_n) < 0 ||
                 text_push(&message, h.message, h.message_n) < 0)
                 goto done;
@@ -868,7 +1029,7 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
         p = nl ? nl + 1 : end;
     }
     {
-        PyObject *dynamic = PyList_New(keys->ncols), *fixed, *ends, *status;
+        PyObject *dynamic = PyList_New(keys->ncols), *fixed, *ends, *status, *prefix_cols;
         if (!dynamic) goto done;
         for (int i = 0; i < keys->ncols; i++) {
             PyObject *c = keycol_finish(&keys->cols[i], lines.rows);
@@ -880,13 +1041,15 @@ static PyObject *scan_ztunnel(PyObject *self, PyObject *args) {
         }
         fixed = Py_BuildValue("(NNNN)", time_finish(&stamps, lines.rows), text_finish(&level), text_finish(&target),
                               text_finish(&message));
-        ends = fixed ? lines_finish(&lines, &status) : NULL;
+        prefix_cols = fixed ? prefix_finish(&pre, lines.rows) : NULL;
+        ends = prefix_cols ? lines_finish(&lines, &status) : NULL;
         if (!ends) {
             Py_DECREF(dynamic);
             Py_XDECREF(fixed);
+            Py_XDECREF(prefix_cols);
             goto done;
         }
-        result = Py_BuildValue("(NNnNN)", ends, status, lines.rows, fixed, dynamic);
+        result = Py_BuildValue("(NNnNNN)", ends, status, lines.rows, fixed, dynamic, prefix_cols);
     }
 done:
     lines_free(&lines);
@@ -894,6 +1057,7 @@ done:
     text_free(&level);
     text_free(&target);
     text_free(&message);
+    prefix_free(&pre);
     if (keys) {
         for (int i = 0; i < keys->ncols; i++) keycol_free(&keys->cols[i]);
         PyMem_Free(keys);
@@ -904,11 +1068,11 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan_envoy", scan_envoy, METH_VARARGS,
-     "scan_envoy(block, max_lines=all) -> (line ends, line status, rows, columns): the Envoy access lines of the\n"
-     "first max_lines lines of a block."},
+     "scan_envoy(block, max_lines=all) -> (line ends, line status, rows, columns, prefix columns): the Envoy\n"
+     "access lines of the first max_lines lines of a block."},
     {"scan_ztunnel", scan_ztunnel, METH_VARARGS,
      "scan_ztunnel(block, max_lines=all) -> (line ends, line status, rows, (timestamp, level, target, message),\n"
-     "key columns): the ztunnel access records of the first max_lines lines of a block."},
+     "key columns, prefix columns): the ztunnel access records of the first max_lines lines of a block."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,7 +25,8 @@ Speed, in tiers per chunk of lines (tests/evidence check that every tier gives t
 line, on real and on mutated lines):
 
 0. compiled scanner (``_logscan.c``, built by ``pip install``; ``engine()`` says whether it is in use): the
-   plain current-format lines, without prefixes, in printable ASCII, parsed in C straight into the buffers
+   current-format lines in printable ASCII, bare or with the prefixes of ``kubectl logs --prefix`` and
+   ``--timestamps`` (stern's are left to Python), parsed in C straight into the buffers
    of Arrow text columns and numpy int/timestamp columns (no Python object per value). It leaves to the
    Python tiers every line it is not sure of (``_ROW``/``_DEFER``/``_SKIP`` per line), and tells which lines
    are certainly not access records, so only the first few of those are parsed for their skip reason;
@@ -415,7 +416,7 @@ def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
 # The compiled scanner (_logscan.c) and the chunk driver
 # ---------------------------------------------------------------------------------------------------------
 
-_ABI = 2  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
+_ABI = 3  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
 try:
     from . import _logscan as _compiled
 except ImportError:  # no C compiler where the package was installed: every line is parsed in Python
@@ -547,11 +548,14 @@ def _zt_compiled(scanned: tuple[Any, ...]) -> dict[str, Any]:
     for name, present, kinds, ints, offsets, data in scanned[4]:
         if present:  # keys of deferred lines only are left to the Python parsers
             cols[name] = _key_column(name, kinds, ints, offsets, data)
+    cols.update((name, _compiled_column(spec)) for name, spec in scanned[5])
     return cols
 
 
 def _envoy_compiled(scanned: tuple[Any, ...]) -> dict[str, Any]:
-    return {name: _compiled_column(spec) for name, spec in zip(ENVOY_COLUMNS, scanned[3])}
+    cols = {name: _compiled_column(spec) for name, spec in zip(ENVOY_COLUMNS, scanned[3])}
+    cols.update((name, _compiled_column(spec)) for name, spec in scanned[4])
+    return cols
 
 
 # ---------------------------------------------------------------------------------------------------------

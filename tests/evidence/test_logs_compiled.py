@@ -162,9 +162,13 @@ def test_most_lines_of_a_real_log_are_parsed_by_the_scanner_not_by_python(monkey
         "scan_ztunnel", lambda lines: calls.append(len(lines)) or real(lines), logs._zt_slow,
         logs._ZTUNNEL.time_cols, logs._zt_compiled))  # fmt: skip
     lines = [TABBED, HTTP, FAILED, ESCAPED, NOT_ACCESS, TABBED.replace("\t", "  ")] * 100
+    lines += ["[pod/ztunnel-x/istio-proxy] " + HTTP, "2025-01-30T12:10:13.682034460Z " + TABBED,
+              "[ztunnel-x/istio-proxy] 2025-01-30T12:10:13Z | " + TABBED]  # kubectl logs --prefix / --timestamps
     df = parse_ztunnel(lines)
-    assert len(df) == 500 and df.attrs["skipped"] == 100 and calls == []
+    assert len(df) == 503 and df.attrs["skipped"] == 100 and calls == []
     assert df["error"].dropna().iloc[-1] == 'http status: 503 "Service Unavailable" \\ \n \t \\q'
+    assert df["log_pod"].iloc[-3:].fillna("-").tolist() == ["ztunnel-x", "-", "ztunnel-x"]
+    assert df["log_time"].iloc[-2] == pd.Timestamp("2025-01-30T12:10:13.682034460Z")
 
 
 @pytest.mark.parametrize("chunk_lines", [1, 2, 7, 64])
