@@ -105,6 +105,20 @@ static inline int text_push(TextCol *c, const char *p, Py_ssize_t n) {
     return 0;
 }
 
+/* text_push for a value inside the block being scanned (limit: the block's end): a short value is copied
+   as one 16-byte move when both the block and the column have room (the bytes past the value are
+   overwritten by the next value or cut off at the end). */
+static inline int text_push_in(TextCol *c, const char *p, Py_ssize_t n, const char *limit) {
+    if (n <= 16 && limit - p >= 16 && c->data.cap - c->data.len >= 16) {
+        memcpy(PyBytes_AS_STRING(c->data.obj) + c->data.len, p, 16);
+        c->data.len += n;
+        w1(&c->valid, c->rows, 1);
+        w8(&c->off, ++c->rows, c->data.len);
+        return 0;
+    }
+    return text_push(c, p, n);
+}
+
 static inline void text_null(TextCol *c) {
     c->nulls++;
     w1(&c->valid, c->rows, 0);
@@ -482,13 +496,28 @@ typedef struct {
     Py_ssize_t n;
 } Span;
 
+/* The first space or quote in q..e (the line is printable ASCII), 8 bytes at a time: a byte equal to c
+   makes (w ^ c) zero, and the lowest zero byte of a word is found exactly by the borrow trick. */
+static inline const char *space_or_quote(const char *q, const char *e) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    for (; e - q >= 8; q += 8) {
+        uint64_t w, a, b;
+        memcpy(&w, q, 8);
+        a = w ^ (ones * ' ');
+        b = w ^ (ones * '"');
+        uint64_t hit = ((a - ones) & ~a & highs) | ((b - ones) & ~b & highs);
+        if (hit) return q + (__builtin_ctzll(hit) >> 3);
+    }
+#endif
+    while (q < e && *q != ' ' && *q != '"') q++;
+    return q;
+}
+
 /* A bare token: [^\s"]\S*, here stricter: no quote in it (else the line is deferred). The line has no tabs. */
 static inline const char *bare_token(const char *p, const char *e) {
-    const char *q = p;
-    while (q < e && *q != ' ') {
-        if (*q == '"') return NULL;
-        q++;
-    }
+    const char *q = space_or_quote(p, e);
+    if (q < e && *q == '"') return NULL;
     return q > p ? q : NULL;
 }
 
@@ -501,8 +530,7 @@ static int envoy_fields(const char *p, const char *e, int64_t *ts, Span *f) {
     if (!q || !ts_nanos(p + 1, q, ts) || e - q < 3 || q[0] != ']' || q[1] != ' ' || q[2] != '"') return 0;
     p = q + 3;
     for (int i = 0; i < 3; i++) { /* "(\S+) (\S+) (\S+)" */
-        q = p;
-        while (q < e && *q != ' ' && *q != '"') q++;
+        q = space_or_quote(p, e);
         if (q == p || q >= e || *q != (i < 2 ? ' ' : '"')) return 0;
         f[i].p = p;
         f[i].n = q - p;
@@ -601,7 +629,7 @@ static PyObject *scan_envoy(PyObject *self, PyObject *args) {
                     int_push(&ints[slot[i]], v, dash);
                 } else if (dash) {
                     text_null(&text[slot[i]]);
-                } else if (text_push(&text[slot[i]], f[i].p, f[i].n) < 0) {
+                } else if (text_push_in(&text[slot[i]], f[i].p, f[i].n, end) < 0) {
                     goto done;
                 }
             }
