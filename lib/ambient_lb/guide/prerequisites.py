@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from ..checks import check, skipped
+from ..checks import check, from_wait, skipped
 from .cluster import get_json, items, kubectl, quietly
 from .run import Run, Step, do_step
 
@@ -78,26 +78,47 @@ def cluster_reachable(run: Run) -> None:
 
 
 def ambient_mesh(run: Run) -> None:
-    """istiod running, a ztunnel ready on every node, the Istio CRDs installed."""
+    """istiod running, a ztunnel (and the istio-cni agent) ready on every node, the Istio CRDs installed.
+
+    The readiness checks watch until they hold (bounded by ``timeouts.pods_ready``): a mesh that is still
+    coming up, as on a simulator just started, settles first, so the pod listing shows it running. On a
+    mesh that is up they return at once; one that never gets there fails with the last state seen."""
     def act(run: Run, s: Step) -> None:
         ns = run.params.namespaces.istio
-        kubectl(run, "get", "pods", "-n", ns, "-o", "wide")
+        timeout = run.params.timeouts.pods_ready
         nodes = len(items(run, "nodes"))
-        istiod = get_json(run, "deployment", "istiod", ns) or {}
-        avail = istiod.get("status", {}).get("availableReplicas", 0) or 0
-        s.add(check("istiod available", avail >= 1, f"{avail} replica(s) available",
-                    "install Istio ambient (Gloo Operator or Helm) before this guide"))
-        ds = get_json(run, "daemonset", "ztunnel", ns) or {}
-        st = ds.get("status", {})
-        ready = st.get("numberReady", 0)
-        s.add(check("a ztunnel ready on every node", ready == nodes and nodes > 0,
-                    f"{ready} of {nodes} nodes have a ready ztunnel",
-                    f"kubectl get ds ztunnel -n {ns}; kubectl describe ds ztunnel -n {ns}"))
+        s.add(from_wait("istiod available", lambda: run.kube.wait_for(
+            "deployment", "istiod", ns, lambda o: _available(o) >= 1, lambda o: f"{_available(o)} available",
+            timeout=timeout, what="an available replica"),
+            detail=lambda o: f"{_available(o)} replica(s) available",
+            hint="install Istio ambient (Gloo Operator or Helm) before this guide"))
+        s.add(_daemonset_ready(run, ns, "ztunnel", "a ztunnel ready on every node", "a ready ztunnel", nodes, timeout))
+        if get_json(run, "daemonset", "istio-cni-node", ns) is not None:
+            s.add(_daemonset_ready(run, ns, "istio-cni-node", "the istio-cni agent ready on every node",
+                                   "a ready istio-cni agent", nodes, timeout))
+        kubectl(run, "get", "pods", "-n", ns, "-o", "wide")
         crd = get_json(run, "crd", "destinationrules.networking.istio.io")
         s.add(check("Istio CRDs installed", crd is not None,
                     "destinationrules.networking.istio.io present" if crd else "missing",
                     "install Istio's base chart (CRDs)"))
     do_step(run, "00.4", "The ambient mesh is there", act, None)
+
+
+def _available(deployment: dict[str, Any] | None) -> int:
+    return ((deployment or {}).get("status") or {}).get("availableReplicas") or 0
+
+
+def _daemonset_ready(run: Run, ns: str, name: str, check_name: str, per_node: str, nodes: int,
+                     timeout: Any) -> Any:
+    """Watch a DaemonSet until every node has a ready pod of it (numberReady == nodes)."""
+    def ready(ds: dict[str, Any] | None) -> int:
+        return ((ds or {}).get("status") or {}).get("numberReady") or 0
+
+    return from_wait(check_name, lambda: run.kube.wait_for(
+        "daemonset", name, ns, lambda o: o is not None and nodes > 0 and ready(o) == nodes,
+        lambda o: f"{ready(o)} of {nodes} nodes have {per_node}", timeout=timeout, what=f"{per_node} on every node"),
+        detail=lambda o: f"{ready(o)} of {nodes} nodes have {per_node}",
+        hint=f"kubectl get ds {name} -n {ns}; kubectl describe ds {name} -n {ns}")
 
 
 def license_key(run: Run) -> None:
