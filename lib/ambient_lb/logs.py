@@ -115,7 +115,7 @@ def _blocks(source: Any) -> Iterator[_Block]:
         while start < len(source):  # cut at line breaks, so no block is copied to join a line's two parts
             cut = source.rfind("\n", start, start + _BLOCK) + 1 if len(source) - start > _BLOCK else len(source)
             cut = cut or len(source)
-            yield _Block(memoryview(source[start:cut].encode("utf-8", "surrogatepass")), "surrogatepass")
+            yield _text_block(source[start:cut])
             start = cut
     elif hasattr(source, "read"):
         if hasattr(source, "readinto") and not isinstance(source, io.TextIOBase):
@@ -129,9 +129,9 @@ def _blocks(source: Any) -> Iterator[_Block]:
                 cut = text.rfind("\n") + 1
                 carry = text[cut:]
                 if cut:
-                    yield _Block(memoryview(text[:cut].encode("utf-8", "surrogatepass")), "surrogatepass")
+                    yield _text_block(text[:cut])
             if carry:
-                yield _Block(memoryview(carry.encode("utf-8", "surrogatepass")), "surrogatepass")
+                yield _text_block(carry)
     elif isinstance(source, Iterable):
         batch: list[str] = []
         for line in source:
@@ -139,15 +139,20 @@ def _blocks(source: Any) -> Iterator[_Block]:
                 line = bytes(line).decode("utf-8", "replace")
             batch.append(line.rstrip("\n"))  # a "line" may hold several (e.g. a pasted block)
             if len(batch) >= CHUNK_LINES:
-                yield _Block(memoryview(("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")), "surrogatepass")
+                yield _text_block("\n".join(batch) + "\n")
                 batch = []
         if batch:
-            yield _Block(memoryview(("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")), "surrogatepass")
+            yield _text_block("\n".join(batch) + "\n")
     else:
         raise TypeError(
             f"log source must be text, an iterable of lines, a path or an open file, not {type(source).__name__}; "
             'e.g. parse_envoy(kubectl_logs_text) or parse_ztunnel(Path("ztunnel.log.gz"))'
         )
+
+
+def _text_block(text: str) -> _Block:
+    """Text as a block: encoded so that decoding a line gives back exactly the text given."""
+    return _Block(memoryview(text.encode("utf-8", "surrogatepass")), "surrogatepass")
 
 
 def _binary_blocks(f: BinaryIO) -> Iterator[_Block]:
@@ -520,7 +525,7 @@ def _arrow_strings(offsets: bytes, data: bytes, valid: np.ndarray, nulls: int) -
     return pa.LargeStringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
 
 
-def _key_column(name: str, kinds: bytes, ints: bytes, offsets: bytes, data: bytes) -> Any:
+def _key_column(kinds: bytes, ints: bytes, offsets: bytes, data: bytes) -> Any:
     """One ztunnel key's values from the scanner (a kind per row) -> text, Int64, boolean, or objects if mixed."""
     kind = np.frombuffer(kinds, dtype=np.uint8)
     counts = np.bincount(kind, minlength=4)
@@ -547,7 +552,7 @@ def _zt_compiled(scanned: tuple[Any, ...]) -> dict[str, Any]:
     cols = {name: _compiled_column(spec) for name, spec in zip(("timestamp", "level", "target", "message"), scanned[3])}
     for name, present, kinds, ints, offsets, data in scanned[4]:
         if present:  # keys of deferred lines only are left to the Python parsers
-            cols[name] = _key_column(name, kinds, ints, offsets, data)
+            cols[name] = _key_column(kinds, ints, offsets, data)
     cols.update((name, _compiled_column(spec)) for name, spec in scanned[5])
     return cols
 
