@@ -8,6 +8,7 @@ Everything random draws from ``cluster.rng`` (seeded), everything timed from ``c
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
 
 from .clock import Clock, ScaledClock
@@ -15,9 +16,39 @@ from .podlogs import PodLogs
 from .resources import Registry
 from .store import GR, Store
 
-# A pod-proxy handler answers ``GET /api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path}``.
-# It gets (method, path, query dict, body bytes) and returns (status, content type, body bytes).
+# An HTTP server in a pod, modelled in-process: it gets (method, path, query dict, body bytes) and
+# returns (status, content type, body bytes). ``pods/proxy``, ``port-forward`` and ``exec`` reach it.
 ProxyHandler = Callable[[str, str, dict[str, str], bytes], Awaitable[tuple[int, str, bytes]]]
+
+
+@dataclass
+class PodPort:
+    """One listening socket in a pod's network namespace, as the mesh model registers it.
+
+    Exactly one of ``handler`` (an HTTP server answered in-process) and ``address`` (a real TCP
+    listener of the simulator that stands for this socket, e.g. the gateway's ``(ip, 8080)``) is set.
+    ``loopback_only`` is a socket bound to 127.0.0.1 inside the pod (Envoy's admin port in Istio and
+    kgateway proxies): ``exec`` and ``port-forward`` reach it, because they run in the pod's network
+    namespace, but the API server's ``pods/proxy`` dials the pod IP and is refused, as on a cluster.
+    """
+
+    handler: ProxyHandler | None = None
+    address: tuple[str, int] | None = None
+    loopback_only: bool = False
+
+
+@dataclass
+class ExecResult:
+    """What a command run with ``kubectl exec`` printed and how it ended."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    exit_code: int = 0
+
+
+# A program in a container: gets the pod's (namespace, name), argv and the stdin bytes (b"" when
+# the client sends none) and returns an ExecResult. Registered per image by the mesh model.
+ExecHandler = Callable[[str, str, list[str], bytes], Awaitable[ExecResult]]
 
 
 class Controller(Protocol):
@@ -39,8 +70,14 @@ class Cluster:
         self.logs = PodLogs(self.clock)
         self.topology = topology
         self.controllers: list[Controller] = []
-        # (namespace, pod) -> {port: handler}; the data plane registers admin and app ports here
-        self.pod_proxies: dict[tuple[str, str], dict[int, ProxyHandler]] = {}
+        # (namespace, pod) -> {port: PodPort}: the sockets listening in each pod (the data plane
+        # registers the Envoy admin, app and gateway ports here)
+        self.pod_ports: dict[tuple[str, str], dict[int, PodPort]] = {}
+        # (namespace, pod) -> {container: ExecHandler}: what ``kubectl exec`` can run in a container
+        self.pod_exec: dict[tuple[str, str], dict[str, ExecHandler]] = {}
+        # strict: the simulator refuses its own conveniences (fault annotations are ignored), so a
+        # run proves it uses only what a cluster offers (``ambient-lb sim up --strict``)
+        self.strict = False
         # free-form place for controllers and the data plane to hang their state, by name
         # ("kubelet", "mesh", "listeners", ...)
         self.extensions: dict[str, Any] = {}
@@ -68,10 +105,16 @@ class Cluster:
         for hook in reversed(self.on_stop):
             await hook()
 
+    def pod_port(self, namespace: str, pod: str, port: int) -> PodPort | None:
+        """The socket listening on ``port`` in the pod, or None (a connection would be refused)."""
+        return self.pod_ports.get((namespace, pod), {}).get(port)
+
     async def proxy(self, namespace: str, pod: str, port: int, method: str, path: str,
                     query: dict[str, str], body: bytes = b"") -> tuple[int, str, bytes] | None:
-        """Route a pods/proxy request to the handler the data plane registered, or None."""
-        handler = self.pod_proxies.get((namespace, pod), {}).get(port)
-        if handler is None:
+        """Route a pods/proxy request (dialled at the pod IP) to its handler, or None when refused.
+
+        A socket bound to loopback only refuses the pod IP, as on a cluster."""
+        sock = self.pod_port(namespace, pod, port)
+        if sock is None or sock.loopback_only or sock.handler is None:
             return None
-        return await handler(method, path, query, body)
+        return await sock.handler(method, path, query, body)

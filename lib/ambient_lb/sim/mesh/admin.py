@@ -1,7 +1,7 @@
 """Envoy admin on port 15000 of the gateway and waypoint pods, reached through pods/proxy.
 
 Who calls it: ``dataplane`` registers ``register_admin`` at start; on every istiod push the handler
-is (re)registered in ``cluster.pod_proxies[(ns, pod)][15000]`` for each gateway and waypoint pod, so
+is (re)registered in ``cluster.pod_ports[(ns, pod)][15000]`` for each gateway and waypoint pod, so
 ``kubectl get --raw /api/v1/namespaces/httpbin/pods/<pod>:15000/proxy/stats`` reaches it through the
 API server, the same path a real cluster answers. Served paths:
 
@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any, Awaitable, Callable
 
-from ..cluster import Cluster
+from ..cluster import Cluster, PodPort
 from . import objects as o
 from .app import AppRequest, answer
 from .istiod import MeshView
@@ -120,7 +120,7 @@ def app_handler(dp: Any, ns: str, pod: str) -> Callable[[str, str, dict[str, str
 
 
 def register_admin(cluster: Cluster, dp: Any) -> None:
-    """Keep ``cluster.pod_proxies`` in step with the pods: port 15000 (Envoy admin) on gateway and
+    """Keep ``cluster.pod_ports`` in step with the pods: port 15000 (Envoy admin) on gateway and
     waypoint pods, port 8080 (the app) on go-httpbin pods."""
     registered: set[tuple[str, str, int]] = set()
 
@@ -135,10 +135,10 @@ def register_admin(cluster: Cluster, dp: Any) -> None:
                     continue
                 alive.add((ns, pod, port))
                 if (ns, pod, port) not in registered:
-                    cluster.pod_proxies.setdefault((ns, pod), {})[port] = make(dp, ns, pod)
+                    cluster.pod_ports.setdefault((ns, pod), {})[port] = PodPort(handler=make(dp, ns, pod))
                     registered.add((ns, pod, port))
         for key in registered - alive:
-            cluster.pod_proxies.get(key[:2], {}).pop(key[2], None)
+            cluster.pod_ports.get(key[:2], {}).pop(key[2], None)
             registered.discard(key)
 
     dp.istiod.subscribe(sync)

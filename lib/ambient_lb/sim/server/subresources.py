@@ -5,7 +5,7 @@ Who calls it: ``app.py`` when a path has a subresource. ``status`` writes change
 ``log`` serves the container buffers in ``cluster.logs`` (research §3.11) with ``tailLines``,
 ``sinceSeconds``/``sinceTime``, ``timestamps``, ``limitBytes``, ``previous`` and ``follow`` (a
 held-open chunked stream that ends when the pod goes); ``proxy`` forwards to the handler the data
-plane registered with ``cluster.pod_proxies`` (503 when nothing listens on that port).
+plane registered in ``cluster.pod_ports`` (503 when nothing listens on that port, or only on loopback).
 """
 
 from __future__ import annotations
