@@ -64,12 +64,13 @@ class Helm:
         return cls(kube, target=params.target, timeout=max(300.0, params.timeouts.command.seconds))
 
     def argv(self, *args: str) -> list[str]:
-        """``helm <args> --kube-context <ctx> [--kubeconfig <path>]``."""
-        tail = ["--kube-context", self.kube.context]
-        kubectl_tail = self.kube.argv()
-        if "--kubeconfig" in kubectl_tail:
-            tail += ["--kubeconfig", kubectl_tail[kubectl_tail.index("--kubeconfig") + 1]]
-        return ["helm", *args, *tail]
+        """``helm <args>``, as typed: like kubectl, helm reads ``KUBECONFIG`` and its current context,
+        which :meth:`Kube.check_context` checks before every call."""
+        return ["helm", *args]
+
+    def _run(self, argv: list[str], **kw: Any) -> shell.CommandResult:
+        self.kube.check_context()
+        return shell.run(argv, timeout=self.timeout, env=self.kube.env, **kw)
 
     # -- upgrade --install ---------------------------------------------------------------------
 
@@ -77,8 +78,12 @@ class Helm:
                         create_namespace: bool = False, values_files: Sequence[str | os.PathLike[str]] = (),
                         set_values: Mapping[str, Any] | None = None,
                         set_string_values: Mapping[str, str] | None = None,
-                        secret_values: Mapping[str, shell.Secret] | None = None) -> shell.CommandResult:
-        """``helm upgrade -i``; ``secret_values`` (dotted key -> Secret) never appear on argv."""
+                        secret_values: Mapping[str, shell.Secret] | None = None,
+                        cwd: str | os.PathLike[str] | None = None) -> shell.CommandResult:
+        """``helm upgrade -i``; ``secret_values`` (dotted key -> Secret) never appear on argv.
+
+        ``cwd`` is where helm runs, so relative ``values_files`` read as shown (``-f enterprise-kgateway.yaml``).
+        """
         secrets = dict(secret_values or {})
         base = _upgrade_args(release, chart, version, namespace, create_namespace)
         base += _set_flags("--set", set_values) + _set_flags("--set-string", set_string_values)
@@ -87,11 +92,11 @@ class Helm:
         display = shell.display_line(self.argv(*base, *secret_flags, *files), secrets.values())
         if self.target == "sim":
             return self._sim_upgrade(release, chart, version, namespace, create_namespace, display,
-                                     _merged_values(values_files, set_values, set_string_values), secrets)
+                                     _merged_values([Path(cwd or ".", f) for f in values_files], set_values,
+                                                    set_string_values), secrets)
         with _private_values_file(secrets) as secret_file:
             extra = ["-f", str(secret_file)] if secret_file else []
-            return shell.run(self.argv(*base, *files, *extra), timeout=self.timeout, display=display,
-                             secrets=secrets.values())
+            return self._run(self.argv(*base, *files, *extra), display=display, secrets=secrets.values(), cwd=cwd)
 
     # -- uninstall / status --------------------------------------------------------------------
 
@@ -100,7 +105,7 @@ class Helm:
         self.kube.guard(f"helm uninstall {release}")
         argv = self.argv("uninstall", release, "-n", namespace)
         if self.target != "sim":
-            return shell.run(argv, timeout=self.timeout)
+            return self._run(argv)
         records = self._release_secrets(release, namespace)
         if not records:
             raise NotFound(f"helm release {release} not found in namespace {namespace}",
@@ -117,8 +122,7 @@ class Helm:
     def status(self, release: str, *, namespace: str) -> ReleaseStatus:
         """Revision and status of a release (``helm status -o json``, or the release Secret on sim)."""
         if self.target != "sim":
-            out = shell.run(self.argv("status", release, "-n", namespace, "-o", "json"),
-                            timeout=self.timeout).stdout
+            out = self._run(self.argv("status", release, "-n", namespace, "-o", "json")).stdout
             return _status_from_record(json.loads(out))
         records = self._release_secrets(release, namespace)
         if not records:

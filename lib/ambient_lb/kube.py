@@ -1,13 +1,16 @@
 """kubectl for what the guide does by hand, the kubernetes client for reads, watches and waits.
 
 Called by the guide steps, the checks and ``helm.py``. A :class:`Kube` is bound to one kubeconfig
-and one context (from params): every kubectl argv carries ``--context`` (and ``--kubeconfig`` when
-it is not kubectl's default) and the client is built for the same context. Mutations go through
-kubectl so a learner sees the exact command (:mod:`ambient_lb.shell` records it); reads and waits
-use the client, imported lazily because ``import kubernetes`` is slow and sim-only code never needs
-it (this is the only module that imports it). Destructive calls (delete, namespace deletion,
-helm uninstall) pass :meth:`Kube.guard` first, which refuses with ContextMismatch when the
-context they would reach is not the one the params name.
+and one context (from params). The kubectl argv is exactly what a learner types (``kubectl get pods
+-n httpbin``): the kubeconfig reaches kubectl through ``KUBECONFIG`` in its environment (the run
+exports it, notebook 00 shows ``export KUBECONFIG=...``), and the context is *checked* rather than
+repeated: before every call that reaches the cluster the kubeconfig's current context must be the
+one the params name, else ContextMismatch says ``kubectl config use-context <name>``. The client is
+built for the same context. Mutations go through kubectl so a learner sees the exact command
+(:mod:`ambient_lb.shell` records it); reads and waits use the client, imported lazily because
+``import kubernetes`` is slow and sim-only code never needs it (this is the only module that imports
+it). Destructive calls (delete, namespace deletion, helm uninstall) pass :meth:`Kube.guard` first,
+which also refuses when the context's server changed since the run started.
 
 Waits list first, then watch from the list's resourceVersion with ``timeout_seconds``, so no
 change between the two is missed and nothing polls; a timeout says the last state seen.
@@ -144,6 +147,8 @@ class Kube:
         self.expected_context = expected_context or context
         self.timeout = float(getattr(timeout, "seconds", timeout))
         self.env = dict(env or {})
+        if self.kubeconfig is not None:  # what `export KUBECONFIG=...` does for a learner's shell
+            self.env["KUBECONFIG"] = str(self.kubeconfig)
         self._server = context_server(read_kubeconfig(self.kubeconfig), context)
         self._api: Any = None
 
@@ -156,16 +161,19 @@ class Kube:
     # -- kubectl -------------------------------------------------------------------------------
 
     def argv(self, *args: str) -> list[str]:
-        """``kubectl <args> --context <ctx> [--kubeconfig <path>]``."""
-        tail = ["--context", self.context]
-        if self.kubeconfig and self.kubeconfig not in default_kubeconfig_paths():
-            tail += ["--kubeconfig", str(self.kubeconfig)]
-        return ["kubectl", *args, *tail]
+        """``kubectl <args>``, as typed: the kubeconfig comes from ``KUBECONFIG``, the context is checked."""
+        return ["kubectl", *args]
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float | None = None, show_input: bool = False,
                 secrets: Sequence[shell.Secret] = ()) -> shell.CommandResult:
-        """Run one kubectl command; a ``(NotFound)`` failure raises NotFound."""
+        """Run one kubectl command; a ``(NotFound)`` failure raises NotFound.
+
+        A command that reaches the cluster runs only while the current context is the params' one
+        (:meth:`check_context`); ``kubectl version --client`` and ``kubectl config ...`` do not need it.
+        """
+        if not _local_only(args):
+            self.check_context()
         try:
             return shell.run(self.argv(*args), timeout=timeout or self.timeout, input=input,
                              env=self.env, check=check, show_input=show_input, secrets=secrets)
@@ -272,6 +280,7 @@ class Kube:
         Waits (bounded) for kubectl's "Forwarding from" line, then for the port to accept a
         connection; always stops the kubectl process on exit. ``local_port=0`` lets kubectl pick.
         """
+        self.check_context()
         argv = self.argv("port-forward", *_ns(namespace), target, f"{local_port or ''}:{remote_port}",
                          f"--address={address}")
         seconds = float(getattr(timeout, "seconds", timeout))
@@ -286,6 +295,27 @@ class Kube:
             shell.stop_process_group(proc)
 
     # -- the context guard ---------------------------------------------------------------------
+
+    def check_context(self) -> None:
+        """Refuse to run kubectl unless the kubeconfig's current context is this Kube's context.
+
+        kubectl uses the current context, since the runbook does not repeat ``--context`` on every
+        command a learner copies; so the runbook checks it, as a careful learner would.
+        """
+        config = read_kubeconfig(self.kubeconfig)
+        current = config.get("current-context")
+        if current == self.context:
+            return
+        where = str(self.kubeconfig or os.pathsep.join(map(str, default_kubeconfig_paths())))
+        known = ", ".join(c.get("name", "?") for c in config["contexts"]) or "none"
+        if context_server(config, self.context) is None:
+            raise ContextMismatch(f"context {self.context!r} is not in {where} (contexts there: {known})",
+                                  hint="fix kube.context in params, or point kube.kubeconfig at the file "
+                                       "that has it (kubectl config get-contexts lists them)")
+        raise ContextMismatch(f"the current context in {where} is {current!r}, not {self.context!r} as the "
+                              "params name: kubectl would reach another cluster",
+                              hint=f"kubectl config use-context {self.context}   (or set kube.context in "
+                                   "params to the cluster you mean)")
 
     def guard(self, action: str) -> None:
         """Refuse ``action`` unless it would reach the context (and server) the params name."""
@@ -598,6 +628,12 @@ def _same_server(a: str, b: str) -> bool:
         return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
     return a == b or (loopback(a) and loopback(b))
+
+
+def _local_only(args: Sequence[str]) -> bool:
+    """kubectl commands that do not reach the cluster (so no context check): ``version --client``,
+    ``config ...``."""
+    return bool(args) and (args[0] == "config" or (args[0] == "version" and "--client" in args))
 
 
 def _ns(namespace: str | None) -> list[str]:

@@ -73,6 +73,16 @@ def display_line(argv: Sequence[str], secrets: Iterable[Secret | str] = ()) -> s
     return " ".join(_quote_arg(arg, found) for arg in argv)
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as a learner types it: ``~/.ambient-lb/sim/kubeconfig`` under the home directory, so
+    a shown command holds no machine-specific home path and runs as shown for anyone."""
+    text = os.fspath(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (text == home or text.startswith(home.rstrip("/") + "/")):
+        return "~" + text[len(home.rstrip("/")):]
+    return text
+
+
 def _quote_arg(arg: str, secrets: tuple[Secret, ...]) -> str:
     hits = [s for s in secrets if s.value in arg]
     if not hits:

@@ -1,8 +1,9 @@
 """Fixtures for the foundation tests: fake kubectl/helm on PATH that record their real argv.
 
 The fakes are small Python scripts. Each call appends one JSON line to ``calls.jsonl`` with the
-argv the process actually received (what ``ps`` would show), its stdin, and for helm the content
-and mode of every ``-f`` values file *while helm runs* (the wrapper deletes them afterwards).
+argv the process actually received (what ``ps`` would show), its stdin, its ``KUBECONFIG`` and
+working directory, and for helm the content and mode of every ``-f`` values file *while helm runs*
+(the wrapper deletes them afterwards).
 Behaviour is steered by environment variables: FAKE_RC, FAKE_STDOUT, FAKE_STDERR, FAKE_HANG.
 """
 
@@ -28,9 +29,10 @@ FAKE = textwrap.dedent("""\
         if a == "-f" and i + 1 < len(argv) and os.path.isfile(argv[i + 1]):
             p = argv[i + 1]
             files[p] = {{"text": open(p).read(), "mode": oct(stat.S_IMODE(os.stat(p).st_mode)),
-                        "dir_mode": oct(stat.S_IMODE(os.stat(os.path.dirname(p)).st_mode))}}
+                        "dir_mode": oct(stat.S_IMODE(os.stat(os.path.dirname(os.path.abspath(p))).st_mode))}}
     with open({log!r}, "a") as fh:
-        fh.write(json.dumps({{"argv": argv, "stdin": stdin, "files": files}}) + "\\n")
+        fh.write(json.dumps({{"argv": argv, "stdin": stdin, "files": files,
+                             "kubeconfig": os.environ.get("KUBECONFIG"), "cwd": os.getcwd()}}) + "\\n")
     if "port-forward" in argv:
         srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(5)
         if os.environ.get("FAKE_PF_FAIL"):

@@ -59,12 +59,34 @@ def test_helm_argv_and_display_follow_the_guide(helm: Helm, fake_tools: FakeTool
     assert argv[:9] == ["upgrade", "-i", "enterprise-kgateway", CHART, "-n", "kgateway-system",
                         "--version", "2.2.0-rc.2", "-f"]
     assert argv[9] == str(values)
-    assert argv[10] == "-f" and argv[11].endswith("secret-values.yaml")
-    assert argv[12:15] == ["--kube-context", "kind-ambient", "--kubeconfig"]
-    assert log.lines()[0].startswith(
+    assert argv[10] == "-f" and argv[11].endswith("secret-values.yaml") and len(argv) == 12
+    assert fake_tools.last()["kubeconfig"] == str(helm.kube.kubeconfig)  # as after `export KUBECONFIG`
+    assert log.lines()[0] == (
         f"helm upgrade -i enterprise-kgateway {CHART} -n kgateway-system --version 2.2.0-rc.2 "
-        f"--set-string licensing.licenseKey=${{LICENSE_KEY}} -f {values} --kube-context kind-ambient")
+        f"--set-string licensing.licenseKey=${{LICENSE_KEY}} -f {values}")
     assert CANARY not in log.as_text()
+
+
+def test_helm_reads_a_relative_values_file_from_its_working_directory(helm: Helm, fake_tools: FakeTools,
+                                                                      tmp_path: Path) -> None:
+    """``-f enterprise-kgateway.yaml`` as the guide types it, run where the file was written."""
+    (tmp_path / "enterprise-kgateway.yaml").write_text("{}\n")
+    with CommandLog() as log:
+        helm.upgrade_install("enterprise-kgateway", CHART, namespace="kgateway-system",
+                             values_files=["enterprise-kgateway.yaml"], cwd=tmp_path)
+    assert fake_tools.argv()[-2:] == ["-f", "enterprise-kgateway.yaml"]
+    assert fake_tools.last()["cwd"] == str(tmp_path)
+    assert log.lines()[0].endswith(" -f enterprise-kgateway.yaml")
+
+
+def test_helm_refuses_to_run_while_another_context_is_current(kubeconfig: Path, fake_tools: FakeTools) -> None:
+    from .conftest import write_kubeconfig
+
+    write_kubeconfig(kubeconfig, {"kind-ambient": "https://127.0.0.1:6443", "prod": "https://10.0.0.1:443"},
+                     current="prod")
+    with pytest.raises(ContextMismatch, match="kubectl config use-context kind-ambient"):
+        install(Helm(Kube("kind-ambient", kubeconfig)))
+    assert fake_tools.calls() == []
 
 
 def test_crds_install_with_create_namespace_and_set_flags(helm: Helm, fake_tools: FakeTools) -> None:
@@ -120,8 +142,13 @@ class MemoryKube:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.guarded: list[str] = []
 
+    env: dict[str, str] = {}
+
     def argv(self, *args: str) -> list[str]:
-        return ["kubectl", *args, "--context", self.context]
+        return ["kubectl", *args]
+
+    def check_context(self) -> None:
+        pass
 
     def guard(self, action: str) -> None:
         self.guarded.append(action)

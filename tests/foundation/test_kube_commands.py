@@ -13,27 +13,47 @@ from ambient_lb.shell import CommandLog
 
 from .conftest import FakeTools, write_kubeconfig
 
-PIN = ["--context", "kind-ambient"]
-
-
 @pytest.fixture
 def kube(kubeconfig: Path) -> Kube:
     return Kube("kind-ambient", kubeconfig)
 
 
-def pinned(kube: Kube) -> list[str]:
-    return [*PIN, "--kubeconfig", str(kube.kubeconfig)]
-
-
-def test_every_argv_is_pinned_to_context_and_kubeconfig(kube: Kube, fake_tools: FakeTools) -> None:
+def test_argv_is_what_a_learner_types_and_kubeconfig_comes_from_the_environment(
+        kube: Kube, fake_tools: FakeTools) -> None:
     kube.get("pods", namespace="kgateway-system")
-    assert fake_tools.argv() == ["get", "pods", "-n", "kgateway-system", *pinned(kube)]
+    assert fake_tools.argv() == ["get", "pods", "-n", "kgateway-system"]
+    assert fake_tools.last()["kubeconfig"] == str(kube.kubeconfig)
 
 
-def test_default_kubeconfig_is_not_repeated(monkeypatch: pytest.MonkeyPatch, kubeconfig: Path) -> None:
+def test_default_kubeconfig_is_not_exported(monkeypatch: pytest.MonkeyPatch, kubeconfig: Path,
+                                            fake_tools: FakeTools) -> None:
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    assert Kube("kind-ambient", kubeconfig).argv("get", "ns") == ["kubectl", "get", "ns", *PIN]
-    assert Kube("kind-ambient").argv("get", "ns") == ["kubectl", "get", "ns", *PIN]
+    kube = Kube("kind-ambient")
+    assert kube.argv("get", "ns") == ["kubectl", "get", "ns"] and "KUBECONFIG" not in kube.env
+    kube.get("ns")
+    assert fake_tools.last()["kubeconfig"] == str(kubeconfig)  # inherited, as in the learner's shell
+
+
+def test_a_call_is_refused_before_it_runs_while_another_context_is_current(
+        kubeconfig: Path, fake_tools: FakeTools) -> None:
+    write_kubeconfig(kubeconfig, {"kind-ambient": "https://127.0.0.1:6443", "prod": "https://10.0.0.1:443"},
+                     current="prod")
+    kube = Kube("kind-ambient", kubeconfig)
+    with pytest.raises(ContextMismatch) as info:
+        kube.get("pods")
+    assert "current context" in str(info.value) and "'prod'" in str(info.value)
+    assert info.value.hint.startswith("kubectl config use-context kind-ambient")
+    assert fake_tools.calls() == []
+    kube.kubectl("version", "--client")  # does not reach the cluster: no check
+    kube.kubectl("config", "current-context")
+    assert len(fake_tools.calls()) == 2
+
+
+def test_a_context_missing_from_the_kubeconfig_is_named_with_the_ones_there(
+        kubeconfig: Path, fake_tools: FakeTools) -> None:
+    with pytest.raises(ContextMismatch, match="contexts there: kind-ambient, prod"):
+        Kube("kind-gone", kubeconfig).get("pods")
+    assert fake_tools.calls() == []
 
 
 def test_apply_string_goes_through_stdin_and_shows_a_heredoc(kube: Kube, fake_tools: FakeTools) -> None:
@@ -41,9 +61,9 @@ def test_apply_string_goes_through_stdin_and_shows_a_heredoc(kube: Kube, fake_to
     with CommandLog() as log:
         kube.apply(manifest)
     call = fake_tools.last()
-    assert call["argv"][1:] == ["apply", "-f", "-", *pinned(kube)]
+    assert call["argv"][1:] == ["apply", "-f", "-"]
     assert call["stdin"] == to_yaml(manifest)
-    assert log.lines()[0].startswith("kubectl apply -f - --context kind-ambient --kubeconfig ")
+    assert log.lines()[0].startswith("kubectl apply -f - <<'EOF'\n")
     assert log.lines()[0].endswith("<<'EOF'\n" + to_yaml(manifest).rstrip("\n") + "\nEOF")
 
 
@@ -51,14 +71,14 @@ def test_apply_server_side_from_url_without_validation(kube: Kube, fake_tools: F
     url = "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.0/standard-install.yaml"
     kube.apply(url=url, server_side=True, validate=False, field_manager="ambient-lb", force_conflicts=True)
     assert fake_tools.argv() == ["apply", "-f", url, "--server-side", "--force-conflicts",
-                                 "--field-manager=ambient-lb", "--validate=false", *pinned(kube)]
+                                 "--field-manager=ambient-lb", "--validate=false"]
 
 
 def test_apply_file_into_a_namespace(kube: Kube, fake_tools: FakeTools, tmp_path: Path) -> None:
     f = tmp_path / "route.yaml"
     f.write_text("kind: HTTPRoute\n")
     kube.apply(file=f, namespace="httpbin")
-    assert fake_tools.argv() == ["apply", "-f", str(f), "-n", "httpbin", *pinned(kube)]
+    assert fake_tools.argv() == ["apply", "-f", str(f), "-n", "httpbin"]
 
 
 def test_apply_needs_exactly_one_source(kube: Kube) -> None:
@@ -69,43 +89,40 @@ def test_apply_needs_exactly_one_source(kube: Kube) -> None:
 def test_label_namespace_like_the_guide(kube: Kube, fake_tools: FakeTools) -> None:
     with CommandLog() as log:
         kube.label("ns", "kgateway-system", {"istio.io/dataplane-mode": "ambient"})
-    assert fake_tools.argv() == ["label", "ns", "kgateway-system", "istio.io/dataplane-mode=ambient",
-                                 *pinned(kube)]
-    assert log.lines()[0].startswith("kubectl label ns kgateway-system istio.io/dataplane-mode=ambient --context")
+    assert fake_tools.argv() == ["label", "ns", "kgateway-system", "istio.io/dataplane-mode=ambient"]
+    assert log.lines()[0] == "kubectl label ns kgateway-system istio.io/dataplane-mode=ambient"
 
 
 def test_label_overwrite_and_removal(kube: Kube, fake_tools: FakeTools) -> None:
     kube.label("service", "in-ambient", {"istio.io/ingress-use-waypoint": "true", "old": None},
                namespace="httpbin", overwrite=True)
     assert fake_tools.argv() == ["label", "service", "in-ambient", "istio.io/ingress-use-waypoint=true",
-                                 "old-", "-n", "httpbin", "--overwrite", *pinned(kube)]
+                                 "old-", "-n", "httpbin", "--overwrite"]
 
 
 def test_annotate(kube: Kube, fake_tools: FakeTools) -> None:
     kube.annotate("service", "in-ambient", {"networking.istio.io/traffic-distribution": "PreferClose"},
                   namespace="httpbin")
     assert fake_tools.argv() == ["annotate", "service", "in-ambient",
-                                 "networking.istio.io/traffic-distribution=PreferClose", "-n", "httpbin",
-                                 *pinned(kube)]
+                                 "networking.istio.io/traffic-distribution=PreferClose", "-n", "httpbin"]
 
 
 def test_scale(kube: Kube, fake_tools: FakeTools) -> None:
     kube.scale("deployment", "in-ambient", 3, namespace="httpbin")
-    assert fake_tools.argv() == ["scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3",
-                                 *pinned(kube)]
+    assert fake_tools.argv() == ["scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3"]
 
 
 def test_delete_with_label_and_field_selectors_no_wait(kube: Kube, fake_tools: FakeTools) -> None:
     kube.delete("pod", namespace="httpbin", selector="app=in-ambient",
                 field_selector="status.phase=Running", wait=False)
     assert fake_tools.argv() == ["delete", "pod", "-n", "httpbin", "-l", "app=in-ambient",
-                                 "--field-selector=status.phase=Running", "--wait=false", *pinned(kube)]
+                                 "--field-selector=status.phase=Running", "--wait=false"]
 
 
 def test_delete_by_names_ignoring_missing(kube: Kube, fake_tools: FakeTools) -> None:
     kube.delete("destinationrule", ["in-ambient-failover"], namespace="httpbin", ignore_not_found=True)
     assert fake_tools.argv() == ["delete", "destinationrule", "in-ambient-failover", "-n", "httpbin",
-                                 "--ignore-not-found", *pinned(kube)]
+                                 "--ignore-not-found"]
 
 
 def test_delete_without_names_or_selector_is_refused(kube: Kube, fake_tools: FakeTools) -> None:
@@ -116,18 +133,18 @@ def test_delete_without_names_or_selector_is_refused(kube: Kube, fake_tools: Fak
 
 def test_delete_namespace(kube: Kube, fake_tools: FakeTools) -> None:
     kube.delete_namespace("httpbin")
-    assert fake_tools.argv() == ["delete", "namespace", "httpbin", *pinned(kube)]
+    assert fake_tools.argv() == ["delete", "namespace", "httpbin"]
 
 
 def test_rollout_status_with_timeout(kube: Kube, fake_tools: FakeTools) -> None:
     kube.rollout_status("deployment", "httpbin-waypoint", namespace="httpbin", timeout=load_params().timeouts.rollout)
     assert fake_tools.argv() == ["-n", "httpbin", "rollout", "status", "deployment/httpbin-waypoint",
-                                 "--timeout=180s", *pinned(kube)]
+                                 "--timeout=180s"]
 
 
 def test_get_with_output_selector_and_all_namespaces(kube: Kube, fake_tools: FakeTools) -> None:
     kube.get("pods", output="wide", all_namespaces=True, selector="app=ztunnel")
-    assert fake_tools.argv() == ["get", "pods", "-A", "-l", "app=ztunnel", "-o", "wide", *pinned(kube)]
+    assert fake_tools.argv() == ["get", "pods", "-A", "-l", "app=ztunnel", "-o", "wide"]
     kube.get("svc", "http", namespace="kgateway-system",
              output="jsonpath={.status.loadBalancer.ingress[0]['hostname','ip']}")
     assert fake_tools.argv()[:5] == ["get", "svc", "http", "-n", "kgateway-system"]
@@ -135,7 +152,7 @@ def test_get_with_output_selector_and_all_namespaces(kube: Kube, fake_tools: Fak
 
 def test_logs_of_a_deployment_with_tail(kube: Kube, fake_tools: FakeTools) -> None:
     kube.logs("deploy/httpbin-waypoint", namespace="httpbin", tail=10)
-    assert fake_tools.argv() == ["logs", "-n", "httpbin", "deploy/httpbin-waypoint", "--tail=10", *pinned(kube)]
+    assert fake_tools.argv() == ["logs", "-n", "httpbin", "deploy/httpbin-waypoint", "--tail=10"]
 
 
 def test_not_found_from_kubectl_becomes_not_found(kube: Kube, fake_tools: FakeTools,
@@ -169,7 +186,7 @@ def test_port_forward_yields_the_address_and_stops_kubectl(kube: Kube, fake_tool
             with socket.create_connection((host, int(port)), timeout=5):
                 pass
     assert fake_tools.argv() == ["port-forward", "-n", "kgateway-system", "deployment/http", ":8080",
-                                 "--address=127.0.0.1", *pinned(kube)]
+                                 "--address=127.0.0.1"]
     assert log.lines()[0].startswith("kubectl port-forward -n kgateway-system deployment/http :8080")
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2)

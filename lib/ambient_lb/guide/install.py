@@ -87,9 +87,10 @@ def kgateway(run: Run) -> None:
         from .. import shell
 
         path = values_file(run)
-        shell.record(shell.CommandResult(["cat"], 0, "", "", "cat <<EOF > enterprise-kgateway.yaml\n"
+        shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
                                          f"{path.read_text().rstrip()}\nEOF"))
-        helm_install(run, k.release, k.chart, values_files=(path,), license=license_secret(run))
+        helm_install(run, k.release, k.chart, values_files=(path.name,), license=license_secret(run),
+                     cwd=path.parent)
 
     def verify(run: Run, s: Step) -> None:
         ns = run.params.namespaces.kgateway
@@ -105,8 +106,9 @@ def kgateway(run: Run) -> None:
     do_step(run, "01.3", "Install Solo Enterprise for kgateway", act, verify)
 
 
-def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[Path, ...] = (),
-                 set_values: dict[str, Any] | None = None, license: Any = None) -> Any:
+def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[str, ...] = (),
+                 set_values: dict[str, Any] | None = None, license: Any = None,
+                 cwd: Path | None = None) -> Any:
     """``helm upgrade -i`` through ``helm.Helm`` (on sim: the simulator's chart stand-in)."""
     from ..helm import Helm
 
@@ -115,7 +117,7 @@ def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[Path
         release, chart, version=run.params.kgateway.version,
         namespace=run.params.namespaces.kgateway, create_namespace=True,
         values_files=list(values_files), set_values=set_values or None,
-        secret_values=secret_values or None)
+        secret_values=secret_values or None, cwd=cwd)
 
 
 def ambient_namespace(run: Run) -> None:

@@ -40,7 +40,7 @@ def simulator(run: Run) -> None:
             return
         ensure_simulator(run)
         s.note(f"The simulator is a model of the real system (rules in semantics.md). Use it from "
-               f"a terminal too: export KUBECONFIG={run.kubeconfig}")
+               f"a terminal too: export KUBECONFIG={run.kubeconfig_shown}")
 
     def verify(run: Run, s: Step) -> None:
         if run.sim:
@@ -55,25 +55,43 @@ def ensure_simulator(run: Run) -> None:
     """``ambient-lb sim up`` (idempotent: it reports a running simulator instead of a second one)."""
     from ..shell import run as sh
 
-    sim = run.params.sim
-    argv = [sys.executable, "-m", "ambient_lb.cli", "sim", "up", "--kubeconfig", str(run.kubeconfig),
-            "--seed", str(sim.seed), "--speed", str(sim.speed)]
-    if sim.topology:
-        argv += ["--topology", str(sim.topology)]
-    shown = ["ambient-lb", *argv[3:]]
-    from ..shell import display_line
+    from ..shell import display_line, display_path
+    from .run import SIM_KUBECONFIG
 
+    sim = run.params.sim
+    where = [] if run.kubeconfig == SIM_KUBECONFIG.expanduser() else ["--kubeconfig", str(run.kubeconfig)]
+    flags = ["--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
+    if sim.topology:
+        flags += ["--topology", str(sim.topology)]
+    argv = [sys.executable, "-m", "ambient_lb.cli", "sim", "up", *where, *flags]
+    shown = ["ambient-lb", "sim", "up", *[display_path(a) if a == str(run.kubeconfig) else a for a in where], *flags]
     sh(argv, timeout=120, display=display_line(shown))
 
 
 def cluster_reachable(run: Run) -> None:
+    """``export KUBECONFIG`` (when the params name one), the current context is the params' one,
+    and the API server answers. Every later command relies on the first two, so none repeats
+    ``--kubeconfig`` or ``--context``: copied into a terminal after this step, each runs as shown."""
     def act(run: Run, s: Step) -> None:
+        from .. import shell
+
+        want = run.params.context
+        if run.kubeconfig_shown is not None:
+            run.export_kubeconfig()
+            shell.record(shell.CommandResult(["export"], 0, "", "", f"export KUBECONFIG={run.kubeconfig_shown}"))
+        res = kubectl(run, "config", "current-context", check=False)
+        current = res.stdout.strip()
+        s.add(check(f"the current context is {want}", res.returncode == 0 and current == want,
+                    f"kubectl config current-context: {current or res.stderr.strip()[:200]}",
+                    f"kubectl config use-context {want}   (or set kube.context in params to the "
+                    "cluster you mean)"))
+        if res.returncode != 0 or current != want:
+            return
         res = kubectl(run, "version", check=False)
         server = [ln for ln in res.stdout.splitlines() if ln.startswith("Server Version")]
-        s.add(check(f"context {run.params.context} reachable", res.returncode == 0 and bool(server),
+        s.add(check(f"context {want} reachable", res.returncode == 0 and bool(server),
                     server[0] if server else res.stderr.strip()[:200],
-                    "check the context name in params and that the cluster is up: kubectl "
-                    f"--context {run.params.context} get nodes"))
+                    "check that the cluster is up: kubectl get nodes"))
     do_step(run, "00.3", "The cluster is reachable", act, None)
 
 

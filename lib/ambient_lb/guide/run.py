@@ -64,9 +64,22 @@ class Run:
             self._kube = _make_kube(Kube, self)
         return self._kube
 
+    @property
+    def kubeconfig_shown(self) -> str | None:
+        """The kubeconfig as a learner types it (``~/...``), or None for kubectl's default."""
+        from ..shell import display_path
+
+        return display_path(self.kubeconfig) if self.kubeconfig is not None else None
+
+    def export_kubeconfig(self) -> None:
+        """``export KUBECONFIG=...`` in this kernel, so kubectl in a ``!`` cell or a child process
+        reaches the same cluster as the runbook's shown commands."""
+        if self.kubeconfig is not None:
+            os.environ["KUBECONFIG"] = str(self.kubeconfig)
+
     def __repr__(self) -> str:
         p = self.params
-        where = f"simulator (kubeconfig {self.kubeconfig})" if self.sim else \
+        where = f"simulator (kubeconfig {self.kubeconfig_shown})" if self.sim else \
             f"cluster context {p.context}"
         return (f"ambient-lb run {self.run_id!r} on the {where}\n"
                 f"  gateway {p.namespaces.kgateway}/{p.gateway.name} port {p.gateway.port}, "
@@ -90,7 +103,9 @@ def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any
     """
     flat = {k.replace("__", "."): v for k, v in overrides.items() if v is not None}
     path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
-    return Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
+    run = Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
+    run.export_kubeconfig()
+    return run
 
 
 def _mode(interactive: Any) -> bool | None:
