@@ -2,8 +2,8 @@
 
     .venv/bin/python tools/regenerate_notebooks.py [--speed 10] [--only 02] [--sources-only]
 
-Builds every notebook from ``tools/notebook_sources.py``, starts a private simulator (its own
-kubeconfig in a temp dir, seed 42), executes the notebooks in order with papermill, headless, with
+Builds every notebook from ``tools/notebook_sources.py``, starts a private simulator (seed 42; its
+kubeconfig at the default ``~/.ambient-lb/sim/kubeconfig`` of a private temporary HOME), executes the notebooks in order with papermill, headless, with
 their default parameters (``$AMBIENT_LB_PARAMS`` points them at the private simulator), strips
 papermill's run metadata, writes them back, and stops the simulator. ``make test`` then runs nbval
 against these outputs (``tests/notebooks/test_nbval.py``).
@@ -41,11 +41,22 @@ def write_sources(only: str | None = None) -> list[Path]:
 
 
 def sim_params(directory: Path, speed: float, seed: int = 42) -> Path:
-    """A params file pointing at a private simulator (the notebooks read ``$AMBIENT_LB_PARAMS``)."""
+    """A params file for a private simulator (the notebooks read ``$AMBIENT_LB_PARAMS``).
+
+    The simulator's kubeconfig is the default ``~/.ambient-lb/sim/kubeconfig`` under a private HOME
+    (:func:`private_home`), so the stored outputs show the path a learner sees, not a temp path."""
     path = directory / "params.yaml"
-    path.write_text(f"target: sim\nsim:\n  seed: {seed}\n  speed: {speed}\n"
-                    f"  kubeconfig: {directory / 'kubeconfig'}\n")
+    path.write_text(f"target: sim\nsim:\n  seed: {seed}\n  speed: {speed}\n")
     return path
+
+
+def private_home(directory: Path) -> Path:
+    """``HOME`` for this process and the kernels it starts: the simulator's default kubeconfig and
+    kubectl's cache go there, and never touch the real home."""
+    home = directory / "home"
+    home.mkdir(exist_ok=True)
+    os.environ["HOME"] = str(home)
+    return home
 
 
 def stop_simulator(kubeconfig: Path) -> None:
@@ -93,11 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.sources_only:
         return 0
     with tempfile.TemporaryDirectory(prefix="alb-regen-") as tmp:
+        home = private_home(Path(tmp))
         params = sim_params(Path(tmp), args.speed)
         try:
             return execute_in_place(paths, params, Path(tmp))
         finally:
-            stop_simulator(Path(tmp) / "kubeconfig")
+            stop_simulator(home / ".ambient-lb" / "sim" / "kubeconfig")
 
 
 if __name__ == "__main__":

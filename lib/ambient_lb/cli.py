@@ -1,4 +1,4 @@
-"""The ``ambient-lb`` command: ``run``, ``report``, ``sim`` and ``workshop``.
+"""The ``ambient-lb`` command: ``run``, ``report``, ``sim``, ``workshop`` and ``manifests``.
 
 Each subcommand lives in the module named for what it does and is imported only when used, so
 ``ambient-lb sim status`` does not pay for pandas or Jupyter. A subcommand module provides
@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "report": ("ambient_lb.report", "summarise executed runs (one or many attendees)"),
     "sim": ("ambient_lb.sim.process", "start, stop or inspect the cluster-in-a-box simulator"),
     "workshop": ("ambient_lb.workshop", "run the runbook for a room of attendees at once"),
+    "manifests": ("ambient_lb.manifests.command", "print a manifest the project ships (pipe it to kubectl apply -f -)"),
 }
 
 

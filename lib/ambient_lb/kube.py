@@ -166,17 +166,20 @@ class Kube:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float | None = None, show_input: bool = False,
-                secrets: Sequence[shell.Secret] = ()) -> shell.CommandResult:
+                secrets: Sequence[shell.Secret] = (), shown_as: str | None = None) -> shell.CommandResult:
         """Run one kubectl command; a ``(NotFound)`` failure raises NotFound.
 
         A command that reaches the cluster runs only while the current context is the params' one
         (:meth:`check_context`); ``kubectl version --client`` and ``kubectl config ...`` do not need it.
+        ``shown_as`` is an equivalent line to show instead, e.g. a pipe that produces ``input``
+        (``ambient-lb manifests gateway-api-crds | kubectl apply -f -``).
         """
         if not _local_only(args):
             self.check_context()
         try:
             return shell.run(self.argv(*args), timeout=timeout or self.timeout, input=input,
-                             env=self.env, check=check, show_input=show_input, secrets=secrets)
+                             env=self.env, check=check, show_input=show_input, secrets=secrets,
+                             display=shown_as)
         except ClusterError as exc:
             if type(exc) is ClusterError and "(NotFound)" in (exc.stderr_tail or ""):
                 raise NotFound(exc.message, argv_display=exc.argv_display, returncode=exc.returncode,
@@ -273,24 +276,26 @@ class Kube:
 
     @contextlib.contextmanager
     def port_forward(self, target: str, local_port: int, remote_port: int, *,
-                     namespace: str | None = None, address: str = "127.0.0.1",
+                     namespace: str | None = None, address: str = "localhost",
                      timeout: float | Any = 15.0) -> Iterator[str]:
         """``kubectl port-forward -n ns deployment/http 8080:8080``; yields ``host:port``.
 
         Waits (bounded) for kubectl's "Forwarding from" line, then for the port to accept a
-        connection; always stops the kubectl process on exit. ``local_port=0`` lets kubectl pick.
+        connection; always stops the kubectl process on exit. ``local_port=0`` lets kubectl pick
+        (``:19000``). ``address`` other than kubectl's default ``localhost`` adds ``--address``.
         """
         self.check_context()
         argv = self.argv("port-forward", *_ns(namespace), target, f"{local_port or ''}:{remote_port}",
-                         f"--address={address}")
+                         *([] if address == "localhost" else [f"--address={address}"]))
         seconds = float(getattr(timeout, "seconds", timeout))
         proc, lines = _start_streaming(argv, self.env)
         shown = shell.display_line(argv)
         try:
-            port = _await_forwarding(proc, lines, seconds, shown)
-            shell.record(shell.CommandResult(argv, 0, f"Forwarding from {address}:{port}", "", shown + " &"))
-            _await_connectable(address, port, seconds)
-            yield f"{address}:{port}"
+            port, forwarding = _await_forwarding(proc, lines, seconds, shown)
+            shell.record(shell.CommandResult(argv, 0, forwarding, "", shown + " &"))
+            host = "127.0.0.1" if address == "localhost" else address
+            _await_connectable(host, port, seconds)
+            yield f"{host}:{port}"
         finally:
             shell.stop_process_group(proc)
 
@@ -677,7 +682,9 @@ def _start_streaming(argv: list[str], env: Mapping[str, str]) -> tuple[subproces
     return proc, lines
 
 
-def _await_forwarding(proc: subprocess.Popen[str], lines: queue.Queue, seconds: float, shown: str) -> int:
+def _await_forwarding(proc: subprocess.Popen[str], lines: queue.Queue, seconds: float,
+                      shown: str) -> tuple[int, str]:
+    """The local port kubectl forwards from, and its "Forwarding from" lines so far (what it printed)."""
     deadline = time.monotonic() + seconds
     seen: list[str] = []
     while (left := deadline - time.monotonic()) > 0:
@@ -692,7 +699,15 @@ def _await_forwarding(proc: subprocess.Popen[str], lines: queue.Queue, seconds: 
         seen.append(line)
         match = _FORWARDING.search(line)
         if match:
-            return int(match.group(1))
+            while True:  # kubectl prints one line per local address (127.0.0.1, then [::1])
+                try:
+                    more = lines.get(timeout=0.2)
+                except queue.Empty:
+                    break
+                if more is None or not _FORWARDING.search(more):
+                    break
+                seen.append(more)
+            return int(match.group(1)), "".join(x for x in seen if _FORWARDING.search(x))
     raise TimedOut(f"kubectl port-forward did not start forwarding within {seconds:g}s",
                    argv_display=shown, last_seen="".join(seen[-5:]).strip() or "no output",
                    hint="raise timeouts.port_forward, or check the pod is Running")

@@ -132,7 +132,7 @@ def plot_failover_timeline(
                     xytext=(3, 0), textcoords="offset points", color=COLORS["mark"])  # fmt: skip
     ax.set_yticks(range(len(pods) + 1), [FAIL_ROW] + [_short(p) for p in pods])
     ax.set_ylim(-0.6, len(pods) + 1)
-    ax.set_xlabel("seconds since the first request")
+    ax.set_xlabel(f"{timeline.attrs.get('clock', 'seconds')} since the first request")
     ax.set_title(title or _timeline_title(timeline, bad), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="x", linewidth=0.3)

@@ -221,6 +221,9 @@ def _period_note(seq: list[str], k: int, notes: list[str]) -> bool:
 # ---------------------------------------------------------------------------------------------------------
 
 
+WALL_CLOCK = "seconds"  # FailoverSummary.clock of a timeline measured on the wall clock
+
+
 @dataclass
 class FailoverSummary:
     """What a disruption did to the traffic: failures, who served before/after, recovery, stray traffic."""
@@ -235,6 +238,7 @@ class FailoverSummary:
     pod: str | None = None
     pod_requests_after: int = 0
     pod_last_seen_s: float | None = None
+    clock: str = WALL_CLOCK  # what ``t`` counts (``on_simulated_clock``)
 
     @property
     def pod_got_traffic_after(self) -> bool:
@@ -242,6 +246,8 @@ class FailoverSummary:
 
     def lines(self) -> list[str]:
         out = [f"{self.total} requests, {self.failed} failed" + (f" ({_kinds(self.failures_by_kind)})" if self.failed else "")]
+        if self.clock != WALL_CLOCK:
+            out.append(f"times (t) in {self.clock}")
         if self.disrupted_at is not None:
             out.append(f"disruption at t={self.disrupted_at:.2f}s")
             out.append(f"pods before: {', '.join(self.pods_before) or '-'}")
@@ -260,6 +266,22 @@ class FailoverSummary:
 
     def _repr_html_(self) -> str:
         return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in self.lines()) + "</ul>"
+
+
+def on_simulated_clock(timeline: pd.DataFrame, speed: float) -> pd.DataFrame:
+    """The timeline with ``t`` and its marks in simulated seconds.
+
+    A simulator at ``--speed X`` runs X simulated seconds per wall second, and every duration the
+    model applies (ejection times, the deletion window) is simulated; so a timeline measured on the
+    wall clock is scaled to read against them. At speed 1 (a real cluster) it is returned unchanged.
+    """
+    if speed == 1:
+        return timeline
+    out = timeline.copy()
+    out["t"] = out["t"] * speed
+    out.attrs = {**timeline.attrs, "clock": f"simulated seconds (the simulator runs at {speed:g}x speed)",
+                 "marks": [{**m, "t": float(m["t"]) * speed} for m in timeline.attrs.get("marks", [])]}
+    return out
 
 
 def _kinds(kinds: Mapping[str, int]) -> str:
@@ -298,7 +320,7 @@ def failover_summary(
     bad = timeline["error"].notna() | (timeline["status"].fillna(0) >= 500)
     kinds = timeline.loc[bad, "error"].fillna("5xx").value_counts().to_dict()
     summary = FailoverSummary(len(timeline), int(bad.sum()), {str(k): int(v) for k, v in kinds.items()},
-                              t_dis, [], [], None, pod)  # fmt: skip
+                              t_dis, [], [], None, pod, clock=timeline.attrs.get("clock", WALL_CLOCK))  # fmt: skip
     if t_dis is not None:
         before, after_rows = timeline[timeline["t"] < t_dis], timeline[timeline["t"] >= t_dis]
         summary.pods_before = sorted(before.loc[~bad, "pod"].dropna().unique())

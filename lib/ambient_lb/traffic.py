@@ -47,7 +47,8 @@ from ambient_lb.errors import ParameterError, TimedOut
 
 __all__ = ["Target", "parse_address", "send_requests", "TrafficSampler", "ROW_COLUMNS", "ERROR_KINDS"]
 
-ROW_COLUMNS = ("seq", "sent_at", "t", "status", "pod", "latency_ms", "error", "detail")
+ROW_COLUMNS = ("seq", "sent_at", "t", "status", "pod", "latency_ms", "error", "detail", "body")
+BODY_LIMIT = 64 * 1024  # bytes of each response body kept (what `curl -s` would print)
 ERROR_KINDS = {
     "timeout": "no response within the timeout (curl --max-time; e.g. a black-holed node)",
     "refused": "the TCP connection was refused (nothing listens: port-forward gone, gateway down)",
@@ -165,7 +166,8 @@ class _Sender:
         except (HTTPError, OSError) as exc:
             row.update(error=_error_kind(exc), detail=f"{type(exc).__name__}: {exc}"[:300])
         else:
-            row.update(status=resp.status, pod=pod_from_body(resp.data))
+            row.update(status=resp.status, pod=pod_from_body(resp.data),
+                       body=resp.data[:BODY_LIMIT].decode("utf-8", "replace"))
             if row["pod"] is None:
                 row["detail"] = resp.data[:200].decode("utf-8", "replace").strip()
         row["latency_ms"] = (time.perf_counter() - start) * 1000.0
@@ -181,7 +183,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df["sent_at"] = pd.to_datetime(df["sent_at"], unit="s", utc=True)
     df["status"] = df["status"].astype("Int64")
     df["latency_ms"] = df["latency_ms"].astype(float)
-    for col in ("pod", "error", "detail"):
+    for col in ("pod", "error", "detail", "body"):
         df[col] = df[col].astype("str")
     return df
 
@@ -224,7 +226,8 @@ def send_requests(
 
     Columns (``ROW_COLUMNS``): ``seq`` (0..count-1), ``sent_at`` (UTC), ``t`` (seconds since the first send),
     ``status`` (Int64, NA on a transport error), ``pod`` (from the body, NA if none), ``latency_ms``,
-    ``error`` (NA, or a kind from ``ERROR_KINDS``), ``detail`` (the error, or the body when it names no pod).
+    ``error`` (NA, or a kind from ``ERROR_KINDS``), ``detail`` (the error, or the body when it names no pod),
+    ``body`` (the response body as text, up to ``BODY_LIMIT`` bytes; NA on a transport error).
 
     Example (the guide's step 2 loop):
         >>> rows = send_requests("localhost:8080", host="httpbin.example.com", count=9)

@@ -138,3 +138,17 @@ def test_failover_summary_not_recovered_and_bad_inputs():
         failover_summary(tl, disrupted_at="nope")
     with pytest.raises(ParameterError, match="timeline lacks columns"):
         failover_summary(pd.DataFrame({"t": [1]}))
+
+
+def test_timeline_on_the_simulated_clock_scales_times_and_marks_and_says_so() -> None:
+    from ambient_lb.stats import on_simulated_clock
+
+    tl = pd.DataFrame({"t": [0.0, 0.5, 1.0], "pod": ["a", "b", "a"], "status": [200, 200, 200],
+                       "error": [None, None, None]})
+    tl.attrs["marks"] = [{"t": 0.5, "label": "pod deleted"}]
+    sim = on_simulated_clock(tl, 10)
+    assert sim["t"].tolist() == [0.0, 5.0, 10.0] and sim.attrs["marks"] == [{"t": 5.0, "label": "pod deleted"}]
+    summary = failover_summary(sim, disrupted_at="pod deleted")
+    assert summary.disrupted_at == 5.0
+    assert "times (t) in simulated seconds (the simulator runs at 10x speed)" in summary.lines()
+    assert on_simulated_clock(tl, 1) is tl and "times (t)" not in repr(failover_summary(tl))

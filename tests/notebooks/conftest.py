@@ -44,10 +44,16 @@ SPEED = 10  # the same as tools/regenerate_notebooks.py
 
 @pytest.fixture
 def sim_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A params file for a private simulator; the simulator is stopped afterwards."""
-    kubeconfig = tmp_path / "sim" / "kubeconfig"
+    """A params file for a private simulator; the simulator is stopped afterwards.
+
+    Like ``tools/regenerate_notebooks.py``, HOME is private, so the simulator's kubeconfig is the
+    default ``~/.ambient-lb/sim/kubeconfig`` there and the outputs show the path a learner sees."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    kubeconfig = home / ".ambient-lb" / "sim" / "kubeconfig"
     path = tmp_path / "params.yaml"
-    path.write_text(f"target: sim\nsim:\n  seed: 42\n  speed: {SPEED}\n  kubeconfig: {kubeconfig}\n")
+    path.write_text(f"target: sim\nsim:\n  seed: 42\n  speed: {SPEED}\n")
     monkeypatch.delenv("LICENSE_KEY", raising=False)  # as on a fresh machine: the sim's demo key
     yield path
     subprocess.run([sys.executable, "-m", "ambient_lb.cli", "sim", "down", "--kubeconfig",

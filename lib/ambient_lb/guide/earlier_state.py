@@ -7,7 +7,7 @@ from typing import Callable
 from ..checks import CheckResult, check
 from ..errors import RunbookError
 from .cluster import app_selector, condition, get_json, quietly, ready_pods
-from .install import ambient_namespace, find_address, gateway, gateway_api_crds, kgateway, kgateway_crds
+from .install import ambient_namespace, export_address, gateway, gateway_api_crds, kgateway, kgateway_crds
 from .prerequisites import simulator
 from .routing import http_route, sample_app, scale_app
 from .run import Run, Step, do_step
@@ -88,8 +88,7 @@ def prepare(run: Run, notebook: str) -> None:
                 continue
             s.add(_redo(run, what, steps))
         if notebook > "01":
-            run.state.pop("address", None)
-            s.show(f"gateway address: {find_address(run)}")
+            export_address(run)
     do_step(run, f"{notebook}.0", "Earlier steps' state", act, None)
 
 

@@ -14,35 +14,56 @@ from .install import find_address
 from .run import Run, Step, seconds
 
 
-def curl_line(run: Run, count: int, max_time: bool = False) -> str:
+def curl_line(run: Run, count: int, *, status_only: bool = False, max_time: bool = False) -> str:
+    """The curl command (or the guide's loop of them) whose output :func:`send` shows.
+
+    ``status_only`` prints one status code per request (``-o /dev/null -w '%{http_code}\\n'``), where the
+    status is the point; ``max_time`` is the guide's step-4 form (``--max-time N ... || echo 'request
+    failed'``)."""
     p = run.params
-    opt = f"--max-time {int(seconds(p.traffic.request_timeout))} " if max_time else ""
+    opts = "-s "
+    if status_only:
+        opts += "-o /dev/null -w '%{http_code}\\n' "
+    if max_time:
+        opts += f"--max-time {int(seconds(p.traffic.request_timeout))} "
+    one = f'curl {opts}-H "Host: {p.route.hostname}" http://$KGATEWAY_IP:{p.gateway.port}/hostname'
     tail = " || echo 'request failed'" if max_time else ""
-    if count == 1:
-        return f'curl -s {opt}-H "Host: {p.route.hostname}" http://$KGATEWAY_IP:{p.gateway.port}/hostname'
-    return (f'for i in $(seq 1 {count}); do curl -s {opt}-H "Host: {p.route.hostname}" '
-            f"http://$KGATEWAY_IP:{p.gateway.port}/hostname{tail}; done")
+    return one + tail if count == 1 else f"for i in $(seq 1 {count}); do {one}{tail}; done"
 
 
-def send(run: Run, count: int, *, show: bool = True, max_time: bool = False) -> Any:
-    """``count`` sequential requests through the gateway -> DataFrame (one row per request)."""
+def send(run: Run, count: int, *, show: bool = True, status_only: bool = False,
+         max_time: bool = False) -> Any:
+    """``count`` sequential requests through the gateway -> DataFrame (one row per request).
+
+    Shown as the curl command a learner types, with exactly what it prints (:func:`curl_output`)."""
     from .. import shell, traffic
 
     p = run.params
     df = traffic.send_requests(find_address(run), host=p.route.hostname, path="/hostname",
                                count=count, timeout=seconds(p.traffic.request_timeout))
     if show:
-        printed = "\n".join(_printed_by_curl(row) for row in df.to_dict("records"))
-        shell.record(shell.CommandResult(["curl"], 0, printed + "\n", "", curl_line(run, count,
-                                                                                  max_time)))
+        shell.record(shell.CommandResult(["curl"], 0, curl_output(df, status_only=status_only,
+                                                                  max_time=max_time), "",
+                                         curl_line(run, count, status_only=status_only,
+                                                   max_time=max_time)))
     return df
 
 
-def _printed_by_curl(row: dict[str, Any]) -> str:
-    pod = row.get("pod")
-    if isinstance(pod, str) and pod:
-        return pod
-    return "request failed" if not row.get("status") else f"HTTP {row.get('status')}"
+def curl_output(df: Any, *, status_only: bool = False, max_time: bool = False) -> str:
+    """What :func:`curl_line` prints for these rows: each body as is (``curl -s`` adds no newline, so
+    Envoy's ``no healthy upstream`` runs into the next answer), or the status code per line (``000``
+    when no response came); a transport error prints nothing, or ``request failed`` after ``|| echo``."""
+    out = []
+    for row in df.to_dict("records"):
+        answered = isinstance(row.get("error"), float) or not row.get("error")  # NaN: no error
+        if status_only:
+            out.append(f"{int(row['status']) if answered else '000'}\n")
+        elif answered:
+            body = row.get("body")
+            out.append(body if isinstance(body, str) else "")
+        if not answered and max_time:
+            out.append("request failed\n")
+    return "".join(out)
 
 
 def pods_seen(df: Any) -> dict[str, int]:

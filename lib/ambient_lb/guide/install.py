@@ -18,12 +18,15 @@ def gateway_api_crds(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        if run.sim:
+        if run.sim:  # the manifest's source: the simulator's machine has no internet
+            from ..manifests.command import text
+
             s.note("On the simulator the runbook applies the project's own copy of the Gateway API "
                    f"{p.gateway_api.version} CRDs (the simulator has no internet); on a cluster it "
                    f"applies {p.gateway_api.url}.")
-            kubectl(run, "apply", "--server-side", "-f", str(manifests.GATEWAY_API_CRDS),
-                    timeout=120)
+            run.kube.kubectl("apply", "--server-side", "-f", "-", input=text("gateway-api-crds"),
+                             timeout=120, shown_as="ambient-lb manifests gateway-api-crds | kubectl apply "
+                                                   "--server-side -f -")
         else:
             kubectl(run, "apply", "--server-side", "-f", p.gateway_api.url, timeout=120)
 
@@ -151,11 +154,9 @@ def gateway(run: Run) -> None:
 
 
 def gateway_address(run: Run) -> None:
-    """The gateway's LoadBalancer address, or a managed port-forward when there is none."""
+    """The gateway's LoadBalancer address in ``$KGATEWAY_IP``, or the guide's port-forward without one."""
     def act(run: Run, s: Step) -> None:
-        address = find_address(run, show=True)
-        run.state["address"] = address
-        s.show(f"KGATEWAY_IP={address.rsplit(':', 1)[0]}")
+        export_address(run)
         s.note(f"The listener is on port {run.params.gateway.port}: the guide's curl "
                f"http://$KGATEWAY_IP/hostname (port 80) reaches it only where the Service maps "
                f"port 80; the runbook always uses http://$KGATEWAY_IP:{run.params.gateway.port}.")
@@ -168,26 +169,54 @@ def gateway_address(run: Run) -> None:
     do_step(run, "01.6", "Get the gateway address", act, verify)
 
 
+def export_address(run: Run) -> str:
+    """The guide's ``export KGATEWAY_IP=...`` and ``echo $KGATEWAY_IP`` (shown), found afresh; the
+    kernel's environment gets it too, so a ``!curl ... $KGATEWAY_IP`` cell reaches the gateway."""
+    from .. import shell
+
+    run.state.pop("address", None)
+    address = find_address(run, show=True)
+    host = address.rsplit(":", 1)[0]
+    os.environ["KGATEWAY_IP"] = host
+    shell.record(shell.CommandResult(["echo"], 0, host + "\n", "", "echo $KGATEWAY_IP"))
+    return address
+
+
+GUIDE_JSONPATH = "{.status.loadBalancer.ingress[0]['hostname','ip']}"
+
+
 def find_address(run: Run, show: bool = False) -> str:
-    """``host:port`` of the gateway listener (service status, else a port-forward)."""
+    """``host:port`` of the gateway listener (service status, else a port-forward).
+
+    Shown (``show``) as the guide's ``export KGATEWAY_IP=$(kubectl get svc ...)``."""
+    from .. import shell
+
     p = run.params
     if "address" in run.state:
         return run.state["address"]
-    jp = "{.status.loadBalancer.ingress[0]['hostname','ip']}"
-    call = kubectl if show else quietly
-    res = call(run, "get", "svc", "-n", p.namespaces.kgateway, p.gateway.name, f"-o=jsonpath={jp}")
+    res = quietly(run, "get", "svc", "-n", p.namespaces.kgateway, p.gateway.name,
+                  f"-o=jsonpath={GUIDE_JSONPATH}")
     host = res.stdout.strip()
+    if show and host:
+        shell.record(shell.CommandResult(res.args, 0, "", "", "export KGATEWAY_IP=$(kubectl get svc -n "
+                                         f"{p.namespaces.kgateway} {p.gateway.name} "
+                                         f'-o=jsonpath="{GUIDE_JSONPATH}")'))
     run.state["address"] = f"{host}:{p.gateway.port}" if host else _port_forward(run)
     return run.state["address"]
 
 
 def _port_forward(run: Run) -> str:
-    """``kubectl port-forward ... 8080:8080 &``, kept open for the kernel's life."""
+    """The guide's ``kubectl port-forward ... 8080:8080 &`` then ``export KGATEWAY_IP=localhost``,
+    kept open for the kernel's life."""
+    from .. import shell
+
     p = run.params
     pf = run.kube.port_forward(f"deployment/{p.gateway.name}", p.gateway.port, p.gateway.port,
                                namespace=p.namespaces.kgateway, timeout=p.timeouts.port_forward)
     run.state["port_forward"] = pf
-    return pf.__enter__()
+    address = pf.__enter__()
+    shell.record(shell.CommandResult(["export"], 0, "", "", "export KGATEWAY_IP=localhost"))
+    return address.replace("127.0.0.1:", "localhost:", 1)
 
 
 def _tcp_open(address: str) -> tuple[bool, str]:

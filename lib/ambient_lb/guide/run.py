@@ -18,6 +18,7 @@ from ..errors import RunbookError
 
 
 SIM_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")
+SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
 
 
 RUN_LABEL = manifests.RUN_LABEL
@@ -63,6 +64,26 @@ class Run:
 
             self._kube = _make_kube(Kube, self)
         return self._kube
+
+    @property
+    def simulator(self) -> dict[str, str] | None:
+        """What the cluster says of itself if it is the ambient-lb simulator (its ``kube-public``
+        ConfigMap ``ambient-lb-simulator``: speed, seed, strict, topology), else None. Read once."""
+        if "_simulator" not in self.state:
+            from ..errors import NotFound
+
+            try:
+                cm = self.kube.read("configmap", SIMULATOR_CONFIGMAP, "kube-public")
+            except NotFound:
+                cm = None
+            self.state["_simulator"] = dict((cm or {}).get("data") or {}) if cm is not None else None
+        return self.state["_simulator"]
+
+    @property
+    def speed(self) -> float:
+        """Simulated seconds per wall second: the simulator's ``--speed``, 1 on a real cluster."""
+        sim = self.simulator
+        return float(sim.get("speed") or 1.0) if sim else 1.0
 
     @property
     def kubeconfig_shown(self) -> str | None:
