@@ -5,11 +5,13 @@ shows it): secret values go into a values file created with mode 0600 inside a p
 directory, which is deleted right after helm exits. The display line is the guide's own
 ``--set-string licensing.licenseKey=${LICENSE_KEY}``.
 
-On target ``sim`` the charts cannot be pulled, so helm is not run. The seam: the simulator's
+Against the simulator the charts cannot be pulled (no chart registry on its machine), so helm is not
+run: ``Helm(kube, standin=True)``, which the runbook chooses when the cluster says it is the simulator
+(its ``kube-public/ambient-lb-simulator`` ConfigMap), whatever the params' target. The seam: the simulator's
 ``ambient_lb.sim.mesh.charts.render(release, chart, version, namespace, values)`` returns the
 manifests, this module server-side-applies them through ``kube.py`` and writes the release Secret
 the way helm 3 does (``sh.helm.release.v1.<release>.v<N>``, type ``helm.sh/release.v1``), so
-``status`` (revision, status) reads the same on both targets. Secret values are redacted in the
+``status`` (revision, status) reads the same on both. Secret values are redacted in the
 stored release record.
 """
 
@@ -50,18 +52,14 @@ class ReleaseStatus:
 
 
 class Helm:
-    """helm pinned to the Kube's context; on ``sim`` the simulator's chart stand-ins instead."""
+    """helm on the Kube's kubeconfig and context; with ``standin`` the simulator's chart stand-ins instead."""
 
-    def __init__(self, kube: Kube, *, target: str = "cluster", timeout: float | Any = 300.0,
+    def __init__(self, kube: Kube, *, standin: bool = False, timeout: float | Any = 300.0,
                  renderer: Renderer | None = None) -> None:
         self.kube = kube
-        self.target = target
+        self.standin = standin
         self.timeout = float(getattr(timeout, "seconds", timeout))
         self._renderer = renderer
-
-    @classmethod
-    def from_params(cls, params: Any, kube: Kube) -> Helm:
-        return cls(kube, target=params.target, timeout=max(300.0, params.timeouts.command.seconds))
 
     def argv(self, *args: str) -> list[str]:
         """``helm <args>``, as typed: like kubectl, helm reads ``KUBECONFIG`` and its current context,
@@ -90,7 +88,7 @@ class Helm:
         files = [a for f in values_files for a in ("-f", str(f))]
         secret_flags = [a for k, s in secrets.items() for a in ("--set-string", f"{k}={s.value}")]
         display = shell.display_line(self.argv(*base, *secret_flags, *files), secrets.values())
-        if self.target == "sim":
+        if self.standin:
             return self._sim_upgrade(release, chart, version, namespace, create_namespace, display,
                                      _merged_values([Path(cwd or ".", f) for f in values_files], set_values,
                                                     set_string_values), secrets)
@@ -104,7 +102,7 @@ class Helm:
         """``helm uninstall <release> -n <ns>`` (refused when the context is not the params' one)."""
         self.kube.guard(f"helm uninstall {release}")
         argv = self.argv("uninstall", release, "-n", namespace)
-        if self.target != "sim":
+        if not self.standin:
             return self._run(argv)
         records = self._release_secrets(release, namespace)
         if not records:
@@ -121,7 +119,7 @@ class Helm:
 
     def status(self, release: str, *, namespace: str) -> ReleaseStatus:
         """Revision and status of a release (``helm status -o json``, or the release Secret on sim)."""
-        if self.target != "sim":
+        if not self.standin:
             out = self._run(self.argv("status", release, "-n", namespace, "-o", "json")).stdout
             return _status_from_record(json.loads(out))
         records = self._release_secrets(release, namespace)

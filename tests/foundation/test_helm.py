@@ -191,7 +191,7 @@ def fake_render(release: str, chart: str, version: str, namespace: str, values: 
 @pytest.fixture
 def sim_helm() -> tuple[Helm, MemoryKube]:
     kube = MemoryKube()
-    return Helm(kube, target="sim", renderer=fake_render), kube  # type: ignore[arg-type]
+    return Helm(kube, standin=True, renderer=fake_render), kube  # type: ignore[arg-type]
 
 
 def release_secrets(kube: MemoryKube) -> list[dict[str, Any]]:
@@ -258,7 +258,7 @@ def test_sim_seam_with_the_simulators_chart_stand_in() -> None:
     """The real ``charts.render`` plugs in: the CRDs chart honours installExtAuthCRDs=false."""
     pytest.importorskip("ambient_lb.sim.mesh.charts")
     kube = MemoryKube()
-    helm = Helm(kube, target="sim")  # type: ignore[arg-type]
+    helm = Helm(kube, standin=True)  # type: ignore[arg-type]
     helm.upgrade_install("enterprise-kgateway-crds", CHART + "-crds", version="2.2.0-rc.2",
                          namespace="kgateway-system", create_namespace=True,
                          set_values={"installExtAuthCRDs": False})

@@ -30,7 +30,7 @@ def helm() -> Iterator[Helm]:
     with process.running_simulator(seed=2, speed=50) as sim:
         kube = Kube("ambient-lb-sim", sim.kubeconfig, timeout=60)
         kube.apply(file=manifests.GATEWAY_API_CRDS, server_side=True)
-        yield Helm(kube, target="sim")
+        yield Helm(kube, standin=True)
 
 
 def install(helm: Helm) -> None:

@@ -185,9 +185,9 @@ def test_port_forward_yields_the_address_and_stops_kubectl(kube: Kube, fake_tool
             host, port = addr.rsplit(":", 1)
             with socket.create_connection((host, int(port)), timeout=5):
                 pass
-    assert fake_tools.argv() == ["port-forward", "-n", "kgateway-system", "deployment/http", ":8080",
-                                 "--address=127.0.0.1"]
-    assert log.lines()[0].startswith("kubectl port-forward -n kgateway-system deployment/http :8080")
+    assert fake_tools.argv() == ["port-forward", "-n", "kgateway-system", "deployment/http", ":8080"]
+    assert log.lines()[0] == "kubectl port-forward -n kgateway-system deployment/http :8080 &"
+    assert log.entries[0].stdout.startswith(f"Forwarding from 127.0.0.1:{port} -> 8080")  # what kubectl printed
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2)
 

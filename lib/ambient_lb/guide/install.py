@@ -68,14 +68,22 @@ def kgateway_crds(run: Run) -> None:
     do_step(run, "01.2", "Deploy the Solo Enterprise for kgateway CRDs", act, verify)
 
 
+def helm(run: Run) -> Any:
+    """helm for this run: the simulator's chart stand-in when the cluster is the simulator (there is no
+    chart registry on its machine), the real helm anywhere else."""
+    from ..helm import Helm
+
+    return Helm(run.kube, standin=run.simulator is not None,
+                timeout=max(300.0, run.params.timeouts.command.seconds))
+
+
 def release_deployed(run: Run, release: str) -> Any:
     """A check that ``helm status`` reports the release as deployed (on sim: from its release Secret)."""
     from ..errors import NotFound
-    from ..helm import Helm
 
     ns = run.params.namespaces.kgateway
     try:
-        st = Helm.from_params(run.params, run.kube).status(release, namespace=ns)
+        st = helm(run).status(release, namespace=ns)
     except NotFound as exc:
         return check(f"helm release {release} deployed", False, str(exc), f"helm list -n {ns}")
     return check(f"helm release {release} deployed", st.status == "deployed",
@@ -112,11 +120,9 @@ def kgateway(run: Run) -> None:
 def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[str, ...] = (),
                  set_values: dict[str, Any] | None = None, license: Any = None,
                  cwd: Path | None = None) -> Any:
-    """``helm upgrade -i`` through ``helm.Helm`` (on sim: the simulator's chart stand-in)."""
-    from ..helm import Helm
-
+    """``helm upgrade -i`` through ``helm.Helm`` (on the simulator: its chart stand-in)."""
     secret_values = {"licensing.licenseKey": license} if license is not None else {}
-    return Helm.from_params(run.params, run.kube).upgrade_install(
+    return helm(run).upgrade_install(
         release, chart, version=run.params.kgateway.version,
         namespace=run.params.namespaces.kgateway, create_namespace=True,
         values_files=list(values_files), set_values=set_values or None,
