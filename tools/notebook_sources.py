@@ -93,10 +93,17 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         "03 · Route ingress traffic through a waypoint (guide step 3)",
         "Traffic path with a waypoint: client → kgateway → ztunnel → waypoint (L7 policy, load "
         "balancing) → in-ambient pod.", "03", [
-            ("md", "Create the waypoint Gateway and wait for its rollout."),
+            ("md", "Create the waypoint Gateway and wait for its rollout. The runbook also asks Istio to "
+                   "keep the waypoint's outlier-detection stats, which step 4 reads."),
             ("code", "guide.waypoint(run)"),
+            ("md", "Before the labels: which hosts does the gateway's own Envoy balance over? (Its admin "
+                   "port listens on the pod's loopback; a port-forward reaches it.)"),
+            ("code", "guide.gateway_sees_pods(run)"),
             ("md", "Label the service so ingress traffic uses the waypoint."),
             ("code", "guide.use_waypoint(run)"),
+            ("md", "After the labels: the gateway sees one host, the Service VIP, so a DestinationRule "
+                   "at this leg has nothing to act on (the concepts page's \"VIP collapse\")."),
+            ("code", "guide.gateway_sees_the_vip(run)"),
             ("md", "Send a request and find it in the waypoint's access log."),
             ("code", "guide.waypoint_in_path(run)"),
             ("md", "Send more requests: how does the waypoint spread them?"),
@@ -105,21 +112,25 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "04-failover": nb(
         "04 · Test ingress failover (guide step 4)",
         "A DestinationRule at the waypoint, a pod deleted under traffic, then outlier detection "
-        "shown for real: a replica made to fail, its ejection and its return.", "04", [
+        "shown for real: a replica that answers 500, its detection, its ejection and its return.", "04", [
             ("md", "Apply the guide's DestinationRule (ROUND_ROBIN; eject after 5 consecutive 5xx, "
                    "checks every 10 s, 30 s ejections)."),
             ("code", "guide.destination_rule(run)"),
             ("md", "Delete one pod while a background sampler keeps sending requests; the timeline "
                    "shows where each request went."),
             ("code", "guide.delete_pod_under_traffic(run)"),
-            ("md", "Outlier detection: make one replica answer 500."),
-            ("code", "guide.make_pod_fail(run)"),
-            ("md", "With the guide's rule and three pods, watch the waypoint's stats."),
+            ("md", "Outlier detection needs a replica that fails. Deploy one more pod behind the "
+                   "Service whose app answers 500, and find its answers in the waypoint's access log."),
+            ("code", "guide.deploy_failing_replica(run)"),
+            ("md", "With the guide's rule, read the waypoint's outlier counters (through `pilot-agent` "
+                   "inside the waypoint) before and after some traffic."),
             ("code", "guide.no_ejection_by_default(run)"),
             ("md", "Allow ejections (`maxEjectionPercent: 100`) and send traffic again."),
             ("code", "guide.ejection(run)"),
-            ("md", "Heal the replica and wait for it to come back."),
-            ("code", "guide.pod_returns(run)"),
+            ("md", "Wait for the ejection to end: the replica is back at a sweep, still failing."),
+            ("code", "guide.ejected_again(run)"),
+            ("md", "Remove the failing replica."),
+            ("code", "guide.remove_failing_replica(run)"),
         ]),
     "05-cleanup": nb(
         "05 · Cleanup", "Remove what the guide created, then check that nothing the runbook "

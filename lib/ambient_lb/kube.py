@@ -548,6 +548,25 @@ class Kube:
         self.wait_for(kind, name, namespace, lambda obj: obj is None, describe, timeout=timeout,
                       what="deletion")
 
+    def wait_for_pod_count(self, namespace: str, selector: str, count: int,
+                           timeout: float | Any = 120.0) -> list[dict]:
+        """Until exactly ``count`` pods match ``selector`` (terminating ones still count: 0 = all gone)."""
+        seconds = float(getattr(timeout, "seconds", timeout))
+        pods: dict[str, dict] = {}
+        for etype, pod in self.watch("pod", namespace, timeout=seconds, selector=selector):
+            if etype == "RESET":
+                pods.clear()
+                continue
+            if etype == "DELETED":
+                pods.pop(pod["metadata"]["name"], None)
+            elif etype != "SYNCED":
+                pods[pod["metadata"]["name"]] = pod
+            if etype not in ("LISTED",) and len(pods) == count:
+                return sorted(pods.values(), key=lambda p: p["metadata"]["name"])
+        states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
+        raise TimedOut(f"{count} pod(s) with {selector} in {namespace} not reached within {seconds:g}s",
+                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}")
+
     def wait_for_ready_pods(self, namespace: str, selector: str, count: int,
                             timeout: float | Any = 180.0) -> list[dict]:
         """Until at least ``count`` pods matching ``selector`` are Ready and not terminating."""

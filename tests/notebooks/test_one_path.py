@@ -34,7 +34,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("install", "helm"): CHARTS,
     ("routing", "sample_app"): SOURCE,
     ("install", "gateway_api_crds"): SOURCE,
-    ("run", "Run.simulator"): CLOCK,
     ("run", "Run.speed"): CLOCK,
 }
 SIM_ONLY_STRINGS = ("fault.ambient-lb.dev", ":15000/proxy")

@@ -17,8 +17,8 @@ Modules, in guide order: ``run`` (the run context and the step machinery), ``clu
 from __future__ import annotations
 
 from .earlier_state import prepare
-from .failover import (delete_pod_under_traffic, destination_rule, ejection, make_pod_fail,
-                       no_ejection_by_default, pod_returns)
+from .failover import (delete_pod_under_traffic, deploy_failing_replica, destination_rule, ejected_again,
+                       ejection, no_ejection_by_default, remove_failing_replica)
 from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
                       kgateway, kgateway_crds)
 from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, license_key,
@@ -26,7 +26,8 @@ from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, l
 from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
 from .run import Run, dump_params, load, open_run
 from .teardown import cleanup, leftovers
-from .via_waypoint import use_waypoint, waypoint, waypoint_distribution, waypoint_in_path
+from .via_waypoint import (gateway_sees_pods, gateway_sees_the_vip, use_waypoint, waypoint,
+                           waypoint_distribution, waypoint_in_path)
 
 __all__ = [
     "Run", "open_run", "load", "dump_params", "prepare",
@@ -34,8 +35,9 @@ __all__ = [
     "gateway_api_crds", "kgateway_crds", "kgateway", "ambient_namespace", "gateway",
     "gateway_address", "find_address",
     "sample_app", "scale_app", "http_route", "traffic_reaches_every_replica", "mtls_proof",
-    "waypoint", "use_waypoint", "waypoint_in_path", "waypoint_distribution",
-    "destination_rule", "delete_pod_under_traffic", "make_pod_fail", "no_ejection_by_default",
-    "ejection", "pod_returns",
+    "waypoint", "gateway_sees_pods", "use_waypoint", "gateway_sees_the_vip", "waypoint_in_path",
+    "waypoint_distribution",
+    "destination_rule", "delete_pod_under_traffic", "deploy_failing_replica", "no_ejection_by_default",
+    "ejection", "ejected_again", "remove_failing_replica",
     "cleanup", "leftovers",
 ]

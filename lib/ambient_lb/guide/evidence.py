@@ -85,20 +85,34 @@ def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where
     s.figure(plots.plot_requests_per_pod(df, check=result, title=f"requests per pod ({where})"))
 
 
-def waypoint_stats(run: Run, show: bool = True) -> dict[str, float]:
-    """The waypoint's Envoy ``outlier_detection.*`` stats for the app's inbound-vip cluster."""
+OUTLIER_STATS = "stats?filter=outlier_detection"
+
+
+def waypoint_admin(run: Run, path: str, show: bool = True) -> str:
+    """Envoy admin ``path`` of the waypoint, read the way a cluster allows.
+
+    Istio binds the proxy's admin port to 127.0.0.1, so the API server's pod proxy cannot reach it;
+    ``pilot-agent request`` runs inside the proxy container and can (R13): ``kubectl exec -n httpbin
+    deploy/httpbin-waypoint -- pilot-agent request GET 'stats?filter=outlier_detection'``."""
     p = run.params
-    wp = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                          f"gateway.networking.k8s.io/gateway-name={p.waypoint.name}"))
-    if not wp:
-        raise RunbookError(f"no ready waypoint pod for {p.waypoint.name}",
-                           hint=f"kubectl get pods -n {p.namespaces.app}; run notebook 03 first")
-    path = f"/api/v1/namespaces/{p.namespaces.app}/pods/{wp[0]}:15000/proxy/stats"
-    flt = "?filter=outlier_detection.ejections_(active|detected_consecutive_5xx|" \
-          "enforced_consecutive_5xx|overflow)"
-    res = (kubectl if show else quietly)(run, "get", "--raw", path + flt)
+    res = (kubectl if show else quietly)(run, "exec", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
+                                         "--", "pilot-agent", "request", "GET", path)
+    return res.stdout
+
+
+def waypoint_stats(run: Run, show: bool = True) -> dict[str, float]:
+    """The waypoint's Envoy ``outlier_detection.*`` stats for the app's inbound-vip cluster (R2.11).
+
+    Empty when Istio's default stats matcher drops them: the waypoint's Gateway must ask for them
+    (step 03.1's ``proxyStatsMatcher``, R13)."""
+    p = run.params
     cluster = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
-    return parse_outlier_stats(res.stdout, cluster)
+    return parse_outlier_stats(waypoint_admin(run, OUTLIER_STATS, show), cluster)
+
+
+def stats_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """Counter increments between two reads (gauges such as ``ejections_active`` are taken as read)."""
+    return {k: v if k == "ejections_active" else v - before.get(k, 0.0) for k, v in after.items()}
 
 
 def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
@@ -115,13 +129,53 @@ def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
     return out
 
 
-def stats_line(st: dict[str, float]) -> str:
+def stats_line(st: dict[str, float], delta: bool = False) -> str:
     keys = ("ejections_active", "ejections_detected_consecutive_5xx",
             "ejections_enforced_consecutive_5xx", "ejections_overflow")
-    return ", ".join(f"{k}={int(st.get(k, 0))}" for k in keys)
+    if not st:
+        return "no outlier_detection stats (is the waypoint's stats matcher set? step 03.1)"
+    sign = lambda k: "+" if delta and k != "ejections_active" else ""  # noqa: E731
+    return ", ".join(f"{k}={sign(k)}{int(st.get(k, 0))}" for k in keys)
 
 
 def failures(df: Any) -> int:
     """Requests answered 5xx or not answered (only the failing pod fails in these steps)."""
     status = df["status"].fillna(0).astype(int)
     return int(((status >= 500) | (status == 0)).sum())
+
+
+GATEWAY_ADMIN_PORT = 19000  # kgateway's Envoy admin, bound to 127.0.0.1 inside the proxy pod (R13)
+
+
+def gateway_cluster_name(run: Run) -> str:
+    """kgateway's Envoy cluster for the app's Service backend (``kube_<ns>_<svc>_<port>``, R13)."""
+    p = run.params
+    return f"kube_{p.namespaces.app}_{p.app.name}_{p.app.port}"
+
+
+def gateway_backend_hosts(run: Run, show: bool = True) -> list[str]:
+    """The hosts (``ip:port``) of the gateway's cluster for the app, from its Envoy admin ``/clusters``.
+
+    The admin port listens on the pod's loopback only, so it is reached the way kgateway's docs do:
+    ``kubectl port-forward -n kgateway-system deployment/http :19000`` and curl on the local port."""
+    import contextlib
+    import re
+
+    import urllib3
+
+    from .. import shell
+
+    p = run.params
+    pattern = f"^{gateway_cluster_name(run)}::.*::health_flags::"
+    with (contextlib.nullcontext() if show else shell.quiet()):
+        with run.kube.port_forward(f"deployment/{p.gateway.name}", 0, GATEWAY_ADMIN_PORT,
+                                   namespace=p.namespaces.kgateway, timeout=p.timeouts.port_forward) as addr:
+            url = f"http://{addr}/clusters"
+            resp = urllib3.request("GET", url, timeout=seconds(p.timeouts.command), retries=False)
+            if resp.status != 200:
+                raise RunbookError(f"the gateway's admin answered {resp.status} on /clusters",
+                                   hint=f"kubectl logs -n {p.namespaces.kgateway} deploy/{p.gateway.name}")
+            rows = [ln for ln in resp.data.decode("utf-8", "replace").splitlines() if re.match(pattern, ln)]
+            shell.record(shell.CommandResult(["curl"], 0, "".join(r + "\n" for r in rows), "",
+                                             f"curl -s {url} | grep '{pattern}'"))
+    return [r.split("::")[1] for r in rows]

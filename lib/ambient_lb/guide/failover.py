@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from .. import manifests, ui
-from ..checks import CheckResult, check, poll
-from .cluster import app_selector, apply, get_json, kubectl, ready_pods, seen
-from .evidence import failures, pods_seen, send, stats_line, waypoint_stats
+from ..checks import CheckResult, check, from_wait, poll
+from ..errors import RunbookError
+from .cluster import app_selector, apply, get_json, kubectl, quietly, ready_pods
+from .evidence import (failures, pods_seen, send, stats_delta, stats_line, waypoint_admin,
+                       waypoint_stats)
 from .install import find_address
 from .run import Run, Step, do_step, seconds
+
+FAULTY_LABEL = "ambient-lb.dev/variant=faulty"  # on the failing replica's pods, beside app=<app>
 
 
 def destination_rule(run: Run, max_ejection_percent: int | None = None) -> None:
@@ -107,95 +111,145 @@ def _answered_by(timeline: Any, pods: list[str]) -> tuple[bool, str]:
     return not missing, "every Ready pod answered" if not missing else f"not yet: {missing}"
 
 
-FAULT_STATUS = "fault.ambient-lb.dev/http-status"
+# ---- outlier detection, with a replica that really fails ------------------------------------------
 
 
-def failing_pod(run: Run) -> str:
-    """The replica the outlier steps make fail (the first by name; the same in every step)."""
+def faulty_selector(run: Run) -> str:
+    """The failing replica's pods (its Deployment adds ``FAULTY_LABEL`` to ``app=<app>``)."""
+    return f"{app_selector(run)},{FAULTY_LABEL}"
+
+
+def faulty_pod(run: Run) -> dict[str, Any]:
+    """The failing replica's ready pod (name, IP); a RunbookError says to run step 04.3 first."""
     p = run.params
-    if "failing_pod" not in run.state:
-        pods = ready_pods(run, p.namespaces.app, app_selector(run))
-        run.state["failing_pod"] = sorted(x["metadata"]["name"] for x in pods)[0]
-    return run.state["failing_pod"]
+    pods = ready_pods(run, p.namespaces.app, faulty_selector(run))
+    if not pods:
+        raise RunbookError(f"no ready {p.faulty.name} pod", hint="step 04.3 deploys it: run it first")
+    return pods[0]
 
 
-def make_pod_fail(run: Run, status: int = 500) -> None:
+def deploy_failing_replica(run: Run) -> None:
+    """A second Deployment behind the same Service whose app answers 500: a failure made the way an
+    operator would make one on any cluster, proven by traffic in the waypoint's access log."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        pod = failing_pod(run)
-        run.kube.annotate("pod", pod, {FAULT_STATUS: str(status)}, namespace=p.namespaces.app,
-                          overwrite=True)
-        s.note(f"{FAULT_STATUS} is the simulator's fault switch: the pod's app answers {status} to "
-               "every request. On a cluster, make one replica fail your own way (e.g. a bad image "
-               "tag or an app flag).")
+        apply(run, manifests.render("in-ambient-faulty", p, run.run_id))
+        pods = run.kube.wait_for_ready_pods(p.namespaces.app, faulty_selector(run), 1,
+                                            timeout=p.timeouts.pods_ready)
+        kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run), "-o", "wide")
+        pod = pods[0]
+        ip = pod["status"]["podIP"]
+        before = len(_access_lines(run))
+        df = send(run, 4 * (p.app.replicas + 1), status_only=True)
+        kubectl(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", f"--tail={p.app.replicas + 1}")
+        lines = _access_lines(run).iloc[before:]
+        mine = lines[lines["upstream_ip"] == ip]
+        others = lines[lines["upstream_ip"] != ip]
+        codes = sorted(set(mine["response_code"].astype(int))) if len(mine) else []
+        s.add(check(f"{pod['metadata']['name']} answers 500 (its lines in the waypoint's access log)",
+                    len(mine) > 0 and codes == [500],
+                    f"{len(mine)} of {len(lines)} new waypoint log lines went to {ip}: status {codes or '-'}",
+                    f"kubectl logs -n {p.namespaces.app} deploy/{p.faulty.name}; is its ConfigMap "
+                    f"{p.faulty.name} the one the manifest shows?"))
+        s.add(check("the other replicas still answer 200",
+                    len(others) > 0 and set(others["response_code"].astype(int)) == {200},
+                    f"{len(others)} lines to {others['upstream_ip'].nunique()} other pods: status "
+                    f"{sorted(set(others['response_code'].astype(int)))}"))
+        s.note(f"The guide's step 4 has no failing replica: deleting a pod (04.2) removes its endpoint "
+               f"and outlier detection never acts (R6.3, R6.8). To see it act, the runbook runs "
+               f"{p.faulty.name}: one more pod behind the in-ambient Service, nginx answering 500 to "
+               "every request (its readiness probe path answers 200, so it is Ready and gets traffic). "
+               f"The waypoint's access log names the upstream pod IP of each request ({ip} here).")
+    do_step(run, "04.3", "Deploy a replica that answers 500", act, None)
 
-    def verify(run: Run, s: Step) -> None:
-        pod = get_json(run, "pod", failing_pod(run), p.namespaces.app) or {}
-        got = (pod.get("metadata", {}).get("annotations") or {}).get(FAULT_STATUS)
-        s.add(check(f"the chosen replica answers {status}", got == str(status),
-                    f"{failing_pod(run)}: {FAULT_STATUS}={got}"))
-    do_step(run, "04.3", "Make one replica fail", act, verify)
+
+def _access_lines(run: Run) -> Any:
+    """The waypoint's whole access log, parsed, with each request's upstream pod IP as ``upstream_ip``
+    (the upstream host is ``envoy://connect_originate/<pod ip>:<port>``, R7.6)."""
+    from .. import logs
+
+    p = run.params
+    df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
+                                  "--tail=-1").stdout)
+    host = df["upstream_host"].astype(str) if not df.empty else df.get("upstream_host")
+    df["upstream_ip"] = [] if df.empty else \
+        host.str.replace("envoy://connect_originate/", "", regex=False).str.rsplit(":", n=1).str[0]
+    return df.reset_index(drop=True)
 
 
 def no_ejection_by_default(run: Run) -> None:
-    """Three pods, maxEjectionPercent unset: the failing pod is detected but never ejected (R2.4)."""
+    """The guide's rule with the failing replica: detected, never ejected (R2.4)."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        apply_destination_rule(run, run.params.destination_rule.max_ejection_percent)
-        df = send(run, 30)
-        st = waypoint_stats(run)
-        s.show(stats_line(st))
+        apply_destination_rule(run, p.destination_rule.max_ejection_percent)
+        pod = faulty_pod(run)
+        before = waypoint_stats(run, show=False)
+        df = send(run, 4 * (p.app.replicas + 1) * 2, status_only=True)
+        after = waypoint_stats(run)
+        d = stats_delta(after, before)
+        s.show("since the requests: " + stats_line(d, delta=True))
+        hosts = p.app.replicas + 1
+        s.add(check("the failing replica was detected", d.get("ejections_detected_consecutive_5xx", 0) >= 1,
+                    stats_line(d, delta=True), "no outlier_detection stats at all? then the waypoint drops "
+                    "them: step 03.1 sets its proxyStatsMatcher"))
+        s.add(check(f"but not ejected (1 of {hosts} hosts is {100 // hosts} % > 10 %)",
+                    d.get("ejections_active", 0) == 0 and d.get("ejections_overflow", 0) >= 1,
+                    stats_line(d, delta=True)))
         failing = failures(df)
-        s.add(check("the failing pod was detected", st.get("ejections_detected_consecutive_5xx", 0)
-                    >= 1, stats_line(st), "did step 04.3 annotate the pod?"))
-        s.add(check("but not ejected (max ejection 10 %)", st.get("ejections_active", 0) == 0
-                    and st.get("ejections_overflow", 0) >= 1, stats_line(st)))
-        s.add(check("it keeps receiving traffic", failing >= 1,
-                    f"{failing} of {len(df)} requests went to {failing_pod(run)} and got a 5xx"))
-    do_step(run, "04.4", "The guide's rule with 3 pods: detected, never ejected", act, None)
+        s.add(check("it keeps receiving traffic, and failing", failing >= 1,
+                    f"{failing} of {len(df)} requests answered 5xx ({pod['metadata']['name']})"))
+        s.note(f"With maxEjectionPercent unset Envoy ejects a host only while at most 10 % of the hosts "
+               f"are ejected, and one of {hosts} is {100 // hosts} %: the guide's rule detects the failing "
+               "pod after every 5 errors and never ejects it (R2.3, R2.4). The counters come from "
+               "pilot-agent inside the waypoint: its admin port listens on 127.0.0.1 only (R13).")
+    do_step(run, "04.4", "The guide's rule: detected, never ejected", act, None)
 
 
 def ejection(run: Run) -> None:
-    """maxEjectionPercent: 100 -> the failing pod is ejected after 5 errors and gets no traffic."""
+    """maxEjectionPercent: 100 -> the failing replica is ejected at its Nth error and gets no traffic."""
     p = run.params
     dr = p.destination_rule
 
     def act(run: Run, s: Step) -> None:
-        pod = failing_pod(run)
-        run.kube.annotate("pod", pod, {FAULT_STATUS: None}, namespace=p.namespaces.app)
+        pod = faulty_pod(run)
         apply_destination_rule(run, 100)
-        s.add(poll("the waypoint uses the new rule (its outlier counters restarted)",
-                   lambda: _counters_restarted(run), timeout=15, interval=0.1,
+        s.add(poll("the waypoint has the new rule (max_ejection_percent 100 in its config_dump)",
+                   lambda: _rule_arrived(run, 100), timeout=15, interval=0.5,
                    hint="istiod pushes the DestinationRule to the waypoint; kubectl get dr -n "
                         f"{p.namespaces.app} -o yaml"))
-        run.kube.annotate("pod", pod, {FAULT_STATUS: "500"}, namespace=p.namespaces.app,
-                          overwrite=True)
-        s.note("The runbook heals the pod while the waypoint picks up the new rule, then breaks "
-               "it again: a DestinationRule change rebuilds the waypoint's cluster and restarts "
-               "its counters and ejections (R2.12). The ejection then happens on the 5th "
-               "consecutive error, not at an interval sweep (R2.3).")
-        first = send(run, 3 * dr.consecutive_5xx_errors)  # round robin: N reach the failing pod
-        st = waypoint_stats(run)
-        s.add(check("the failing pod is ejected on its 5th error",
-                    st.get("ejections_enforced_consecutive_5xx", 0) >= 1, stats_line(st),
-                    "is the fault still on (step 04.3)? kubectl get dr -n "
-                    f"{p.namespaces.app} -o yaml shows maxEjectionPercent"))
-        s.add(check("it failed consecutive5xxErrors times first", failures(first) >=
-                    dr.consecutive_5xx_errors, f"{failures(first)} of {len(first)} failed"))
-        then = send(run, 3 * dr.consecutive_5xx_errors)
+        before = waypoint_stats(run, show=False)
+        hosts = p.app.replicas + 1
+        first = send(run, hosts * dr.consecutive_5xx_errors, status_only=True)  # round robin: N reach it
+        d = stats_delta(waypoint_stats(run), before)
+        s.add(check(f"{pod['metadata']['name']} is ejected", d.get("ejections_enforced_consecutive_5xx", 0) >= 1
+                    and d.get("ejections_active", 0) >= 1, stats_line(d, delta=True),
+                    f"kubectl get dr -n {p.namespaces.app} -o yaml shows maxEjectionPercent"))
+        s.add(check(f"after {dr.consecutive_5xx_errors} consecutive errors", failures(first) ==
+                    dr.consecutive_5xx_errors, f"{failures(first)} of {len(first)} requests failed"))
+        then = send(run, hosts * dr.consecutive_5xx_errors, status_only=True)
         s.add(_no_failures_while_ejected(run, first, then))
+        s.note("A DestinationRule change rebuilds the waypoint's cluster: its hosts start with clean "
+               "error counters and no ejections, while Envoy's stats counters keep counting (R2.12, "
+               "R13), so the runbook compares counters before and after. The ejection happens on the "
+               f"{dr.consecutive_5xx_errors}th consecutive error, not at an interval sweep (R2.3).")
     do_step(run, "04.5", "A real ejection with maxEjectionPercent: 100", act, None)
 
 
-def _counters_restarted(run: Run) -> tuple[bool, str]:
-    """Healthy traffic, then: are the outlier counters back at zero (a rebuilt cluster)?"""
-    send(run, run.params.app.replicas, show=False)
-    st = waypoint_stats(run, show=False)
-    fresh = st.get("ejections_overflow", 1) == 0 and \
-        st.get("ejections_detected_consecutive_5xx", 1) == 0
-    return fresh, stats_line(st)
+def _rule_arrived(run: Run, pct: int) -> tuple[bool, str]:
+    """Does the waypoint's cluster for the app carry this max_ejection_percent (config_dump)?"""
+    import json
+
+    p = run.params
+    name = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
+    dump = json.loads(waypoint_admin(run, "config_dump?resource=dynamic_active_clusters", show=False) or "{}")
+    for item in dump.get("configs") or []:
+        cluster = item.get("cluster") or {}
+        if cluster.get("name") == name:
+            got = (cluster.get("outlier_detection") or {}).get("max_ejection_percent")
+            return got == pct, f"{name}: outlier_detection.max_ejection_percent = {got}"
+    return False, f"no cluster {name} in the waypoint's config_dump yet"
 
 
 def _no_failures_while_ejected(run: Run, first: Any, then: Any) -> CheckResult:
@@ -208,37 +262,55 @@ def _no_failures_while_ejected(run: Run, first: Any, then: Any) -> CheckResult:
     if len(bad) < dr.consecutive_5xx_errors:
         return check("while it is ejected no request fails", False, "it was not ejected")
     ejected_at = bad["sent_at"].iloc[dr.consecutive_5xx_errors - 1]
-    window = seconds(dr.base_ejection_time) / (run.params.sim.speed if run.sim else 1.0)
+    window = seconds(dr.base_ejection_time) / run.speed
     inside = then[then["sent_at"] < ejected_at + pd.Timedelta(seconds=window)]
     failed = failures(inside)
     return check("while it is ejected no request fails", failed == 0 and len(inside) > 0,
-                 f"{failed} failed within {dr.base_ejection_time} of the ejection",
-                 "a slow machine can outlast the ejection; lower sim.speed")
+                 f"{failed} of {len(inside)} failed within {dr.base_ejection_time} of the ejection",
+                 "a slow machine can outlast the ejection; lower the simulator's --speed")
 
 
-def pod_returns(run: Run) -> None:
-    """Fault removed: the pod comes back at the first sweep after its ejection time (R2.6)."""
+def ejected_again(run: Run) -> None:
+    """The ejection ends at a sweep, not when the pod is healthy: still failing, it is ejected again (R2.6, R2.7)."""
     p = run.params
     dr = p.destination_rule
-    wall = (seconds(dr.base_ejection_time) + 2 * seconds(dr.interval)) / \
-        (p.sim.speed if run.sim else 1.0)
+    wall = (seconds(dr.base_ejection_time) + 2 * seconds(dr.interval)) / run.speed
 
     def act(run: Run, s: Step) -> None:
-        run.kube.annotate("pod", failing_pod(run), {FAULT_STATUS: None},
-                          namespace=p.namespaces.app)
+        pod = faulty_pod(run)
 
         def back() -> tuple[bool, str]:
-            send(run, 1, show=False)  # traffic keeps flowing, as it would for a real service
             st = waypoint_stats(run, show=False)
             return st.get("ejections_active", 1) == 0, stats_line(st)
-        s.add(poll("the pod is un-ejected at a sweep", back, timeout=wall + 10, interval=0.25,
+        s.add(poll("it is back in rotation at a sweep, still failing", back, timeout=wall + 10,
+                   interval=min(1.0, seconds(dr.interval) / run.speed / 4),
                    hint=f"un-ejection waits for baseEjectionTime ({dr.base_ejection_time}) and the "
                         f"next {dr.interval} sweep"))
-        waypoint_stats(run)
+        before = waypoint_stats(run)
+        df = send(run, (p.app.replicas + 1) * dr.consecutive_5xx_errors, status_only=True)
+        d = stats_delta(waypoint_stats(run), before)
+        s.add(check(f"{pod['metadata']['name']} failed again and was ejected again",
+                    failures(df) >= 1 and d.get("ejections_enforced_consecutive_5xx", 0) >= 1,
+                    f"{failures(df)} failed; {stats_line(d, delta=True)}"))
+        s.note(f"Envoy has no health check here: an ejected host returns at the first interval sweep "
+               f"after baseEjectionTime, so it is out between {dr.base_ejection_time} and "
+               f"{dr.base_ejection_time} + {dr.interval}, whether or not it was fixed (R2.6). Failing "
+               "again before the next sweep, it is ejected for twice as long, then three times, up to "
+               "300 s (R2.7).")
+    do_step(run, "04.6", "The ejection ends at a sweep; the still-failing replica is ejected again", act, None)
+
+
+def remove_failing_replica(run: Run) -> None:
+    """Delete the failing replica (its Deployment and ConfigMap); traffic is clean again."""
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        run.kube.delete("deployment", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+        run.kube.delete("configmap", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+        s.add(from_wait(f"{p.faulty.name}'s pods are gone", lambda: run.kube.wait_for_pod_count(
+            p.namespaces.app, faulty_selector(run), 0, timeout=p.timeouts.deletion),
+            detail="no pods left", hint=f"kubectl get pods -n {p.namespaces.app} -l {faulty_selector(run)}"))
         df = send(run, p.app.replicas * 3)
-        s.add(check("the healed pod serves again", failing_pod(run) in pods_seen(df),
-                    f"served by {sorted(pods_seen(df))}"))
-        s.note(f"An ejected host returns only at an interval sweep, so it is out between "
-               f"{dr.base_ejection_time} and {dr.base_ejection_time} + {dr.interval}, longer if it "
-               "fails again soon (R2.6, R2.7).")
-    do_step(run, "04.6", "The pod returns after the ejection time", act, None)
+        s.add(check("every request succeeds again", failures(df) == 0 and len(df) > 0,
+                    f"{failures(df)} of {len(df)} failed; answered by {sorted(pods_seen(df))}"))
+    do_step(run, "04.7", "Remove the failing replica", act, None)

@@ -7,8 +7,8 @@ from typing import Any
 from .. import manifests
 from ..checks import check, poll
 from ..errors import RunbookError
-from .cluster import app_selector, apply, get_json, kubectl, quietly, ready_pods
-from .evidence import distribution, send
+from .cluster import app_selector, apply, get_json, items, kubectl, quietly, ready_pods
+from .evidence import distribution, gateway_backend_hosts, gateway_cluster_name, send
 from .run import Run, Step, do_step
 
 
@@ -27,6 +27,65 @@ def waypoint(run: Run) -> None:
         except RunbookError as exc:
             s.fail(f"waypoint {p.waypoint.name} rolled out", exc)
     do_step(run, "03.1", f"Create the waypoint {p.waypoint.name}", act, verify)
+
+
+def gateway_sees_pods(run: Run) -> None:
+    """Before the waypoint labels: the gateway's cluster for in-ambient holds one host per ready pod (R1.1)."""
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        send(run, 1, show=False)  # the gateway's cluster is there once the route has carried traffic
+        want = sorted(_endpoint_hosts(run))
+        hosts = sorted(gateway_backend_hosts(run))
+        s.add(check("the gateway balances over the pod IPs", hosts == want and len(hosts) > 1,
+                    f"{gateway_cluster_name(run)}: {', '.join(hosts) or 'no hosts'} (ready endpoints: "
+                    f"{', '.join(want)})", f"kubectl get endpointslices -n {p.namespaces.app} -l "
+                    f"kubernetes.io/service-name={p.app.name}"))
+        s.note("Without a waypoint kgateway's own Envoy holds the pod IPs and picks one per request; "
+               "its ztunnel only carries the connection there (R1.1). The gateway's admin listens on "
+               "the pod's loopback, so it is read through a port-forward, as kgateway's docs do (R13).")
+    do_step(run, "03.2", "The gateway's view of in-ambient: every pod", act, None)
+
+
+def gateway_sees_the_vip(run: Run) -> None:
+    """After the labels: kgateway collapses the backend to the Service VIP (R8.1, R1.3); a DR here is useless (R8.3)."""
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        svc = get_json(run, "service", p.app.name, p.namespaces.app) or {}
+        vip = f"{(svc.get('spec') or {}).get('clusterIP')}:{p.app.port}"
+        kubectl(run, "get", "svc", p.app.name, "-n", p.namespaces.app, "-o", "jsonpath={.spec.clusterIP}")
+
+        def collapsed() -> tuple[bool, str]:
+            send(run, 1, show=False)
+            hosts = gateway_backend_hosts(run, show=False)
+            return hosts == [vip], f"{gateway_cluster_name(run)}: {', '.join(hosts) or 'no hosts'}"
+        s.add(poll(f"the gateway sends to the Service VIP {vip} only", collapsed, timeout=15, interval=0.5,
+                   hint="are both labels of step 03.3 on the service? kgateway collapses a backend only "
+                        "when it is bound to a waypoint (R8.1)"))
+        hosts = gateway_backend_hosts(run)
+        s.add(check("a DestinationRule has nothing to act on at this leg", hosts == [vip],
+                    f"one host, the VIP: outlier detection could eject it only by cutting all traffic, "
+                    f"and the default maxEjectionPercent (10 %) never lets it (1 of 1 = 100 %)",
+                    "R8.3; the waypoint applies the DestinationRule instead (step 04)"))
+        s.note("The concepts page: with istio.io/ingress-use-waypoint the gateway \"collapses the Envoy "
+               "endpoints to just one endpoint: the service VIP\", so a DestinationRule on the path from "
+               "kgateway to the waypoint is rendered useless; the gateway's ztunnel takes the "
+               "connection to a waypoint, and the waypoint's own policy applies (R8.1, R8.3).")
+    do_step(run, "03.4", "The gateway's view after the labels: one VIP", act, None)
+
+
+def _endpoint_hosts(run: Run) -> list[str]:
+    """The Service's ready endpoints (``ip:port`` from its EndpointSlices): what kgateway builds its
+    cluster from (R1.1: it skips ``ready=false``)."""
+    p = run.params
+    hosts = []
+    for sl in items(run, "endpointslices", p.namespaces.app, f"kubernetes.io/service-name={p.app.name}"):
+        ports = [x.get("port") for x in sl.get("ports") or [] if x.get("port")]
+        for ep in sl.get("endpoints") or []:
+            if (ep.get("conditions") or {}).get("ready") is not False:
+                hosts += [f"{addr}:{port}" for addr in ep.get("addresses") or [] for port in ports[:1]]
+    return hosts
 
 
 def use_waypoint(run: Run) -> None:
@@ -50,7 +109,7 @@ def use_waypoint(run: Run) -> None:
             s.add(check(f"service {p.app.name} has {k}={v}", labels.get(k) == v,
                         f"{k}={labels.get(k)}", f"kubectl label service {p.app.name} -n "
                         f"{p.namespaces.app} {k}={v} --overwrite"))
-    do_step(run, "03.2", "Send ingress traffic for in-ambient through the waypoint", act, verify)
+    do_step(run, "03.3", "Send ingress traffic for in-ambient through the waypoint", act, verify)
 
 
 def waypoint_in_path(run: Run) -> None:
@@ -66,10 +125,10 @@ def waypoint_in_path(run: Run) -> None:
             now = _waypoint_hits(run, logs)
             return now > before, f"{now - before} new GET /hostname line(s) in the waypoint log"
         s.add(poll("the request crossed the waypoint", crossed, timeout=10, interval=0.2,
-                   hint="are both service labels of step 03.2 there? kubectl logs -n "
+                   hint="are both service labels of step 03.3 there? kubectl logs -n "
                         f"{p.namespaces.app} deploy/{p.waypoint.name}"))
         kubectl(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", "--tail=10")
-    do_step(run, "03.3", "Traffic crosses the waypoint", act, None)
+    do_step(run, "03.5", "Traffic crosses the waypoint", act, None)
 
 
 def _waypoint_hits(run: Run, logs: Any) -> int:
@@ -99,7 +158,7 @@ def waypoint_distribution(run: Run) -> None:
                    "default (R3.4): for one request at a time that is a random choice, not the "
                    f"round robin the guide shows, so the runbook sends {count} requests and checks "
                    "the spread with a tolerance. Step 04's DestinationRule sets ROUND_ROBIN.")
-    do_step(run, "03.4", "Load balancing at the waypoint", act, None,
+    do_step(run, "03.6", "Load balancing at the waypoint", act, None,
           knobs={"requests": (1, 300, p.traffic.requests)})
 
 
