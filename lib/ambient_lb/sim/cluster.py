@@ -51,6 +51,19 @@ class ExecResult:
 ExecHandler = Callable[[str, str, list[str], bytes], Awaitable[ExecResult]]
 
 
+class ProgramNotFound(Exception):
+    """Raised by an ExecHandler for a program its image does not have (``argv[0]``, e.g. ``curl``).
+
+    The API server then answers as containerd does when runc cannot start the process
+    ("OCI runtime exec failed: ... executable file not found in $PATH"), the same answer a container
+    with no ExecHandler at all gets (docs/semantics-addendum.md R15.5).
+    """
+
+    def __init__(self, program: str) -> None:
+        super().__init__(program)
+        self.program = program
+
+
 class Controller(Protocol):
     name: str
 

@@ -1,6 +1,7 @@
 """Streams and forwarding: ``logs -f`` follows new lines and ends when the pod goes, watches are
 closed when the client disconnects, pods/proxy reaches the handler the data plane registered,
-and deletecollection deletes what the selector matches."""
+and deletecollection deletes what the selector matches. ``exec`` and ``port-forward`` have their own
+files (test_exec_streams.py, test_port_forward_streams.py, test_spdy_framing.py)."""
 
 from __future__ import annotations
 
@@ -90,9 +91,3 @@ def test_delete_collection_removes_only_matching_objects(client):
     left = {c.metadata.name for c in v1.list_namespaced_config_map("demo", label_selector="grp").items}
     assert left == {"c3"}
 
-
-def test_port_forward_and_exec_say_what_to_use_instead(kubectl):
-    r = kubectl("port-forward", "-n", "demo", "pod/web-1", "18080:8080", ok=False, timeout=30)
-    assert "port-forward is not supported" in r.stderr and "loadBalancer.ingress" in r.stderr
-    r = kubectl("exec", "-n", "demo", "web-1", "--", "true", ok=False, timeout=30)
-    assert "exec is not supported" in r.stderr

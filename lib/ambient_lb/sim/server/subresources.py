@@ -1,11 +1,13 @@
-"""Subresources: ``status``, ``scale``, pods ``log`` and pods ``proxy``.
+"""Subresources: ``status``, ``scale``, pods ``log``, ``proxy``, ``exec``, ``portforward`` and ``attach``.
 
 Who calls it: ``app.py`` when a path has a subresource. ``status`` writes change only ``.status``;
 ``scale`` speaks ``autoscaling/v1 Scale`` (built-ins, and CRDs that declare a scale subresource);
 ``log`` serves the container buffers in ``cluster.logs`` (research §3.11) with ``tailLines``,
 ``sinceSeconds``/``sinceTime``, ``timestamps``, ``limitBytes``, ``previous`` and ``follow`` (a
 held-open chunked stream that ends when the pod goes); ``proxy`` forwards to the handler the data
-plane registered in ``cluster.pod_ports`` (503 when nothing listens on that port, or only on loopback).
+plane registered in ``cluster.pod_ports`` (503 when nothing listens on that port, or only on loopback);
+``exec`` and ``portforward`` are the streaming subresources in ``streams/`` (WebSocket and SPDY);
+``attach`` is refused with a Status that says what to use instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import web
 
 from ..clock import parse_rfc3339
 from ..store import GR
-from . import bodies
+from . import bodies, streams
 from .patching import APPLY, PATCH_TYPES, apply_patch
 from .rest import get_or_404
 from .routing import Target
@@ -280,22 +282,16 @@ async def proxy(srv: ServerState, request: web.Request, t: Target) -> web.Stream
     return web.Response(status=code, body=data, headers={"Content-Type": ctype})
 
 
-# ---- streams the simulator has no processes for ----------------------------------------------------
-UNSUPPORTED = {
-    "portforward": ("kubectl port-forward is not supported by the ambient-lb cluster-in-a-box: nothing "
-                    "runs in its pods. A Service of type LoadBalancer already listens on a loopback "
-                    "address; use it instead, e.g. kubectl get svc -n kgateway-system http -o "
-                    "jsonpath='{.status.loadBalancer.ingress[0].ip}'"),
-    "exec": ("kubectl exec is not supported by the ambient-lb cluster-in-a-box: its pods run no "
-             "processes; read what they do with kubectl logs"),
-    "attach": "kubectl attach is not supported by the ambient-lb cluster-in-a-box; use kubectl logs -f",
-}
+# ---- attach: nothing to attach to -----------------------------------------------------------------
+ATTACH = ("kubectl attach is not supported by the ambient-lb cluster-in-a-box: its containers are "
+          "models, not processes with a terminal to attach to; read what they print with kubectl logs -f, "
+          "or run a command in them with kubectl exec")
 
 
-async def unsupported(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+async def attach(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
     get_or_404(srv, Target(t.rt, t.version, t.namespace, t.name))
-    raise ApiError("BadRequest", UNSUPPORTED[t.sub or ""])
+    raise ApiError("BadRequest", ATTACH)
 
 
-HANDLERS = {"status": status, "scale": scale, "log": log, "proxy": proxy,
-            **{name: unsupported for name in UNSUPPORTED}}
+HANDLERS = {"status": status, "scale": scale, "log": log, "proxy": proxy, "attach": attach,
+            "exec": streams.exec_, "portforward": streams.portforward}
