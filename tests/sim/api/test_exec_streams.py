@@ -131,6 +131,18 @@ def test_python_client_exec_reads_stdin_until_the_channel_is_closed(client):
     assert ws.returncode == 0 and ws.read_stdout() == "from python\n"
 
 
+def test_python_client_exec_with_a_tty_merges_stderr_into_stdout_with_crlf(client):
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    api = k8s.CoreV1Api(client)
+    ws = stream(api.connect_get_namespaced_pod_exec, "web-1", "demo", command=["fail", "0"],
+                stderr=True, stdin=False, stdout=True, tty=True, _preload_content=False)
+    ws.run_forever(timeout=20)
+    assert ws.returncode == 0
+    assert (ws.read_stdout(), ws.read_stderr()) == ("to stdout\r\nto stderr\r\n", "")
+
+
 @pytest.mark.parametrize("protocol", ["v4.channel.k8s.io", "v4.base64.channel.k8s.io", "channel.k8s.io"])
 def test_older_channel_protocols_carry_output_and_the_status(sim, protocol):
     import base64

@@ -15,7 +15,7 @@ from ambient_lb.sim.cluster import PodPort
 from ambient_lb.sim.server import streams
 from ambient_lb.sim.store import GR
 
-from streams_helpers import port_forward, register, tcp_server
+from streams_helpers import open_websocket, port_forward, register, tcp_server
 
 pytestmark = pytest.mark.kubectl
 
@@ -25,9 +25,14 @@ async def admin(method: str, path: str, query: dict, body: bytes) -> tuple[int, 
     return 200, "text/plain", f"{method} {path} {sorted(query.items())} {body.decode()}".encode()
 
 
+async def big(method: str, path: str, query: dict, body: bytes) -> tuple[int, str, bytes]:
+    """A 1 MiB answer: more than one SPDY frame and more than one WebSocket message."""
+    return 200, "application/octet-stream", bytes(range(256)) * 4096
+
+
 @pytest.fixture(scope="module", autouse=True)
 def sockets(sim):
-    register(sim, "web-1", ports={15000: PodPort(handler=admin, loopback_only=True)})
+    register(sim, "web-1", ports={15000: PodPort(handler=admin, loopback_only=True), 15001: PodPort(handler=big)})
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +64,19 @@ def test_kubectl_port_forward_serves_several_requests_on_one_connection_and_seve
             other.close()
             fwd.wait_for_line("Handling connection for")
         assert fwd.proc.poll() is None
+
+
+@pytest.mark.parametrize("websockets", [True, False], ids=["tunnel", "spdy"])
+def test_kubectl_port_forward_carries_a_large_response_whole(sim, cache_dir, websockets):
+    sim.call(lambda: sim.cluster.extensions.__setitem__(streams.WEBSOCKETS, websockets))
+    try:
+        with port_forward(sim, cache_dir, "pod/web-1", 15001) as fwd:
+            conn = http.client.HTTPConnection("127.0.0.1", fwd.local[15001], timeout=20)
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == bytes(range(256)) * 4096
+            conn.close()
+    finally:
+        sim.call(lambda: sim.cluster.extensions.pop(streams.WEBSOCKETS, None))
 
 
 def test_kubectl_port_forward_reaches_a_real_listener_registered_as_an_address(sim, cache_dir):
@@ -133,17 +151,19 @@ def test_python_client_port_forward_connects_to_the_pods_port(client):
     from kubernetes.stream import portforward
 
     api = k8s.CoreV1Api(client)
-    pf = portforward(api.connect_get_namespaced_pod_portforward, "web-1", "demo", ports="15000")
-    sock = pf.socket(15000)
-    sock.settimeout(20)
-    sock.sendall(b"GET /stats/prometheus HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    sock.close()
-    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
-    assert data.endswith(b"\r\n\r\nGET /stats/prometheus [] ")
-    assert pf.error(15000) is None
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "web-1", "demo", ports="15000,15001")
+    got = {}
+    for port in (15000, 15001):  # a port's socket ends only when every port is done: read by length
+        sock = pf.socket(port)
+        sock.settimeout(20)
+        sock.sendall(b"GET /stats/prometheus HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        resp = http.client.HTTPResponse(sock)
+        resp.begin()
+        got[port] = (resp.status, resp.read())
+        sock.close()
+    assert got[15000] == (200, b"GET /stats/prometheus [] ")
+    assert got[15001] == (200, bytes(range(256)) * 4096)
+    assert pf.error(15000) is None and pf.error(15001) is None
 
 
 def test_python_client_port_forward_reports_a_closed_port_on_its_error_channel(client):
@@ -158,6 +178,15 @@ def test_python_client_port_forward_reports_a_closed_port_on_its_error_channel(c
     error = pf.error(9999)
     assert error is not None and error.startswith("error forwarding port 9999 to pod ")
     assert error.endswith("IPv6 dial tcp6 [::1]:9999: connect: connection refused ")
+
+
+def test_port_forward_into_a_pod_that_is_not_running_is_refused_by_the_kubelet(sim):
+    import websocket
+
+    with pytest.raises(websocket.WebSocketBadStatusException) as exc:
+        open_websocket(sim, "/api/v1/namespaces/demo/pods/api-1/portforward?ports=80", ["v4.channel.k8s.io"])
+    assert exc.value.status_code == 500
+    assert exc.value.resp_body == b'pod not found ("api-1_demo")'
 
 
 def test_port_forward_subresource_answers_raw_requests_with_the_api_servers_status(kubectl):

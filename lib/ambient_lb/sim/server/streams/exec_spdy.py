@@ -18,45 +18,19 @@ import json
 from aiohttp import web
 
 from ..state import ServerState
-from ..status import ApiError
 from . import channels, exec as ex
 from .session import SpdySession, SpdyStream
-from .transports import upgrade_spdy
+from .transports import NoProtocol, handshake, upgrade_spdy
 
 PROTOCOLS = [channels.V4, "v3.channel.k8s.io", "v2.channel.k8s.io", channels.V1]
 STREAM_CREATION_TIMEOUT = 30.0  # the kubelet's default (remotecommand.DefaultStreamCreationTimeout)
 GOODBYE_TIMEOUT = 10.0  # wall seconds we wait for the client to close before closing ourselves
 
 
-def handshake(request: web.Request, supported: list[str]) -> str:
-    """httpstream.Handshake: the first protocol the client lists that the server accepts (R15.7)."""
-    offered = [p.strip() for h in request.headers.getall("X-Stream-Protocol-Version", [])
-               for p in h.split(",") if p.strip()]
-    if not offered:
-        raise ApiError("BadRequest", "unable to upgrade: X-Stream-Protocol-Version is required")
-    for proto in offered:
-        if proto in supported:
-            return proto
-    raise _NoProtocol(offered, supported)
-
-
-class _NoProtocol(Exception):
-    def __init__(self, offered: list[str], supported: list[str]) -> None:
-        super().__init__(f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
-                         f"server accepts {supported}")
-        self.supported = supported
-
-    def response(self) -> web.Response:
-        resp = web.Response(status=403, text=str(self) + "\n")
-        for proto in self.supported:
-            resp.headers.add("X-Accepted-Stream-Protocol-Versions", proto)
-        return resp
-
-
 async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest) -> web.StreamResponse:
     try:
         protocol = handshake(request, PROTOCOLS)
-    except _NoProtocol as exc:
+    except NoProtocol as exc:
         return exc.response()
     node_error = ex.node_error(req)
     if node_error:

@@ -13,15 +13,14 @@ closed (R15.13); what kubectl does with it is kubectl's business.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Coroutine
 
 from aiohttp import web
 
 from ..state import ServerState
 from . import channels, podnet, runtime
-from .exec_spdy import _NoProtocol, handshake
 from .session import ByteTransport, SpdySession, SpdyStream
-from .transports import WebSocketTunnel, upgrade_spdy
+from .transports import NoProtocol, WebSocketTunnel, handshake, upgrade_spdy
 
 Obj = dict[str, Any]
 PORTFORWARD = "portforward.k8s.io"
@@ -39,7 +38,7 @@ def tunnel_protocols(request: web.Request) -> list[str]:
 async def serve_tunnel(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamResponse:
     offered = tunnel_protocols(request)
     if PORTFORWARD not in offered:
-        return _NoProtocol(offered, [PORTFORWARD]).response()
+        return NoProtocol(offered, [PORTFORWARD]).response()
     refusal = _node_refusal(pod)
     if refusal is not None:
         return refusal
@@ -51,7 +50,7 @@ async def serve_tunnel(srv: ServerState, request: web.Request, pod: Obj) -> web.
 async def serve_spdy(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamResponse:
     try:
         protocol = handshake(request, [PORTFORWARD])
-    except _NoProtocol as exc:
+    except NoProtocol as exc:
         return exc.response()
     refusal = _node_refusal(pod)
     if refusal is not None:
@@ -70,7 +69,6 @@ def _node_refusal(pod: Obj) -> web.Response | None:
 async def serve_session(srv: ServerState, pod: Obj, transport: ByteTransport) -> None:
     forwarder = Forwarder(srv, pod)
     session = SpdySession(transport, forwarder.on_stream)
-    forwarder.session = session
     try:
         await session.run()
     finally:
@@ -84,21 +82,24 @@ class Forwarder:
 
     def __init__(self, srv: ServerState, pod: Obj) -> None:
         self.srv, self.pod = srv, pod
-        self.session: SpdySession | None = None
-        self.pairs: dict[str, dict[str, SpdyStream]] = {}
+        self.pairs: dict[str, dict[str, SpdyStream]] = {}  # request id -> the streams seen so far
+        self.expiries: dict[str, asyncio.Task[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
     def on_stream(self, stream: SpdyStream) -> bool:
         kind, port = stream.headers.get("streamtype", ""), stream.headers.get("port", "")
         if kind not in ("error", "data") or not port.isdigit() or not 0 < int(port) < 65536:
             return False  # the kubelet rejects the stream (R15.12)
-        pair = self.pairs.setdefault(self._request_id(stream, kind), {})
+        rid = self._request_id(stream, kind)
+        pair = self.pairs.setdefault(rid, {})
         if kind in pair:
             return False
         pair[kind] = stream
         if len(pair) == 1:
-            self._spawn(self._expire(stream, pair))
+            self.expiries[rid] = self._spawn(self._expire(rid, stream))
         else:
+            del self.pairs[rid]
+            self.expiries.pop(rid).cancel()
             self._spawn(self._forward(pair["error"], pair["data"], int(port)))
         return True
 
@@ -108,22 +109,22 @@ class Forwarder:
             return rid
         return str(stream.id if kind == "error" else stream.id - 2)  # clients older than request ids
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
-    async def _expire(self, first: SpdyStream, pair: dict[str, SpdyStream]) -> None:
+    async def _expire(self, rid: str, first: SpdyStream) -> None:
+        """The kubelet gives the second stream of a pair STREAM_CREATION_TIMEOUT seconds."""
         await asyncio.sleep(STREAM_CREATION_TIMEOUT)
-        if len(pair) == 1:
-            self.pairs = {k: v for k, v in self.pairs.items() if v is not pair}
-            if "error" in pair:
-                await pair["error"].write(f"(request={first.headers.get('requestid', '')}) timed out "
-                                          "waiting for streams".encode())
-            await first.close()
+        self.pairs.pop(rid, None)
+        self.expiries.pop(rid, None)
+        if first.headers.get("streamtype") == "error":
+            await first.write(f"(request={rid}) timed out waiting for streams".encode())
+        await first.close()
 
     async def _forward(self, error: SpdyStream, data: SpdyStream, port: int) -> None:
-        self.pairs = {k: v for k, v in self.pairs.items() if v.get("data") is not data}
         md = self.pod["metadata"]
         conn = None
         try:

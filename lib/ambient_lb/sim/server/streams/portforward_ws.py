@@ -6,7 +6,8 @@ query (``ports=8080,9000``; each port one connection), the subprotocol is ``v4.c
 ``v4.base64.channel.k8s.io`` or none, and port i owns channel 2i (data, both ways) and 2i+1
 (error, server to client). The first message on each channel is the port as two little-endian
 bytes. Each port is connected at once; a refused one gets the kubelet's text on its error channel.
-The WebSocket closes when every port's connection has ended.
+A port whose connection ended sends nothing more; the WebSocket closes only when every port's
+connection has ended, so a client of several ports frames its reads (Content-Length), not by EOF.
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ async def serve(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamR
     ws = await channels.accept(request, protocol)
     sock = ChannelSocket(ws, protocol)
     inboxes = [asyncio.Queue[bytes]() for _ in wanted]
+    reader = asyncio.ensure_future(_route(sock, inboxes))
     try:
         for i, port in enumerate(wanted):
             for channel in (2 * i, 2 * i + 1):
                 await sock.send(channel, port.to_bytes(2, "little"))
-        reader = asyncio.ensure_future(_route(sock, inboxes))
         await asyncio.gather(*(_forward(srv, sock, pod, i, port, inboxes[i]) for i, port in enumerate(wanted)))
-        reader.cancel()
     except ConnectionError:
         pass
     finally:
+        reader.cancel()
         await sock.close()
     return ws
 

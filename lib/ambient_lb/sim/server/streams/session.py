@@ -93,8 +93,12 @@ class SpdySession:
 
     async def send(self, frame: bytes) -> None:
         async with self._send_lock:
-            if not self.closed.is_set():
+            if self.closed.is_set():
+                return
+            try:
                 await self.transport.write(frame)
+            except ConnectionError:  # the client is gone; run() sees the end of its input
+                self.closed.set()
 
     async def run(self) -> None:
         reader = spdy.FrameReader()

@@ -6,7 +6,8 @@ the subprotocol ``SPDY/3.1+portforward.k8s.io`` and sends the SPDY frames in bin
 itself (R15.7), for which the server answers ``101 Switching Protocols`` and then speaks SPDY on the
 raw connection. aiohttp upgrades only to WebSocket, so ``upgrade_spdy`` takes the connection over the
 way aiohttp's own WebSocketResponse does: it sends the 101 and installs itself as the connection's
-payload parser, which then receives every byte that follows.
+payload parser, which then receives every byte that follows. ``handshake`` negotiates the
+``X-Stream-Protocol-Version`` of a SPDY upgrade as the kubelet does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import WSMsgType, web
+
+from ..status import ApiError
 
 SPDY_31 = "SPDY/3.1"
 
@@ -65,6 +68,33 @@ async def upgrade_spdy(request: web.Request, protocol: str) -> UpgradedConnectio
     request.protocol.set_parser(feed)  # type: ignore[arg-type]  # duck-typed like WebSocketReader
     request.protocol.keep_alive(False)
     return UpgradedConnection(request, response, feed)
+
+
+def handshake(request: web.Request, supported: list[str]) -> str:
+    """httpstream.Handshake: the first protocol the client lists that the server accepts (R15.7)."""
+    offered = [p.strip() for h in request.headers.getall("X-Stream-Protocol-Version", [])
+               for p in h.split(",") if p.strip()]
+    if not offered:
+        raise ApiError("BadRequest", "unable to upgrade: X-Stream-Protocol-Version is required")
+    for proto in offered:
+        if proto in supported:
+            return proto
+    raise NoProtocol(offered, supported)
+
+
+class NoProtocol(Exception):
+    """No protocol in common: 403 with the accepted ones in X-Accepted-Stream-Protocol-Versions."""
+
+    def __init__(self, offered: list[str], supported: list[str]) -> None:
+        super().__init__(f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+                         f"server accepts {supported}")
+        self.supported = supported
+
+    def response(self) -> web.Response:
+        resp = web.Response(status=403, text=str(self) + "\n")
+        for proto in self.supported:
+            resp.headers.add("X-Accepted-Stream-Protocol-Versions", proto)
+        return resp
 
 
 def is_spdy_upgrade(request: web.Request) -> bool:
