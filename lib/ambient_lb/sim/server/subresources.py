@@ -282,7 +282,7 @@ async def proxy(srv: ServerState, request: web.Request, t: Target) -> web.Stream
     return web.Response(status=code, body=data, headers={"Content-Type": ctype})
 
 
-# ---- attach: nothing to attach to -----------------------------------------------------------------
+# ---- attach: nothing to attach to (R15.17) --------------------------------------------------------
 ATTACH = ("kubectl attach is not supported by the ambient-lb cluster-in-a-box: its containers are "
           "models, not processes with a terminal to attach to; read what they print with kubectl logs -f, "
           "or run a command in them with kubectl exec")

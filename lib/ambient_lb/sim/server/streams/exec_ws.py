@@ -8,8 +8,8 @@ errors come at different times: for v5 after the upgrade, as an InternalError on
 (stdout, else stderr, else error) to say the connection is up, reads stdin until the client closes
 it (v5 close signal, or the WebSocket closing), runs the program, sends stdout and stderr, the
 Status on channel 3 (JSON for v4/v5, the bare message for older protocols, R15.4) and closes.
-TTY: accepted; stderr joins stdout and line ends become CRLF, as on a terminal; resize messages
-are read and ignored (the programs are not interactive).
+TTY (R15.16): accepted; stderr joins stdout and line ends become CRLF, as on a terminal; resize
+messages are ignored (the programs are not interactive).
 """
 
 from __future__ import annotations
