@@ -167,6 +167,18 @@ class AppParams(_Section):
         "the guide's sample app manifest")
 
 
+FAULTY_IMAGE = ("docker.io/library/nginx:1.30.5-alpine@sha256:"
+                "0985e772fb9f729e6fa0980da05fca5d9c468e870eed43071545afa9d2e27d94")  # R14.1
+
+
+class FaultyParams(_Section):
+    name: DnsLabel = _f("in-ambient-faulty", "in-ambient-faulty",
+                        "the second Deployment behind the app's Service, and its ConfigMap (step 4)")
+    image: Image = _f(FAULTY_IMAGE, FAULTY_IMAGE, "public nginx image pinned by digest; its config answers `status`")
+    status: int = Field(500, ge=500, le=599, examples=["500"],
+                        description="what it answers on every path but /healthz (a 5xx, R2.2)")
+
+
 class WaypointParams(_Section):
     name: DnsName = _f("httpbin-waypoint", "httpbin-waypoint", "waypoint Gateway and Deployment")
     class_name: DnsName = _f("istio-waypoint", "istio-waypoint", "its gatewayClassName")
@@ -240,6 +252,7 @@ class Params(_Section):
     gateway: GatewayParams = GatewayParams()
     route: RouteParams = RouteParams()
     app: AppParams = AppParams()
+    faulty: FaultyParams = FaultyParams()
     waypoint: WaypointParams = WaypointParams()
     destination_rule: DestinationRuleParams = DestinationRuleParams()
     traffic: TrafficParams = TrafficParams()

@@ -17,7 +17,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 RUN_LABEL = "ambient-lb.dev/run"
-TEMPLATES = ("in-ambient", "gateway", "httproute", "waypoint", "destinationrule")
+TEMPLATES = ("in-ambient", "in-ambient-faulty", "gateway", "httproute", "waypoint", "destinationrule")
 GATEWAY_API_CRDS = HERE / "gateway-api" / "standard-install.yaml"
 
 
@@ -33,6 +33,7 @@ def values(p: Any) -> dict[str, Any]:
         "waypoint_port": p.waypoint.port, "destination_rule": dr.name, "lb_policy": dr.lb_policy,
         "consecutive_5xx_errors": dr.consecutive_5xx_errors, "interval": str(dr.interval),
         "base_ejection_time": str(dr.base_ejection_time),
+        "faulty": p.faulty.name, "faulty_image": p.faulty.image, "faulty_status": p.faulty.status,
     }
 
 

@@ -32,6 +32,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--tls-key", default=None)
     s.add_argument("--ready-fd", type=int, default=None, help="write {\"port\": N} here once serving")
     s.add_argument("--log-level", default="INFO")
+    s.add_argument("--strict", action="store_true", help="ignore the simulator's fault annotations")
     s.add_argument("--exit-with-pid", type=int, default=None,
                    help="stop when this process exits (tests: the server never outlives its test run)")
     return p.parse_args(argv)
@@ -45,7 +46,8 @@ async def serve(args: argparse.Namespace) -> None:
         from .topology import load_topology
         topology = load_topology(args.topology)
     token = Path(args.token_file).read_text().strip() if args.token_file else None
-    kw = {"seed": args.seed, "speed": args.speed, "topology": topology}
+    kw = {"seed": args.seed, "speed": args.speed, "topology": topology, "strict": args.strict,
+          "topology_name": args.topology}
     tls = None
     if args.tls_cert and args.tls_key:
         from .server.tls import TlsIdentity

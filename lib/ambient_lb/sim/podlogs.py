@@ -20,6 +20,7 @@ class PodLogs:
         self.clock = clock
         self.max_lines = max_lines
         self._buf: dict[tuple[str, str, str], collections.deque[Line]] = {}
+        self._previous: dict[tuple[str, str, str], collections.deque[Line]] = {}
         self._followers: dict[tuple[str, str, str], list[Callable[[Line], None]]] = collections.defaultdict(list)
 
     def write(self, namespace: str, pod: str, container: str, text: str) -> None:
@@ -46,7 +47,18 @@ class PodLogs:
         self._followers[key].append(fn)
         return lambda: self._followers[key].remove(fn) if fn in self._followers[key] else None
 
+    def restart(self, namespace: str, pod: str, container: str) -> None:
+        """The container was restarted: ``kubectl logs`` shows the new one; the old lines are kept as
+        ``previous`` (what ``kubectl logs --previous`` shows on a cluster)."""
+        key = (namespace, pod, container)
+        self._previous[key] = self._buf.pop(key, collections.deque(maxlen=self.max_lines))
+
+    def previous(self, namespace: str, pod: str, container: str) -> list[Line]:
+        return list(self._previous.get((namespace, pod, container), ()))
+
     def drop(self, namespace: str, pod: str) -> None:
         """Forget a deleted pod's logs (its containers are gone)."""
         for key in [k for k in self._buf if k[0] == namespace and k[1] == pod]:
             del self._buf[key]
+        for key in [k for k in self._previous if k[0] == namespace and k[1] == pod]:
+            del self._previous[key]

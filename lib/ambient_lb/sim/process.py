@@ -18,6 +18,11 @@ process and event loop (``start_servers``; one clock, a ``Peering`` for global s
 kubeconfig gets one context per cluster: ``ambient-lb-sim`` (current) for the first,
 ``ambient-lb-sim-<cluster name>`` for the others (``context_name``); ``sim status`` lists them.
 
+``--strict`` (``strict=True`` for the context managers) sets ``cluster.strict``: the simulator ignores
+its ``fault.ambient-lb.dev/*`` annotations, so a run proves it uses only what a cluster offers; the
+state file and ``sim status`` say so, and every cluster publishes the ConfigMap
+``kube-public/ambient-lb-simulator`` (``speed``, ``seed``, ``strict``, ``topology``).
+
 The token never appears in argv or logs: the child reads it from a 0600 file.
 """
 
@@ -113,7 +118,10 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
     if cluster_kw.pop("bare", False):  # the API server alone: no controllers, no mesh
         from .cluster import Cluster
         cluster_kw.pop("mesh", None)
+        cluster_kw.pop("topology_name", None)
+        strict = bool(cluster_kw.pop("strict", False))
         cluster = Cluster(clock=clock, **cluster_kw)
+        cluster.strict = strict
     else:
         cluster = build_cluster(clock=clock, **cluster_kw)
     app = make_app(cluster, token, bookmark_seconds=bookmark_seconds)
@@ -221,19 +229,22 @@ class _ServerThread(threading.Thread):
 def running_simulator(*, seed: int = 0, speed: float = 1.0, topology: Any = None, mesh: bool = True,
                       bare: bool = False, tls: bool = True, token: str | None = None,
                       workdir: str | Path | None = None, bookmark_seconds: float = 10.0,
-                      start_timeout: float = 30.0) -> Iterator[Simulator]:
+                      start_timeout: float = 30.0, strict: bool = False) -> Iterator[Simulator]:
     """A simulator in a background thread on an ephemeral 127.0.0.1 port, with its kubeconfig.
 
     ``bare=True`` serves a cluster without controllers or mesh (the API server's own tests).
-    ``tls=False`` serves plain http without a token (kubectl would not send one over http)."""
+    ``tls=False`` serves plain http without a token (kubectl would not send one over http).
+    ``strict=True`` is ``sim up --strict``: the simulator ignores its fault annotations."""
     from .server.tls import self_signed
 
+    topology_name = str(topology) if isinstance(topology, (str, Path)) else None
     if isinstance(topology, (str, Path)):
         from .topology import load_topology
         topology = load_topology(topology)
     identity = self_signed() if tls else None
     token = (token or secrets.token_urlsafe(32)) if tls else None
-    kw = {"seed": seed, "speed": speed, "topology": topology, "mesh": mesh, "bare": bare}
+    kw = {"seed": seed, "speed": speed, "topology": topology, "mesh": mesh, "bare": bare, "strict": strict,
+          "topology_name": topology_name}
     th = _ServerThread(kw, token, bookmark_seconds, identity)
     with contextlib.ExitStack() as stack:
         root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
@@ -338,8 +349,9 @@ EXIT_WITH_PID_ENV = "AMBIENT_LB_SIM_EXIT_WITH_PID"
 
 def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, topology: str | None = None,
                      port: int = 0, timeout: float = READY_TIMEOUT,
-                     exit_with_pid: int | None = None) -> tuple[Simulator, bool]:
+                     exit_with_pid: int | None = None, strict: bool = False) -> tuple[Simulator, bool]:
     """Start a detached server for ``kubeconfig`` (or find the running one); (sim, started?).
+    ``strict``: the simulator ignores its fault annotations (``sim up --strict``).
 
     The server outlives its caller (``sim up``), unless ``exit_with_pid`` (or the environment variable
     ``AMBIENT_LB_SIM_EXIT_WITH_PID``, which the test suite sets) names a process whose exit stops it.
@@ -368,7 +380,7 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     argv = [sys.executable, "-m", "ambient_lb.sim", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--speed", str(speed), "--token-file", str(token_file),
             "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else []) \
-        + (["--exit-with-pid", str(exit_with_pid)] if exit_with_pid else [])
+        + (["--exit-with-pid", str(exit_with_pid)] if exit_with_pid else []) + (["--strict"] if strict else [])
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
                                 start_new_session=True, close_fds=True)
@@ -386,7 +398,7 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem, others=others))
     new_state = {"pid": proc.pid, "url": url, "port": bound, "token_file": str(token_file), "ca_file": str(ca_file),
                  "log_file": str(log_file), "kubeconfig": str(kubeconfig), "seed": seed, "speed": speed,
-                 "topology": topology, "contexts": contexts, "started": time.time()}
+                 "topology": topology, "strict": strict, "contexts": contexts, "started": time.time()}
     write_private(sdir / "state.json", json.dumps(new_state, indent=2) + "\n")
     return Simulator(url=url, token=token, kubeconfig=kubeconfig, pid=proc.pid, ca_pem=identity.cert_pem,
                      contexts=contexts), True
@@ -420,13 +432,13 @@ def stop_background(kubeconfig: Path, timeout: float = 15.0) -> bool:
 
 @contextlib.contextmanager
 def running_simulator_process(*, seed: int = 0, speed: float = 1.0, topology: str | None = None,
-                              workdir: str | Path | None = None) -> Iterator[Simulator]:
+                              workdir: str | Path | None = None, strict: bool = False) -> Iterator[Simulator]:
     """A simulator as a separate process (like ``sim up``) in a private directory, stopped on exit."""
     with contextlib.ExitStack() as stack:
         root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
         kubeconfig = root / "kubeconfig"
         sim, _ = start_background(kubeconfig, seed=seed, speed=speed, topology=topology,
-                                  exit_with_pid=os.getpid())
+                                  exit_with_pid=os.getpid(), strict=strict)
         stack.callback(stop_background, kubeconfig)
         yield sim
 
@@ -451,6 +463,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="nodes and their region/zone labels: a YAML file, or a built-in name "
                          "(single-zone, three-zones, two-regions, two-clusters)")
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    up.add_argument("--strict", action="store_true",
+                    help="refuse the simulator's conveniences: fault.ambient-lb.dev/* annotations are ignored")
     for name, text in (("down", "stop the simulator"), ("status", "say whether the simulator runs")):
         sub.add_parser(name, help=text)
     for p in sub.choices.values():
@@ -472,7 +486,7 @@ def main(args: argparse.Namespace) -> int:
 
             load_topology(args.topology)
         sim, started = start_background(kubeconfig, seed=args.seed, speed=args.speed,
-                                        topology=args.topology, port=args.port)
+                                        topology=args.topology, port=args.port, strict=args.strict)
         verb = "started" if started else "already running"
         print(f"cluster-in-a-box {verb} at {sim.url} (pid {sim.pid})\n{_usage(sim)}")
         return 0
@@ -482,8 +496,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     state = _read_state(kubeconfig.resolve())
     if state and _alive(state):
+        mode = ", strict" if state.get("strict") else ""
         print(f"cluster-in-a-box running at {state['url']} (pid {state['pid']}, seed {state['seed']}, "
-              f"speed {state['speed']})\n  export KUBECONFIG={state['kubeconfig']}\n  log: {state['log_file']}")
+              f"speed {state['speed']}{mode})\n  export KUBECONFIG={state['kubeconfig']}\n  log: {state['log_file']}")
         for name, url in (state.get("contexts") or {}).items():
             print(f"  context {name}: {url}" + (" (current)" if name == CONTEXT else ""))
         return 0

@@ -2,7 +2,10 @@
 
 ``build_cluster`` is what ``ambient-lb sim up`` and the tests' context manager call. The control
 plane controllers come from ``sim.controllers.all_controllers`` and the mesh from
-``sim.mesh.all_controllers``; each list is in start order.
+``sim.mesh.all_controllers``; each list is in start order. ``strict`` sets ``cluster.strict`` before
+any controller starts (fault annotations are ignored); what the simulator is (speed, seed, strict,
+topology) is kept in ``cluster.extensions["simulator"]``, which the bootstrap publishes as the
+ConfigMap ``kube-public/ambient-lb-simulator``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ def _controllers(module: str, cluster: Cluster) -> list[Any]:
 
 
 def build_cluster(*, seed: int = 0, speed: float = 1.0, topology: Any = None,
-                  clock: Clock | None = None, mesh: bool = True, name: str = "ambient-lb-sim") -> Cluster:
+                  clock: Clock | None = None, mesh: bool = True, name: str = "ambient-lb-sim",
+                  strict: bool = False, topology_name: str | None = None) -> Cluster:
     cluster = Cluster(name=name, seed=seed, speed=speed, clock=clock, topology=topology)
+    cluster.strict = strict
+    cluster.extensions["simulator"] = {"speed": getattr(cluster.clock, "speed", speed), "seed": seed,
+                                       "strict": strict, "topology": topology_name or "default"}
     layers = ["ambient_lb.sim.controllers"] + (["ambient_lb.sim.mesh"] if mesh else [])
     for module in layers:
         for c in _controllers(module, cluster):

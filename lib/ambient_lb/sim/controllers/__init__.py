@@ -10,6 +10,7 @@ Extensions hung on the cluster (``cluster.extensions``):
     "admission"  list of ``fn(op, gr, obj, old) -> obj`` the API server runs before storing
     "gc"         GarbageCollector: ``orphan(uid)``, ``dependents(uid)``
     "kubelet"    Kubelet: ``listening(ns, pod)``, ``sigterm_at(ns, pod)``, ``subscribe(fn)``, ``timings``
+    "apps"       (registered by the mesh) ``containers.AppHook``: what runs in a container, its probes
     "delete"     ``delete_object(cluster, gr, namespace, name, grace_seconds=None)``
 """
 
@@ -25,6 +26,7 @@ from .deletion import delete_object
 from .deployments import DeploymentController
 from .endpointslices import EndpointSliceController
 from .events import EventRecorder
+from .faults import StrictNotices
 from .gatewayclasses import IstioGatewayClasses
 from .gc import GarbageCollector
 from .kubelet import Kubelet, KubeletTimings
@@ -39,5 +41,5 @@ def all_controllers(cluster: Any) -> list[Any]:
     """Every control-plane controller, in start order."""
     cluster.extensions.setdefault("delete", delete_object)
     return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),
-            Scheduler(), Kubelet(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
+            Scheduler(), Kubelet(), StrictNotices(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
             EndpointSliceController(), IstioGatewayClasses(), Bootstrap()]

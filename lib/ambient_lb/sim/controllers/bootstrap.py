@@ -9,6 +9,11 @@ and become Ready on the usual timeline. Tests with a ``ManualClock`` call ``seed
 The data lives in ``sim/data``: ``istio-crds.yaml`` and ``bootstrap.yaml``. The Gateway API CRDs
 are not installed: the runbook installs them, as the guide does (``gatewayclasses.py`` then
 creates istiod's GatewayClasses).
+
+It also publishes what the cluster is, for clients that want to know it talks to a simulator (and at
+what speed) by reading the cluster as they read any cluster fact: the ConfigMap
+``kube-public/ambient-lb-simulator`` with ``speed``, ``seed``, ``strict`` ("true"/"false") and
+``topology`` (the ``--topology`` given, or "default").
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from .nodes import create_nodes
 
 API_SERVER_PORT = 6443
 LEASES = GR("coordination.k8s.io", "leases")
+CONFIG_MAPS = GR("", "configmaps")
+SIMULATOR_CONFIGMAP = ("kube-public", "ambient-lb-simulator")
 
 
 @functools.lru_cache(maxsize=None)
@@ -72,6 +79,19 @@ class Bootstrap:
             self._create(self.cluster.gr(obj["kind"], obj["apiVersion"].rpartition("/")[0]), obj)
         for node in topo.nodes:
             self._node_lease(node.name)
+        self._simulator_info()
+
+    def _simulator_info(self) -> None:
+        """``kube-public/ambient-lb-simulator``: speed, seed, strict and topology, as data a client reads."""
+        info = self.cluster.extensions.get("simulator") or {}
+        speed = float(info.get("speed", getattr(self.cluster.clock, "speed", 1.0)))
+        ns, name = SIMULATOR_CONFIGMAP
+        self._create(CONFIG_MAPS, {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app.kubernetes.io/name": "ambient-lb-simulator"}},
+            "data": {"speed": f"{speed:g}", "seed": str(info.get("seed", self.cluster.seed)),
+                     "strict": "true" if self.cluster.strict else "false",
+                     "topology": str(info.get("topology") or "default")}})
 
     def _create(self, gr: Any, obj: Obj) -> None:
         md = meta(obj)

@@ -14,9 +14,16 @@ Stages (kwok-style: stage -> delay -> what happens; delays are ``KubeletTimings`
     SIGTERM            --exit_after 0.5 s--> containers exit 0 (or at the grace deadline)        R6.6
     exited             --remove_after 0 s--> the Pod object is removed                            R6.1
 
+What runs in a container is the mesh's to say (``containers.AppHook``, ``cluster.extensions["apps"]``):
+its start lines, whether it exits at once (then the container is restarted with back-off,
+CrashLoopBackOff, R14.8), its answers to readiness probes (R14.7; probes keep running every
+``periodSeconds`` while the hook is there, so an app that starts failing goes 0/1). Without the hook
+every container runs and passes its probes. A ConfigMap or Secret volume whose object is missing
+keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
+
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
 present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
-probe after the annotation goes (or says "true") makes it Ready again.
+probe after the annotation goes (or says "true") makes it Ready again. Strict mode ignores it.
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import container_logs, pod_status
+from . import container_logs, containers, pod_status
 from .common import NODES, PODS, Obj, annotations, deleting, edit_status, guarded, is_true, meta
+from .containers import ProbeResult
+from .faults import READY as FAULT_READY, honoured
 from .ipam import PodIPAM
 from .nodes import node_ip
 
-FAULT_READY = "fault.ambient-lb.dev/ready"
+CRASH_NOTICED_AFTER = 1.0  # s from a container's exit to the kubelet acting on it (PLEG relist)
+BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # restart back-off, doubling (R14.8)
 Listener = Callable[[str, str, bool], None]
 
 
@@ -61,6 +71,10 @@ class PodRuntime:
     ip: str = ""
     probing: bool = False
     containers: list[Obj] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)  # containers whose process runs
+    restarts: dict[str, int] = field(default_factory=dict)
+    restart_timers: dict[str, Any] = field(default_factory=dict)
+    mount_wait: float = 0.0
 
 
 class Kubelet:
@@ -152,18 +166,28 @@ class Kubelet:
         pod = self._pod(rt)
         if node is None or pod is None:
             return  # bound to a node that does not exist: stays Pending, like a pod on a dead node
-        rt.stage, rt.containers = "ContainerCreating", list(pod["spec"].get("containers") or [])
-        self._mutate(rt, lambda p: pod_status.creating(p, self.cluster.clock.now(), node_ip(node)))
+        if rt.stage != "ContainerCreating":
+            rt.stage, rt.containers = "ContainerCreating", list(pod["spec"].get("containers") or [])
+            self._mutate(rt, lambda p: pod_status.creating(p, self.cluster.clock.now(), node_ip(node)))
+        missing = containers.missing_volumes(self.cluster, pod)
+        if missing:  # R14.8: FailedMount, retried with back-off until the object exists
+            for volume, why in missing:
+                self._event(rt, "Warning", "FailedMount", containers.mount_failed_message(volume, why))
+            rt.mount_wait = min(containers.MOUNT_BACKOFF_MAX, 2 * rt.mount_wait or containers.MOUNT_BACKOFF_START)
+            self._after(rt, rt.mount_wait, self._pull)
+            return
         for c in rt.containers:
-            path = f"spec.containers{{{c['name']}}}"
-            if c.get("imagePullPolicy") == "Always":
-                self._event(rt, "Normal", "Pulling", f'Pulling image "{c.get("image")}"', path)
-                self._event(rt, "Normal", "Pulled", f'Successfully pulled image "{c.get("image")}" in 1.02s '
-                            "(1.02s including waiting). Image size: 24563322 bytes.", path)
-            else:
-                self._event(rt, "Normal", "Pulled",
-                            f'Container image "{c.get("image")}" already present on machine', path)
+            self._pulled(rt, c)
         self._after(rt, self.timings.creating, self._start_containers)
+
+    def _pulled(self, rt: PodRuntime, c: Obj) -> None:
+        path = f"spec.containers{{{c['name']}}}"
+        if c.get("imagePullPolicy") == "Always":
+            self._event(rt, "Normal", "Pulling", f'Pulling image "{c.get("image")}"', path)
+            self._event(rt, "Normal", "Pulled", f'Successfully pulled image "{c.get("image")}" in 1.02s '
+                        "(1.02s including waiting). Image size: 24563322 bytes.", path)
+        else:
+            self._event(rt, "Normal", "Pulled", f'Container image "{c.get("image")}" already present on machine', path)
 
     def _start_containers(self, rt: PodRuntime) -> None:
         pod, node = self._pod(rt), self.cluster.store.get(NODES, None, rt.node)
@@ -182,43 +206,104 @@ class Kubelet:
         rt.stage, rt.started_at = "Started", now
         self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip))
         for c in rt.containers:
-            path = f"spec.containers{{{c['name']}}}"
-            self._event(rt, "Normal", "Created", f"Created container: {c['name']}", path)
-            self._event(rt, "Normal", "Started", f"Started container {c['name']}", path)
-            for line in container_logs.start_lines(c.get("image", ""), now, _first_port(c)):
-                self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
-        self._set_listening(rt, True)
+            self._run(rt, pod, c, now)
+        self._set_listening(rt, bool(rt.running))
         delay = max([self.timings.first_probe] + [_probe(c).get("initialDelaySeconds", 0) for c in rt.containers])
         rt.probing = True
         self._after(rt, delay, self._probe)
+
+    def _run(self, rt: PodRuntime, pod: Obj, c: Obj, now: float) -> None:
+        """Create and start one container: its app launches (through the hook) and writes its lines."""
+        path = f"spec.containers{{{c['name']}}}"
+        self._event(rt, "Normal", "Created", f"Created container: {c['name']}", path)
+        self._event(rt, "Normal", "Started", f"Started container {c['name']}", path)
+        app = containers.hook(self.cluster)
+        started = app.launch(pod, c, containers.mounted_files(self.cluster, pod, c), rt.ip, now) if app else None
+        lines = started.lines if started is not None and started.lines is not None else \
+            container_logs.start_lines(c.get("image", ""), now, _first_port(c))
+        for line in lines:
+            self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
+        if started is not None and started.exit_code is not None:
+            self._exited(rt, c["name"], now, started.exit_code)
+        else:
+            rt.running.add(c["name"])
+
+    # ---- a container that exits: restart with back-off (R14.8) ----------------------------------
+    def _exited(self, rt: PodRuntime, name: str, now: float, code: int) -> None:
+        rt.running.discard(name)
+        count = rt.restarts.get(name, 0)
+        self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
+        self._later(rt, name, CRASH_NOTICED_AFTER, self._back_off)
+
+    def _later(self, rt: PodRuntime, name: str, delay: float, fn: Callable[[PodRuntime, str], None]) -> None:
+        def fire() -> None:
+            rt.restart_timers.pop(name, None)
+            if self._pods.get((rt.namespace, rt.name)) is rt and rt.sigterm_at is None:
+                guarded(fn, rt, name)
+        rt.restart_timers[name] = self.cluster.clock.call_later(delay, fire)
+
+    def _back_off(self, rt: PodRuntime, name: str) -> None:
+        """The first restart is at once; later ones wait 10 s, 20 s, 40 s ... 5 min (CrashLoopBackOff)."""
+        count = rt.restarts.get(name, 0)
+        if count == 0:
+            self._restart(rt, name)
+            return
+        wait = min(BACKOFF_MAX, BACKOFF_START * 2 ** (count - 1))
+        pod_ref = f"{rt.name}_{rt.namespace}({rt.uid})"
+        message = f"back-off {_go_duration(wait)} restarting failed container={name} pod={pod_ref}"
+        self._mutate(rt, lambda p: pod_status.container_back_off(p, name, message))
+        self._event(rt, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {pod_ref}",
+                    f"spec.containers{{{name}}}")
+        self._later(rt, name, max(0.0, wait - CRASH_NOTICED_AFTER), self._restart)
+
+    def _restart(self, rt: PodRuntime, name: str) -> None:
+        pod = self._pod(rt)
+        c = next((c for c in rt.containers if c["name"] == name), None)
+        if pod is None or c is None:
+            return
+        now, rt.restarts[name] = self.cluster.clock.now(), rt.restarts.get(name, 0) + 1
+        self.cluster.logs.restart(rt.namespace, rt.name, name)
+        self._mutate(rt, lambda p: pod_status.container_restarted(p, name, now, rt.restarts[name]))
+        self._pulled(rt, c)
+        self._run(rt, pod, c, now)
+        self._set_listening(rt, bool(rt.running))
+        self._ensure_probing(rt)
 
     def _probe(self, rt: PodRuntime) -> None:
         pod = self._pod(rt)
         if pod is None or rt.sigterm_at is not None:
             rt.probing = False
             return
-        ok = annotations(pod).get(FAULT_READY, "true").lower() != "false"
+        results = [self._probe_container(rt, pod, c) for c in rt.containers]
+        ok = all(r.ok for r in results)
+        for c, r in zip(rt.containers, results):
+            if not r.ok and r.message:
+                self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {r.message}",
+                            f"spec.containers{{{c['name']}}}")
         threshold = max([1] + [_probe(c).get("failureThreshold", 3) for c in rt.containers])
         period = max([1] + [_probe(c).get("periodSeconds", 10) for c in rt.containers])
         rt.failures = 0 if ok else rt.failures + 1
         ready = is_true(pod, "Ready")
-        if not ok:
-            self._unhealthy(rt)
         if ok != ready and (ok or rt.failures >= threshold or rt.stage == "Started"):
             now = self.cluster.clock.now()
             self._mutate(rt, lambda p: pod_status.readiness(p, now, ok))
         rt.stage = "Ready" if ok else "Started" if rt.stage == "Started" else "NotReady"
-        rt.probing = not ok or FAULT_READY in annotations(pod)
+        rt.probing = not ok or FAULT_READY in annotations(pod) or (
+            containers.hook(self.cluster) is not None and any(_probe(c) for c in rt.containers))
         if rt.probing:
             self._after(rt, period, self._probe)
 
-    def _unhealthy(self, rt: PodRuntime) -> None:
-        """The fault annotation answers the probe with 503 (an exec or TCP probe just fails)."""
-        for c in rt.containers:
-            probe = _probe(c)
-            what = "HTTP probe failed with statuscode: 503" if "httpGet" in probe or not probe else "probe failed"
-            self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {what}",
-                        f"spec.containers{{{c['name']}}}")
+    def _probe_container(self, rt: PodRuntime, pod: Obj, c: Obj) -> ProbeResult:
+        """One container's readiness (R14.7): not running fails quietly; the fault annotation answers
+        503 (unless strict); else the app answers through the hook; no probe, or no hook: ready."""
+        if c["name"] not in rt.running:
+            return ProbeResult(False)
+        probe = _probe(c)
+        if honoured(self.cluster, pod).get(FAULT_READY, "true").lower() == "false":
+            return containers.http_failure(503) if "httpGet" in probe or not probe else ProbeResult(False, "probe failed")
+        app = containers.hook(self.cluster)
+        result = app.probe(pod, c, probe, rt.ip) if app is not None and probe else None
+        return result if result is not None else ProbeResult(True)
 
     def _ensure_probing(self, rt: PodRuntime) -> None:
         """A fault annotation changed: make sure the next periodic probe is scheduled."""
@@ -255,9 +340,14 @@ class Kubelet:
         now = self.cluster.clock.now()
         rt.sigterm_at, rt.stage = now, "Terminating"
         self._set_listening(rt, False)
+        pod, app = self._pod(rt), containers.hook(self.cluster)
         for c in rt.containers:
             self._event(rt, "Normal", "Killing", f"Stopping container {c['name']}", f"spec.containers{{{c['name']}}}")
-            for line in container_logs.stop_lines(c.get("image", ""), now, _first_port(c)):
+            if c["name"] not in rt.running:
+                continue
+            lines = app.stopping(pod, c, now) if app is not None and pod is not None else None
+            for line in lines if lines is not None else container_logs.stop_lines(c.get("image", ""), now,
+                                                                                   _first_port(c)):
                 self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
         exit_at = min(now + self.timings.exit_after_sigterm, rt.deadline or now)
         self._after(rt, exit_at - now, self._exit)
@@ -275,6 +365,11 @@ class Kubelet:
     def _forget(self, key: tuple[str, str], rt: PodRuntime) -> None:
         if rt.timer is not None:
             rt.timer.cancel()
+        for timer in rt.restart_timers.values():
+            timer.cancel()
+        app = containers.hook(self.cluster)
+        if app is not None:
+            app.forget(*key)
         self._set_listening(rt, False)
         if rt.ip and rt.node:
             self.ipam.release(rt.node, rt.ip)
@@ -284,6 +379,12 @@ class Kubelet:
 
 def _probe(c: Obj) -> Obj:
     return c.get("readinessProbe") or {}
+
+
+def _go_duration(seconds: float) -> str:
+    """Go's time.Duration text: 10s, 1m20s, 5m0s."""
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s}s" if m else f"{s}s"
 
 
 def _first_port(c: Obj) -> int:

@@ -15,8 +15,9 @@ from .common import Obj, condition, set_condition
 CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 
 
-def container_id(pod_uid: str, name: str) -> str:
-    return "containerd://" + hashlib.sha256(f"{pod_uid}/{name}".encode()).hexdigest()
+def container_id(pod_uid: str, name: str, attempt: int = 0) -> str:
+    key = f"{pod_uid}/{name}" + (f"/{attempt}" if attempt else "")
+    return "containerd://" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def image_id(image: str) -> str:
@@ -100,3 +101,38 @@ def exited(pod: Obj, now: float) -> None:
         if c is not None:
             c.pop("message", None)
     status["phase"] = "Succeeded"
+
+
+def _container(pod: Obj, name: str) -> Obj:
+    return next(cs for cs in pod["status"].get("containerStatuses") or [] if cs.get("name") == name)
+
+
+def container_exited(pod: Obj, name: str, now: float, exit_code: int, restarts: int) -> None:
+    """One container's process exited (R14.8): terminated, Error for a non-zero code; the pod is not Ready."""
+    cs = _container(pod, name)
+    started = ((cs.get("state") or {}).get("running") or {}).get("startedAt") or to_rfc3339(now)
+    cs["state"] = {"terminated": {"containerID": cs.get("containerID", ""), "exitCode": exit_code,
+                                  "finishedAt": to_rfc3339(now), "reason": "Error" if exit_code else "Completed",
+                                  "startedAt": started}}
+    cs.update(ready=False, started=False, restartCount=restarts)
+    _conditions(pod, now, Ready=("False", "ContainersNotReady"), ContainersReady=("False", "ContainersNotReady"))
+
+
+def container_back_off(pod: Obj, name: str, message: str) -> None:
+    """Waiting to be restarted: CrashLoopBackOff, the last run kept as lastState."""
+    cs = _container(pod, name)
+    term = (cs.get("state") or {}).get("terminated")
+    if term is not None:
+        cs["lastState"] = {"terminated": term}
+    cs["state"] = {"waiting": {"message": message, "reason": "CrashLoopBackOff"}}
+
+
+def container_restarted(pod: Obj, name: str, now: float, restarts: int) -> None:
+    """A new container for the same spec: running again, restartCount up, the last run kept."""
+    cs = _container(pod, name)
+    term = (cs.get("state") or {}).get("terminated")
+    if term is not None:
+        cs["lastState"] = {"terminated": term}
+    cs["state"] = {"running": {"startedAt": to_rfc3339(now)}}
+    cs.update(ready=False, started=True, restartCount=restarts,
+              containerID=container_id(pod["metadata"].get("uid", ""), name, restarts))

@@ -17,7 +17,8 @@ Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
 | ``waypoint`` | GatewayClass ``istio-waypoint``: waypoint Deployment + Service on 15008 (R5.7) |
 | ``dataplane`` | one request, hop by hop: GW Envoy → ZT(GW) → WP Envoy → destination ztunnel → app |
 | ``listener`` | the real aiohttp HTTP listener on a loopback address of this simulator |
-| ``app`` | go-httpbin as the sample runs it, plus the ``fault.ambient-lb.dev/*`` annotations |
+| ``apps/`` | the backend images the simulator models (go-httpbin, nginx from its config, R14), the kubelet's app hook |
+| ``app`` | the pods' apps as the mesh reaches them: faults on top (not in strict mode), the pods proxy handler |
 | ``admin`` | Envoy admin (``/stats``, ``/clusters``) on port 15000 of gateway and waypoint pods |
 | ``accesslogs`` | each hop's access-log lines into ``cluster.logs`` |
 | ``charts`` | the helm stand-in for the two enterprise-kgateway charts |
@@ -33,10 +34,12 @@ from ..cluster import Cluster
 
 
 def all_controllers(cluster: Cluster) -> list[Any]:
-    """The mesh's controllers in start order: istiod first (the others read its view)."""
+    """The mesh's controllers in start order: the apps' runtime first (the kubelet asks it about every
+    container it starts), then istiod (the others read its view)."""
+    from .apps.runtime import AppRuntime
     from .dataplane import DataPlane
     from .istiod import Istiod
     from .kgateway import KgatewayController
     from .waypoint import WaypointController
 
-    return [Istiod(), KgatewayController(), WaypointController(), DataPlane()]
+    return [AppRuntime(), Istiod(), KgatewayController(), WaypointController(), DataPlane()]

@@ -1,169 +1,84 @@
-"""The backend app: go-httpbin as the ``in-ambient`` sample runs it, plus the simulator's fault annotations.
+"""The apps in the pods, as the rest of the mesh reaches them: requests, faults, the pods proxy.
 
-Who calls it: ``dataplane`` when a request reaches a pod's app (after the destination ztunnel).
-Responses follow go-httpbin v2: JSON indented by two spaces with a trailing newline and
-``Content-Type: application/json; charset=utf-8``; ``/hostname`` answers ``{"hostname": "<pod>"}``
-(the pod's hostname is its name); ``/status/{code}`` answers that status with an empty body; an
-unknown path gets Go's ``404 page not found``.
-
-Fault annotations on the Pod (documented in the README; each takes effect while the pod is otherwise
-unchanged):
-
-| annotation | value | effect |
-| --- | --- | --- |
-| ``fault.ambient-lb.dev/http-status`` | ``503`` or a cycle ``500,500,500,500,200`` | the app answers the requests it receives with these statuses in turn (a 200 entry means "answer normally") |
-| ``fault.ambient-lb.dev/refuse-connections`` | ``"true"`` | the app does not accept connections (the destination ztunnel gets ECONNREFUSED, R7.1) |
-| ``fault.ambient-lb.dev/latency`` | ``200ms``, ``1.5s`` | the app waits that long (simulated time) before answering |
-| ``fault.ambient-lb.dev/ready`` | ``"false"`` | handled by the kubelet: the pod stays not Ready |
+Who calls it: ``dataplane`` (through ``cluster.extensions["apps"]``, the ``AppRuntime``), ``admin``
+(the pods proxy to an app port: ``pod_proxy_handler`` and ``listening_ports``), and older callers of
+``httpbin``/``answer``, which live on here. What a pod answers comes from the model of its image
+(``apps/``: go-httpbin, nginx, R14); the ``fault.ambient-lb.dev/*`` annotations apply on top of any
+model (``apps/faults.py``), except in strict mode (``ambient-lb sim up --strict``), where they are
+ignored.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import re
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Mapping
+import asyncio
+from typing import Any
 
-STATUS_FAULT = "fault.ambient-lb.dev/http-status"
-REFUSE_FAULT = "fault.ambient-lb.dev/refuse-connections"
-LATENCY_FAULT = "fault.ambient-lb.dev/latency"
-JSON_TYPE = "application/json; charset=utf-8"
-TEXT_TYPE = "text/plain; charset=utf-8"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
+from ..cluster import ProxyHandler
+from . import objects as o
+from .apps.base import AppRequest, AppResponse
+from .apps.faults import (FaultError, LATENCY_FAULT, PodFaults, REFUSE_FAULT, STATUS_FAULT, parse_latency,
+                          parse_status_cycle)
+from .apps.httpbin import JSON_TYPE, TEXT_TYPE, httpbin
 
+__all__ = ["AppRequest", "AppResponse", "FaultError", "JSON_TYPE", "LATENCY_FAULT", "PodFaults", "REFUSE_FAULT",
+           "STATUS_FAULT", "TEXT_TYPE", "answer", "httpbin", "listening_ports", "parse_latency", "parse_status_cycle",
+           "pod_proxy_handler", "serve", "sleep"]
 
-class FaultError(ValueError):
-    """A fault annotation's value cannot be used; the message names it and gives an example."""
-
-
-@dataclass
-class AppResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class AppRequest:
-    method: str
-    path: str  # with query string
-    headers: Mapping[str, str]
-    origin: str  # the peer address the app sees
-    host: str
-
-
-def parse_status_cycle(value: str) -> list[int]:
-    """``"500,500,200"`` → [500, 500, 200]; raises FaultError naming the annotation."""
-    try:
-        codes = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        codes = []
-    if not codes or any(not 100 <= c <= 599 for c in codes):
-        raise FaultError(f"{STATUS_FAULT}={value!r} is not a status or a comma-separated cycle of statuses; "
-                         "for example \"503\" or \"500,500,500,500,200\"")
-    return codes
-
-
-def parse_latency(value: str) -> float:
-    """``"200ms"`` → 0.2 simulated seconds; raises FaultError naming the annotation."""
-    m = _DURATION.match(value or "")
-    if not m:
-        raise FaultError(f"{LATENCY_FAULT}={value!r} is not a duration; for example \"200ms\" or \"1.5s\"")
-    n = float(m.group(1))
-    return n / 1000.0 if m.group(2) == "ms" else n
-
-
-@dataclass
-class PodFaults:
-    """The parsed faults of one pod and its position in the status cycle."""
-
-    source: tuple[str, str, str] = ("", "", "")
-    cycle: list[int] = field(default_factory=list)
-    position: int = 0
-    refuse: bool = False
-    latency: float = 0.0
-    problems: list[str] = field(default_factory=list)
-
-    @classmethod
-    def parse(cls, annotations: Mapping[str, str]) -> "PodFaults":
-        src = (annotations.get(STATUS_FAULT, ""), annotations.get(REFUSE_FAULT, ""),
-               annotations.get(LATENCY_FAULT, ""))
-        f = cls(source=src, refuse=src[1].strip().lower() == "true")
-        for name, parse in ((0, parse_status_cycle), (2, parse_latency)):
-            if src[name]:
-                try:
-                    value = parse(src[name])
-                except FaultError as exc:
-                    f.problems.append(str(exc))
-                    continue
-                if name == 0:
-                    f.cycle = value  # type: ignore[assignment]
-                else:
-                    f.latency = value  # type: ignore[assignment]
-        return f
-
-    def next_status(self) -> int | None:
-        """The status the cycle imposes on this request (None: answer normally)."""
-        if not self.cycle:
-            return None
-        code = self.cycle[self.position % len(self.cycle)]
-        self.position += 1
-        return None if code == 200 else code
-
-
-def _json(status: int, value: object) -> AppResponse:
-    body = (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
-    return AppResponse(status, {"Content-Type": JSON_TYPE}, body)
-
-
-@functools.lru_cache(maxsize=4096)
-def _hostname_body(pod: str) -> bytes:
-    return _json(200, {"hostname": pod}).body
-
-
-def _headers(req: AppRequest) -> dict[str, list[str]]:
-    return {"-".join(p.capitalize() for p in k.split("-")): [v] for k, v in req.headers.items()}
-
-
-def _status(code_text: str) -> AppResponse:
-    try:
-        code = int(code_text)
-        HTTPStatus(code)
-    except ValueError:
-        return _json(400, {"status_code": 400, "error": "Bad Request",
-                           "detail": f"invalid status code: {code_text!r}"})
-    return AppResponse(code, {"Content-Type": TEXT_TYPE} if code >= 400 else {}, b"")
-
-
-def httpbin(pod: str, req: AppRequest) -> AppResponse:
-    """go-httpbin's answer to ``req`` on pod ``pod`` (no faults)."""
-    path, _, query = req.path.partition("?")
-    if path == "/hostname":
-        return AppResponse(200, {"Content-Type": JSON_TYPE}, _hostname_body(pod))
-    if path == "/headers":
-        return _json(200, {"headers": _headers(req)})
-    if path == "/ip":
-        return _json(200, {"origin": req.origin})
-    if path == "/get":
-        args: dict[str, list[str]] = {}
-        for kv in filter(None, query.split("&")):
-            k, _, v = kv.partition("=")
-            args.setdefault(k, []).append(v)
-        return _json(200, {"args": args, "headers": _headers(req), "method": req.method, "origin": req.origin,
-                           "url": f"http://{req.host}{req.path}"})
-    if path.startswith("/status/"):
-        return _status(path[len("/status/"):])
-    if path == "/":
-        return AppResponse(200, {"Content-Type": "text/html; charset=utf-8"},
-                           b"<!DOCTYPE html><title>go-httpbin</title><p>go-httpbin (ambient-lb simulator)</p>\n")
-    return AppResponse(404, {"Content-Type": TEXT_TYPE}, b"404 page not found\n")
+API_SERVER_SOURCE = "10.244.0.1"  # [model] the address the API server's proxy dials pods from
 
 
 def answer(pod: str, faults: PodFaults, req: AppRequest) -> AppResponse:
-    """The response after the http-status fault cycle (the caller applies latency and refusal)."""
+    """go-httpbin's answer after the http-status fault cycle (kept for callers that predate the
+    image models; ``AppRuntime.answer`` asks the pod's own app)."""
     forced = faults.next_status()
     if forced is not None:
         return AppResponse(forced, {"Content-Type": TEXT_TYPE}, b"")
     return httpbin(pod, req)
+
+
+def listening_ports(cluster: Any, namespace: str, pod: str) -> set[int]:
+    """The TCP ports the pod's apps listen on (what a pods proxy handler can be registered for)."""
+    apps = cluster.extensions.get("apps")
+    return apps.ports(namespace, pod) if apps is not None else set()
+
+
+async def serve(cluster: Any, namespace: str, pod: str, port: int, req: AppRequest) -> AppResponse | None:
+    """What the pod answers on ``port``, faults applied (latency waits in simulated time); None when
+    the connection is refused (nothing listens, the refuse fault, or the app is stopping)."""
+    apps = cluster.extensions.get("apps")
+    kubelet = cluster.extensions.get("kubelet")
+    if apps is None or (kubelet is not None and not kubelet.listening(namespace, pod)):
+        return None
+    faults = apps.faults(namespace, pod)
+    if faults.refuse:
+        return None
+    if faults.latency > 0:
+        await sleep(cluster, faults.latency)
+    return apps.answer(namespace, pod, port, faults, req)
+
+
+def pod_proxy_handler(cluster: Any, namespace: str, pod: str, port: int) -> ProxyHandler:
+    """``/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>``: the API server dials the pod IP
+    directly (no ztunnel hop); faults apply; a refused connection is the API server's 503."""
+    async def handler(method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        obj = cluster.store.get(o.PODS, namespace, pod)
+        ip = ((obj or {}).get("status") or {}).get("podIP", "")
+        if not ip:
+            return 503, TEXT_TYPE, f"error trying to reach service: pod {pod} has no IP\n".encode()
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        target = "/" + path.lstrip("/") + (f"?{qs}" if qs else "")
+        req = AppRequest(method, target, {"host": f"{ip}:{port}"}, API_SERVER_SOURCE, f"{ip}:{port}")
+        resp = await serve(cluster, namespace, pod, port, req)
+        if resp is None or resp.reset:
+            return 503, TEXT_TYPE, (f"error trying to reach service: dial tcp {ip}:{port}: connect: "
+                                    "connection refused\n").encode()
+        ctype = next((v for k, v in resp.headers.items() if k.lower() == "content-type"), TEXT_TYPE)
+        return resp.status, ctype, resp.body
+    return handler
+
+
+async def sleep(cluster: Any, seconds: float) -> None:
+    """Wait ``seconds`` of simulated time."""
+    fut = asyncio.get_running_loop().create_future()
+    cluster.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+    await fut

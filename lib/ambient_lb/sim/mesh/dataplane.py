@@ -12,9 +12,12 @@ the model in ``model/``; everything is timed by ``cluster.clock``.
 3. Collapsed: ZT(GW) picks a waypoint pod for the VIP at random among the best locality tier
    (R4.5, R5.2, R5.7), and the waypoint's ``inbound-vip`` cluster picks the pod with the DR's whole
    trafficPolicy (R1.4a, R3.1–R3.5, R5.3–R5.5), default LEAST_REQUEST (R3.4), retries per R7.2.
-4. Destination ztunnel → app: a pod whose app does not accept connections (stopped after
-   SIGTERM during the deletion window R6.7, or the refuse-connections fault) fails with
-   ``503 UC`` at the proxy that chose it (R7.1); an app 5xx is passed through (R7.4).
+4. Destination ztunnel → app: the pod's app is the model of its image (``apps/``, R14: go-httpbin,
+   nginx from its configuration); a pod whose app does not accept connections on the port (stopped
+   after SIGTERM during the deletion window R6.7, nothing listening there, an nginx that failed to
+   start, or the refuse-connections fault) fails with ``503 UC`` at the proxy that chose it (R7.1);
+   an app 5xx is passed through (R7.4). Fault annotations apply on top of the app, except in strict
+   mode.
 Each proxy's cluster gets the attempt's outcome for outlier detection (R2.1–R2.3).
 """
 
@@ -31,7 +34,8 @@ from aiohttp import web
 from ..cluster import Cluster
 from . import objects as o
 from .accesslogs import GATEWAY_CONTAINER, WAYPOINT_CONTAINER, HopLogger, peer, src_peer
-from .app import AppRequest, PodFaults, answer
+from .app import AppRequest, PodFaults
+from .apps.runtime import AppRuntime
 from .istiod import Endpoint, Istiod, MeshView, ServiceView
 from .kgateway import KgatewayController
 from .routes import match_route
@@ -46,6 +50,7 @@ from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 from .proxies import Proxies, Proxy
 
 REFUSED = "io error: Connection refused (os error 111)"
+RESET = "io error: Connection reset by peer (os error 104)"
 
 #: [model] switches, set in ``cluster.extensions["mesh_options"]`` (a dict) at any time.
 MESH_OPTIONS: dict[str, Any] = {
@@ -106,7 +111,6 @@ class DataPlane:
 
     def __init__(self) -> None:
         self._rr = itertools.count()
-        self._faults: dict[tuple[str, str], PodFaults] = {}
         self._configs: dict[tuple[Any, ...], ClusterConfig] = {}
         self._hosts: dict[tuple[Any, ...], list[Host]] = {}
         self._by_ip: dict[str, Endpoint] = {}
@@ -119,6 +123,7 @@ class DataPlane:
         self.rng = cluster.rng
         self.istiod: Istiod = cluster.extensions["istiod"]
         self.kgw: KgatewayController = cluster.extensions["kgateway"]
+        self.apps: AppRuntime = cluster.extensions["apps"]
         self.log = HopLogger(cluster)
         self.proxies = Proxies(cluster.rng, self._outlier_event, cluster.clock)
         self.listeners = cluster.extensions["listeners"] = Listeners(cluster, self.handle)
@@ -387,29 +392,18 @@ class DataPlane:
             f"{gw.ip}:{self._port()}", None, "default")
 
     # ---- destination ztunnel → app -------------------------------------------------------------
-    def _accepting(self, ep: Endpoint, faults: PodFaults) -> bool:
-        """Does the pod's app accept connections? (kubelet R6.6/R6.7, refuse fault)."""
+    def _accepting(self, ep: Endpoint, faults: PodFaults, port: int | None = None) -> bool:
+        """Does the pod accept a connection on ``port`` (any app port if None)? Not when its app has
+        stopped (kubelet R6.6/R6.7), nothing listens there (R14), or the refuse fault is set."""
         if faults.refuse or self.cluster.store.get(o.PODS, ep.namespace, ep.pod) is None:
             return False
         kubelet = self.cluster.extensions.get("kubelet")
-        return bool(kubelet.listening(ep.namespace, ep.pod)) if kubelet is not None else not ep.terminating
+        if not (kubelet.listening(ep.namespace, ep.pod) if kubelet is not None else not ep.terminating):
+            return False
+        return self.apps.app_on(ep.namespace, ep.pod, port) is not None
 
     def _pod_faults(self, ep: Endpoint) -> PodFaults:
-        pod = self.cluster.store.get(o.PODS, ep.namespace, ep.pod)
-        ann = o.annotations(pod)
-        cur = self._faults.get((ep.namespace, ep.pod))
-        src = (ann.get("fault.ambient-lb.dev/http-status", ""), ann.get("fault.ambient-lb.dev/refuse-connections", ""),
-               ann.get("fault.ambient-lb.dev/latency", ""))
-        if cur is None or cur.source != src:
-            cur = self._faults[(ep.namespace, ep.pod)] = PodFaults.parse(ann)
-            for problem in cur.problems:
-                self.cluster.logs.write(ep.namespace, ep.pod, self._app_container(pod),
-                                        f"[ambient-lb simulator] ignoring fault annotation: {problem}")
-        return cur
-
-    def _app_container(self, pod: o.Obj | None) -> str:
-        cs = ((pod or {}).get("spec") or {}).get("containers") or [{"name": "app"}]
-        return cs[0].get("name", "app")
+        return self.apps.faults(ep.namespace, ep.pod)
 
     async def _to_pod(self, view: MeshView, src: Endpoint, mtls: bool, dst: Endpoint | None, port: int,
                       sv: ServiceView, down: Downstream, outbound_from: Endpoint | None = None) -> Reply:
@@ -418,14 +412,15 @@ class DataPlane:
         if dst is None:  # the workload is gone: the destination refuses (R7.1)
             return reset_reply()
         faults = self._pod_faults(dst)
-        if not self._accepting(dst, faults):  # R7.1: ECONNREFUSED at the destination ztunnel → 503 UC
-            self.log.inbound(view, start, origin, dst, port, sv.fqdn, down, None, 0, 0, 0, REFUSED)
-            if outbound_from is not None:
-                self._outbound_pod(view, outbound_from, dst, port, sv, 0, 0, 0, "http status: 503 Service Unavailable")
-            return reset_reply()
+        if not self._accepting(dst, faults, port):  # R7.1: ECONNREFUSED at the destination ztunnel → 503 UC
+            return self._refused(view, start, origin, dst, port, sv, down, outbound_from, REFUSED)
         if faults.latency > 0:
             await self._sleep(faults.latency)
-        resp = answer(dst.pod, faults, AppRequest(down.method, down.path, down.headers, src.ip, down.host))
+        resp = self.apps.answer(dst.namespace, dst.pod, port, faults,
+                                AppRequest(down.method, down.path, down.headers, src.ip, down.host))
+        if resp is None or resp.reset:  # stopped while it waited, or the app closed the connection (444)
+            return self._refused(view, start, origin, dst, port, sv, down, outbound_from,
+                                 REFUSED if resp is None else RESET)
         ms = int((self.clock.now() - start) * 1000)
         self.log.inbound(view, self.clock.now(), origin, dst, port, sv.fqdn, down, resp.status,
                          len(resp.body) + 120, down.body_len + 200, ms)
@@ -433,6 +428,13 @@ class DataPlane:
             self._outbound_pod(view, outbound_from, dst, port, sv, down.body_len + 200, len(resp.body) + 120, ms)
         return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.body, resp.status,
                      upstream_ms=ms, extra={"upstream": True})
+
+    def _refused(self, view: MeshView, start: float, origin: Any, dst: Endpoint, port: int, sv: ServiceView,
+                 down: Downstream, outbound_from: Endpoint | None, error: str) -> Reply:
+        self.log.inbound(view, start, origin, dst, port, sv.fqdn, down, None, 0, 0, 0, error)
+        if outbound_from is not None:
+            self._outbound_pod(view, outbound_from, dst, port, sv, 0, 0, 0, "http status: 503 Service Unavailable")
+        return reset_reply()
 
     def _outbound_pod(self, view: MeshView, src: Endpoint, dst: Endpoint, port: int, sv: ServiceView, sent: int,
                       recv: int, ms: int, error: str | None = None) -> None:

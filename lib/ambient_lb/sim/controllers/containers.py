@@ -1,0 +1,151 @@
+"""What the kubelet needs from a container's app: volume mounts, start, readiness probes, stop.
+
+Who calls it: ``kubelet.py``. The mesh registers an ``AppHook`` as ``cluster.extensions["apps"]``
+(``sim/mesh/apps/runtime.py``, which knows the images); without it (controller-only tests) every
+container starts, writes the kubelet's own start lines and passes its probes, as before.
+
+Kubelet semantics modelled here (R14.7, R14.8):
+
+- a ConfigMap or Secret volume whose object does not exist (and is not ``optional``) keeps the pod in
+  ContainerCreating: ``Warning FailedMount MountVolume.SetUp failed for volume "<v>" : configmap
+  "<name>" not found``, retried with back-off (0.5 s doubling to 2 min 2 s) until it appears;
+- the files a container sees are read from the store when it starts (ConfigMap ``data`` and
+  ``binaryData`` are not mixed; Secrets are base64-decoded; ``items`` and ``subPath`` are honoured);
+- readiness probes: ``httpGet`` succeeds for a status in 200–399, fails with ``HTTP probe failed
+  with statuscode: <code>``; a refused connection fails with ``Get "http://<ip>:<port><path>": dial
+  tcp <ip>:<port>: connect: connection refused``; ``tcpSocket`` succeeds if the app listens, else
+  ``dial tcp <ip>:<port>: connect: connection refused``; ``exec`` succeeds (not modelled).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .common import CONFIG_MAPS, SECRETS, Obj, meta
+
+MOUNT_BACKOFF_START = 0.5  # s, doubling (the volume manager's exponential back-off)
+MOUNT_BACKOFF_MAX = 122.0  # s, 2 min 2 s
+
+
+@dataclass
+class ContainerStart:
+    """What starting a container gave: the lines it printed (None: the kubelet's image table) and,
+    for a process that stopped at once, its exit code (None: it runs)."""
+
+    lines: list[str] | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    message: str = ""  # the kubelet's words after "Readiness probe failed: "
+
+
+class AppHook(Protocol):
+    """The container runtime's view of what runs in a container (registered by the mesh)."""
+
+    def launch(self, pod: Obj, container: Obj, files: dict[str, str], ip: str, now: float) -> ContainerStart | None:
+        """A container starts; None: the image is not modelled (it runs, quietly)."""
+
+    def probe(self, pod: Obj, container: Obj, probe: Obj, ip: str) -> ProbeResult | None:
+        """A readiness probe of a running container; None: not modelled (it passes)."""
+
+    def stopping(self, pod: Obj, container: Obj, now: float) -> list[str] | None:
+        """The container is being stopped; the lines it writes (None: the kubelet's table)."""
+
+    def forget(self, namespace: str, pod: str) -> None:
+        """The pod is gone."""
+
+
+def hook(cluster: Any) -> AppHook | None:
+    return cluster.extensions.get("apps")
+
+
+# ---- volumes ----------------------------------------------------------------------------------------
+def missing_volumes(cluster: Any, pod: Obj) -> list[tuple[str, str]]:
+    """(volume, what is missing) for each ConfigMap/Secret volume that cannot be mounted yet."""
+    ns = meta(pod).get("namespace", "")
+    out = []
+    for vol in (pod.get("spec") or {}).get("volumes") or []:
+        for kind, gr, key in (("configMap", CONFIG_MAPS, "name"), ("secret", SECRETS, "secretName")):
+            src = vol.get(kind)
+            if src is None or src.get("optional"):
+                continue
+            name = src.get(key, "")
+            if cluster.store.get(gr, ns, name) is None:
+                what = "configmap" if kind == "configMap" else "secret"
+                out.append((vol.get("name", ""), f'{what} "{name}" not found'))
+    return out
+
+
+def mount_failed_message(volume: str, reason: str) -> str:
+    return f'MountVolume.SetUp failed for volume "{volume}" : {reason}'
+
+
+def mounted_files(cluster: Any, pod: Obj, container: Obj) -> dict[str, str]:
+    """The files the container's ConfigMap and Secret mounts show, by absolute path."""
+    ns = meta(pod).get("namespace", "")
+    volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
+    out: dict[str, str] = {}
+    for m in container.get("volumeMounts") or []:
+        vol = volumes.get(m.get("name")) or {}
+        files = _volume_files(cluster, ns, vol)
+        path, sub = m.get("mountPath", "").rstrip("/"), m.get("subPath")
+        if sub:
+            if sub in files:
+                out[path] = files[sub]
+            continue
+        out.update({f"{path}/{name}": text for name, text in files.items()})
+    return out
+
+
+def _volume_files(cluster: Any, ns: str, vol: Obj) -> dict[str, str]:
+    if vol.get("configMap") is not None:
+        src, obj = vol["configMap"], cluster.store.get(CONFIG_MAPS, ns, vol["configMap"].get("name", ""))
+        data = dict((obj or {}).get("data") or {})
+        data.update({k: _b64(v) for k, v in ((obj or {}).get("binaryData") or {}).items()})
+    elif vol.get("secret") is not None:
+        src, obj = vol["secret"], cluster.store.get(SECRETS, ns, vol["secret"].get("secretName", ""))
+        data = {k: _b64(v) for k, v in ((obj or {}).get("data") or {}).items()}
+        data.update((obj or {}).get("stringData") or {})
+    else:
+        return {}
+    items = src.get("items")
+    if items:
+        return {it.get("path", it.get("key")): data[it["key"]] for it in items if it.get("key") in data}
+    return data
+
+
+def _b64(text: str) -> str:
+    try:
+        return base64.b64decode(text).decode("utf-8", "replace")
+    except ValueError:
+        return ""
+
+
+# ---- probes ---------------------------------------------------------------------------------------
+def probe_port(container: Obj, port: Any) -> int | None:
+    """A probe's ``port``: a number, or the name of one of the container's ports."""
+    if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+        return int(port)
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return int(p.get("containerPort", 0))
+    return None
+
+
+def http_failure(status: int) -> ProbeResult:
+    return ProbeResult(False, f"HTTP probe failed with statuscode: {status}")
+
+
+def refused(ip: str, port: int, path: str | None = None) -> ProbeResult:
+    dial = f"dial tcp {ip}:{port}: connect: connection refused"
+    return ProbeResult(False, f'Get "http://{ip}:{port}{path}": {dial}' if path is not None else dial)
+
+
+def http_result(status: int) -> ProbeResult:
+    """k8s.io/kubernetes pkg/probe/http: 200 <= status < 400 succeeds."""
+    return ProbeResult(True) if 200 <= status < 400 else http_failure(status)
