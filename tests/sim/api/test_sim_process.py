@@ -3,6 +3,7 @@ kubeconfig that kubectl uses as is, one server per kubeconfig, and a clean stop.
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -120,3 +121,19 @@ def test_a_test_started_server_stops_when_its_parent_process_exits(tmp_path: Pat
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_sim_up_strict_shows_in_status_and_in_the_cluster(tmp_path: Path):
+    """``sim up --strict``: the state and ``sim status`` say so, and so does the cluster itself
+    (kube-public/ambient-lb-simulator, which any client can read)."""
+    kc = tmp_path / "kc" / "kubeconfig"
+    r = cli("up", "--kubeconfig", str(kc), "--strict", "--seed", "5", "--speed", "10", "--topology", "three-zones")
+    try:
+        assert r.returncode == 0, r.stderr
+        assert "seed 5, speed 10.0, strict" in cli("status", "--kubeconfig", str(kc)).stdout
+        out = subprocess.run(["kubectl", "--kubeconfig", str(kc), "--cache-dir", str(tmp_path / "cache"), "get",
+                              "configmap", "-n", "kube-public", "ambient-lb-simulator", "-o", "jsonpath={.data}"],
+                             capture_output=True, text=True, timeout=60)
+        assert json.loads(out.stdout) == {"seed": "5", "speed": "10", "strict": "true", "topology": "three-zones"}
+    finally:
+        cli("down", "--kubeconfig", str(kc))
