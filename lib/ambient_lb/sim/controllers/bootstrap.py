@@ -13,7 +13,7 @@ creates istiod's GatewayClasses).
 It also publishes what the cluster is, for clients that want to know it talks to a simulator (and at
 what speed) by reading the cluster as they read any cluster fact: the ConfigMap
 ``kube-public/ambient-lb-simulator`` with ``speed``, ``seed``, ``strict`` ("true"/"false") and
-``topology`` (the ``--topology`` given, or "default").
+``topology`` (the ``--topology`` given, or "default"), R14.9.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Who calls it: the kubelet (``ready``), the data plane (``http-status``, ``refuse-connections``,
 ``latency``) through ``honoured``; ``all_controllers`` starts ``StrictNotices``. The annotations are
 for tests and drills only: a runbook makes a pod fail the way an operator would (an image and a
-configuration that answer 500, R14). With ``cluster.strict`` (``ambient-lb sim up --strict``) every
-fault annotation is ignored, and the pod's log says so once per annotation, in its first container.
+configuration that answer 500, R14). With ``cluster.strict`` (``ambient-lb sim up --strict``, R14.9)
+every fault annotation is ignored, and the pod's log says so once per annotation, in its first
+container.
 """
 
 from __future__ import annotations
