@@ -8,13 +8,15 @@ simulator runs at a high ``--speed`` so simulated seconds (ejections, sweeps) pa
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import re
 import shutil
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -52,6 +54,15 @@ spec:
   gatewayClassName: istio-waypoint
   listeners: [{name: mesh, port: 15008, protocol: HBONE, allowedRoutes: {namespaces: {from: Same}}}]
 """
+# R13.5, R13.6: the waypoint's Envoy keeps its outlier stats only if its Gateway asks for them
+OUTLIER_STATS_ANNOTATION = """  annotations:
+    proxy.istio.io/config: |
+      proxyStatsMatcher:
+        inclusionRegexps: [".*outlier_detection.*"]
+"""
+WAYPOINT_WITH_OUTLIER_STATS = WAYPOINT.replace(
+    "metadata: {name: httpbin-waypoint, namespace: httpbin}\n",
+    "metadata:\n  name: httpbin-waypoint\n  namespace: httpbin\n" + OUTLIER_STATS_ANNOTATION)
 
 
 def destination_rule(lb: str | None = "ROUND_ROBIN", **outlier: Any) -> str:
@@ -114,8 +125,8 @@ class Guide:
                                     "-o=jsonpath={.status.loadBalancer.ingress[0]['hostname','ip']}")
         self.synced()
 
-    def add_waypoint(self, bind: bool = True) -> None:
-        self.apply(WAYPOINT)
+    def add_waypoint(self, bind: bool = True, outlier_stats: bool = False) -> None:
+        self.apply(WAYPOINT_WITH_OUTLIER_STATS if outlier_stats else WAYPOINT)
         self.kubectl("rollout", "status", "deployment/httpbin-waypoint", "-n", "httpbin", "--timeout=60s")
         self.kubectl("label", "service", "in-ambient", "-n", "httpbin", "istio.io/ingress-use-waypoint=true")
         if bind:
@@ -146,14 +157,34 @@ class Guide:
         return sorted(p["metadata"]["name"] for p in self.pods(ns, selector))
 
     def admin(self, ns: str, pod: str, path: str) -> str:
-        return self.kubectl("get", "--raw", f"/api/v1/namespaces/{ns}/pods/{pod}:15000/proxy/{path}")
+        """The pod's Envoy admin as a learner reads it on a cluster (R13.1, R13.2, R13.7): pilot-agent
+        in the waypoint, wget to 127.0.0.1:19000 in kgateway's proxy."""
+        if ns == "kgateway-system":
+            return self.kubectl("exec", "-n", ns, pod, "--", "wget", "-qO-", f"http://127.0.0.1:19000/{path}")
+        return self.kubectl("exec", "-n", ns, pod, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", path)
 
     def stats(self, ns: str, pod: str) -> dict[str, int]:
         out = {}
         for line in self.admin(ns, pod, "stats").splitlines():
-            k, _, v = line.partition(": ")
-            out[k] = int(v)
+            if line:  # pilot-agent ends with fmt.Println's extra newline
+                k, _, v = line.partition(": ")
+                out[k] = int(v)
         return out
+
+    @contextlib.contextmanager
+    def port_forward(self, ns: str, target: str, port: int) -> Iterator[int]:
+        """``kubectl port-forward -n <ns> <target> :<port>``; yields the local port."""
+        assert KUBECTL, "kubectl is not on PATH"
+        proc = subprocess.Popen([KUBECTL, "--kubeconfig", str(self.sim.kubeconfig), "port-forward", "-n", ns, target,
+                                 f":{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline() if proc.stdout else ""  # Forwarding from 127.0.0.1:NNNNN -> port
+            match = re.search(r"127\.0\.0\.1:(\d+) -> ", line)
+            assert match, f"kubectl port-forward failed: {line}{proc.stderr.read() if proc.stderr else ''}"
+            yield int(match.group(1))
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
     def waypoint_pod(self) -> str:
         return self.pod_names("httpbin", "gateway.networking.k8s.io/gateway-name=httpbin-waypoint")[0]

@@ -61,7 +61,7 @@ def test_outlier_ejects_on_fifth_error_and_returns_at_a_sweep(guide_speed5: Guid
     """R2.3, R2.6, R2.10: with maxEjectionPercent 100, the failing pod is ejected on its 5th 5xx,
     gets no traffic while ejected, and returns at the first 10 s sweep ≥ 30 s later, i.e. 30–40 s."""
     guide = guide_speed5
-    guide.add_waypoint()
+    guide.add_waypoint(outlier_stats=True)
     guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s",
                                  maxEjectionPercent=100))
     bad = guide.pod_names()[0]
@@ -89,7 +89,7 @@ def test_outlier_ejects_on_fifth_error_and_returns_at_a_sweep(guide_speed5: Guid
 def test_default_max_ejection_percent_ejects_nothing_with_three_pods(guide: Guide) -> None:
     """R2.4, R3.1: the guide's DR leaves maxEjectionPercent at 10 %; with 3 hosts one ejection is 33 %,
     so the failing pod is detected (twice in 30 requests) but never ejected and keeps getting traffic."""
-    guide.add_waypoint()
+    guide.add_waypoint(outlier_stats=True)
     guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s"))
     _fail(guide, guide.pod_names()[0])
     guide.synced()
@@ -128,7 +128,7 @@ def test_deleted_pod_fails_only_in_the_window_then_only_survivors_answer(slow_gu
     """R6.1, R6.4, R6.7, R7.1, R6.8: requests routed to a deleted pod between SIGTERM and the push fail
     with 503 UC (connection termination); afterwards only the other pods answer; no ejection."""
     guide = slow_guide
-    guide.add_waypoint()
+    guide.add_waypoint(outlier_stats=True)
     guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s"))
     guide.synced()
     victim = guide.pod_names()[0]
@@ -148,10 +148,10 @@ def test_deleted_pod_fails_only_in_the_window_then_only_survivors_answer(slow_gu
 
 
 def test_changing_the_dr_rebuilds_the_cluster_and_forgets_ejections(guide_speed5: Guide) -> None:
-    """R2.12: a DR change rebuilds the waypoint's cluster: the ejected pod is back at once and the
-    outlier stats start from zero."""
+    """R2.12, R13.10: a DR change rebuilds the waypoint's cluster: the ejected pod is back at once;
+    the outlier counters keep their values and ejections_active drops to 0."""
     guide = guide_speed5
-    guide.add_waypoint()
+    guide.add_waypoint(outlier_stats=True)
     guide.apply(destination_rule("ROUND_ROBIN", consecutive5xxErrors=5, interval="10s", baseEjectionTime="30s",
                                  maxEjectionPercent=100))
     bad = guide.pod_names()[0]
@@ -164,4 +164,5 @@ def test_changing_the_dr_rebuilds_the_cluster_and_forgets_ejections(guide_speed5
     guide.synced()
     assert guide.hostnames(3).count("500") == 1
     stats = guide.stats("httpbin", guide.waypoint_pod())
-    assert stats[f"{WP_CLUSTER}.outlier_detection.ejections_enforced_total"] == 0
+    assert stats[f"{WP_CLUSTER}.outlier_detection.ejections_enforced_total"] == 1
+    assert stats[f"{WP_CLUSTER}.outlier_detection.ejections_active"] == 0

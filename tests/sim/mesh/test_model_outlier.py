@@ -266,15 +266,18 @@ def test_stats_and_event_log_lines() -> None:
     assert uneject["action"] == "UNEJECT" and uneject["secs_since_last_action"] == "39"
 
 
-def test_rebuild_resets_ejections_counters_and_sweep_phase() -> None:
-    """R2.12: a DR change rebuilds the cluster: no ejections, zero counters, sweeps from the rebuild."""
+def test_rebuild_resets_ejections_host_counters_and_sweep_phase_but_keeps_the_stats() -> None:
+    """R2.12, R13.10: a DR change rebuilds the cluster: no ejections, zero per-host consecutive
+    counters, sweeps from the rebuild; the outlier_detection stats keep counting, ejections_active drops."""
     c = outlier_cluster(max_ejection_percent=100)
     fail_n(c, A, 5, T0 + 1)
     fail_n(c, B, 3, T0 + 1)
     r = c.rebuilt(c.config, T0 + 4)
     assert r.ejected() == [] and r.detector.monitors[B].consecutive_5xx == 0  # type: ignore[union-attr]
     assert r.next_sweep_at() == T0 + 14
-    assert all(v == 0 for k, v in r.stats().items() if "outlier_detection" in k)
+    od = {k.rsplit(".", 1)[1]: v for k, v in r.stats().items() if ".outlier_detection." in k}
+    assert od["ejections_enforced_total"] == 1 and od["ejections_detected_consecutive_5xx"] == 1
+    assert od["ejections_active"] == 0
 
 
 def test_uneject_events_seen_by_pick_are_returned_by_the_next_call() -> None:

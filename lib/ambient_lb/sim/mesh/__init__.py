@@ -14,12 +14,15 @@ Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
 | --- | --- |
 | ``istiod`` | the mesh's view (services, endpoints, waypoint binding, DRs), pushed with a delay (R6.4) |
 | ``kgateway`` | GatewayClass ``enterprise-kgateway``: proxy Deployment/Service, Gateway/HTTPRoute status, license |
-| ``waypoint`` | GatewayClass ``istio-waypoint``: waypoint Deployment + Service on 15008 (R5.7) |
+| ``waypoint`` | GatewayClass ``istio-waypoint``: waypoint Deployment + Service on 15008 (R5.7), the Gateway's infrastructure annotations on its pods (R13.6) |
 | ``dataplane`` | one request, hop by hop: GW Envoy → ZT(GW) → WP Envoy → destination ztunnel → app |
 | ``listener`` | the real aiohttp HTTP listener on a loopback address of this simulator |
 | ``apps/`` | the backend images the simulator models (go-httpbin, nginx from its config, R14), the kubelet's app hook |
 | ``app`` | the pods' apps as the mesh reaches them: faults on top (not in strict mode), the pods proxy handler |
-| ``admin`` | Envoy admin (``/stats``, ``/clusters``) on port 15000 of gateway and waypoint pods |
+| ``admin`` | Envoy admin (``/stats``, ``/clusters``, ``/config_dump``) on 127.0.0.1:15000 of waypoint pods and 127.0.0.1:19000 of kgateway proxy pods (R13.1, R13.2) |
+| ``proxy_config`` | a waypoint's ProxyConfig and annotations → its Envoy stats matcher (R13.5) |
+| ``pod_sockets`` | what listens in each pod (``cluster.pod_ports``) and what ``kubectl exec`` runs (``pod_exec``) |
+| ``images``, ``pilot_agent``, ``wget`` | the programs in the proxy images: ``pilot-agent request``, ``wget`` (R13.7, R13.8) |
 | ``accesslogs`` | each hop's access-log lines into ``cluster.logs`` |
 | ``charts`` | the helm stand-in for the two enterprise-kgateway charts |
 | ``gatewayapi`` | the Gateway API v1.5.0 standard CRDs as the project's own manifests |

@@ -370,8 +370,8 @@ def _containers(dep: o.Obj) -> list[o.Obj]:
 def _proxy_deployment(ns: str, name: str, sel: dict[str, str], owner: list[o.Obj],
                       ports: list[o.Obj]) -> o.Obj:
     container = {"name": PROXY_CONTAINER, "image": PROXY_IMAGE,
-                 "ports": [{"name": p["name"], "containerPort": p["port"], "protocol": "TCP"} for p in ports]
-                 + [{"name": "admin", "containerPort": 15000, "protocol": "TCP"}],
+                 # R13.2: the admin (127.0.0.1:19000) is no container port; readiness is 0.0.0.0:8082
+                 "ports": [{"name": p["name"], "containerPort": p["port"], "protocol": "TCP"} for p in ports],
                  "readinessProbe": {"httpGet": {"path": "/ready", "port": 8082}, "periodSeconds": 10}}
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": ns, "labels": sel, "ownerReferences": owner},

@@ -3,13 +3,15 @@
 Who calls it: ``dataplane`` asks ``Proxies.cluster(proxy, name, config, hosts_fn)`` for the cluster a
 request needs; ``admin`` lists a proxy's clusters for ``/stats`` and ``/clusters``. A cluster is
 the model's ``EnvoyCluster``; it gets the new host list when a push has happened since it last
-looked (R6.4, R2.8, R4.1), and is rebuilt when its config changes (a DR change, R2.12). Outlier
+looked (R6.4, R2.8, R4.1), and is rebuilt when its config changes (a DR change, R2.12; its stats
+carry over, R13.10; ``cluster_manager.cluster_added``/``cluster_modified`` count both). Outlier
 ejection/un-ejection events go to the proxy's outlier log via ``on_event``.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -33,6 +35,8 @@ class Proxy:
     locality: Locality
     labels: dict[str, str] = field(default_factory=dict)
     clusters: dict[str, _Entry] = field(default_factory=dict)
+    # ``cluster_manager.*`` counters of this Envoy (R13.10: a CDS update counts as cluster_modified)
+    manager: Counter[str] = field(default_factory=Counter)
 
 
 class Proxies:
@@ -63,10 +67,12 @@ class Proxies:
             c = EnvoyCluster(config, hosts(), now=now, rng=random.Random(self.rng.getrandbits(64)),
                              proxy_locality=proxy.locality, proxy_labels=proxy.labels)
             proxy.clusters[config.name] = entry = _Entry(c, version)
+            proxy.manager["cluster_added"] += 1
             return c
         if entry.cluster.config != config:
             entry.cluster = entry.cluster.rebuilt(config, now)
             entry.version = -1
+            proxy.manager["cluster_modified"] += 1
         if entry.version != version:
             self._emit(proxy, entry.cluster.set_hosts(hosts(), now))
             entry.version = version

@@ -17,7 +17,10 @@ No I/O, no global state: time comes in as ``now`` (simulated seconds), randomnes
 | ``ztunnel`` | random weighted choice per connection (R4.5), best tier only (R5.2), R7.3 |
 | ``responses`` | status / flags / details / body per outcome (R7.1–R7.4), retry policy (R7.2) |
 | ``accesslog`` | ztunnel and Envoy (``EnvoyTextLogFormat``) lines, byte-exact (R7.6) |
-| ``admin`` | ``/stats`` and ``/clusters`` text |
+| ``admin`` | ``/stats`` and ``/clusters`` text (R13.4, R13.11) |
+| ``config_dump`` | ``/config_dump?resource=dynamic_active_clusters`` JSON (R13.12) |
+| ``stats_matcher`` | which stats a proxy keeps: Envoy's inclusion list, Istio's default list (R13.3–R13.5) |
+| ``proxy_flavours`` | Istio proxy vs kgateway proxy: admin port, thresholds, connect timeout (R13.1, R13.2) |
 
 Typical use at the waypoint (R1.3, R1.5)::
 
@@ -46,7 +49,8 @@ from .accesslog import (INTERNAL_CLIENT_ADDRESS, Bare, EnvoyRecord, Peer, connec
                         connect_originate_failure, connection_complete,
                         connection_failed, envoy_line, http_request_complete, inbound_vip_cluster, spiffe,
                         ztunnel_line)
-from .admin import clusters_text, stats_text
+from .admin import clusters_text, collect_stats, stats_text
+from .config_dump import DumpedCluster, cluster_json, dynamic_active_clusters
 from .destinationrule import (APPLIED_FIELDS, Leg, cluster_config, outlier_config, parse_duration, priority_plan,
                               sends_unhealthy_endpoints)
 from .envoy_cluster import ClusterConfig, EnvoyCluster
@@ -55,6 +59,8 @@ from .errors import InvalidDestinationRule, InvalidModelInput, ModelError
 from .hosts import Failure, Host, Locality, Outcome
 from .locality import Mode, ModeDecision, PriorityPlan, resolve_mode, ztunnel_eligible
 from .outlier import OutlierConfig, OutlierDetector, OutlierEvent
+from .proxy_flavours import FLAVOURS, ClusterShape, Flavour
+from .stats_matcher import KEEP_ALL, StatsMatcher, istio_stats_matcher
 from .responses import RESPONSES, Kind, Response, RetryPolicy, response_for, retry_policy
 from .ztunnel import ConnectionPool, choose_endpoint, no_healthy_upstream_error
 

@@ -108,8 +108,19 @@ def outlier_config(spec: Mapping[str, Any] | None) -> tuple[OutlierConfig | None
         if spec.get(name) is not None:
             changes.update(apply(parse(f"outlierDetection.{name}", spec[name])))
     cfg = _split_errors(spec, OutlierConfig().with_(**changes))
+    cfg = cfg.with_(set_fields=_set_fields(changes, spec))
     min_health = _int_field(spec, "minHealthPercent", 0, 100, "50")
     return cfg, float(min_health or 0)  # R3.1: panic threshold = minHealthPercent, default 0
+
+
+def _set_fields(changes: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """R13.12: the Envoy fields Istio writes for this DR (``error_codes`` is not an Envoy field)."""
+    fields = [f for f in changes if f != "error_codes"]
+    if spec.get("splitExternalLocalOriginErrors"):
+        fields.append("split_external_local_origin_errors")
+        if spec.get("consecutiveLocalOriginFailures"):
+            fields += ["consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure"]
+    return tuple(fields)
 
 
 def _split_errors(spec: Mapping[str, Any], cfg: OutlierConfig) -> OutlierConfig:

@@ -4,13 +4,15 @@ detector, counters. The integrator's per-request entry point for the gateway and
 Who calls it: the simulator's data plane keeps one ``EnvoyCluster`` per (proxy, cluster name). Per
 request it calls ``pick(now)``, sends the attempt, then ``report(host, outcome, now)``; on an EDS
 push ``set_hosts(hosts, now)`` (RR index kept R4.1, removed hosts' outlier state dropped R2.8); on a
-DestinationRule change ``rebuilt(config, now)`` (R2.12: new detector, new LB, new sweep phase).
+DestinationRule change ``rebuilt(config, now)`` (R2.12: new detector, new LB, new sweep phase; R13.10:
+the cluster's stats carry over).
 Admin ``/stats`` and ``/clusters`` are rendered from ``stats()`` and ``host_rows()`` by ``admin``.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -30,6 +32,11 @@ UPSTREAM_STATS = ("upstream_rq_total", "upstream_rq_completed", "upstream_rq_act
                   "upstream_cx_connect_fail", "upstream_rq_timeout", "upstream_rq_retry",
                   "upstream_cx_destroy_remote_with_active_rq", "upstream_cx_none_healthy",
                   "lb_healthy_panic")
+
+
+#: R13.10: the response-code stats Envoy creates on first use (``upstream_rq_503``, ``upstream_rq_5xx``);
+#: a rebuilt cluster does not inherit them.
+ON_DEMAND_STAT = re.compile(r"^upstream_rq_(\d{3}|\dxx)$")
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,17 @@ class EnvoyCluster:
         return events
 
     def rebuilt(self, config: ClusterConfig, now: float) -> "EnvoyCluster":
-        """R2.12: a DR change rebuilds the cluster: everything restarts except the host list."""
-        return EnvoyCluster(config, self.hosts, now=now, rng=self.rng, proxy_locality=self.proxy_locality,
-                            proxy_labels=self.proxy_labels)
+        """A DR change rebuilds the cluster. R2.12: hosts' state, the LB, the detector and its sweep
+        phase restart. R13.10: the cluster's stats carry over by name (``outlier_detection.*``
+        included, ``ejections_active`` less the old ejections), except the response-code stats
+        Envoy creates on first use, which start again from zero."""
+        new = EnvoyCluster(config, self.hosts, now=now, rng=self.rng, proxy_locality=self.proxy_locality,
+                           proxy_labels=self.proxy_labels)
+        for stat, value in self.counters.items():
+            new.counters[stat] = 0 if ON_DEMAND_STAT.match(stat) else value
+        if new.detector is not None and self.detector is not None:
+            new.detector.inherit(self.detector)
+        return new
 
     def host(self, address: str) -> Host | None:
         return self._by_address.get(address)

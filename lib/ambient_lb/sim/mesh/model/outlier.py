@@ -54,6 +54,10 @@ class OutlierConfig:
 
     ``error_codes``: Istio ≥1.31 ``outlierDetectionHttpErrorCodes`` (R3.1): when set, only these
     codes count as errors instead of 5xx `[model]` (local-origin failures still count by their code).
+
+    ``set_fields``: the Envoy fields the DestinationRule set explicitly (Istio's
+    ``applyOutlierDetection``, R3.1), in the order Istio sets them; ``/config_dump`` prints exactly
+    these (R13.12). Two configs that differ only here are different CDS resources, as in Envoy.
     """
 
     consecutive_5xx: int = 5
@@ -70,6 +74,7 @@ class OutlierConfig:
     max_ejection_time_jitter: float = 0.0
     always_eject_one_host: bool = False
     error_codes: frozenset[int] | None = None
+    set_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.interval > 0:
@@ -172,6 +177,13 @@ class OutlierDetector:
 
     def stats(self) -> dict[str, int]:
         return dict(self.counters)
+
+    def inherit(self, old: "OutlierDetector") -> None:
+        """R13.10: a rebuilt cluster's detector shares the old one's stats by name; the old detector's
+        destructor takes its ejected hosts out of ``ejections_active`` (this one has none ejected)."""
+        self.counters = dict(old.counters)
+        self.counters["ejections_active"] = old.counters["ejections_active"] - len(old.ejected()) + len(
+            self.ejected())
 
     def next_sweep_at(self) -> float:
         return self._next_sweep
