@@ -246,6 +246,9 @@ class Params(_Section):
     """Everything the guide varies. Defaults equal ``params/sim.yaml``."""
 
     target: Literal["sim", "cluster"] = _f("sim", "sim", "sim = built-in simulator; cluster = kubeconfig")
+    manifests: Literal["bundled", "upstream"] | None = _f(
+        None, "bundled", "where the Gateway API CRDs and the sample app come from: upstream = the guide's "
+        "URLs, bundled = the project's copies (no internet needed); null = bundled on sim, upstream on a cluster")
     kube: KubeParams = KubeParams()
     sim: SimParams = SimParams()
     namespaces: Namespaces = Namespaces()
@@ -260,6 +263,11 @@ class Params(_Section):
     gateway_api: GatewayApiParams = GatewayApiParams()
     kgateway: KgatewayParams = KgatewayParams()
     license: LicenseParams = LicenseParams()
+
+    @property
+    def manifests_source(self) -> str:
+        """``bundled`` or ``upstream`` (``manifests``, or the target's default)."""
+        return self.manifests or ("bundled" if self.target == "sim" else "upstream")
 
     @property
     def context(self) -> str:

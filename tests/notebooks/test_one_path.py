@@ -2,8 +2,9 @@
 it must, and uses nothing a cluster does not offer.
 
 Every ``run.sim`` / ``params.target`` / ``params.sim`` / ``run.simulator`` use in ``lib/ambient_lb/guide/``
-must sit in a function listed in ``ALLOWED``, under one of three reasons: starting the simulator, the
-helm chart stand-in (no chart registry here), and where a manifest comes from (no internet here).
+must sit in a function listed in ``ALLOWED``, under one of two reasons: starting the simulator, and
+the helm chart stand-in (no chart registry here). Where a manifest comes from is a parameter
+(``manifests: bundled|upstream``), not a target branch.
 Anything else is a step that would behave differently on a cluster, which is what this test exists to
 catch. ``run.speed`` is not a branch: it is read from the cluster (1 on a real one).
 """
@@ -18,7 +19,6 @@ import pytest
 GUIDE = Path(__file__).resolve().parents[2] / "lib" / "ambient_lb" / "guide"
 START = "starting the simulator"
 CHARTS = "the chart stand-in"
-SOURCE = "the manifest's source"
 CLOCK = "what the cluster says of itself (the simulator's speed; 1 on a real cluster): data, not a branch"
 ALLOWED: dict[tuple[str, str], str] = {
     ("prerequisites", "simulator"): START,
@@ -32,8 +32,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("prerequisites", "license_secret"): CHARTS,
     ("install", "kgateway_crds"): CHARTS,
     ("install", "helm"): CHARTS,
-    ("routing", "sample_app"): SOURCE,
-    ("install", "gateway_api_crds"): SOURCE,
     ("run", "Run.speed"): CLOCK,
 }
 SIM_ONLY_STRINGS = ("fault.ambient-lb.dev", ":15000/proxy")
@@ -62,7 +60,7 @@ def _all_branches() -> list[tuple[str, str, int, str]]:
     return [(p.stem, where, line, expr) for p in sorted(GUIDE.glob("*.py")) for where, line, expr in _branches(p)]
 
 
-def test_the_guide_branches_on_the_target_only_to_start_the_simulator_stand_in_charts_or_pick_a_source():
+def test_the_guide_branches_on_the_target_only_to_start_the_simulator_or_stand_in_for_charts():
     stray = [f"guide/{mod}.py:{line} {expr} in {where}" for mod, where, line, expr in _all_branches()
              if (mod, where) not in ALLOWED]
     assert not stray, "target branches outside the allowed places:\n" + "\n".join(stray)

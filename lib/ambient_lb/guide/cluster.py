@@ -76,7 +76,17 @@ def ready_pods(run: Run, namespace: str, selector: str) -> list[dict[str, Any]]:
 
 
 def app_selector(run: Run) -> str:
+    """The guide's selector (``-l app=in-ambient``): every pod behind the Service, step 4's failing
+    replica included while it runs."""
     return f"app={run.params.app.name}"
+
+
+FAULTY_LABEL = "variant=faulty"  # on step 4's failing replica, beside app=<app>
+
+
+def replicas_selector(run: Run) -> str:
+    """The in-ambient Deployment's own replicas: the app's pods but not step 4's failing replica."""
+    return f"{app_selector(run)},{FAULTY_LABEL.replace('=', '!=')}"
 
 
 def identity(namespace: str, sa: str) -> str:

@@ -6,7 +6,7 @@ from typing import Callable
 
 from ..checks import CheckResult, check
 from ..errors import RunbookError
-from .cluster import app_selector, condition, get_json, quietly, ready_pods
+from .cluster import FAULTY_LABEL, app_selector, condition, replicas_selector, get_json, quietly, ready_pods
 from .install import ambient_namespace, export_address, gateway, gateway_api_crds, kgateway, kgateway_crds
 from .prerequisites import simulator
 from .routing import http_route, sample_app, scale_app
@@ -38,7 +38,7 @@ def _app_ready(run: Run) -> bool:
     p = run.params
     d = get_json(run, "deployment", p.app.name, p.namespaces.app) or {}
     return (d.get("spec") or {}).get("replicas") == p.app.replicas and \
-        len(ready_pods(run, p.namespaces.app, app_selector(run))) == p.app.replicas
+        len(ready_pods(run, p.namespaces.app, replicas_selector(run))) == p.app.replicas
 
 
 def _route_accepted(run: Run) -> bool:
@@ -87,9 +87,27 @@ def prepare(run: Run, notebook: str) -> None:
                 s.add(check(what, True, "already there"))
                 continue
             s.add(_redo(run, what, steps))
+        if "02" <= notebook < "04":
+            s.add(_no_failing_replica(run))
         if notebook > "01":
             export_address(run)
     do_step(run, f"{notebook}.0", "Earlier steps' state", act, None)
+
+
+def _no_failing_replica(run: Run) -> CheckResult:
+    """Step 4's failing replica, left by a step 4 that stopped half-way, would skew the distributions
+    of steps 2 and 3: remove it (04.7 and 05 remove it too)."""
+    p = run.params
+    if get_json(run, "deployment", p.faulty.name, p.namespaces.app) is None:
+        return check("no failing replica left from step 4", True, "none")
+    run.kube.delete("deployment", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+    run.kube.delete("configmap", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+    try:
+        run.kube.wait_for_pod_count(p.namespaces.app, f"{app_selector(run)},{FAULTY_LABEL}", 0,
+                                    timeout=p.timeouts.deletion)
+    except RunbookError as exc:
+        return CheckResult("no failing replica left from step 4", False, str(exc), exc.hint or "")
+    return check("no failing replica left from step 4", True, f"removed {p.faulty.name} (a stopped step 4 left it)")
 
 
 def _probe(run: Run, probe: Callable[[Run], bool]) -> bool:

@@ -7,13 +7,12 @@ from typing import Any
 from .. import manifests, ui
 from ..checks import CheckResult, check, from_wait, poll
 from ..errors import RunbookError
-from .cluster import app_selector, apply, get_json, kubectl, quietly, ready_pods
+from .cluster import FAULTY_LABEL, app_selector, apply, get_json, kubectl, quietly, ready_pods, replicas_selector
 from .evidence import (failures, pods_seen, send, stats_delta, stats_line, waypoint_admin,
                        waypoint_stats)
 from .install import find_address
 from .run import Run, Step, do_step, seconds
 
-FAULTY_LABEL = "ambient-lb.dev/variant=faulty"  # on the failing replica's pods, beside app=<app>
 
 
 def destination_rule(run: Run, max_ejection_percent: int | None = None) -> None:
@@ -63,7 +62,7 @@ def delete_pod_under_traffic(run: Run) -> None:
         from .. import plots, stats, traffic
 
         before = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                                  app_selector(run)))
+                                                                  replicas_selector(run)))
         victim = before[0]
         with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
                                     timeout=seconds(p.traffic.request_timeout)) as sampler, \
@@ -75,7 +74,7 @@ def delete_pod_under_traffic(run: Run) -> None:
             run.kube.delete("pod", [victim], namespace=p.namespaces.app, wait=False)
             sampler.mark("pod deleted")
             kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))
-            pods = run.kube.wait_for_ready_pods(p.namespaces.app, app_selector(run),
+            pods = run.kube.wait_for_ready_pods(p.namespaces.app, replicas_selector(run),
                                                 p.app.replicas, timeout=p.timeouts.pods_ready)
             sampler.mark("replacement ready")
             new = sorted(x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim)

@@ -18,12 +18,12 @@ def gateway_api_crds(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        if run.sim:  # the manifest's source: the simulator's machine has no internet
+        if p.manifests_source == "bundled":  # e.g. the simulator's machine, which has no internet
             from ..manifests.command import text
 
-            s.note("On the simulator the runbook applies the project's own copy of the Gateway API "
-                   f"{p.gateway_api.version} CRDs (the simulator has no internet); on a cluster it "
-                   f"applies {p.gateway_api.url}.")
+            s.note("With manifests: bundled (the default on the simulator, which has no internet) the "
+                   f"runbook applies the project's own copy of the Gateway API {p.gateway_api.version} "
+                   f"CRDs; with manifests: upstream it applies {p.gateway_api.url}.")
             run.kube.kubectl("apply", "--server-side", "-f", "-", input=text("gateway-api-crds"),
                              timeout=120, shown_as="ambient-lb manifests gateway-api-crds | kubectl apply "
                                                    "--server-side -f -")

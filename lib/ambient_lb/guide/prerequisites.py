@@ -21,7 +21,7 @@ def tools(run: Run) -> None:
         s.add(check("kubectl installed", res.returncode == 0,
                     res.stdout.splitlines()[0] if res.stdout else "kubectl not found",
                     "install kubectl (see `ambient-lb` README) and re-run"))
-        if run.sim:
+        if run.sim or run.simulator is not None:
             s.add(skipped("helm installed", "not needed on the simulator: it stands in for the charts"))
             return
         from ..shell import run as sh

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import manifests
 from ..checks import check, from_wait, poll
-from .cluster import app_selector, apply, condition, get_json, identity, items, kubectl, quietly, ready_pods, seen
+from .cluster import app_selector, apply, replicas_selector, condition, get_json, identity, items, kubectl, quietly, ready_pods, seen
 from .evidence import distribution, send
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 
@@ -15,12 +15,12 @@ def sample_app(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        if run.sim:
+        if p.manifests_source == "bundled":
             apply(run, manifests.render("in-ambient", p, run.run_id))
-            s.note("The runbook applies the project's own in-ambient manifest (namespace labelled "
-                   "for ambient, ServiceAccount, Service port 8000 -> 8080, go-httpbin Deployment "
-                   "with a readiness probe); on a cluster that can reach it, set app.manifest_url "
-                   "to use the guide's URL.")
+            s.note("With manifests: bundled the runbook applies the project's own in-ambient manifest "
+                   "(namespace labelled for ambient, ServiceAccount, Service port 8000 -> 8080, "
+                   "go-httpbin Deployment with a readiness probe); manifests: upstream applies the "
+                   "guide's URL (app.manifest_url).")
         else:
             kubectl(run, "apply", "-f", p.app.manifest_url)
             kubectl(run, "label", "ns,deploy,svc,sa", "--all", "-n", p.namespaces.app,
@@ -48,7 +48,7 @@ def scale_app(run: Run) -> None:
 
     def verify(run: Run, s: Step) -> None:
         s.add(from_wait(f"{want} replicas Ready",
-                        lambda: run.kube.wait_for_ready_pods(p.namespaces.app, app_selector(run),
+                        lambda: run.kube.wait_for_ready_pods(p.namespaces.app, replicas_selector(run),
                                                              want, timeout=p.timeouts.pods_ready),
                         detail=lambda pods: f"{len(pods)} pods Ready",
                         hint=f"kubectl describe pods -n {p.namespaces.app} -l {app_selector(run)}"))
@@ -80,7 +80,7 @@ def traffic_reaches_every_replica(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         count = int(run.state.get("requests", p.traffic.requests))
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                                app_selector(run)))
+                                                                replicas_selector(run)))
         df = send(run, count)
         distribution(run, s, df, pods, "ROUND_ROBIN", "gateway -> ztunnel -> pod")
         s.note("The guide says ztunnel round-robins here. It does not: kgateway's Envoy picks the "
@@ -101,7 +101,7 @@ def mtls_proof(run: Run) -> None:
         send(run, p.app.replicas * 2, show=False)  # make sure every pod has fresh log lines
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-o", "wide")
         kubectl(run, "get", "pods", "-n", p.namespaces.istio, "-o", "wide", "-l", "app=ztunnel")
-        pods = ready_pods(run, p.namespaces.app, app_selector(run))
+        pods = ready_pods(run, p.namespaces.app, replicas_selector(run))
         zts = {z["spec"].get("nodeName"): z["metadata"]["name"]
                for z in items(run, "pods", p.namespaces.istio, "app=ztunnel")}
         want_src, want_dst = identity(p.namespaces.kgateway, p.gateway.name), \

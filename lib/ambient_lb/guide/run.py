@@ -70,12 +70,14 @@ class Run:
         """What the cluster says of itself if it is the ambient-lb simulator (its ``kube-public``
         ConfigMap ``ambient-lb-simulator``: speed, seed, strict, topology), else None. Read once."""
         if "_simulator" not in self.state:
-            from ..errors import NotFound
+            from ..errors import ClusterError, NotFound
 
             try:
                 cm = self.kube.read("configmap", SIMULATOR_CONFIGMAP, "kube-public")
             except NotFound:
                 cm = None
+            except ClusterError:  # not reachable (yet): say "not the simulator", ask again next time
+                return None
             self.state["_simulator"] = dict((cm or {}).get("data") or {}) if cm is not None else None
         return self.state["_simulator"]
 

@@ -8,7 +8,7 @@ from .run import RUN_LABEL, Run, Step, do_step, seconds
 
 
 CREATED_KINDS = ("destinationrules", "httproutes", "gateways", "deployments", "services",
-                 "serviceaccounts", "pods", "namespaces")
+                 "serviceaccounts", "configmaps", "pods", "namespaces")
 
 
 def cleanup(run: Run) -> None:
@@ -18,6 +18,9 @@ def cleanup(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         k = run.kube
         k.delete("destinationrule", [p.destination_rule.name], namespace=ns.app, ignore_not_found=True)
+        # the runbook's own addition to step 4 (04.7 removes it; a run stopped half-way leaves it)
+        k.delete("deployment", [p.faulty.name], namespace=ns.app, ignore_not_found=True)
+        k.delete("configmap", [p.faulty.name], namespace=ns.app, ignore_not_found=True)
         k.delete("httproute", [p.route.name], namespace=ns.app, ignore_not_found=True)
         k.delete("gateway", [p.waypoint.name], namespace=ns.app, ignore_not_found=True)
         k.delete_namespace(ns.app, ignore_not_found=True, timeout=seconds(p.timeouts.deletion))

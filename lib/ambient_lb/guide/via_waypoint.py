@@ -7,7 +7,7 @@ from typing import Any
 from .. import manifests
 from ..checks import check, poll
 from ..errors import RunbookError
-from .cluster import app_selector, apply, get_json, items, kubectl, quietly, ready_pods
+from .cluster import apply, get_json, items, kubectl, quietly, ready_pods, replicas_selector
 from .evidence import distribution, gateway_backend_hosts, gateway_cluster_name, send
 from .run import Run, Step, do_step
 
@@ -17,6 +17,11 @@ def waypoint(run: Run) -> None:
 
     def act(run: Run, s: Step) -> None:
         apply(run, manifests.render("waypoint", p, run.run_id))
+        s.note("The runbook adds spec.infrastructure.annotations to the guide's waypoint: Istio keeps "
+               "only a short list of Envoy stats by default, without any cluster's outlier_detection.* "
+               "counters, so step 4 could not read the ejections. The proxyStatsMatcher in "
+               "proxy.istio.io/config keeps them, and Istio copies the Gateway's infrastructure "
+               "annotations onto the waypoint's pods (R13.3, R13.5, R13.6).")
 
     def verify(run: Run, s: Step) -> None:
         try:
@@ -34,13 +39,25 @@ def gateway_sees_pods(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        send(run, 1, show=False)  # the gateway's cluster is there once the route has carried traffic
+        svc = get_json(run, "service", p.app.name, p.namespaces.app) or {}
+        there = [k for k in WAYPOINT_LABELS if k in ((svc.get("metadata") or {}).get("labels") or {})]
+        if there:  # a run before this one bound the service: unbind it, so "before" is before
+            run.kube.label("service", p.app.name, {k: None for k in there}, namespace=p.namespaces.app)
+            s.note("The service still carried the waypoint labels from an earlier run; the runbook "
+                   "removed them so that this step shows the gateway's view without a waypoint. Step "
+                   "03.3 puts them back.")
         want = sorted(_endpoint_hosts(run))
+
+        def pods() -> tuple[bool, str]:
+            send(run, 1, show=False)  # the gateway's cluster is there once the route has carried traffic
+            hosts = sorted(gateway_backend_hosts(run, show=False))
+            return hosts == want, f"{gateway_cluster_name(run)}: {', '.join(hosts) or 'no hosts'}"
+        s.add(poll("the gateway balances over the pod IPs", pods, timeout=15, interval=0.5,
+                   hint=f"compare with kubectl get endpointslices -n {p.namespaces.app} -l "
+                        f"kubernetes.io/service-name={p.app.name}", reason=lambda: f"ready endpoints: {want}"))
         hosts = sorted(gateway_backend_hosts(run))
-        s.add(check("the gateway balances over the pod IPs", hosts == want and len(hosts) > 1,
-                    f"{gateway_cluster_name(run)}: {', '.join(hosts) or 'no hosts'} (ready endpoints: "
-                    f"{', '.join(want)})", f"kubectl get endpointslices -n {p.namespaces.app} -l "
-                    f"kubernetes.io/service-name={p.app.name}"))
+        s.add(check(f"one host per ready endpoint ({len(want)})", hosts == want and len(hosts) > 1,
+                    f"{', '.join(hosts)}"))
         s.note("Without a waypoint kgateway's own Envoy holds the pod IPs and picks one per request; "
                "its ztunnel only carries the connection there (R1.1). The gateway's admin listens on "
                "the pod's loopback, so it is read through a port-forward, as kgateway's docs do (R13).")
@@ -88,9 +105,12 @@ def _endpoint_hosts(run: Run) -> list[str]:
     return hosts
 
 
+WAYPOINT_LABELS = ("istio.io/ingress-use-waypoint", "istio.io/use-waypoint")
+
+
 def use_waypoint(run: Run) -> None:
     p = run.params
-    want = {"istio.io/ingress-use-waypoint": "true", "istio.io/use-waypoint": p.waypoint.name}
+    want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name)))
 
     def act(run: Run, s: Step) -> None:
         run.kube.label("service", p.app.name, {"istio.io/ingress-use-waypoint": "true"},
@@ -146,7 +166,7 @@ def waypoint_distribution(run: Run) -> None:
 
     def act(run: Run, s: Step) -> None:
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                                app_selector(run)))
+                                                                replicas_selector(run)))
         dr = get_json(run, "destinationrule", p.destination_rule.name, p.namespaces.app)
         policy = _lb_policy(dr)
         asked = int(run.state.get("requests", p.traffic.requests))

@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -50,6 +50,8 @@ from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 from .proxies import Proxies, Proxy
 
 REFUSED = "io error: Connection refused (os error 111)"
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+                        "trailer", "content-length"})
 RESET = "io error: Connection reset by peer (os error 104)"
 
 #: [model] switches, set in ``cluster.extensions["mesh_options"]`` (a dict) at any time.
@@ -116,6 +118,8 @@ class DataPlane:
         self._by_ip: dict[str, Endpoint] = {}
         self._gw_pods: dict[tuple[str, str], list[Endpoint]] = {}
         self._version = -1
+        # (proxy ns, proxy pod, cluster name) -> how to bring that built cluster up to a new push
+        self._built: dict[tuple[str, str, str], Callable[[MeshView, Proxy], None]] = {}
 
     def start(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -144,6 +148,18 @@ class DataPlane:
         self._gw_pods.clear()
         self.proxies.forget(set(view.pods))
         self._version = view.version
+        self._apply_push(view)
+
+    def _apply_push(self, view: MeshView) -> None:
+        """Every cluster a proxy has built takes the push now, not at its next request: a DR change
+        rebuilds it (R2.12, R13.10) and new endpoints replace its hosts (R6.4), so its admin
+        (``config_dump``, ``/clusters``, the sweep phase) shows the pushed state with no traffic."""
+        for (ns, pod, name), remake in list(self._built.items()):
+            proxy = self.proxies.by_pod.get((ns, pod))
+            if proxy is None or name not in proxy.clusters:
+                del self._built[(ns, pod, name)]
+                continue
+            remake(view, proxy)
 
     def _outlier_event(self, proxy: Proxy, ev: Any) -> None:
         container = WAYPOINT_CONTAINER if proxy.namespace != o.KGATEWAY_NS else GATEWAY_CONTAINER
@@ -160,7 +176,9 @@ class DataPlane:
                           f"{sock[0]}:{sock[1]}" if sock else f"{self.listeners.address}:{port}",
                           body_len=len(body))
         reply = await self.serve(port, down)
-        headers = dict(reply.headers)
+        # Envoy removes the upstream's hop-by-hop headers (an nginx "connection: keep-alive" must
+        # not reach a client that asked to close) and frames the body itself (RFC 9110 §7.6.1)
+        headers = {k: v for k, v in reply.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["server"] = "envoy"
         if reply.upstream_ms is not None:
             headers["x-envoy-upstream-service-time"] = str(reply.upstream_ms)
@@ -262,6 +280,12 @@ class DataPlane:
 
     def _gw_cluster(self, proxy: Proxy, sv: ServiceView, port: int, collapsed: bool, captured: bool) -> EnvoyCluster:
         name = f"kube_{sv.namespace}_{sv.name}_{port}"
+
+        def remake(view: MeshView, px: Proxy) -> None:
+            gw, fresh = view.pods.get((px.namespace, px.pod)), view.services.get((sv.namespace, sv.name))
+            if gw is not None and fresh is not None:
+                self._gw_cluster(px, fresh, port, self._collapsed(gw, fresh, view), self._captured(gw, view))
+        self._built.setdefault((proxy.namespace, proxy.pod, name), remake)
         ckey = ("gw", sv.namespace, sv.name, port, collapsed, captured, self.option("gateway_vip_ejection"))
         config = self._configs.get(ckey)
         if config is None:
@@ -366,6 +390,12 @@ class DataPlane:
 
     def _wp_cluster(self, proxy: Proxy, sv: ServiceView, port: int) -> EnvoyCluster:
         name = al.inbound_vip_cluster(port, sv.fqdn)
+
+        def remake(view: MeshView, px: Proxy) -> None:
+            fresh = view.services.get((sv.namespace, sv.name))
+            if fresh is not None:
+                self._wp_cluster(px, fresh, port)
+        self._built.setdefault((proxy.namespace, proxy.pod, name), remake)
         ckey = ("wp", sv.namespace, sv.name, port)
         config = self._configs.get(ckey)
         if config is None:
