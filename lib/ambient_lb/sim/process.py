@@ -474,8 +474,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _usage(sim: Simulator) -> str:
     names = ", ".join(sim.contexts) if len(sim.contexts) > 1 else CONTEXT
-    return (f"  export KUBECONFIG={sim.kubeconfig}\n  kubectl get nodes\n"
-            f"(context {names}; stop it with: ambient-lb sim down --kubeconfig {sim.kubeconfig})")
+    default = Path(sim.kubeconfig) == DEFAULT_KUBECONFIG.expanduser()
+    down = "ambient-lb sim down" + ("" if default else f" --kubeconfig {_home_relative(sim.kubeconfig)}")
+    return (f"  export KUBECONFIG={_home_relative(sim.kubeconfig)}\n  kubectl get nodes\n"
+            f"(context {names}; stop it with: {down})")
+
+
+def _home_relative(path: Any) -> str:
+    """``~/.ambient-lb/sim/kubeconfig`` rather than the home directory spelled out: what a person
+    types on any machine (the runbook shows this output)."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
 
 
 def main(args: argparse.Namespace) -> int:
@@ -498,7 +507,7 @@ def main(args: argparse.Namespace) -> int:
     if state and _alive(state):
         mode = ", strict" if state.get("strict") else ""
         print(f"cluster-in-a-box running at {state['url']} (pid {state['pid']}, seed {state['seed']}, "
-              f"speed {state['speed']}{mode})\n  export KUBECONFIG={state['kubeconfig']}\n  log: {state['log_file']}")
+              f"speed {state['speed']}{mode})\n  export KUBECONFIG={_home_relative(state['kubeconfig'])}\n  log: {_home_relative(state['log_file'])}")
         for name, url in (state.get("contexts") or {}).items():
             print(f"  context {name}: {url}" + (" (current)" if name == CONTEXT else ""))
         return 0
