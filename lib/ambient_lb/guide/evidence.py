@@ -85,15 +85,16 @@ def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where
     s.figure(plots.plot_requests_per_pod(df, check=result, title=f"requests per pod ({where})"))
 
 
-OUTLIER_STATS = "stats?filter=outlier_detection"
+# the four counters the steps read (Envoy's filter is a regex searched in each stat name)
+OUTLIER_STATS = "stats?filter=outlier_detection.ejections_(active|overflow|(detected|enforced)_consecutive_5xx)"
 
 
 def waypoint_admin(run: Run, path: str, show: bool = True) -> str:
     """Envoy admin ``path`` of the waypoint, read the way a cluster allows.
 
     Istio binds the proxy's admin port to 127.0.0.1, so the API server's pod proxy cannot reach it;
-    ``pilot-agent request`` runs inside the proxy container and can (R13): ``kubectl exec -n httpbin
-    deploy/httpbin-waypoint -- pilot-agent request GET 'stats?filter=outlier_detection'``."""
+    ``pilot-agent request`` runs inside the proxy container and can (R13.1, R13.7): ``kubectl exec -n
+    httpbin deploy/httpbin-waypoint -- pilot-agent request GET 'stats?filter=outlier_detection'``."""
     p = run.params
     res = (kubectl if show else quietly)(run, "exec", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
                                          "--", "pilot-agent", "request", "GET", path)
@@ -104,7 +105,7 @@ def waypoint_stats(run: Run, show: bool = True) -> dict[str, float]:
     """The waypoint's Envoy ``outlier_detection.*`` stats for the app's inbound-vip cluster (R2.11).
 
     Empty when Istio's default stats matcher drops them: the waypoint's Gateway must ask for them
-    (step 03.1's ``proxyStatsMatcher``, R13)."""
+    (step 03.1's ``proxyStatsMatcher``, R13.3, R13.5)."""
     p = run.params
     cluster = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
     return parse_outlier_stats(waypoint_admin(run, OUTLIER_STATS, show), cluster)
@@ -144,11 +145,11 @@ def failures(df: Any) -> int:
     return int(((status >= 500) | (status == 0)).sum())
 
 
-GATEWAY_ADMIN_PORT = 19000  # kgateway's Envoy admin, bound to 127.0.0.1 inside the proxy pod (R13)
+GATEWAY_ADMIN_PORT = 19000  # kgateway's Envoy admin, bound to 127.0.0.1 inside the proxy pod (R13.2)
 
 
 def gateway_cluster_name(run: Run) -> str:
-    """kgateway's Envoy cluster for the app's Service backend (``kube_<ns>_<svc>_<port>``, R13)."""
+    """kgateway's Envoy cluster for the app's Service backend (``kube_<ns>_<svc>_<port>``, R13.9)."""
     p = run.params
     return f"kube_{p.namespaces.app}_{p.app.name}_{p.app.port}"
 

@@ -67,7 +67,8 @@ def delete_pod_under_traffic(run: Run) -> None:
         with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
                                     timeout=seconds(p.traffic.request_timeout)) as sampler, \
                 ui.LiveChart(run.interactive, "live traffic while a pod is deleted") as chart:
-            chart.start(sampler.timeline, plots.plot_failover_timeline)
+            chart.start(lambda: stats.on_simulated_clock(sampler.timeline(), run.speed),
+                        plots.plot_failover_timeline)
             # a baseline first: every replica has answered before one is deleted
             baseline = poll("every replica answers before the deletion",
                             lambda: _answered_by(sampler.timeline(), before), timeout=15, interval=0.1)
@@ -80,7 +81,7 @@ def delete_pod_under_traffic(run: Run) -> None:
             new = sorted(x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim)
             rotation = poll("the replacement is back in rotation",
                             lambda: _answered_by(sampler.timeline(), new), timeout=15, interval=0.1)
-        timeline = sampler.timeline()
+        timeline = stats.on_simulated_clock(sampler.timeline(), run.speed)  # t in simulated seconds
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run))
         summary = stats.failover_summary(timeline, disrupted_at="pod deleted", pod=victim,
                                          after="replacement ready")
@@ -202,7 +203,7 @@ def no_ejection_by_default(run: Run) -> None:
         s.note(f"With maxEjectionPercent unset Envoy ejects a host only while at most 10 % of the hosts "
                f"are ejected, and one of {hosts} is {100 // hosts} %: the guide's rule detects the failing "
                "pod after every 5 errors and never ejects it (R2.3, R2.4). The counters come from "
-               "pilot-agent inside the waypoint: its admin port listens on 127.0.0.1 only (R13).")
+               "pilot-agent inside the waypoint: its admin port listens on 127.0.0.1 only (R13.1, R13.7).")
     do_step(run, "04.4", "The guide's rule: detected, never ejected", act, None)
 
 
@@ -231,7 +232,7 @@ def ejection(run: Run) -> None:
         s.add(_no_failures_while_ejected(run, first, then))
         s.note("A DestinationRule change rebuilds the waypoint's cluster: its hosts start with clean "
                "error counters and no ejections, while Envoy's stats counters keep counting (R2.12, "
-               "R13), so the runbook compares counters before and after. The ejection happens on the "
+               "R13.10), so the runbook compares counters before and after. The ejection happens on the "
                f"{dr.consecutive_5xx_errors}th consecutive error, not at an interval sweep (R2.3).")
     do_step(run, "04.5", "A real ejection with maxEjectionPercent: 100", act, None)
 

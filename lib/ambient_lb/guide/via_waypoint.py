@@ -60,7 +60,7 @@ def gateway_sees_pods(run: Run) -> None:
                     f"{', '.join(hosts)}"))
         s.note("Without a waypoint kgateway's own Envoy holds the pod IPs and picks one per request; "
                "its ztunnel only carries the connection there (R1.1). The gateway's admin listens on "
-               "the pod's loopback, so it is read through a port-forward, as kgateway's docs do (R13).")
+               "the pod's loopback, so it is read through a port-forward, as kgateway's docs do (R13.2).")
     do_step(run, "03.2", "The gateway's view of in-ambient: every pod", act, None)
 
 
