@@ -551,25 +551,22 @@ class Kube:
     def wait_for_pod_count(self, namespace: str, selector: str, count: int,
                            timeout: float | Any = 120.0) -> list[dict]:
         """Until exactly ``count`` pods match ``selector`` (terminating ones still count: 0 = all gone)."""
-        seconds = float(getattr(timeout, "seconds", timeout))
-        pods: dict[str, dict] = {}
-        for etype, pod in self.watch("pod", namespace, timeout=seconds, selector=selector):
-            if etype == "RESET":
-                pods.clear()
-                continue
-            if etype == "DELETED":
-                pods.pop(pod["metadata"]["name"], None)
-            elif etype != "SYNCED":
-                pods[pod["metadata"]["name"]] = pod
-            if etype not in ("LISTED",) and len(pods) == count:
-                return sorted(pods.values(), key=lambda p: p["metadata"]["name"])
-        states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
-        raise TimedOut(f"{count} pod(s) with {selector} in {namespace} not reached within {seconds:g}s",
-                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}")
+        pods = self._watch_pods(namespace, selector, timeout, lambda pods, listing: not listing and
+                                len(pods) == count, f"{count} pod(s)", "")
+        return sorted(pods, key=lambda p: p["metadata"]["name"])
 
     def wait_for_ready_pods(self, namespace: str, selector: str, count: int,
                             timeout: float | Any = 180.0) -> list[dict]:
         """Until at least ``count`` pods matching ``selector`` are Ready and not terminating."""
+        pods = self._watch_pods(namespace, selector, timeout,
+                                lambda pods, _: sum(pod_ready(p) for p in pods) >= count,
+                                f"{count} ready pod(s)", "; kubectl describe pod <name> shows why one is not ready")
+        return sorted((p for p in pods if pod_ready(p)), key=lambda p: p["metadata"]["name"])
+
+    def _watch_pods(self, namespace: str, selector: str, timeout: float | Any,
+                    done: Callable[[list[dict], bool], bool], what: str, hint: str) -> list[dict]:
+        """Watch the pods matching ``selector`` until ``done(pods, still_listing)``; TimedOut names
+        each pod's state otherwise."""
         seconds = float(getattr(timeout, "seconds", timeout))
         pods: dict[str, dict] = {}
         for etype, pod in self.watch("pod", namespace, timeout=seconds, selector=selector):
@@ -580,13 +577,11 @@ class Kube:
                 pods.pop(pod["metadata"]["name"], None)
             elif etype != "SYNCED":
                 pods[pod["metadata"]["name"]] = pod
-            ready = [p for p in pods.values() if pod_ready(p)]
-            if len(ready) >= count:
-                return sorted(ready, key=lambda p: p["metadata"]["name"])
+            if done(list(pods.values()), etype == "LISTED"):
+                return list(pods.values())
         states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
-        raise TimedOut(f"{count} ready pod(s) with {selector} in {namespace} not reached within {seconds:g}s",
-                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}; "
-                                               "kubectl describe pod <name> shows why one is not ready")
+        raise TimedOut(f"{what} with {selector} in {namespace} not reached within {seconds:g}s",
+                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}{hint}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from typing import Callable
 
 from ..checks import CheckResult, check
 from ..errors import RunbookError
-from .cluster import FAULTY_LABEL, app_selector, condition, replicas_selector, get_json, quietly, ready_pods
+from .cluster import condition, get_json, quietly, ready_pods, replicas_selector
+from .failover import delete_failing_replica
 from .install import ambient_namespace, export_address, gateway, gateway_api_crds, kgateway, kgateway_crds
 from .prerequisites import simulator
 from .routing import http_route, sample_app, scale_app
@@ -100,14 +101,8 @@ def _no_failing_replica(run: Run) -> CheckResult:
     p = run.params
     if get_json(run, "deployment", p.faulty.name, p.namespaces.app) is None:
         return check("no failing replica left from step 4", True, "none")
-    run.kube.delete("deployment", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
-    run.kube.delete("configmap", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
-    try:
-        run.kube.wait_for_pod_count(p.namespaces.app, f"{app_selector(run)},{FAULTY_LABEL}", 0,
-                                    timeout=p.timeouts.deletion)
-    except RunbookError as exc:
-        return CheckResult("no failing replica left from step 4", False, str(exc), exc.hint or "")
-    return check("no failing replica left from step 4", True, f"removed {p.faulty.name} (a stopped step 4 left it)")
+    return delete_failing_replica(run, "no failing replica left from step 4",
+                                  f"removed {p.faulty.name} (a stopped step 4 left it)")
 
 
 def _probe(run: Run, probe: Callable[[Run], bool]) -> bool:

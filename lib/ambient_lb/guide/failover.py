@@ -300,16 +300,23 @@ def ejected_again(run: Run) -> None:
     do_step(run, "04.6", "The ejection ends at a sweep; the still-failing replica is ejected again", act, None)
 
 
+def delete_failing_replica(run: Run, name: str, detail: str) -> CheckResult:
+    """``kubectl delete`` the failing replica's Deployment and ConfigMap, then a check (named ``name``)
+    that watches until its pods are gone. 04.7 and the earlier-state step of 02/03 use it."""
+    p = run.params
+    run.kube.delete("deployment", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+    run.kube.delete("configmap", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
+    return from_wait(name, lambda: run.kube.wait_for_pod_count(p.namespaces.app, faulty_selector(run), 0,
+                                                               timeout=p.timeouts.deletion),
+                     detail=detail, hint=f"kubectl get pods -n {p.namespaces.app} -l {faulty_selector(run)}")
+
+
 def remove_failing_replica(run: Run) -> None:
     """Delete the failing replica (its Deployment and ConfigMap); traffic is clean again."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        run.kube.delete("deployment", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
-        run.kube.delete("configmap", [p.faulty.name], namespace=p.namespaces.app, ignore_not_found=True)
-        s.add(from_wait(f"{p.faulty.name}'s pods are gone", lambda: run.kube.wait_for_pod_count(
-            p.namespaces.app, faulty_selector(run), 0, timeout=p.timeouts.deletion),
-            detail="no pods left", hint=f"kubectl get pods -n {p.namespaces.app} -l {faulty_selector(run)}"))
+        s.add(delete_failing_replica(run, f"{p.faulty.name}'s pods are gone", "no pods left"))
         df = send(run, p.app.replicas * 3)
         s.add(check("every request succeeds again", failures(df) == 0 and len(df) > 0,
                     f"{failures(df)} of {len(df)} failed; answered by {sorted(pods_seen(df))}"))
