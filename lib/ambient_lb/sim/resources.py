@@ -52,7 +52,8 @@ def _t(group: str, version: str, resource: str, kind: str, namespaced: bool = Tr
 
 
 BUILTIN: tuple[ResourceType, ...] = (
-    _t("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=("status",)),
+    _t("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=("status",),
+       verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),
     _t("", "v1", "nodes", "Node", False, short_names=("no",), subresources=("status", "proxy")),
     _t("", "v1", "pods", "Pod", short_names=("po",), categories=("all",),
        subresources=("status", "log", "proxy", "eviction", "portforward", "exec", "attach")),

@@ -77,7 +77,8 @@ class Store:
         self._listeners: list[Callable[[Event], None]] = []
         # types whose deletion some controller completes (the kubelet removes pods after their
         # grace period, the namespace controller removes namespaces); any other object that is
-        # being deleted goes as soon as an update leaves it without finalizers
+        # being deleted goes as soon as an update leaves it without finalizers, and so does one of
+        # these whose grace period is over (0) when its last finalizer goes (``shouldDeleteDuringUpdate``)
         self.graceful: set[GR] = {GR("", "pods"), GR("", "namespaces")}
 
     # ---- reads -------------------------------------------------------------------------------
@@ -140,7 +141,9 @@ class Store:
         if obj == old:
             return old
         out = self._commit("MODIFIED", gr, key, obj, old)
-        if gr not in self.graceful and md.get("deletionTimestamp") and not md.get("finalizers"):
+        if md.get("deletionTimestamp") and not md.get("finalizers") and (
+                gr not in self.graceful or (old["metadata"].get("finalizers") and
+                                            md.get("deletionGracePeriodSeconds") == 0)):
             self.remove(gr, key[0], key[1])  # the last finalizer went: the deletion completes
         return out
 

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import bodies, discovery, openapi, rest, routing, subresources
+from . import bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
@@ -62,6 +62,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def pretty_print(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """R16.8: ``?pretty=true``, curl, Wget and browsers get indented JSON (``encoding.PRETTY``)."""
+    encoding.PRETTY.set(encoding.wants_pretty(request.query, request.headers.get("User-Agent", "")))
+    return await handler(request)
+
+
+@web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[STATE].token
     if token and request.path not in PUBLIC:
@@ -72,7 +79,8 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def version(request: web.Request) -> web.StreamResponse:
-    return json_response(VERSION)
+    """``/version`` is written with ``WriteRawJSON``: always indented, no trailing newline (R16.8)."""
+    return web.Response(body=encoding.indented(VERSION), content_type="application/json")
 
 
 async def health(request: web.Request) -> web.StreamResponse:
@@ -118,8 +126,8 @@ def _legacy_discovery(srv: ServerState, parts: list[str]) -> dict[str, Any] | No
     return None
 
 
-VERBS_ON_COLLECTION = {"GET": rest.list_, "POST": rest.create, "DELETE": rest.delete_collection}
-VERBS_ON_OBJECT = {"GET": rest.get, "PUT": rest.update, "PATCH": patch, "DELETE": rest.delete}
+VERBS_ON_COLLECTION = {"GET": rest.list_, "POST": rest.create, "DELETE": deletes.delete_collection}
+VERBS_ON_OBJECT = {"GET": rest.get, "PUT": rest.update, "PATCH": patch, "DELETE": deletes.delete}
 
 
 async def resources(request: web.Request) -> web.StreamResponse:
@@ -172,7 +180,7 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: float = 10.0) -> web.Application:
     """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
-    app = web.Application(middlewares=[errors, auth], client_max_size=bodies.MAX_BODY)
+    app = web.Application(middlewares=[pretty_print, errors, auth], client_max_size=bodies.MAX_BODY)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router

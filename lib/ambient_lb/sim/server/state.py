@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import copy
 import importlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..clock import to_rfc3339
 from ..cluster import Cluster
 from ..resources import ResourceType
 from ..store import GR
+from . import encoding
 from .defaults import Allocator
 from .routing import Target
 from .status import ApiError
@@ -30,11 +30,13 @@ CRD_GR = GR("apiextensions.k8s.io", "customresourcedefinitions")
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """A compact JSON body as the API server writes it (newline-terminated, R16.8)."""
+    return encoding.compact(obj)
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=dumps(obj), status=status, content_type="application/json", headers=headers)
+    """A JSON answer, indented when the request asked to be pretty-printed (``encoding.PRETTY``)."""
+    return web.Response(body=encoding.body(obj), status=status, content_type="application/json", headers=headers)
 
 
 def engine(name: str) -> Any:

@@ -33,12 +33,20 @@ class ApiError(Exception):
         self.code = code or CODES.get(reason, 500)
 
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                               "status": "Failure", "message": self.message, "reason": self.reason,
-                               "code": self.code}
-        if self.details:
-            out["details"] = self.details
-        return out
+        return status_body("Failure", message=self.message, reason=self.reason, details=self.details,
+                           code=self.code)
+
+
+def status_body(status: str, *, message: str = "", reason: str = "", details: dict[str, Any] | None = None,
+                code: int = 0) -> dict[str, Any]:
+    """A ``metav1.Status`` with its fields in the Go struct's order and its empty fields left out
+    (``omitempty``), as the API server serializes it (R16.8): kind, apiVersion, metadata, status,
+    message, reason, details, code."""
+    out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": status}
+    for key, value in (("message", message), ("reason", reason), ("details", details), ("code", code)):
+        if value:
+            out[key] = value
+    return out
 
 
 def _details(rt: ResourceType | None, name: str | None, **extra: Any) -> dict[str, Any]:
@@ -104,6 +112,6 @@ def unsupported_media_type(content_type: str, hint: str = "") -> ApiError:
 
 
 def success(rt: ResourceType, name: str, uid: str | None = None) -> dict[str, Any]:
-    """The ``Status`` a DELETE answers once the object is gone at once (e.g. a namespace-less delete)."""
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": _details(rt, name, **({"uid": uid} if uid else {}))}
+    """The ``Status`` a DELETE answers when the object went at once and its storage does not return
+    deleted objects (``finalizeDelete``, R16.1): details name the resource (plural) as ``kind``."""
+    return status_body("Success", details=_details(rt, name, **({"uid": uid} if uid else {})))

@@ -125,17 +125,17 @@ class _Encoder:
             self.first = False
         else:
             out = for_version(self.t.rt, obj, self.t.version)
-        return dumps({"type": kind, "object": out}) + b"\n"
+        return dumps({"type": kind, "object": out})
 
     def bookmark(self, rv: int) -> bytes:
         obj = {"kind": self.t.rt.kind, "apiVersion": self.t.rt.api_version(self.t.version),
                "metadata": {"resourceVersion": str(rv)}}
-        return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+        return dumps({"type": "BOOKMARK", "object": obj})
 
 
 def _expired(message: str) -> bytes:
     status = ApiError("Expired", message).status()
-    return dumps({"type": "ERROR", "object": status}) + b"\n"
+    return dumps({"type": "ERROR", "object": status})
 
 
 def _backlog(srv: "ServerState", t: Target, pred: Any, start: int | None, enc: _Encoder) -> list[bytes]:
