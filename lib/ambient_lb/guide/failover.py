@@ -142,7 +142,7 @@ def deploy_failing_replica(run: Run) -> None:
         ip = pod["status"]["podIP"]
         before = len(_access_lines(run))
         df = send(run, 4 * (p.app.replicas + 1), status_only=True)
-        kubectl(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", f"--tail={p.app.replicas + 1}")
+        _show_lines_to(run, ip, len(df))
         lines = _access_lines(run).iloc[before:]
         mine = lines[lines["upstream_ip"] == ip]
         others = lines[lines["upstream_ip"] != ip]
@@ -162,6 +162,19 @@ def deploy_failing_replica(run: Run) -> None:
                "every request (its readiness probe path answers 200, so it is Ready and gets traffic). "
                f"The waypoint's access log names the upstream pod IP of each request ({ip} here).")
     do_step(run, "04.3", "Deploy a replica that answers 500", act, None)
+
+
+def _show_lines_to(run: Run, ip: str, tail: int) -> None:
+    """Shown: ``kubectl logs ... --tail=N | grep 'connect_originate/<ip>:'``, the waypoint's access-log
+    lines of the last N requests whose upstream is that pod, with what grep prints."""
+    from .. import shell
+
+    p = run.params
+    res = quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", f"--tail={tail}")
+    needle = f"connect_originate/{ip}:"
+    shown = "".join(line + "\n" for line in res.stdout.splitlines() if needle in line)
+    shell.record(shell.CommandResult(res.args, 0, shown, "", f"kubectl logs -n {p.namespaces.app} "
+                                     f"deploy/{p.waypoint.name} --tail={tail} | grep '{needle}'"))
 
 
 def _access_lines(run: Run) -> Any:
