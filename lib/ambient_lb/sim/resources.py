@@ -64,6 +64,8 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _t("", "v1", "secrets", "Secret"),
     _t("", "v1", "events", "Event", short_names=("ev",)),
+    _t("", "v1", "replicationcontrollers", "ReplicationController", short_names=("rc",), categories=("all",),
+       subresources=("status", "scale")),
     _t("apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=("all",),
        subresources=("status", "scale")),
     _t("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), categories=("all",),

@@ -3,7 +3,8 @@
 Who calls it: ``sim/world.py`` (``build_cluster``) starts ``all_controllers(cluster)`` in order,
 before the mesh layer. Order matters only for who listens first: the event recorder, admission and
 the garbage collector are in place before anything creates objects, and the bootstrap (which seeds
-the store once the server's loop runs) comes last.
+the store once the server's loop runs) comes after the original set; controllers added since then
+follow it and seed their own RNG (``common.named_rng``), which keeps every seeded name stable.
 
 Extensions hung on the cluster (``cluster.extensions``):
     "events"     EventRecorder: ``record(obj, api_version, kind, type, reason, message, component)``
@@ -31,7 +32,7 @@ from .gatewayclasses import IstioGatewayClasses
 from .gc import GarbageCollector
 from .kubelet import Kubelet, KubeletTimings
 from .namespaces import NamespaceController
-from .replicasets import ReplicaSetController
+from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
 
 __all__ = ["all_controllers", "AdmissionInvalid", "admit", "delete_object", "Kubelet", "KubeletTimings"]
@@ -42,4 +43,7 @@ def all_controllers(cluster: Any) -> list[Any]:
     cluster.extensions.setdefault("delete", delete_object)
     return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),
             Scheduler(), Kubelet(), StrictNotices(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
-            EndpointSliceController(), IstioGatewayClasses(), Bootstrap()]
+            EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
+            # added later; they draw nothing from cluster.rng (common.named_rng), so the names and IPs of
+            # everything above stay what they were for a given seed
+            ReplicationControllerController()]

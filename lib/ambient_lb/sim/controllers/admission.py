@@ -9,7 +9,7 @@ Who calls it: the API server runs every callable in ``cluster.extensions["admiss
 Controllers that create objects themselves go through the same chain with ``admit``.
 
 What is defaulted (as the real API server's defaulting functions and admission plugins do):
-Pods and pod templates, Deployments, ReplicaSets, DaemonSets, Namespaces, Services (ClusterIP from
+Pods and pod templates, Deployments, ReplicaSets, ReplicationControllers, DaemonSets, Namespaces, Services (ClusterIP from
 10.96.0.0/16 and NodePorts from 30000-32767, drawn from the seeded rng).
 """
 
@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from ..store import GR, StoreError
 from . import defaults, shapes
-from .common import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, SERVICES, Obj, meta
+from .common import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES, \
+    Obj, meta
 
 Admit = Callable[[str, GR, Obj, "Obj | None"], Obj]
 
@@ -31,6 +32,7 @@ NODE_PORTS = (30000, 32767)
 
 
 _KINDS = {PODS: "Pod", DEPLOYMENTS: "Deployment", REPLICA_SETS: "ReplicaSet", DAEMON_SETS: "DaemonSet",
+          REPLICATION_CONTROLLERS: "ReplicationController",
           NAMESPACES: "Namespace", SERVICES: "Service"}
 
 
@@ -97,6 +99,7 @@ class Admission:
 
     _by_gr: dict[GR, Callable[["Admission", str, Obj, "Obj | None"], Obj]] = {
         PODS: _pod, DEPLOYMENTS: _workload, REPLICA_SETS: _workload, DAEMON_SETS: _workload,
+        REPLICATION_CONTROLLERS: _workload,
         NAMESPACES: _namespace, SERVICES: _service,
     }
 

@@ -30,6 +30,7 @@ SECRETS = GR("", "secrets")
 EVENTS = GR("", "events")
 DEPLOYMENTS = GR("apps", "deployments")
 REPLICA_SETS = GR("apps", "replicasets")
+REPLICATION_CONTROLLERS = GR("", "replicationcontrollers")
 DAEMON_SETS = GR("apps", "daemonsets")
 ENDPOINT_SLICES = GR("discovery.k8s.io", "endpointslices")
 CRDS = GR("apiextensions.k8s.io", "customresourcedefinitions")
@@ -263,15 +264,25 @@ class QueuedController:
 
     def start(self, cluster: Any) -> None:
         self.cluster = cluster
-        self.rng = random.Random(cluster.rng.getrandbits(64))
+        self.rng = self._make_rng(cluster)
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)
+
+    def _make_rng(self, cluster: Any) -> random.Random:
+        return random.Random(cluster.rng.getrandbits(64))
 
     def _on_event(self, ev: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _reconcile(self, key: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def named_rng(cluster: Any, name: str) -> random.Random:
+    """An RNG seeded from the cluster's seed and a controller's name, drawing nothing from
+    ``cluster.rng``: controllers added later use it, so the names and IPs every earlier controller
+    draws for a given ``--seed`` stay what they were."""
+    return random.Random(f"{cluster.seed}:{name}")
 
 
 def guarded(fn: Callable[..., Any], *args: Any) -> None:

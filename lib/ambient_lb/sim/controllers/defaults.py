@@ -105,11 +105,14 @@ def qos_class(spec: Obj) -> str:
 
 
 def workload(obj: Obj) -> None:
-    """Deployments, ReplicaSets and DaemonSets: strategy, history limit, template defaults."""
+    """Deployments, ReplicaSets, ReplicationControllers and DaemonSets: strategy, history limit,
+    template defaults."""
     spec = obj.setdefault("spec", {})
     kind = obj.get("kind", "")
-    if kind in ("Deployment", "ReplicaSet"):
+    if kind in ("Deployment", "ReplicaSet", "ReplicationController"):
         spec.setdefault("replicas", 1)
+    if kind == "ReplicationController":
+        replication_controller(obj)
     if kind == "Deployment":
         strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
         strategy.setdefault("type", "RollingUpdate")
@@ -130,6 +133,19 @@ def workload(obj: Obj) -> None:
     template = spec.setdefault("template", {})
     template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
     pod_spec(template.setdefault("spec", {}))
+
+
+def replication_controller(obj: Obj) -> None:
+    """``SetDefaults_ReplicationController``: an empty selector, and empty object labels, are the
+    template's labels (R16.20)."""
+    spec = obj.setdefault("spec", {})
+    tmpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if tmpl_labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(tmpl_labels)
+        md = obj.setdefault("metadata", {})
+        if not md.get("labels"):
+            md["labels"] = dict(tmpl_labels)
 
 
 def namespace(obj: Obj, old: Obj | None) -> None:

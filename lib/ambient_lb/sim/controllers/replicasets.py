@@ -1,6 +1,10 @@
-"""ReplicaSets: keep ``spec.replicas`` pods alive, and report how many are ready and available.
+"""ReplicaSets and ReplicationControllers: keep ``spec.replicas`` pods alive, and report how many are
+ready and available.
 
-Who calls it: started by ``all_controllers``; the Deployment controller sets ``spec.replicas``.
+Who calls it: started by ``all_controllers``; the Deployment controller sets a ReplicaSet's
+``spec.replicas``. ``ReplicationControllerController`` is the same controller for core/v1
+ReplicationControllers (R16.20): pods owned by ``v1 ReplicationController``, events from
+``replication-controller``, a plain map selector; the rules below are the same.
 
 - Too few pods (not counting terminating ones, R6.1 step 2): create the missing ones at once, named
   ``<rs>-<5 chars>`` from the seeded rng, owned by the ReplicaSet (``controller: true``).
@@ -17,8 +21,8 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import QueuedController, PODS, edit_status, REPLICA_SETS, Obj, condition, controller_of, deep, deleting, is_true, \
-    labels, meta, namespace_open, owner_ref, owned_by, random_suffix
+from .common import QueuedController, PODS, edit_status, REPLICA_SETS, REPLICATION_CONTROLLERS, Obj, condition, \
+    controller_of, deep, deleting, is_true, labels, meta, named_rng, namespace_open, owner_ref, owned_by, random_suffix
 from .deletion import delete_object
 
 
@@ -37,7 +41,8 @@ def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
     return min_ready <= 0 or (since is not None and parse_rfc3339(since) + min_ready <= now)
 
 
-def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, node: str | None = None) -> Obj:
+def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, node: str | None = None,
+                      api_version: str = "apps/v1") -> Obj:
     """A new Pod from ``owner.spec.template``, owned by it, defaulted by the admission chain."""
     tmpl = deep(owner["spec"]["template"])
     md = tmpl.get("metadata") or {}
@@ -45,7 +50,7 @@ def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, n
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-", "namespace": meta(owner)["namespace"],
                         "labels": dict(md.get("labels") or {}),
-                        "ownerReferences": [owner_ref(owner, "apps/v1", kind)]},
+                        "ownerReferences": [owner_ref(owner, api_version, kind)]},
            "spec": tmpl.get("spec") or {}}
     if md.get("annotations"):
         pod["metadata"]["annotations"] = dict(md["annotations"])
@@ -72,17 +77,18 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, int, float]:
 
 class ReplicaSetController(QueuedController):
     name = "replicaset-controller"
+    gr, kind, api_version = REPLICA_SETS, "ReplicaSet", "apps/v1"
 
     def _on_event(self, ev: Any) -> None:
-        if ev.gr == REPLICA_SETS and ev.type != "DELETED":
+        if ev.gr == self.gr and ev.type != "DELETED":
             self.queue.add((meta(ev.obj)["namespace"], meta(ev.obj)["name"]))
         elif ev.gr == PODS:
-            owner = controller_of(ev.obj, "ReplicaSet")
+            owner = controller_of(ev.obj, self.kind)
             if owner:
                 self.queue.add((meta(ev.obj)["namespace"], owner))
 
     def _reconcile(self, key: tuple[str, str]) -> None:
-        rs = self.cluster.store.get(REPLICA_SETS, *key)
+        rs = self.cluster.store.get(self.gr, *key)
         if rs is None or deleting(rs):
             return
         pods = active_pods(self.cluster, rs)
@@ -97,18 +103,18 @@ class ReplicaSetController(QueuedController):
         self._status(key)
 
     def _create(self, rs: Obj) -> None:
-        pod = pod_from_template(self.cluster, rs, "ReplicaSet", self.rng)
+        pod = pod_from_template(self.cluster, rs, self.kind, self.rng, api_version=self.api_version)
         while self.cluster.store.get(PODS, meta(rs)["namespace"], pod["metadata"]["name"]) is not None:
             pod["metadata"]["name"] = f"{meta(rs)['name']}-{random_suffix(self.rng)}"
         self.cluster.store.create(PODS, pod)
         self._event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
 
     def _event(self, rs: Obj, reason: str, message: str) -> None:
-        self.cluster.extensions["events"].record(rs, "apps/v1", "ReplicaSet", "Normal", reason, message,
-                                                 "replicaset-controller")
+        self.cluster.extensions["events"].record(rs, self.api_version, self.kind, "Normal", reason, message,
+                                                 self.name)
 
     def _status(self, key: tuple[str, str]) -> None:
-        rs = self.cluster.store.get(REPLICA_SETS, *key)
+        rs = self.cluster.store.get(self.gr, *key)
         if rs is None:
             return
         pods = active_pods(self.cluster, rs)
@@ -122,4 +128,14 @@ class ReplicaSetController(QueuedController):
         status = {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
         if min_ready and status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
             self.queue.add_after(min_ready, key)
-        edit_status(self.cluster.store, REPLICA_SETS, *key, lambda o: o.__setitem__("status", status))
+        edit_status(self.cluster.store, self.gr, *key, lambda o: o.__setitem__("status", status))
+
+
+class ReplicationControllerController(ReplicaSetController):
+    """core/v1 ReplicationControllers, with the ReplicaSet controller's shape (R16.20)."""
+
+    name = "replication-controller"
+    gr, kind, api_version = REPLICATION_CONTROLLERS, "ReplicationController", "v1"
+
+    def _make_rng(self, cluster: Any) -> random.Random:
+        return named_rng(cluster, self.name)

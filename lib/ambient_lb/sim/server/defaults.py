@@ -90,6 +90,19 @@ def replicaset(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
+def replicationcontroller(obj: Obj, _: "Allocator") -> None:
+    """``SetDefaults_ReplicationController`` (R16.20): selector and labels from the template, 1 replica."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        if not obj["metadata"].get("labels"):
+            obj["metadata"]["labels"] = dict(labels)
+    _template(spec)
+
+
 def daemonset(obj: Obj, _: "Allocator") -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
@@ -145,6 +158,7 @@ def crd(obj: Obj, _: "Allocator") -> None:
 DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
     ("", "Pod"): pod, ("", "Service"): service, ("", "Namespace"): namespace, ("", "Secret"): secret,
     ("apps", "Deployment"): deployment, ("apps", "ReplicaSet"): replicaset,
+    ("", "ReplicationController"): replicationcontroller,
     ("apps", "DaemonSet"): daemonset, ("apiextensions.k8s.io", "CustomResourceDefinition"): crd,
 }
 

@@ -60,6 +60,7 @@ DEPLOYMENT_SPEC = _obj(
     "replicas", "strategy", "minReadySeconds", "revisionHistoryLimit", "paused",
     "progressDeadlineSeconds", selector=LABEL_SELECTOR, template=POD_TEMPLATE)
 REPLICASET_SPEC = _obj("replicas", "minReadySeconds", selector=LABEL_SELECTOR, template=POD_TEMPLATE)
+RC_SPEC = _obj("replicas", "minReadySeconds", "selector", template=POD_TEMPLATE)
 DAEMONSET_SPEC = _obj("updateStrategy", "minReadySeconds", "revisionHistoryLimit",
                       selector=LABEL_SELECTOR, template=POD_TEMPLATE)
 
@@ -82,6 +83,7 @@ BUILTIN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
         "type", "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance"),
     ("apps", "Deployment"): _kind(spec=DEPLOYMENT_SPEC, status=ANY),
     ("apps", "ReplicaSet"): _kind(spec=REPLICASET_SPEC, status=ANY),
+    ("", "ReplicationController"): _kind(spec=RC_SPEC, status=ANY),
     ("apps", "DaemonSet"): _kind(spec=DAEMONSET_SPEC, status=ANY),
     ("discovery.k8s.io", "EndpointSlice"): _kind("addressType", "endpoints", "ports"),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind(

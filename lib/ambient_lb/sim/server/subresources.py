@@ -91,7 +91,9 @@ def _scale_of(srv: ServerState, t: Target, obj: Obj) -> Obj:
     if sel_p:
         sel = _dig(obj, sel_p) or ""
     else:
-        ml = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        raw = (obj.get("spec") or {}).get("selector") or {}
+        # a LabelSelector (apps/v1), or a ReplicationController's plain map (R16.20)
+        ml = (raw.get("matchLabels") or {}) if "matchLabels" in raw or "matchExpressions" in raw else raw
         sel = ",".join(f"{k}={v}" for k, v in sorted(ml.items()))
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")

@@ -87,9 +87,29 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
             out.append(("FieldValueInvalid", "spec.template.metadata.labels",
                         f"Invalid value: {_gomap(labels)}: `selector` does not match template `labels`"))
         out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
+    if key == ("", "ReplicationController"):
+        out += _rc_causes(spec)
     if key == ("apiextensions.k8s.io", "CustomResourceDefinition"):
         out += _crd_causes(obj, spec)
     return out
+
+
+def _rc_causes(spec: Obj) -> list[Cause]:
+    """``ValidateReplicationControllerSpec``: a map selector that selects the template, which restarts Always."""
+    sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
+    tpl = spec.get("template") if isinstance(spec.get("template"), dict) else None
+    if tpl is None:
+        return [("FieldValueRequired", "spec.template", "Required value")]
+    out: list[Cause] = [] if sel else [("FieldValueRequired", "spec.selector", "Required value")]
+    labels = ((tpl.get("metadata") or {}).get("labels")) or {}
+    if sel and any(labels.get(k) != v for k, v in sel.items()):
+        out.append(("FieldValueInvalid", "spec.template.metadata.labels",
+                    f"Invalid value: {_gomap(labels)}: selector does not match template labels"))
+    policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
+    if policy != "Always":
+        out.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
+                    f'Unsupported value: "{policy}": supported values: "Always"'))
+    return out + _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
 
 
 def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
@@ -140,6 +160,7 @@ TYPED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("", "Secret"): [("data", "map[string]string"), ("stringData", "map[string]string"), ("type", "string")],
     ("apps", "Deployment"): [("spec.replicas", "int32")],
     ("apps", "ReplicaSet"): [("spec.replicas", "int32")],
+    ("", "ReplicationController"): [("spec.replicas", "int32"), ("spec.selector", "map[string]string")],
     ("", "Service"): [("spec.ports", "list"), ("spec.selector", "map[string]string"), ("spec.type", "string")],
     ("", "Pod"): [("spec.nodeName", "string"), ("spec.terminationGracePeriodSeconds", "int64")],
 }

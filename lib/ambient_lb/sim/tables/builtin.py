@@ -228,6 +228,15 @@ def replicaset_row(obj: Obj, now: float) -> Row:
             int(status.get("readyReplicas") or 0), _age(obj, now), *_workload_wide(obj)], None
 
 
+def replication_controller_row(obj: Obj, now: float) -> Row:
+    """``printReplicationController``: as a ReplicaSet, the selector a plain map (R16.20)."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = containers_and_images(((spec.get("template") or {}).get("spec")))
+    return [_meta(obj).get("name", ""), int(spec.get("replicas", 1) or 0), int(status.get("replicas") or 0),
+            int(status.get("readyReplicas") or 0), _age(obj, now), names, images,
+            format_labels(spec.get("selector"))], None
+
+
 DAEMONSET_COLUMNS = [NAME, col("Desired", "integer", desc="The number of nodes that should be running the "
                                "daemon pod."),
                      col("Current", "integer", desc="The number of nodes running at least one daemon pod."),
@@ -429,6 +438,7 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "Pod"): (POD_COLUMNS, pod_row),
     ("apps", "Deployment"): (DEPLOYMENT_COLUMNS, deployment_row),
     ("apps", "ReplicaSet"): (REPLICASET_COLUMNS, replicaset_row),
+    ("", "ReplicationController"): (REPLICASET_COLUMNS, replication_controller_row),
     ("apps", "DaemonSet"): (DAEMONSET_COLUMNS, daemonset_row),
     ("", "Service"): (SERVICE_COLUMNS, service_row),
     ("", "Endpoints"): (ENDPOINTS_COLUMNS, endpoints_row),
