@@ -77,9 +77,16 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("coordination.k8s.io", "v1", "leases", "Lease"),
     _t("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
        short_names=("crd", "crds"), subresources=("status",)),
-    # answered, never stored (kubectl auth can-i); the API server allows everything
+    _t("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _t("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _t("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    _t("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    # answered, never stored (server/reviews.py): kubectl auth can-i, can-i --list, whoami (R16.10)
+    _t("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", verbs=("create",)),
     _t("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False, verbs=("create",)),
     _t("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False, verbs=("create",)),
+    _t("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False, verbs=("create",)),
+    _t("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, verbs=("create",)),
 )
 
 

@@ -57,6 +57,8 @@ def test_rc_is_defaulted_from_its_template(kubectl) -> None:
     _ready_rc(kubectl, "rc-defaults")
     sel = kubectl("get", "rc", "web", "-n", "rc-defaults", "-o", "jsonpath={.spec.selector}{.metadata.labels}").stdout
     assert sel == '{"app":"web"}{"app":"web"}'
+    again = RC.replace("NS", "rc-defaults").replace("go-httpbin:v2.15.0", "go-httpbin:v2.15.1")
+    assert "replicationcontroller/web configured" in kubectl("apply", "-f", "-", stdin=again).stdout
 
 
 def test_get_rc_prints_desired_current_ready(kubectl) -> None:

@@ -32,6 +32,7 @@ from .gatewayclasses import IstioGatewayClasses
 from .gc import GarbageCollector
 from .kubelet import Kubelet, KubeletTimings
 from .namespaces import NamespaceController
+from .rbac import ClusterRoleAggregation, RbacDefaults
 from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
 
@@ -46,4 +47,4 @@ def all_controllers(cluster: Any) -> list[Any]:
             EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
             # added later; they draw nothing from cluster.rng (common.named_rng), so the names and IPs of
             # everything above stay what they were for a given seed
-            ReplicationControllerController()]
+            ReplicationControllerController(), ClusterRoleAggregation(), RbacDefaults()]

@@ -99,6 +99,13 @@ SERVICE_STATUS = Struct({"conditions": CONDITIONS}, value=True)
 NODE_STATUS = Struct({"conditions": CONDITIONS, "addresses": by("type")}, value=True)
 
 
+JOB_SPEC = Struct({"selector": LABEL_SELECTOR, "template": POD_TEMPLATE, "podFailurePolicy": Struct(),
+                   "successPolicy": Struct()}, value=True)
+CRONJOB_SPEC = Struct({"jobTemplate": Struct({"metadata": OBJECT_META, "spec": JOB_SPEC}, value=True)}, value=True)
+RC_SPEC = Struct({"template": POD_TEMPLATE}, value=True)  # a ReplicationController's selector is a plain map
+ROLE_REF = Struct(value=True)
+
+
 def _kind(spec: Struct | None = None, status: Struct | None = None, **top: Rule) -> Struct:
     fields: dict[str, Rule] = {"metadata": OBJECT_META,
                                "spec": spec or Struct(value=True), "status": status or Struct(value=True)}
@@ -126,6 +133,14 @@ BUILTIN: dict[tuple[str, str], Struct] = {
     ("apps", "ReplicaSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
     ("apps", "DaemonSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
     ("apps", "StatefulSet"): _kind(WORKLOAD_SPEC, WORKLOAD_STATUS),
+    ("", "ReplicationController"): _kind(RC_SPEC, WORKLOAD_STATUS),
+    ("batch", "Job"): _kind(JOB_SPEC, Struct({"conditions": CONDITIONS}, value=True)),
+    ("batch", "CronJob"): _kind(CRONJOB_SPEC, Struct({"active": ATOMIC}, value=True)),
+    # RBAC lists carry no patch strategy: rules and subjects are replaced whole
+    ("rbac.authorization.k8s.io", "Role"): _plain(rules=ATOMIC),
+    ("rbac.authorization.k8s.io", "ClusterRole"): _plain(rules=ATOMIC, aggregationRule=Struct()),
+    ("rbac.authorization.k8s.io", "RoleBinding"): _plain(subjects=ATOMIC, roleRef=ROLE_REF),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): _plain(subjects=ATOMIC, roleRef=ROLE_REF),
     ("discovery.k8s.io", "EndpointSlice"): _plain(endpoints=ATOMIC, ports=ATOMIC),
     ("events.k8s.io", "Event"): _plain(regarding=Struct(value=True)),
     ("coordination.k8s.io", "Lease"): _kind(),

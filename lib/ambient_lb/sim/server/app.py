@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
+from . import authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
@@ -139,11 +139,14 @@ async def resources(request: web.Request) -> web.StreamResponse:
             raise path_not_found()
         return json_response(doc)
     t = routing.parse(srv.cluster.registry, request.path)
+    verb = _verb(request, bool(t.name))
+    authn.authorize_request(srv.store, request, t.rt, t.namespace, t.name, t.sub,
+                            verb if t.sub is None else authn.request_verb(request.method, True, False))
     if t.sub is not None:
         return await subresources.HANDLERS.get(t.sub, _no_sub)(srv, request, t)
     table = VERBS_ON_OBJECT if t.name else VERBS_ON_COLLECTION
     handler = table.get(request.method)
-    if handler is None or _verb(request, bool(t.name)) not in t.rt.verbs:
+    if handler is None or verb not in t.rt.verbs:
         raise method_not_allowed(request.method, t.rt.resource)
     return await handler(srv, request, t)
 

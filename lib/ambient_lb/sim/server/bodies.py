@@ -20,9 +20,9 @@ from .status import ApiError, unsupported_media_type
 
 MAX_BODY = 64 * 2**20  # bytes; the Gateway API CRDs are about 1 MiB together
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-PROTOBUF_HINT = ("; this server reads protobuf bodies only for Namespace, ConfigMap, Secret and "
-                 "Deployment (what kubectl 1.32+ sends for 'kubectl create'): write the object as YAML and "
-                 "run 'kubectl apply -f <file>' instead")
+PROTOBUF_HINT = ("; this server reads protobuf bodies only for Namespace, ConfigMap, Secret, Deployment, "
+                 "Role, RoleBinding, ClusterRole, ClusterRoleBinding, Job and CronJob (what 'kubectl create' "
+                 "sends): write the object as YAML and run 'kubectl apply -f <file>' instead")
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/strategic-merge-patch+json",
               "application/json-patch+json", "")
 YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")

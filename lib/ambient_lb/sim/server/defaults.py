@@ -13,6 +13,7 @@ import random
 from typing import Any, Callable
 
 Obj = dict[str, Any]
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 
 def _container(c: Obj) -> None:
@@ -103,6 +104,17 @@ def replicationcontroller(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
+def rbac_binding(obj: Obj, _: "Allocator") -> None:
+    """``SetDefaults_RoleBinding``/``ClusterRoleBinding``/``Subject`` (R16.14): the RBAC group for the
+    roleRef and for User and Group subjects."""
+    ref = obj.setdefault("roleRef", {})
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = RBAC_GROUP
+    for subject in obj.get("subjects") or []:
+        if isinstance(subject, dict) and not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = RBAC_GROUP
+
+
 def daemonset(obj: Obj, _: "Allocator") -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
@@ -159,6 +171,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
     ("", "Pod"): pod, ("", "Service"): service, ("", "Namespace"): namespace, ("", "Secret"): secret,
     ("apps", "Deployment"): deployment, ("apps", "ReplicaSet"): replicaset,
     ("", "ReplicationController"): replicationcontroller,
+    (RBAC_GROUP, "RoleBinding"): rbac_binding, (RBAC_GROUP, "ClusterRoleBinding"): rbac_binding,
     ("apps", "DaemonSet"): daemonset, ("apiextensions.k8s.io", "CustomResourceDefinition"): crd,
 }
 

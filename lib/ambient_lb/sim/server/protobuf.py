@@ -1,7 +1,9 @@
-"""Read the few protobuf bodies kubectl ≥ 1.32 sends: Namespace, ConfigMap, Secret, Deployment.
+"""Read the few protobuf bodies kubectl sends: Namespace, ConfigMap, Secret, Deployment (≥ 1.32), and
+Role, RoleBinding, ClusterRole, ClusterRoleBinding, Job, CronJob (``kubectl create role|rolebinding|
+clusterrole|clusterrolebinding|job|cronjob``, which send protobuf already in 1.31, R16.16).
 
 Who calls it: ``bodies.read`` for ``Content-Type: application/vnd.kubernetes.protobuf``. kubectl's
-typed ``create namespace|configmap|secret|deployment`` send the object as protobuf (research §2.4):
+typed ``create`` commands send the object as protobuf (research §2.4):
 the 4-byte magic ``k8s\\0`` then a ``runtime.Unknown`` {typeMeta{apiVersion, kind}, raw}, where
 ``raw`` is the object in the k8s.io/api wire format. This module decodes the protobuf wire format
 generically and maps field numbers to JSON names with the small tables below (the k8s.io/api
@@ -79,7 +81,31 @@ S: dict[str, dict[int, tuple[str, str]]] = {
                        5: ("minReadySeconds", "int"), 6: ("revisionHistoryLimit", "int*"), 7: ("paused", "bool"),
                        9: ("progressDeadlineSeconds", "int*")},
     "DeploymentStrategy": {1: ("type", "str")},
-    "LabelSelector": {1: ("matchLabels", "map")},
+    "LabelSelector": {1: ("matchLabels", "map"), 2: ("matchExpressions", "[msg:LabelSelectorRequirement]")},
+    "LabelSelectorRequirement": {1: ("key", "str"), 2: ("operator", "str"), 3: ("values", "[str]")},
+    # rbac.authorization.k8s.io/v1
+    "Role": {1: ("metadata", "msg:ObjectMeta"), 2: ("rules", "[msg:PolicyRule]")},
+    "ClusterRole": {1: ("metadata", "msg:ObjectMeta"), 2: ("rules", "[msg:PolicyRule]"),
+                    3: ("aggregationRule", "msg:AggregationRule")},
+    "AggregationRule": {1: ("clusterRoleSelectors", "[msg:LabelSelector]")},
+    "PolicyRule": {1: ("verbs", "[str]"), 2: ("apiGroups", "[str]"), 3: ("resources", "[str]"),
+                   4: ("resourceNames", "[str]"), 5: ("nonResourceURLs", "[str]")},
+    "RoleBinding": {1: ("metadata", "msg:ObjectMeta"), 2: ("subjects", "[msg:Subject]"), 3: ("roleRef", "msg:RoleRef")},
+    "ClusterRoleBinding": {1: ("metadata", "msg:ObjectMeta"), 2: ("subjects", "[msg:Subject]"),
+                           3: ("roleRef", "msg:RoleRef")},
+    "Subject": {1: ("kind", "str"), 2: ("apiGroup", "str"), 3: ("name", "str"), 4: ("namespace", "str")},
+    "RoleRef": {1: ("apiGroup", "str"), 2: ("kind", "str"), 3: ("name", "str")},
+    # batch/v1
+    "Job": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:JobSpec"), 3: ("status", "msg:Ignored")},
+    "JobSpec": {1: ("parallelism", "int*"), 2: ("completions", "int*"), 3: ("activeDeadlineSeconds", "int*"),
+                4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool*"), 6: ("template", "msg:PodTemplateSpec"),
+                7: ("backoffLimit", "int*"), 8: ("ttlSecondsAfterFinished", "int*"), 9: ("completionMode", "str*"),
+                10: ("suspend", "bool*"), 14: ("podReplacementPolicy", "str*"), 15: ("managedBy", "str*")},
+    "CronJob": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:CronJobSpec"), 3: ("status", "msg:Ignored")},
+    "CronJobSpec": {1: ("schedule", "str"), 8: ("timeZone", "str*"), 2: ("startingDeadlineSeconds", "int*"),
+                    3: ("concurrencyPolicy", "str"), 4: ("suspend", "bool*"), 5: ("jobTemplate", "msg:JobTemplateSpec"),
+                    6: ("successfulJobsHistoryLimit", "int*"), 7: ("failedJobsHistoryLimit", "int*")},
+    "JobTemplateSpec": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:JobSpec")},
     "PodTemplateSpec": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:PodSpec")},
     "PodSpec": {2: ("containers", "[msg:Container]"), 3: ("restartPolicy", "str"),
                 4: ("terminationGracePeriodSeconds", "int*"), 6: ("dnsPolicy", "str"), 7: ("nodeSelector", "map"),
@@ -98,7 +124,10 @@ S: dict[str, dict[int, tuple[str, str]]] = {
     "Empty": {},
     "Ignored": {},  # status: the server resets it on create anyway
 }
-KINDS = {("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment")}
+RBAC_V1 = "rbac.authorization.k8s.io/v1"
+KINDS = {("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment"),
+         (RBAC_V1, "Role"), (RBAC_V1, "RoleBinding"), (RBAC_V1, "ClusterRole"), (RBAC_V1, "ClusterRoleBinding"),
+         ("batch/v1", "Job"), ("batch/v1", "CronJob")}
 
 
 def _scalar(typ: str, wt: int, v: Any, where: str) -> Any:

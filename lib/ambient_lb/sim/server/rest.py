@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import bodies, selectors, watch
+from . import bodies, reviews, selectors, watch
 from .routing import Target
 from .state import ServerState, json_response, list_body, respond_object, table, wants_table
 from .status import method_not_allowed, not_found
@@ -47,22 +47,12 @@ async def list_(srv: ServerState, request: web.Request, t: Target) -> web.Stream
     return json_response(list_body(srv, t, items))
 
 
-REVIEW_STATUS = {
-    "SelfSubjectAccessReview": {"allowed": True, "reason": "the ambient-lb cluster-in-a-box allows every request"},
-    "SelfSubjectRulesReview": {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                               "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                               "incomplete": False},
-}
-
-
 async def create(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
     if t.name:
         raise method_not_allowed("POST", f"{t.rt.resource}/{t.name}")
     body = await bodies.read(request)
-    if t.rt.kind in REVIEW_STATUS:  # authorization reviews are answered, not stored
-        review = body if isinstance(body, dict) else {}
-        return json_response({"kind": t.rt.kind, "apiVersion": t.rt.api_version(t.version), "metadata": {},
-                              "spec": review.get("spec") or {}, "status": REVIEW_STATUS[t.rt.kind]}, 201)
+    if t.rt.kind in reviews.KINDS:  # reviews are answered, not stored (R16.10)
+        return reviews.answer(srv, request, t, body)
     obj, warnings = prepare_new(srv, request, t, body, field_manager(request))
     if bodies.dry_run(request):
         return respond_object(srv, request, t, obj, 201, warnings)

@@ -69,6 +69,12 @@ def _kind(*names: str, **fields: Any) -> dict[str, Any]:
     return _obj(*TOP, *names, metadata=OBJECT_META, **fields)
 
 
+POLICY_RULE = _obj("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs")
+SUBJECT = _obj("kind", "apiGroup", "name", "namespace")
+ROLE_REF = _obj("apiGroup", "kind", "name")
+RBAC = "rbac.authorization.k8s.io"
+
+
 BUILTIN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("", "Namespace"): _kind(spec=_obj("finalizers"), status=ANY),
     ("", "Pod"): _kind(spec=POD_SPEC, status=ANY),
@@ -86,6 +92,10 @@ BUILTIN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("", "ReplicationController"): _kind(spec=RC_SPEC, status=ANY),
     ("apps", "DaemonSet"): _kind(spec=DAEMONSET_SPEC, status=ANY),
     ("discovery.k8s.io", "EndpointSlice"): _kind("addressType", "endpoints", "ports"),
+    (RBAC, "Role"): _kind(rules=[POLICY_RULE]),
+    (RBAC, "ClusterRole"): _kind(rules=[POLICY_RULE], aggregationRule=_obj("clusterRoleSelectors")),
+    (RBAC, "RoleBinding"): _kind(subjects=[SUBJECT], roleRef=ROLE_REF),
+    (RBAC, "ClusterRoleBinding"): _kind(subjects=[SUBJECT], roleRef=ROLE_REF),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _kind(
         spec=_obj("group", "names", "scope", "versions", "conversion", "preserveUnknownFields"),
         status=ANY),

@@ -87,7 +87,8 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
     items = [{"reason": r, "message": m, "field": f} for r, f, m in causes]
     if len(causes) > 1:
         text = "[" + ", ".join(f"{f}: {m}" for _, f, m in causes) + "]"
-    return ApiError("Invalid", f'{rt.kind} "{name}" is invalid: {text}',
+    kind = f"{rt.kind}.{rt.group}" if rt.group else rt.kind  # NewInvalid names the qualified kind
+    return ApiError("Invalid", f'{kind} "{name}" is invalid: {text}',
                     details=_details(rt, name, kind=rt.kind, causes=items))
 
 

@@ -17,6 +17,7 @@ from .status import ApiError, invalid
 
 Obj = dict[str, Any]
 Cause = tuple[str, str, str]  # (reason, field, message)
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -31,6 +32,15 @@ SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alph
 
 # kinds whose names must be DNS-1123 labels (63 chars, no dots); the rest are subdomains (253)
 LABEL_NAMED = {("", "Namespace"), ("", "Service"), ("apps", "Deployment"), ("apps", "DaemonSet")}
+# RBAC names are path segments (``ValidateRBACName``): ``system:masters`` is a valid name (R16.14)
+PATH_NAMED = {("rbac.authorization.k8s.io", k) for k in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")}
+
+
+def path_segment_causes(name: str, field: str) -> list[Cause]:
+    """``path.IsValidPathSegmentName``: not ``.`` or ``..``, no ``/`` or ``%``."""
+    msgs = [f"may not be '{name}'"] if name in (".", "..") else []
+    msgs += [f"may not contain '{c}'" for c in "/%" if c in name]
+    return [("FieldValueInvalid", field, f'Invalid value: "{name}": {m}') for m in msgs]
 
 
 def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
@@ -39,6 +49,8 @@ def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
         return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
     if not isinstance(name, str):
         return [("FieldValueInvalid", "metadata.name", f"Invalid value: {name!r}: must be a string")]
+    if (rt.group, rt.kind) in PATH_NAMED:
+        return path_segment_causes(name, "metadata.name")
     if (rt.group, rt.kind) in LABEL_NAMED:
         ok, limit, msg = _LABEL.match(name), 63, LABEL_MSG
     else:
@@ -89,8 +101,75 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
         out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
     if key == ("", "ReplicationController"):
         out += _rc_causes(spec)
+    if key in PATH_NAMED:
+        out += rbac_causes(rt.kind, obj)
     if key == ("apiextensions.k8s.io", "CustomResourceDefinition"):
         out += _crd_causes(obj, spec)
+    return out
+
+
+def _supported(field: str, value: Any, allowed: list[str]) -> Cause:
+    shown = ", ".join(f'"{a}"' for a in allowed)
+    return ("FieldValueNotSupported", field, f'Unsupported value: "{value}": supported values: {shown}')
+
+
+def rbac_causes(kind: str, obj: Obj) -> list[Cause]:
+    """``ValidateRole``/``ClusterRole``/``RoleBinding``/``ClusterRoleBinding`` (R16.14)."""
+    out: list[Cause] = []
+    if kind in ("Role", "ClusterRole"):
+        for i, rule in enumerate(obj.get("rules") or []):
+            out += _rule_causes(rule if isinstance(rule, dict) else {}, kind == "Role", f"rules[{i}]")
+        return out
+    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+    if ref.get("apiGroup") != RBAC_GROUP:
+        out.append(_supported("roleRef.apiGroup", ref.get("apiGroup", ""), [RBAC_GROUP]))
+    kinds = ["Role", "ClusterRole"] if kind == "RoleBinding" else ["ClusterRole"]
+    if ref.get("kind") not in kinds:
+        out.append(_supported("roleRef.kind", ref.get("kind", ""), kinds))
+    if not ref.get("name"):
+        out.append(("FieldValueRequired", "roleRef.name", "Required value"))
+    else:
+        out += path_segment_causes(str(ref["name"]), "roleRef.name")
+    for i, s in enumerate(obj.get("subjects") or []):
+        out += _subject_causes(s if isinstance(s, dict) else {}, kind == "RoleBinding", f"subjects[{i}]")
+    return out
+
+
+def _rule_causes(rule: Obj, namespaced: bool, at: str) -> list[Cause]:
+    out: list[Cause] = []
+    if not rule.get("verbs"):
+        out.append(("FieldValueRequired", f"{at}.verbs", "Required value: verbs must contain at least one value"))
+    if rule.get("nonResourceURLs"):
+        shown = "[]string{" + ", ".join(f'"{u}"' for u in rule["nonResourceURLs"]) + "}"
+        if namespaced:
+            out.append(("FieldValueInvalid", f"{at}.nonResourceURLs", f"Invalid value: {shown}: namespaced rules "
+                        "cannot apply to non-resource URLs"))
+        if rule.get("apiGroups") or rule.get("resources") or rule.get("resourceNames"):
+            out.append(("FieldValueInvalid", f"{at}.nonResourceURLs", f"Invalid value: {shown}: rules cannot apply "
+                        "to both regular resources and non-resource URLs"))
+        return out
+    if not rule.get("apiGroups"):
+        out.append(("FieldValueRequired", f"{at}.apiGroups",
+                    "Required value: resource rules must supply at least one api group"))
+    if not rule.get("resources"):
+        out.append(("FieldValueRequired", f"{at}.resources",
+                    "Required value: resource rules must supply at least one resource"))
+    return out
+
+
+def _subject_causes(s: Obj, namespaced: bool, at: str) -> list[Cause]:
+    out: list[Cause] = [] if s.get("name") else [("FieldValueRequired", f"{at}.name", "Required value")]
+    kind, group = s.get("kind"), s.get("apiGroup", "")
+    if kind == "ServiceAccount":
+        if group:
+            out.append(_supported(f"{at}.apiGroup", group, [""]))
+        if not namespaced and not s.get("namespace"):
+            out.append(("FieldValueRequired", f"{at}.namespace", "Required value"))
+    elif kind in ("User", "Group"):
+        if group != RBAC_GROUP:
+            out.append(_supported(f"{at}.apiGroup", group, [RBAC_GROUP]))
+    else:
+        out.append(_supported(f"{at}.kind", kind or "", ["ServiceAccount", "User", "Group"]))
     return out
 
 

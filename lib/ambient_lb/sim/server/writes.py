@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..resources import ResourceType
 from ..store import GR, StoreError
-from . import validation
+from . import immutable, validation
 from .defaults import apply_defaults
 from .routing import Target
 from .state import CRD_GR, ServerState, engine
@@ -169,6 +169,7 @@ def prepare_update(srv: ServerState, request: web.Request, t: Target, old: Obj, 
     validation.check_types(rt, new)
     new = admit(srv, rt, "UPDATE", new, old)
     validation.validate(rt, new, srv.crd_for(rt), t.version)
+    immutable.check(rt, new, old)
     if operation != "Apply":
         new = engine("patch").record_update(old, new, manager, operation, srv.now())
     return new, warnings

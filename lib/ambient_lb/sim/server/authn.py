@@ -1,0 +1,92 @@
+"""Who a request is from, and what the simulator lets them do (R16.10, R16.11).
+
+Who calls it: ``app.py`` (``resources``: every resource request goes through ``authorize_request``)
+and ``reviews.py`` (the self reviews answer for ``requester``).
+
+- The kubeconfig's bearer token authenticates as ``kubernetes-admin`` in the groups
+  ``system:masters`` and ``system:authenticated``. ``system:masters`` is the privileged group a real
+  API server lets do everything without consulting RBAC; so the token's requests are all allowed
+  (authorization stays allow-all for the token) and RBAC objects are stored, served and evaluated
+  only for the identities below.
+- ``Impersonate-User`` / ``Impersonate-Group`` / ``Impersonate-Uid`` / ``Impersonate-Extra-<key>``
+  (``kubectl --as``, ``--as-group``) act as another identity, as the impersonation filter builds it:
+  a service account's username ``system:serviceaccount:<ns>:<name>`` gets the groups
+  ``system:serviceaccounts`` and ``system:serviceaccounts:<ns>`` when no group is given, and every
+  identity but ``system:anonymous`` gets ``system:authenticated``. Its resource requests are
+  authorized by RBAC (``rbac.py``) and refused 403 as the API server refuses them; discovery,
+  OpenAPI, ``/version`` and the self reviews stay open to it [model] (a cluster allows them to
+  ``system:authenticated`` through the ``system:discovery``, ``system:public-info-viewer`` and
+  ``system:basic-user`` bindings, which the simulator does not seed).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..resources import ResourceType
+from . import rbac
+from .status import ApiError, qualified
+
+TOKEN_USER = rbac.User("kubernetes-admin", ("system:masters", "system:authenticated"))
+PRIVILEGED_GROUP = "system:masters"
+ANONYMOUS = "system:anonymous"
+# creates every authenticated identity may make (system:basic-user), whatever RBAC holds
+SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
+                ("authentication.k8s.io", "selfsubjectreviews")}
+VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def requester(request: web.Request) -> rbac.User:
+    """The token's user, or the identity it impersonates."""
+    name = request.headers.get("Impersonate-User")
+    groups = list(request.headers.getall("Impersonate-Group", []))
+    if not name:
+        if groups:
+            raise ApiError("Forbidden", "requested impersonation of groups without impersonating a user; "
+                           "add --as=<user> to --as-group")
+        return TOKEN_USER
+    if name.startswith(rbac.SA_PREFIX) and name.count(":") == 3 and not groups:
+        ns = name.split(":")[2]
+        groups = ["system:serviceaccounts", f"system:serviceaccounts:{ns}"]
+    if name != ANONYMOUS and not {"system:authenticated", "system:unauthenticated"} & set(groups):
+        groups.append("system:authenticated")
+    extra = {k[len("Impersonate-Extra-"):].lower(): [v] for k, v in request.headers.items()
+             if k.lower().startswith("impersonate-extra-")}
+    return rbac.User(name, tuple(groups), request.headers.get("Impersonate-Uid", ""), extra)
+
+
+def privileged(user: rbac.User) -> bool:
+    return PRIVILEGED_GROUP in user.groups
+
+
+def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
+    """The authorizer chain: the privileged group is allowed without a reason, else RBAC."""
+    if privileged(user):
+        return True, ""
+    return rbac.authorize(store, user, attrs)
+
+
+def request_verb(method: str, named: bool, watching: bool) -> str:
+    if method == "GET":
+        return "get" if named else "watch" if watching else "list"
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return VERBS.get(method, method.lower())
+
+
+def authorize_request(store: object, request: web.Request, rt: ResourceType, namespace: str | None,
+                      name: str | None, sub: str | None, verb: str) -> None:
+    """403 Forbidden for an impersonated identity that RBAC does not allow (R16.11)."""
+    user = requester(request)
+    if privileged(user) or (verb == "create" and (rt.group, rt.resource) in SELF_REVIEWS):
+        return
+    attrs = rbac.Attributes(verb, rt.group, rt.resource, sub or "", name or "", namespace or "")
+    allowed, _ = rbac.authorize(store, user, attrs)
+    if allowed:
+        return
+    resource = f"{rt.resource}/{sub}" if sub else rt.resource
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    why = f'User "{user.name}" cannot {verb} resource "{resource}" in API group "{rt.group}" {where}'
+    what = f'{qualified(rt)} "{name}"' if name else qualified(rt)
+    details = {**({"name": name} if name else {}), **({"group": rt.group} if rt.group else {}), "kind": rt.resource}
+    raise ApiError("Forbidden", f"{what} is forbidden: {why}", details=details)
