@@ -72,6 +72,8 @@ BUILTIN: tuple[ResourceType, ...] = (
        subresources=("status", "scale")),
     _t("apps", "v1", "daemonsets", "DaemonSet", short_names=("ds",), categories=("all",),
        subresources=("status",)),
+    _t("batch", "v1", "cronjobs", "CronJob", short_names=("cj",), categories=("all",), subresources=("status",)),
+    _t("batch", "v1", "jobs", "Job", categories=("all",), subresources=("status",)),
     _t("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     _t("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
     _t("coordination.k8s.io", "v1", "leases", "Lease"),

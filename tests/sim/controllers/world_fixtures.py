@@ -46,3 +46,29 @@ def rows(out: str) -> list[list[str]]:
 
 def header(out: str) -> list[str]:
     return out.strip().splitlines()[0].split()
+
+
+def kubectl_watch_until(sim: Any, cache: Path, args: list[str], done: Callable[[list[str]], bool],
+                        timeout: float = 60) -> list[str]:
+    """Run ``kubectl <args>`` (a ``get -w``), collecting its lines until ``done(lines)`` or ``timeout``
+    wall seconds; the process is then stopped. Event-driven: it reacts to each line kubectl prints."""
+    import selectors
+    import time
+    argv = ["kubectl", "--kubeconfig", str(sim.kubeconfig), "--cache-dir", str(cache), *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(lines) and time.monotonic() < deadline:
+            if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                lines.append(line.rstrip("\n"))
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    return lines

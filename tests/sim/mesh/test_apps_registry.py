@@ -33,7 +33,7 @@ def test_unmodelled_image_runs_and_answers_404_naming_itself() -> None:
     r = app.handle(AppRequest("GET", "/", {}, "10.0.0.1", "x"), 9000)
     assert r.status == 404 and b'"registry.example.com/team/app:1.2" is not modelled' in r.body
     assert b"go-httpbin" in r.body and b"nginx" in r.body
-    _, any_port = registry.launch(container("busybox"))
+    _, any_port = registry.launch(container("registry.example.com/team/worker:3"))
     assert any_port.app is not None and any_port.app.ports() is None  # no declared port: any port
 
 

@@ -32,9 +32,12 @@ from .gatewayclasses import IstioGatewayClasses
 from .gc import GarbageCollector
 from .kubelet import Kubelet, KubeletTimings
 from .namespaces import NamespaceController
+from .cronjobs import CronJobController
+from .jobs import JobController
 from .rbac import ClusterRoleAggregation, RbacDefaults
 from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
+from .ttl import TTLAfterFinished
 
 __all__ = ["all_controllers", "AdmissionInvalid", "admit", "delete_object", "Kubelet", "KubeletTimings"]
 
@@ -47,4 +50,5 @@ def all_controllers(cluster: Any) -> list[Any]:
             EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
             # added later; they draw nothing from cluster.rng (common.named_rng), so the names and IPs of
             # everything above stay what they were for a given seed
-            ReplicationControllerController(), ClusterRoleAggregation(), RbacDefaults()]
+            ReplicationControllerController(), ClusterRoleAggregation(), RbacDefaults(), JobController(),
+            TTLAfterFinished(), CronJobController()]

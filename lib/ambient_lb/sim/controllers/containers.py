@@ -20,7 +20,7 @@ Kubelet semantics modelled here (R14.7, R14.8):
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .common import CONFIG_MAPS, SECRETS, Obj, meta
@@ -32,10 +32,13 @@ MOUNT_BACKOFF_MAX = 122.0  # s, 2 min 2 s
 @dataclass
 class ContainerStart:
     """What starting a container gave: the lines it printed (None: the kubelet's image table) and,
-    for a process that stopped at once, its exit code (None: it runs)."""
+    for a process that stops, its exit code (None: it runs) and when: at once, or after ``runs_for``
+    simulated seconds, printing ``later_lines`` (seconds from start, line) on the way (R16.21)."""
 
     lines: list[str] | None = None
     exit_code: int | None = None
+    runs_for: float | None = None
+    later_lines: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -6,7 +6,7 @@ Who calls it: the ReplicaSet and DaemonSet controllers (scale down), the namespa
 
 - A Pod bound to a node is deleted gracefully: ``deletionTimestamp`` = now + grace period and
   ``deletionGracePeriodSeconds``; the kubelet stops it and removes the object (R6.1). A Pod not yet
-  bound to a node is removed at once (as the API server does).
+  bound to a node, or finished, is removed at once (as the API server does), unless finalizers hold it.
 - A Namespace gets ``deletionTimestamp`` and phase Terminating; the namespace controller empties it.
 - Anything with finalizers gets ``deletionTimestamp`` and waits for them; everything else is removed.
 """
@@ -44,6 +44,8 @@ def _delete_pod(cluster: Any, pod: Obj, grace_seconds: int | None) -> Obj | None
     spec = pod.get("spec") or {}
     if grace_seconds is None:
         grace_seconds = int(spec.get("terminationGracePeriodSeconds", 30))
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        grace_seconds = 0  # a finished pod has nothing to stop (the pod strategy's CheckGracefulDelete)
     if not spec.get("nodeName") or grace_seconds <= 0 and not md.get("finalizers"):
         return cluster.store.remove(PODS, md.get("namespace"), md["name"])
     now = cluster.clock.now()

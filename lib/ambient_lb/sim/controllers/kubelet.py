@@ -15,10 +15,14 @@ Stages (kwok-style: stage -> delay -> what happens; delays are ``KubeletTimings`
     exited             --remove_after 0 s--> the Pod object is removed                            R6.1
 
 What runs in a container is the mesh's to say (``containers.AppHook``, ``cluster.extensions["apps"]``):
-its start lines, whether it exits at once (then the container is restarted with back-off,
-CrashLoopBackOff, R14.8), its answers to readiness probes (R14.7; probes keep running every
+its start lines, whether it exits, at once or after a while (R16.21), its answers to readiness probes
+(R14.7; probes keep running every
 ``periodSeconds`` while the hook is there, so an app that starts failing goes 0/1). Without the hook
-every container runs and passes its probes. A ConfigMap or Secret volume whose object is missing
+every container runs and passes its probes. A container that exits is restarted by the pod's
+``restartPolicy`` (R16.22): ``Always`` always, ``OnFailure`` for a non-zero code, with back-off
+(CrashLoopBackOff, R14.8); otherwise it stays terminated, and once every container has, the pod is
+``Succeeded`` (all exited 0) or ``Failed``, Ready False with reason PodCompleted or PodFailed; a
+finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or Secret volume whose object is missing
 keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
 
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
@@ -75,6 +79,7 @@ class PodRuntime:
     restarts: dict[str, int] = field(default_factory=dict)
     restart_timers: dict[str, Any] = field(default_factory=dict)
     mount_wait: float = 0.0
+    exit_codes: dict[str, int] = field(default_factory=dict)  # containers that ended for good
 
 
 class Kubelet:
@@ -207,6 +212,8 @@ class Kubelet:
         self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip))
         for c in rt.containers:
             self._run(rt, pod, c, now)
+        if rt.stage == "Finished":
+            return
         self._set_listening(rt, bool(rt.running))
         delay = max([self.timings.first_probe] + [_probe(c).get("initialDelaySeconds", 0) for c in rt.containers])
         rt.probing = True
@@ -223,17 +230,51 @@ class Kubelet:
             container_logs.start_lines(c.get("image", ""), now, _first_port(c))
         for line in lines:
             self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
-        if started is not None and started.exit_code is not None:
+        if started is not None and started.exit_code is not None and started.runs_for is None:
             self._exited(rt, c["name"], now, started.exit_code)
-        else:
-            rt.running.add(c["name"])
+            return
+        rt.running.add(c["name"])
+        if started is not None:
+            self._schedule_run(rt, c["name"], started)
+
+    def _schedule_run(self, rt: PodRuntime, name: str, started: containers.ContainerStart) -> None:
+        """A run-to-completion command: its later lines, then its exit (R16.21)."""
+        for delay, line in started.later_lines:
+            self.cluster.clock.call_later(delay, self._write_if_running, rt, name, line)
+        if started.exit_code is not None and started.runs_for is not None:
+            code = started.exit_code
+            self._later(rt, name, started.runs_for,
+                        lambda r, n: self._exited(r, n, self.cluster.clock.now(), code))
+
+    def _write_if_running(self, rt: PodRuntime, name: str, line: str) -> None:
+        if self._pods.get((rt.namespace, rt.name)) is rt and name in rt.running and rt.sigterm_at is None:
+            self.cluster.logs.write(rt.namespace, rt.name, name, line)
 
     # ---- a container that exits: restart with back-off (R14.8) ----------------------------------
     def _exited(self, rt: PodRuntime, name: str, now: float, code: int) -> None:
         rt.running.discard(name)
         count = rt.restarts.get(name, 0)
-        self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
-        self._later(rt, name, CRASH_NOTICED_AFTER, self._back_off)
+        pod = self._pod(rt)
+        policy = ((pod or {}).get("spec") or {}).get("restartPolicy", "Always")
+        if policy == "Always" or (policy == "OnFailure" and code != 0):
+            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
+            self._later(rt, name, CRASH_NOTICED_AFTER, self._back_off)
+            return
+        rt.exit_codes[name] = code
+        self._set_listening(rt, bool(rt.running))
+        if len(rt.exit_codes) < len(rt.containers):
+            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
+            return
+        phase = "Succeeded" if not any(rt.exit_codes.values()) else "Failed"
+        rt.stage, rt.probing = "Finished", False
+        if rt.timer is not None:
+            rt.timer.cancel()
+            rt.timer = None
+        self._mutate(rt, lambda p: (pod_status.container_exited(p, name, now, code, count),
+                                    pod_status.finished(p, now, phase)))
+        if rt.ip and rt.node and not (pod or {}).get("spec", {}).get("hostNetwork"):
+            self.ipam.release(rt.node, rt.ip)  # the sandbox goes; status.podIP stays, as on a node
+            rt.ip = ""
 
     def _later(self, rt: PodRuntime, name: str, delay: float, fn: Callable[[PodRuntime, str], None]) -> None:
         def fire() -> None:
@@ -271,7 +312,7 @@ class Kubelet:
 
     def _probe(self, rt: PodRuntime) -> None:
         pod = self._pod(rt)
-        if pod is None or rt.sigterm_at is not None:
+        if pod is None or rt.sigterm_at is not None or rt.stage == "Finished":
             rt.probing = False
             return
         results = [self._probe_container(rt, pod, c) for c in rt.containers]
@@ -307,7 +348,7 @@ class Kubelet:
 
     def _ensure_probing(self, rt: PodRuntime) -> None:
         """A fault annotation changed: make sure the next periodic probe is scheduled."""
-        if rt.probing or rt.started_at is None or rt.sigterm_at is not None:
+        if rt.probing or rt.started_at is None or rt.sigterm_at is not None or rt.stage == "Finished":
             return
         period = max([1] + [_probe(c).get("periodSeconds", 10) for c in rt.containers])
         first = rt.started_at + self.timings.first_probe
@@ -331,7 +372,9 @@ class Kubelet:
             return
         rt.deadline = now + grace
         rt.probing = False
-        if rt.started_at is None:  # no container ran: tear the sandbox down and go
+        if rt.stage == "Finished":  # nothing runs any more: the pod goes as it is
+            self._after(rt, 0.0, self._remove)
+        elif rt.started_at is None:  # no container ran: tear the sandbox down and go
             self._after(rt, min(self.timings.sigterm_after, grace), self._remove)
         else:
             self._after(rt, min(self.timings.sigterm_after, grace), self._sigterm)
@@ -359,7 +402,14 @@ class Kubelet:
         self._after(rt, self.timings.remove_after_exit, self._remove)
 
     def _remove(self, rt: PodRuntime) -> None:
-        if self._pod(rt) is not None:
+        """The kubelet's final delete with grace 0: the pod goes, or waits for its finalizers."""
+        pod = self._pod(rt)
+        if pod is None:
+            return
+        if meta(pod).get("finalizers"):
+            self.cluster.store.mutate(PODS, rt.namespace, rt.name,
+                                      lambda p: p["metadata"].__setitem__("deletionGracePeriodSeconds", 0))
+        else:
             self.cluster.store.remove(PODS, rt.namespace, rt.name)
 
     def _forget(self, key: tuple[str, str], rt: PodRuntime) -> None:

@@ -118,6 +118,21 @@ def container_exited(pod: Obj, name: str, now: float, exit_code: int, restarts: 
     _conditions(pod, now, Ready=("False", "ContainersNotReady"), ContainersReady=("False", "ContainersNotReady"))
 
 
+def finished(pod: Obj, now: float, phase: str) -> None:
+    """Every container ended for good (R16.22): the terminal phase, and Ready/ContainersReady False with
+    the kubelet's reason for it (``PodCompleted``, ``PodFailed``); the sandbox is gone."""
+    reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+    _conditions(pod, now, PodReadyToStartContainers=("False", None), Ready=("False", reason),
+                ContainersReady=("False", reason))
+    for kind in ("Ready", "ContainersReady"):
+        c = condition(pod, kind)
+        if c is not None:
+            c.pop("message", None)
+    for cs in pod["status"].get("containerStatuses") or []:
+        cs["ready"], cs["started"] = False, False
+    pod["status"]["phase"] = phase
+
+
 def container_back_off(pod: Obj, name: str, message: str) -> None:
     """Waiting to be restarted: CrashLoopBackOff, the last run kept as lastState."""
     cs = _container(pod, name)

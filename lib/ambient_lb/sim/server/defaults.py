@@ -12,6 +12,8 @@ import ipaddress
 import random
 from typing import Any, Callable
 
+from .. import batch_rules
+
 Obj = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
@@ -115,6 +117,21 @@ def rbac_binding(obj: Obj, _: "Allocator") -> None:
             subject["apiGroup"] = RBAC_GROUP
 
 
+def job(obj: Obj, alloc: "Allocator") -> None:
+    """R16.17: the pod template's defaults, then ``SetDefaults_Job`` and the generated selector."""
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        _template(spec)
+    batch_rules.job_defaults(obj, alloc.store.new_uid)
+
+
+def cronjob(obj: Obj, _: "Allocator") -> None:
+    batch_rules.cronjob_defaults(obj)
+    job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec")
+    if isinstance(job_spec, dict):
+        _template(job_spec)
+
+
 def daemonset(obj: Obj, _: "Allocator") -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
@@ -172,6 +189,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
     ("apps", "Deployment"): deployment, ("apps", "ReplicaSet"): replicaset,
     ("", "ReplicationController"): replicationcontroller,
     (RBAC_GROUP, "RoleBinding"): rbac_binding, (RBAC_GROUP, "ClusterRoleBinding"): rbac_binding,
+    ("batch", "Job"): job, ("batch", "CronJob"): cronjob,
     ("apps", "DaemonSet"): daemonset, ("apiextensions.k8s.io", "CustomResourceDefinition"): crd,
 }
 

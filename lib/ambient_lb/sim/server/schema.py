@@ -61,6 +61,13 @@ DEPLOYMENT_SPEC = _obj(
     "progressDeadlineSeconds", selector=LABEL_SELECTOR, template=POD_TEMPLATE)
 REPLICASET_SPEC = _obj("replicas", "minReadySeconds", selector=LABEL_SELECTOR, template=POD_TEMPLATE)
 RC_SPEC = _obj("replicas", "minReadySeconds", "selector", template=POD_TEMPLATE)
+JOB_SPEC = _obj("parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
+                "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "manualSelector",
+                "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy", "managedBy",
+                selector=LABEL_SELECTOR, template=POD_TEMPLATE)
+CRONJOB_SPEC = _obj("schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
+                    "successfulJobsHistoryLimit", "failedJobsHistoryLimit",
+                    jobTemplate=_obj(metadata=OBJECT_META, spec=JOB_SPEC))
 DAEMONSET_SPEC = _obj("updateStrategy", "minReadySeconds", "revisionHistoryLimit",
                       selector=LABEL_SELECTOR, template=POD_TEMPLATE)
 
@@ -90,6 +97,8 @@ BUILTIN_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("apps", "Deployment"): _kind(spec=DEPLOYMENT_SPEC, status=ANY),
     ("apps", "ReplicaSet"): _kind(spec=REPLICASET_SPEC, status=ANY),
     ("", "ReplicationController"): _kind(spec=RC_SPEC, status=ANY),
+    ("batch", "Job"): _kind(spec=JOB_SPEC, status=ANY),
+    ("batch", "CronJob"): _kind(spec=CRONJOB_SPEC, status=ANY),
     ("apps", "DaemonSet"): _kind(spec=DAEMONSET_SPEC, status=ANY),
     ("discovery.k8s.io", "EndpointSlice"): _kind("addressType", "endpoints", "ports"),
     (RBAC, "Role"): _kind(rules=[POLICY_RULE]),

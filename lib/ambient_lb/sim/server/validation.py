@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import batch_rules
 from ..resources import ResourceType
 from . import schema as S
 from .status import ApiError, invalid
@@ -103,6 +104,10 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
         out += _rc_causes(spec)
     if key in PATH_NAMED:
         out += rbac_causes(rt.kind, obj)
+    if key == ("batch", "Job"):
+        out += batch_rules.job_causes(obj)
+    if key == ("batch", "CronJob"):
+        out += batch_rules.cronjob_causes(obj)
     if key == ("apiextensions.k8s.io", "CustomResourceDefinition"):
         out += _crd_causes(obj, spec)
     return out
@@ -240,6 +245,9 @@ TYPED: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("apps", "Deployment"): [("spec.replicas", "int32")],
     ("apps", "ReplicaSet"): [("spec.replicas", "int32")],
     ("", "ReplicationController"): [("spec.replicas", "int32"), ("spec.selector", "map[string]string")],
+    ("batch", "Job"): [("spec.parallelism", "int32"), ("spec.completions", "int32"), ("spec.backoffLimit", "int32"),
+                       ("spec.activeDeadlineSeconds", "int64"), ("spec.ttlSecondsAfterFinished", "int32")],
+    ("batch", "CronJob"): [("spec.schedule", "string"), ("spec.startingDeadlineSeconds", "int64")],
     ("", "Service"): [("spec.ports", "list"), ("spec.selector", "map[string]string"), ("spec.type", "string")],
     ("", "Pod"): [("spec.nodeName", "string"), ("spec.terminationGracePeriodSeconds", "int64")],
 }
@@ -312,6 +320,11 @@ def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = 
     """Raise 422 Invalid with every cause found (names, labels, required fields, CRD schema types)."""
     md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     check_types(rt, obj)
+    why_not = batch_rules.refusal(rt.kind, obj) if rt.group == "batch" else None
+    if why_not:  # R16.24: refused like an admission plugin's denial, never silently ignored
+        raise ApiError("Forbidden", f'{rt.resource}.{rt.group} "{md.get("name") or md.get("generateName") or ""}" '
+                       f"is forbidden: {why_not}", details={"name": md.get("name", ""), "group": rt.group,
+                                                           "kind": rt.resource})
     causes = name_causes(rt, md) + label_causes(md) + _spec_causes(rt, obj)
     schema = crd_openapi(crd, version or rt.version) if crd else None
     if schema:

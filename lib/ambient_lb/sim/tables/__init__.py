@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..resources import ResourceType
-from . import crd as crd_printer, rbac
+from . import batch, crd as crd_printer, rbac
 from .builtin import DEFAULT_PRINTER, PRINTERS as BUILTIN_PRINTERS, Column
 from .duration import age, human_duration
 
@@ -24,7 +24,7 @@ INCLUDE = ("None", "Metadata", "Object")
 
 __all__ = ["to_table", "human_duration", "age", "columns_for"]
 
-PRINTERS = {**BUILTIN_PRINTERS, **rbac.PRINTERS}
+PRINTERS = {**BUILTIN_PRINTERS, **batch.PRINTERS, **rbac.PRINTERS}
 
 
 def to_table(rtype: ResourceType, objs: list[Obj], *, now: float, include_object: str = "Metadata",

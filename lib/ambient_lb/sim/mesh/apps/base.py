@@ -120,12 +120,16 @@ class App(Protocol):
 @dataclass
 class Launch:
     """What starting a container gave: the running app, or the exit code of a process that stopped
-    at once; and the lines it printed (None: the kubelet's own table of start lines)."""
+    at once (or, with ``runs_for``, after that many simulated seconds: a run-to-completion command,
+    R16.21); the lines it printed at once (None: the kubelet's own table of start lines) and the
+    ones it prints later, as (seconds from start, line)."""
 
     app: App | None
     lines: list[str] | None = None
     exit_code: int | None = None
     notes: list[str] = field(default_factory=list)
+    runs_for: float | None = None
+    later_lines: list[tuple[float, str]] = field(default_factory=list)
 
 
 Model = Callable[[Container], Launch]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import httpbin, nginx
+from . import commands, httpbin, nginx
 from .base import AppRequest, AppResponse, Container, ImageRef, Launch, Model
 
 _MODELS: dict[str, tuple[str, Model]] = {}
@@ -82,3 +82,5 @@ for _repo in ("docker.io/library/nginx", "mirror.gcr.io/library/nginx", "public.
     register(_repo, "nginx", nginx.launch)
 for _repo in ("docker.io/nginxinc/nginx-unprivileged", "docker.io/nginx/nginx-unprivileged"):
     register(_repo, "nginx-unprivileged", nginx.launch_unprivileged)
+for _repo in commands.IMAGES:
+    register(_repo, "commands", commands.launch)  # [model] shell and perl images run their command (R16.21)

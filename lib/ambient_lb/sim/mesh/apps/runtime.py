@@ -58,7 +58,7 @@ class AppRuntime:
         if launched.app is not None:
             running.append(Running(model, cname, launched.app))
         self._apps[(ns, name)] = running
-        return ContainerStart(launched.lines, launched.exit_code)
+        return ContainerStart(launched.lines, launched.exit_code, launched.runs_for, list(launched.later_lines))
 
     def _launch(self, ctx: Container) -> tuple[str, Launch]:
         own = self.models.get(ctx.ref.repository)
