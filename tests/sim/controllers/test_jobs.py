@@ -270,4 +270,5 @@ def test_api_resources_lists_batch(kubectl) -> None:
     verbs = "create,delete,deletecollection,get,list,patch,update,watch"
     assert rows(out) == [["cronjobs", "cj", "batch/v1", "true", "CronJob", verbs, "all"],
                          ["jobs", "batch/v1", "true", "Job", verbs, "all"]]
-    assert "job.batch/hello" in kubectl("get", "all", "-n", "jobs").stdout
+    kubectl("apply", "-f", "-", stdin=job("listed", "true"))
+    assert "job.batch/listed" in kubectl("get", "all", "-n", "jobs").stdout
