@@ -99,6 +99,10 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
         if sel and any(labels.get(k) != v for k, v in want.items()):
             out.append(("FieldValueInvalid", "spec.template.metadata.labels",
                         f"Invalid value: {_gomap(labels)}: `selector` does not match template `labels`"))
+        policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
+        if policy != "Always":  # R16.22: only a Job's pods may end for good
+            out.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
+                        f'Unsupported value: "{policy}": supported values: "Always"'))
         out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
     if key == ("", "ReplicationController"):
         out += _rc_causes(spec)
