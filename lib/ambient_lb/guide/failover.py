@@ -140,6 +140,11 @@ def deploy_failing_replica(run: Run) -> None:
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run), "-o", "wide")
         pod = pods[0]
         ip = pod["status"]["podIP"]
+        # Ready is not yet routable: istiod pushes the new endpoint to the waypoint a moment later
+        s.add(poll(f"the waypoint has {ip} as an endpoint (its /clusters, through pilot-agent)",
+                   lambda: _waypoint_has_endpoint(run, ip), timeout=seconds(p.timeouts.rollout),
+                   interval=0.2, hint=f"kubectl exec -n {p.namespaces.app} deploy/{p.waypoint.name} -- "
+                                      f"pilot-agent request GET clusters | grep {ip}"))
         before = len(_access_lines(run))
         df = send(run, 4 * (p.app.replicas + 1), status_only=True)
         _show_lines_to(run, ip, len(df))
@@ -162,6 +167,12 @@ def deploy_failing_replica(run: Run) -> None:
                "every request (its readiness probe path answers 200, so it is Ready and gets traffic). "
                f"The waypoint's access log names the upstream pod IP of each request ({ip} here).")
     do_step(run, "04.3", "Deploy a replica that answers 500", act, None)
+
+
+def _waypoint_has_endpoint(run: Run, ip: str) -> tuple[bool, str]:
+    """Envoy's ``/clusters`` lines read ``<cluster>::<ip>:<port>::<stat>::<value>`` (R13.11)."""
+    lines = [x for x in waypoint_admin(run, "clusters", show=False).splitlines() if f"::{ip}:" in x]
+    return bool(lines), f"{len(lines)} /clusters lines name {ip}" if lines else f"{ip} not in /clusters yet"
 
 
 def _show_lines_to(run: Run, ip: str, tail: int) -> None:
