@@ -132,7 +132,9 @@ class SimParams(_Section):
     seed: int = Field(42, ge=0, examples=["42"], description="random seed: same seed, same run")
     speed: float = Field(1.0, gt=0, le=10000, examples=["20"], description="simulated s per wall s")
     kubeconfig: Path | None = _f(None, "~/.ambient-lb/sim/kubeconfig", "null = `ambient-lb sim up`'s default")
-    topology: Path | None = _f(None, "params/topology-3-zones.yaml", "nodes and zones; null = default")
+    topology: Path | None = _f(Path("three-zones"), "three-zones",
+                               "nodes and zones: a YAML file or a built-in name (single-zone, three-zones, "
+                               "two-regions, two-clusters); null = `sim up`'s default (one zone)")
     context: ContextName = _f("ambient-lb-sim", "ambient-lb-sim", "context name in the sim kubeconfig")
 
 
@@ -450,10 +452,17 @@ def _cross_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list
         problems.append(Problem(source, "kube.context", None, "target cluster needs an explicit context "
                                 "(destructive steps run only against it)", "kube.context: kind-ambient"))
     topo = params.sim.topology
-    if params.target == "sim" and topo is not None and not topo.expanduser().is_file():
-        problems.append(Problem(source, "sim.topology", str(topo), "file does not exist",
-                                "sim.topology: null (the default three-zone topology)"))
+    if params.target == "sim" and topo is not None and not topo.expanduser().is_file() \
+            and str(topo) not in _builtin_topologies():
+        problems.append(Problem(source, "sim.topology", str(topo), "is neither a file nor a built-in topology "
+                                f"({', '.join(_builtin_topologies())})", "sim.topology: three-zones"))
     return problems
+
+
+def _builtin_topologies() -> list[str]:
+    from .sim.topology import builtin_topologies
+
+    return list(builtin_topologies())
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
