@@ -137,6 +137,46 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         "created is left (every object it creates carries the run label).", "05", [
             ("code", "guide.cleanup(run)"),
         ]),
+    "08-multicluster-failover": [
+        ("md", "# 08 · Multicluster failover (the concepts page's multicluster scenario)\n\n"
+               "Two peered clusters on two networks. The app runs in both and is exported as a global "
+               "service; cluster1's gateway routes to `in-ambient.httpbin.mesh.internal`. While cluster1 has a "
+               "healthy pod every request stays there (PreferNetwork); when its pods go, the traffic moves to "
+               "cluster2 through its east-west gateway, and it comes back with them. On the simulator this "
+               "notebook starts a second cluster-in-a-box with two clusters (`--topology two-clusters`); on a "
+               "cluster, the params name the two contexts (`multicluster.contexts`). Every command names "
+               "its cluster with `--context`.\n\n" + HOW),
+        ("params", PARAMETERS), ("code", OPEN_RUN),
+        ("md", "The two clusters: both answer, both run the ambient mesh, on two networks. On the simulator, "
+               "start (or reuse) the two-cluster cluster-in-a-box first."),
+        ("code", "guide.peered_clusters(run)"),
+        ("md", "Guide step 1 in cluster1, the cluster with the gateway: the Gateway API CRDs, the two "
+               "charts, `kgateway-system` in the mesh and the Gateway `http`."),
+        ("code", "guide.kgateway_in_cluster1(run)"),
+        ("md", "The `in-ambient` app in both clusters (same name, same namespace), and the label "
+               "`solo.io/service-scope=global` on its Service in each: the global service."),
+        ("code", "guide.app_in_both_clusters(run)"),
+        ("md", "The guide's HTTPRoute, sent to the global hostname `in-ambient.httpbin.mesh.internal`."),
+        ("code", "guide.route_to_global_service(run)"),
+        ("md", "Send requests through cluster1's gateway: where do they go while cluster1's pods are healthy?"),
+        ("code", "guide.prefer_network(run)"),
+        ("md", "Scale cluster1's Deployment to 0 while traffic flows: the requests move to cluster2."),
+        ("code", "guide.failover_to_cluster2(run)"),
+        ("md", "The proof in both clusters' ztunnel logs: cluster1's gateway ztunnel sent the requests to "
+               "cluster2's east-west gateway, and cluster2's ztunnels delivered them to its pods."),
+        ("code", "guide.ztunnel_proof(run)"),
+        ("md", "Scale cluster1 back: the traffic comes home."),
+        ("code", "guide.return_to_cluster1(run)"),
+        ("md", "The page sets `networking.istio.io/traffic-distribution` on the global service. With `Any` "
+               "both clusters share the traffic."),
+        ("code", "guide.any_mode(run)"),
+        ("md", "What the page names and the cluster-in-a-box does not model: said plainly, and skipped."),
+        ("code", "guide.other_service_scopes(run)"),
+        ("code", "guide.waypoint_on_global_service(run)"),
+        ("code", "guide.outlier_detection_across_clusters(run)"),
+        ("md", "Remove what this notebook created in both clusters."),
+        ("code", "guide.cleanup_clusters(run)"),
+    ],
 }
 
 

@@ -244,6 +244,21 @@ class LicenseParams(_Section):
     env_var: EnvVarName = _f("LICENSE_KEY", "LICENSE_KEY", "NAME of the env var holding the key")
 
 
+class MulticlusterParams(_Section):
+    """Notebook 08 (the concepts page's multicluster scenario): two peered clusters.
+
+    On ``sim`` the runbook starts a second simulator with ``--topology two-clusters`` and uses its two
+    contexts; on a cluster both contexts come from here (the first holds the gateway)."""
+
+    contexts: list[ContextName] | None = Field(
+        None, examples=["[kind-cluster1, kind-cluster2]"],
+        description="[cluster with the gateway, peered cluster]; null on sim = the two-cluster simulator's")
+    kubeconfig: Path | None = _f(None, "~/.kube/config", "file holding both contexts; null = on sim the "
+                                 "two-cluster simulator's, on a cluster kube.kubeconfig (else kubectl's default)")
+    remote_replicas: int = Field(2, ge=1, le=50, examples=["2"], description="in-ambient replicas in the peered cluster")
+    requests: int = Field(30, ge=5, le=100000, examples=["30"], description="requests per measured burst")
+
+
 class Params(_Section):
     """Everything the guide varies. Defaults equal ``params/sim.yaml``."""
 
@@ -265,6 +280,7 @@ class Params(_Section):
     gateway_api: GatewayApiParams = GatewayApiParams()
     kgateway: KgatewayParams = KgatewayParams()
     license: LicenseParams = LicenseParams()
+    multicluster: MulticlusterParams = MulticlusterParams()
 
     @property
     def manifests_source(self) -> str:
@@ -433,6 +449,7 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 def _example(loc: list[str]) -> str | None:
+    loc = [part for part in loc if not part.isdigit()]  # a list item's example is its list's
     model = _model_at(loc[:-1])
     field = model.model_fields.get(loc[-1]) if model and loc else None
     if field is None or not field.examples:
@@ -451,6 +468,7 @@ def _cross_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list
     if params.target == "cluster" and not params.kube.context:
         problems.append(Problem(source, "kube.context", None, "target cluster needs an explicit context "
                                 "(destructive steps run only against it)", "kube.context: kind-ambient"))
+    problems += _multicluster_checks(params, source, pairs)
     topo = params.sim.topology
     if params.target == "sim" and topo is not None and not topo.expanduser().is_file() \
             and str(topo) not in _builtin_topologies():
@@ -463,6 +481,17 @@ def _builtin_topologies() -> list[str]:
     from .sim.topology import builtin_topologies
 
     return list(builtin_topologies())
+
+
+def _multicluster_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list[Problem]:
+    """``multicluster.contexts``: two different contexts, the gateway's cluster first (notebook 08)."""
+    contexts = params.multicluster.contexts
+    if contexts is None or (len(contexts) == 2 and contexts[0] != contexts[1]):
+        return []
+    origin = OVERRIDE if any(_related("multicluster.contexts", k) for k in pairs) else source
+    return [Problem(origin, "multicluster.contexts", contexts, "needs exactly two different contexts: the "
+                    "cluster with the gateway first, then the peered cluster",
+                    "multicluster.contexts: [kind-cluster1, kind-cluster2]")]
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:

@@ -2,7 +2,8 @@
 it must, and uses nothing a cluster does not offer.
 
 Every ``run.sim`` / ``params.target`` / ``params.sim`` / ``run.simulator`` use in ``lib/ambient_lb/guide/``
-must sit in a function listed in ``ALLOWED``, under one of two reasons: starting the simulator, and
+must sit in a function listed in ``ALLOWED``, under one of two reasons: starting the simulator (notebook
+08's second, two-cluster one included), and
 the helm chart stand-in (no chart registry here). Where a manifest comes from is a parameter
 (``manifests: bundled|upstream``), not a target branch.
 Anything else is a step that would behave differently on a cluster, which is what this test exists to
@@ -33,6 +34,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("install", "kgateway_crds"): CHARTS,
     ("install", "helm"): CHARTS,
     ("run", "Run.speed"): CLOCK,
+    # notebook 08: on sim the second cluster-in-a-box (--topology two-clusters) is started, found and
+    # stopped here; on a cluster the two contexts come from params. Every step uses only what they give.
+    ("two_clusters", "where"): START,
+    ("two_clusters", "ensure_second_simulator"): START,
+    ("two_clusters", "release_second_simulator"): START,
 }
 SIM_ONLY_STRINGS = ("fault.ambient-lb.dev", ":15000/proxy")
 

@@ -11,7 +11,8 @@ notebooks' state exists (fast when it does), so any notebook runs on its own and
 
 Modules, in guide order: ``run`` (the run context and the step machinery), ``cluster`` and
 ``evidence`` (what the steps share), ``prerequisites`` (00), ``install`` (01), ``routing`` (02),
-``via_waypoint`` (03), ``failover`` (04), ``teardown`` (05), ``earlier_state`` (``prepare``).
+``via_waypoint`` (03), ``failover`` (04), ``teardown`` (05), ``earlier_state`` (``prepare``),
+``multicluster`` (08, on the two clusters of ``two_clusters``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from .failover import (delete_pod_under_traffic, deploy_failing_replica, destina
                        ejection, no_ejection_by_default, remove_failing_replica)
 from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
                       kgateway, kgateway_crds)
+from .multicluster import (any_mode, app_in_both_clusters, cleanup_clusters, failover_to_cluster2,
+                           kgateway_in_cluster1, other_service_scopes, outlier_detection_across_clusters,
+                           peered_clusters, prefer_network, return_to_cluster1, route_to_global_service,
+                           waypoint_on_global_service, ztunnel_proof)
 from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, license_key,
                             simulator, tools)
 from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
@@ -40,4 +45,8 @@ __all__ = [
     "destination_rule", "delete_pod_under_traffic", "deploy_failing_replica", "no_ejection_by_default",
     "ejection", "ejected_again", "remove_failing_replica",
     "cleanup", "leftovers",
+    "peered_clusters", "kgateway_in_cluster1", "app_in_both_clusters", "route_to_global_service",
+    "prefer_network", "failover_to_cluster2", "ztunnel_proof", "return_to_cluster1", "any_mode",
+    "other_service_scopes", "waypoint_on_global_service", "outlier_detection_across_clusters",
+    "cleanup_clusters",
 ]
