@@ -45,10 +45,10 @@ class Raw:
         self.ctx = ssl.create_default_context(cadata=sim.ca_pem.decode())
 
     def request(self, method: str, path: str, body: Any = None, *, agent: str = "test-client/1.0",
-                ) -> tuple[int, dict[str, str], bytes]:
+                token: str | None = None) -> tuple[int, dict[str, str], bytes]:
         c = http.client.HTTPSConnection("127.0.0.1", self.sim.port, context=self.ctx, timeout=10)
         data = None if body is None else json.dumps(body).encode()
-        c.request(method, path, body=data, headers={"Authorization": f"Bearer {self.sim.token}",
+        c.request(method, path, body=data, headers={"Authorization": f"Bearer {token or self.sim.token}",
                                                     "Content-Type": "application/json", "User-Agent": agent})
         r = c.getresponse()
         raw = r.read()
@@ -160,6 +160,49 @@ def test_namespaces_have_no_deletecollection(raw):
     assert "deletecollection" not in ns["verbs"]
 
 
+JOB = {"metadata": {"name": "J"}, "spec": {"template": {"spec": {
+    "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox:1.36", "command": ["true"]}]}}}}
+JOB_WARNING = ('299 - "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background '
+               'to remove them or set propagationPolicy=Orphan to suppress this warning"')
+
+
+def test_job_delete_without_a_policy_warns_that_its_pods_are_kept(raw):
+    """R16.3: batch/v1 Jobs orphan by default; a DELETE that leaves the policy unset gets the job
+    storage's warning and the Job held by ``orphan``; one with a policy gets no warning."""
+    raw.json("POST", "/apis/batch/v1/namespaces/demo/jobs", {**JOB, "metadata": {"name": "warned"}})
+    code, headers, out = raw.json("DELETE", "/apis/batch/v1/namespaces/demo/jobs/warned")
+    assert code == 200 and headers.get("warning") == JOB_WARNING
+    assert out["kind"] == "Job" and out["metadata"]["finalizers"] == ["orphan"]
+    raw.json("POST", "/apis/batch/v1/namespaces/demo/jobs", {**JOB, "metadata": {"name": "quiet"}})
+    code, headers, out = raw.json("DELETE", "/apis/batch/v1/namespaces/demo/jobs/quiet",
+                                  {"propagationPolicy": "Background"})
+    assert code == 200 and "warning" not in headers and out["status"] == "Success"
+
+
+def test_stale_uid_precondition_is_a_conflict_and_keeps_the_object(raw):
+    """R16.7: preconditions that do not match the stored object are 409, worded as the storage's check."""
+    _, _, created = raw.json("POST", "/api/v1/namespaces/demo/configmaps", {"metadata": {"name": "pre"}})
+    uid = created["metadata"]["uid"]
+    code, _, out = raw.json("DELETE", "/api/v1/namespaces/demo/configmaps/pre", {"preconditions": {"uid": "not-it"}})
+    assert code == 409 and out["reason"] == "Conflict"
+    assert out["message"] == ('Operation cannot be fulfilled on configmaps "pre": Precondition failed: UID in '
+                              f'precondition: not-it, UID in object meta: {uid}')
+    assert raw.json("GET", "/api/v1/namespaces/demo/configmaps/pre")[0] == 200
+    code, _, _ = raw.json("DELETE", "/api/v1/namespaces/demo/configmaps/pre", {"preconditions": {"uid": uid}})
+    assert code == 200 and raw.json("GET", "/api/v1/namespaces/demo/configmaps/pre")[0] == 404
+
+
+def test_dry_run_delete_answers_as_a_delete_and_changes_nothing(raw, kubectl):
+    """R16.7: dryRun=All gets the answer a delete would get; the object stays (kubectl --dry-run=server)."""
+    raw.json("POST", "/api/v1/namespaces/demo/configmaps", {"metadata": {"name": "dry"}})
+    code, _, out = raw.json("DELETE", "/api/v1/namespaces/demo/configmaps/dry?dryRun=All")
+    assert code == 200 and out["status"] == "Success" and out["details"]["name"] == "dry"
+    assert raw.json("GET", "/api/v1/namespaces/demo/configmaps/dry")[0] == 200
+    r = kubectl("delete", "configmap", "dry", "-n", "demo", "--dry-run=server")
+    assert r.stdout.strip() == 'configmap "dry" deleted (server dry run)'
+    assert raw.json("GET", "/api/v1/namespaces/demo/configmaps/dry")[0] == 200
+
+
 # ---- the kubernetes client --------------------------------------------------------------------------
 def test_python_client_delete_namespaced_service_returns_the_service(client):
     """The issue's crash: delete_namespaced_service is typed V1Service and now decodes one."""
@@ -206,7 +249,8 @@ NOT_FOUND = ('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure
 
 def test_status_body_is_written_as_the_api_server_writes_it(raw):
     """R16.8: field order kind, apiVersion, metadata, status, message, reason, details, code;
-    compact, one trailing newline (Go's json.Encoder)."""
+    compact, one trailing newline (Go's json.Encoder.Encode, as a kube-apiserver writes it: the
+    issue's "no trailing newline" holds only for the pretty form below)."""
     code, headers, body = raw.request("GET", "/api/v1/namespaces/demo/configmaps/nope")
     assert code == 404 and headers["content-type"].startswith("application/json")
     assert body.decode() == NOT_FOUND
@@ -220,6 +264,14 @@ def test_status_body_for_curl_is_indented_without_trailing_newline(raw):
     assert pretty == body
     _, _, plain = raw.request("GET", "/api/v1/namespaces/demo/configmaps/nope?pretty=false", agent="curl/8.7.1")
     assert plain.decode() == NOT_FOUND
+
+
+def test_unauthorized_status_is_compact_json_with_one_trailing_newline(raw):
+    """R16.8: the 401 for a wrong token is negotiated like any Status: compact, newline-terminated."""
+    code, headers, body = raw.request("GET", "/api/v1/namespaces/demo/configmaps", token="not-the-token")
+    assert code == 401 and headers["content-type"].startswith("application/json")
+    assert body == (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized",'
+                    b'"reason":"Unauthorized","code":401}\n')
 
 
 def test_html_characters_in_strings_are_escaped_as_go_does(raw):
