@@ -246,11 +246,11 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
     peak, result, _ = peak_ratio(lambda: parse(path))
     yield f"   ambient_lb.logs.parse_{name} ({logs.engine()}):{' ' * (11 - len(name))}{t_fast:7.2f} s {n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)"
     if logs.engine() == "compiled":
-        compiled, logs._compiled = logs._compiled, None
+        compiled, logs.scanner.compiled = logs.scanner.compiled, None
         try:
             t_py, df = timed(lambda: parse(path))
         finally:
-            logs._compiled = compiled
+            logs.scanner.compiled = compiled
         assert len(df) == rows and df.attrs["skipped"] == skipped
         del df
         yield f"   ... without the compiled scanner (python):    {t_py:7.2f} s {n / t_py:>10,.0f} lines/s ({t_base[0] / t_py:4.1f}x baseline A, information only)"

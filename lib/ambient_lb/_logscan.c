@@ -1,4 +1,6 @@
 /* _logscan: the compiled line scanner behind ambient_lb.logs (issue 5: >= 10x a naive per-line parser).
+   Its Python glue is lib/ambient_lb/logs/scanner.py (import, ABI check) and logs/chunks.py (the driver);
+   the module stays ambient_lb._logscan (pyproject.toml builds it from this file).
 
    What it does: takes a block of log bytes (whole lines, '\n'-separated) and sorts every line into one of
    four kinds, writing the values of the lines it parses straight into column buffers (Python bytes objects
@@ -10,7 +12,7 @@
             whose line parsers define the semantics (log-formats.md);
      BLANK  only whitespace (ignored, as the Python parsers ignore it);
      SKIP   certainly not an access record: ztunnel records of another target, and lines that cannot start
-            an Envoy access line. The Python side counts them (and asks its line parser for the reason of
+            an Envoy access line. The Python side (logs/chunks.py) counts them (and asks its line parser for the reason of
             the first few, so the skipped examples read the same).
 
    The rule for this file: a line is a ROW only when the Python line parser would give exactly these values;
@@ -339,7 +341,7 @@ static PyObject *lines_finish(Lines *l, PyObject **status) {
 }
 
 /* ---------------------------------------------------------------------------------------------------
-   Prefixes that `kubectl logs --prefix` and `--timestamps` add (log-formats.md 3), as logs._prefix_re reads
+   Prefixes that `kubectl logs --prefix` and `--timestamps` add (log-formats.md 3), as logs/sources.py prefix_re reads
    them: "[pod/<pod>/<container>] " and "<timestamp> " (or "<timestamp> | "). Stern's "<pod> <container> "
    is left to Python: a line starting with a word could be many things.
    --------------------------------------------------------------------------------------------------- */
@@ -355,7 +357,7 @@ static const char *level_end(const char *q, const char *e) {
     return NULL;
 }
 
-/* Does a ztunnel record start at q? TIMESTAMP[\t ]+LEVEL[\t ] (logs._ZT_START) */
+/* Does a ztunnel record start at q? TIMESTAMP[\t ]+LEVEL[\t ] (logs/ztunnel.py _ZT_START) */
 static int zt_record_start(const char *q, const char *e) {
     const char *r = ts_syntax(q, e);
     if (!r || r >= e || !is_tab_space(*r)) return 0;
@@ -486,7 +488,7 @@ fail:
    Envoy
    --------------------------------------------------------------------------------------------------- */
 
-#define ENVOY_FIELDS 24 /* ENVOY_COLUMNS in logs.py: start_time, method path protocol, then 20 more */
+#define ENVOY_FIELDS 24 /* ENVOY_COLUMNS in logs/envoy.py: start_time, method path protocol, then 20 more */
 
 /* After the request line, in order: I an integer or '-', T a bare token, Q a quoted field. */
 static const char ENVOY_AFTER_REQUEST[] = "ITTTQIIIIQQQQQTTTTTT";
@@ -563,7 +565,7 @@ static int envoy_fields(const char *p, const char *e, int64_t *ts, Span *f) {
     return p == e;
 }
 
-/* Not a row: is the line certainly skipped by logs._envoy_slow? Its optional prefixes start with '[' (kubectl
+/* Not a row: is the line certainly skipped by logs/envoy.py _envoy_slow? Its optional prefixes start with '[' (kubectl
    --prefix), [a-z0-9] (stern) or a timestamp (kubectl --timestamps, only before '[', '"' or '| '), and the
    record itself with '[' or '"'. A line starting with anything else, or with a timestamp followed by
    whitespace and something else, is certainly not an access line. */
@@ -751,7 +753,7 @@ static void keycol_pad(KeyCol *c, Py_ssize_t row) { /* rows before `row` this ke
     }
 }
 
-/* Rust Debug escapes that logs._unescape undoes; \u{...} and a trailing backslash are left to Python. */
+/* Rust Debug escapes that logs/ztunnel.py _unescape undoes; \u{...} and a trailing backslash are left to Python. */
 static int unescape_into(Buf *b, const char *p, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) {
         char c = p[i];
@@ -788,7 +790,7 @@ static int keycol_push(KeyCol *c, Py_ssize_t row, const Tok *t) {
     return 0;
 }
 
-/* logs._duration_ms on a duration text: 1 and *ms for "-?\d+ms", 0 for text that is no duration (NA),
+/* logs/ztunnel.py _duration_ms on a duration text: 1 and *ms for "-?\d+ms", 0 for text that is no duration (NA),
    2 for the other units and fractions (rounded by Python: deferred). */
 static int duration_ms(const char *p, Py_ssize_t n, int64_t *ms) {
     Py_ssize_t i = p[0] == '-', digits;
@@ -810,7 +812,7 @@ static int key_start(const char *p, const char *e) { /* [A-Za-z_][\w.]*= at p */
     return p < e && *p == '=';
 }
 
-/* The header of a ztunnel text line, as logs._ZT_HEAD and logs._zt_header split it. */
+/* The header of a ztunnel text line, as logs/ztunnel.py _ZT_HEAD and _zt_header split it. */
 typedef struct {
     int64_t ts;
     const char *level, *target, *message, *fields;
@@ -902,7 +904,7 @@ static inline int zt_key(Keys *k, int position, const char *p, const char *e, co
     return key_column(k, p, q - p);
 }
 
-/* The key=value fields (logs._zt_fields) into toks; the count, or -2 to defer, -1 on a Python error. */
+/* The key=value fields (logs/ztunnel.py _zt_fields) into toks; the count, or -2 to defer, -1 on a Python error. */
 static int zt_fields(Keys *k, const char *p, const char *e, Py_ssize_t line_no, Tok *toks) {
     int n = 0;
     while (p < e) {

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from ambient_lb import logs
+from ambient_lb.logs import scanner
 
 PODS = ("in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34", "in-ambient-7d8f9b6c54-ghi56")
 
@@ -105,7 +106,7 @@ def closed_port() -> int:
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a parser test with the compiled scanner (lines it is unsure of still go to Python) and without it."""
     if request.param == "python":
-        monkeypatch.setattr(logs, "_compiled", None)
+        monkeypatch.setattr(scanner, "compiled", None)
     elif logs.engine() != "compiled":
         if os.environ.get("AMBIENT_LB_LOGS_PURE_PYTHON", "") not in ("", "0"):
             pytest.skip("AMBIENT_LB_LOGS_PURE_PYTHON is set: the compiled scanner is off on purpose")

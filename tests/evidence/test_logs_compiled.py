@@ -1,6 +1,6 @@
 """The compiled scanner (lib/ambient_lb/_logscan.c) gives exactly the frames of the Python parsers.
 
-The scanner parses the lines it is sure of and leaves every other line to Python (logs.py "Speed"), so the
+The scanner parses the lines it is sure of and leaves every other line to Python (ambient_lb/logs/chunks.py "Speed"), so the
 property checked here is whole-frame equality between the two engines, skipped-line accounting included, on
 real-format lines and on thousands of mutated ones (quotes, escapes, tabs, control and non-ASCII bytes,
 prefixes, glued records, odd keys and values), plus sources and chunk boundaries.
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ambient_lb import logs
-from ambient_lb.logs import parse_envoy, parse_ztunnel
+from ambient_lb.logs import chunks, envoy, parse_envoy, parse_ztunnel, scanner, ztunnel
 
 from .test_logs_envoy import GUIDE_STEP3
 from .test_logs_ztunnel import GUIDE_STEP2, TABBED, row
@@ -82,7 +82,7 @@ def both(parse, source_factory, monkeypatch: pytest.MonkeyPatch) -> tuple[pd.Dat
     assert logs.engine() == "compiled"
     compiled = parse(source_factory())
     with monkeypatch.context() as m:
-        m.setattr(logs, "_compiled", None)
+        m.setattr(scanner, "compiled", None)
         python = parse(source_factory())
     return compiled, python
 
@@ -125,7 +125,7 @@ def reference_rows(lines: list[str], slow) -> tuple[list[dict], int]:
             continue
         try:
             records = slow(line)
-        except logs._Skip:
+        except chunks.Skip:
             skipped += 1
             continue
         for record in records:
@@ -140,15 +140,15 @@ def reference_rows(lines: list[str], slow) -> tuple[list[dict], int]:
 
 
 @pytest.mark.parametrize("engine", ["compiled", "python"], indirect=True)
-@pytest.mark.parametrize("chunk_lines", [3, logs.CHUNK_LINES])
+@pytest.mark.parametrize("chunk_lines", [3, chunks.CHUNK_LINES])
 @pytest.mark.parametrize("fmt", ["ztunnel", "envoy"])
 def test_every_parser_path_gives_the_line_parsers_rows_for_each_line(fmt, chunk_lines, engine, monkeypatch):
     """The Python fast paths (shapes, splits, regexes) and the compiled scanner against the line parser, line by
     line, on mutated lines: whatever path a line takes, in whatever company, its rows are the same."""
-    parse, slow, seeds = (parse_ztunnel, logs._zt_slow, ZT_SEEDS) if fmt == "ztunnel" else (parse_envoy, logs._envoy_slow, ENVOY_SEEDS)
+    parse, slow, seeds = (parse_ztunnel, ztunnel._zt_slow, ZT_SEEDS) if fmt == "ztunnel" else (parse_envoy, envoy._envoy_slow, ENVOY_SEEDS)
     lines = corpus(31, seeds, 1500)
     expected, skipped = reference_rows(lines, slow)
-    monkeypatch.setattr(logs, "CHUNK_LINES", chunk_lines)
+    monkeypatch.setattr(chunks, "CHUNK_LINES", chunk_lines)
     df = parse(lines)
     assert len(df) == len(expected) and df.attrs["skipped"] == skipped
     for i, want in enumerate(expected):
@@ -157,10 +157,8 @@ def test_every_parser_path_gives_the_line_parsers_rows_for_each_line(fmt, chunk_
 
 def test_most_lines_of_a_real_log_are_parsed_by_the_scanner_not_by_python(monkeypatch):
     calls = []
-    real = logs._zt_pieces
-    monkeypatch.setattr(logs, "_ZTUNNEL", logs._Format(
-        "scan_ztunnel", lambda lines: calls.append(len(lines)) or real(lines), logs._zt_slow,
-        logs._ZTUNNEL.time_cols, logs._zt_compiled))  # fmt: skip
+    real = ztunnel._zt_pieces
+    monkeypatch.setattr(ztunnel, "_zt_pieces", lambda lines: calls.append(len(lines)) or real(lines))
     lines = [TABBED, HTTP, FAILED, ESCAPED, NOT_ACCESS, TABBED.replace("\t", "  ")] * 100
     lines += ["[pod/ztunnel-x/istio-proxy] " + HTTP, "2025-01-30T12:10:13.682034460Z " + TABBED,
               "[ztunnel-x/istio-proxy] 2025-01-30T12:10:13Z | " + TABBED]  # kubectl logs --prefix / --timestamps
@@ -175,7 +173,7 @@ def test_most_lines_of_a_real_log_are_parsed_by_the_scanner_not_by_python(monkey
 def test_chunk_boundaries_do_not_change_the_compiled_result(chunk_lines, monkeypatch):
     lines, envoy = corpus(11, ZT_SEEDS, 400), corpus(12, ENVOY_SEEDS, 400)
     whole, whole_envoy = parse_ztunnel(lines), parse_envoy(envoy)
-    monkeypatch.setattr(logs, "CHUNK_LINES", chunk_lines)
+    monkeypatch.setattr(chunks, "CHUNK_LINES", chunk_lines)
     assert_same(parse_ztunnel(lines), whole)
     assert_same(parse_envoy(envoy), whole_envoy)
 
@@ -188,7 +186,7 @@ def test_every_source_kind_and_a_line_longer_than_a_read_block_give_the_same_fra
     plain.write_bytes(raw)
     packed.write_bytes(gzip.compress(raw))
     expected = parse_ztunnel(text)
-    monkeypatch.setattr(logs, "_BLOCK", 1000)  # many reads, and lines cut across them
+    monkeypatch.setattr(logs.sources, "_BLOCK", 1000)  # many reads, and lines cut across them
     sources = [text, lines, raw, memoryview(raw), plain, str(plain), packed, io.BytesIO(raw), io.StringIO(text),
                open(plain, "rb"), open(plain, encoding="utf-8", newline="")]  # fmt: skip
     for source in sources:
@@ -219,11 +217,11 @@ def test_random_bytes_never_crash_the_scanner():
     for size in [0, 1, 2, 7, 20, 64, 300, 5000]:
         for _ in range(60):
             block = bytes(rng.choice(alphabet) for _ in range(size))
-            for scan in (logs._compiled.scan_ztunnel, logs._compiled.scan_envoy):
+            for scan in (scanner.compiled.scan_ztunnel, scanner.compiled.scan_envoy):
                 ends, status, rows, *_ = scan(block, rng.choice([1, 3, 1 << 30]))
                 assert len(ends) == 8 * len(status) and rows <= len(status)
     for size in [20, 300]:
         for _ in range(200):  # near-valid lines: mostly real text with random damage
             line = mutate(rng, rng.choice(ZT_SEEDS + ENVOY_SEEDS), ZT_SEEDS).encode("utf-8", "surrogatepass")
-            logs._compiled.scan_ztunnel(line[: rng.randrange(len(line) + 1)])
-            logs._compiled.scan_envoy(line[: rng.randrange(len(line) + 1)])
+            scanner.compiled.scan_ztunnel(line[: rng.randrange(len(line) + 1)])
+            scanner.compiled.scan_envoy(line[: rng.randrange(len(line) + 1)])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ambient_lb import logs
-from ambient_lb.logs import ENVOY_COLUMNS, parse_envoy
+from ambient_lb.logs import ENVOY_COLUMNS, envoy, parse_envoy
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
 
@@ -192,7 +191,7 @@ def test_fast_path_and_layout_parser_agree():
              for i in range(200)]  # fmt: skip
     fast = parse_envoy(lines)
     for i in (0, 1, 2, 3, 150):
-        slow = logs._envoy_slow(lines[i])[0]
+        slow = envoy._envoy_slow(lines[i])[0]
         assert values(fast, i) == {**dict.fromkeys(ENVOY_COLUMNS), **slow, "start_time": pd.Timestamp(slow["start_time"])}
 
 

@@ -8,8 +8,7 @@ import random
 import pandas as pd
 import pytest
 
-from ambient_lb import logs
-from ambient_lb.logs import parse_ztunnel
+from ambient_lb.logs import chunks, parse_ztunnel, scanner, ztunnel
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
 
@@ -262,15 +261,18 @@ def test_fast_path_and_line_by_line_parser_give_identical_rows(monkeypatch):
     rng = random.Random(7)
     lines = [_random_line(rng, i) for i in range(3000)]
     slow_calls = []
-    real_slow = logs._zt_slow
-    monkeypatch.setattr(logs, "_zt_slow", lambda line: slow_calls.append(line) or real_slow(line))
+    real_slow = ztunnel._zt_slow
+    monkeypatch.setattr(ztunnel, "_zt_slow", lambda line: slow_calls.append(line) or real_slow(line))
     fast = parse_ztunnel(lines)
-    assert len(slow_calls) < len(lines) // 3  # most rows came through the shape regexes
+    # The patch is live: the line parser is asked for the skipped lines' reasons at least. Most rows came
+    # through the fast paths (the compiled scanner; without it the shape regexes, which take at most 16
+    # shapes a chunk, so this many-shaped corpus leaves about 45% of its lines to the line parser).
+    assert 0 < len(slow_calls) < len(lines) // 2
     slow_records = []
     for line in lines:
         try:
-            slow_records.extend(logs._zt_slow(line))
-        except logs._Skip:
+            slow_records.extend(ztunnel._zt_slow(line))
+        except chunks.Skip:
             pass
     assert len(fast) == len(slow_records) and fast.attrs["skipped"] == len(lines) - len(slow_records)
     for i in range(0, len(fast), 37):
@@ -286,7 +288,7 @@ def test_chunk_boundaries_do_not_change_the_result(monkeypatch):
     rng = random.Random(3)
     lines = [_random_line(rng, i) for i in range(500)]
     whole = parse_ztunnel(lines)
-    monkeypatch.setattr(logs, "CHUNK_LINES", 64)
+    monkeypatch.setattr(chunks, "CHUNK_LINES", 64)
     chunked = parse_ztunnel(lines)
     pd.testing.assert_frame_equal(whole, chunked)
 
@@ -310,15 +312,15 @@ def _uniform_line(rng: random.Random, i: int) -> str:
 
 
 def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
-    monkeypatch.setattr(logs, "_compiled", None)  # the Python tier's own fast path, as used without a compiler
+    monkeypatch.setattr(scanner, "compiled", None)  # the Python tier's own fast path, as used without a compiler
     rng = random.Random(5)
     lines = [_uniform_line(rng, i) for i in range(1200)]
     split_rows = []
-    real_split = logs._zt_split
-    monkeypatch.setattr(logs, "_zt_split", lambda s, ls, q: (r := real_split(s, ls, q)) is not None and split_rows.append(len(ls)) or r)
+    real_split = ztunnel._zt_split
+    monkeypatch.setattr(ztunnel, "_zt_split", lambda s, ls, q: (r := real_split(s, ls, q)) is not None and split_rows.append(len(ls)) or r)
     fast = parse_ztunnel(lines)
     assert sum(split_rows) == len(lines)  # every line went through the split path
-    expected = [r for line in lines for r in logs._zt_slow(line)]
+    expected = [r for line in lines for r in ztunnel._zt_slow(line)]
     assert len(fast) == len(expected)
     for i in range(len(fast)):
         want = {k: (pd.Timestamp(v) if k == "timestamp" else v) for k, v in expected[i].items()}

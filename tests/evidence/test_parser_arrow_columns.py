@@ -1,12 +1,11 @@
-"""Text columns built as Arrow arrays (logs.py "Speed") give the same values and types as the line parser."""
+"""Text columns built as Arrow arrays (ambient_lb/logs/chunks.py "Speed") give the same values and types as the line parser."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from ambient_lb import logs
-from ambient_lb.logs import parse_envoy, parse_ztunnel
+from ambient_lb.logs import chunks, parse_envoy, parse_ztunnel, ztunnel
 
 from .test_logs_envoy import GUIDE_STEP3
 from .test_logs_ztunnel import TABBED, row
@@ -29,7 +28,7 @@ def test_text_columns_have_pandas_str_dtype_in_both_parsers():
 def test_shapes_and_slow_records_merge_in_line_order_with_the_line_parsers_values():
     lines = [TABBED, HTTP, ESCAPED, "noise", HTTP, TABBED, ESCAPED] * 5
     df = parse_ztunnel(lines)
-    expected = [r for line in lines if line != "noise" for r in logs._zt_slow(line)]
+    expected = [r for line in lines if line != "noise" for r in ztunnel._zt_slow(line)]
     assert len(df) == len(expected) == 30 and df.attrs["skipped"] == 5
     for i, want in enumerate(expected):
         want = {k: (pd.Timestamp(v) if k == "timestamp" else v) for k, v in want.items()}
@@ -38,7 +37,7 @@ def test_shapes_and_slow_records_merge_in_line_order_with_the_line_parsers_value
 
 
 def test_a_key_that_is_text_in_one_chunk_and_an_integer_in_another_keeps_each_value_as_logged(monkeypatch):
-    monkeypatch.setattr(logs, "CHUNK_LINES", 2)
+    monkeypatch.setattr(chunks, "CHUNK_LINES", 2)
     lines = [TABBED + " odd=abc", TABBED + " odd=abd", TABBED + " odd=123", TABBED + " odd=124"]
     df = parse_ztunnel(lines)
     assert df["odd"].tolist() == ["abc", "abd", 123, 124] and df["odd"].dtype == object
