@@ -137,6 +137,78 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         "created is left (every object it creates carries the run label).", "05", [
             ("code", "guide.cleanup(run)"),
         ]),
+    "06-locality-and-traffic-distribution": nb(
+        "06 · Locality and traffic distribution (the concepts page, hands-on)",
+        "The concepts page's four legs, each measured on a cluster with zones: client → gateway, "
+        "gateway → backend, gateway → waypoint, waypoint → backend. Where each leg's locality comes from, "
+        "`spec.trafficDistribution` and the `networking.istio.io/traffic-distribution` annotation (Service and "
+        "Namespace), their precedence and defaults, and the spill when a zone loses pods. The lab runs in its "
+        "own namespace `locality-lab` (a backend in every zone, routed for `zonal.example.com`) and removes it "
+        "at the end; every distribution is checked against what the rules predict, with its tolerance.", "06", [
+            ("md", "Locality is the nodes' `topology.kubernetes.io/zone` label. The lab needs two zones or more; "
+                   "where does the gateway run?"),
+            ("code", "guide.zones(run)"),
+            ("md", "A backend in every zone: a Deployment per zone pinned by `nodeSelector`, one Service over "
+                   "them, an HTTPRoute from the guide's gateway."),
+            ("code", "guide.zonal_app(run)"),
+            ("md", "Leg 1, client → gateway: which gateway pod (and zone) takes each request?"),
+            ("code", "guide.client_to_gateway(run)"),
+            ("md", "Leg 2, gateway → backend without a waypoint: no setting, then `spec.trafficDistribution`, "
+                   "the Service annotation and the Namespace annotation, one against the other."),
+            ("code", "guide.gateway_to_backend(run)"),
+            ("md", "Leg 3, gateway → waypoint: the lab's waypoint, one replica per zone, and the Service bound "
+                   "to it. Which waypoint pod does the gateway's ztunnel choose?"),
+            ("code", "guide.gateway_to_waypoint(run)"),
+            ("md", "Leg 4, waypoint → backend: ranked from the waypoint's node. No mode, PreferClose, and "
+                   "PreferClose with one of the zone's two pods not ready."),
+            ("code", "guide.waypoint_to_backend(run)"),
+            ("md", "Explorer: choose the mode, where it is set, the pods per zone (ready and not), waypoint or "
+                   "not; the cell applies it, sends traffic and sets the result beside the rules. Headless it "
+                   "runs a fixed table of cases."),
+            ("code", "guide.explorer(run)"),
+            ("md", "Remove what this notebook created (the namespace `locality-lab` holds all of it)."),
+            ("code", "guide.lab_cleanup(run)"),
+        ]),
+    "07-outlier-detection-lab": nb(
+        "07 · Outlier detection lab (the concepts page's \"Outlier detection and failover\")",
+        "Where a DestinationRule acts, and what its `outlierDetection` really does. The gateway sees one "
+        "address (the Service VIP), so outlier detection happens at the waypoint. Three extra replicas fail "
+        "three real ways (nginx answering 500, answering 503, and listening on the wrong port so "
+        "connections are refused); one rule at a time shows which errors count, the 10 % default, "
+        "`maxEjectionPercent`, panic and `minHealthPercent`, ejection at the Nth error and return at a "
+        "sweep with the back-off, and the locality failover an `outlierDetection` block turns on. The "
+        "evidence is the waypoint's own: its outlier counters (through `pilot-agent`), `/clusters`, "
+        "config_dump and access log. Everything the lab creates carries the label "
+        "`ambient-lb.dev/lab=outlier-detection`; the last cell removes it.", "07", [
+            ("md", "The concepts page: on the ingress → waypoint leg the gateway sees a single VIP, so a "
+                   "DestinationRule cannot act there. The gateway's admin `/clusters` (through a "
+                   "port-forward) shows one endpoint; the waypoint's (through `pilot-agent`) every pod."),
+            ("code", "guide.vip_collapse(run)"),
+            ("md", "Three replicas behind the same Service that fail three ways, made as on any cluster: step "
+                   "4's nginx replica answering 500, the same answering 503, and one listening on 8081 while "
+                   "the Service targets 8080. The lab's DestinationRule balances ROUND_ROBIN, without "
+                   "outlier detection yet; the waypoint's access log shows what each one answers."),
+            ("code", "guide.failing_replicas(run)"),
+            ("md", "`consecutive5xxErrors: 3` and nothing else: is anything ejected?"),
+            ("code", "guide.default_max_ejection(run)"),
+            ("md", "`consecutiveGatewayErrors: 3` (5xx off, `maxEjectionPercent: 100`): which replicas go?"),
+            ("code", "guide.gateway_errors(run)"),
+            ("md", "`consecutive5xxErrors: 3` with `maxEjectionPercent: 100`: every 5xx counts."),
+            ("code", "guide.consecutive_5xx(run)"),
+            ("md", "`maxEjectionPercent` low enough for one host only."),
+            ("code", "guide.max_ejection_percent(run)"),
+            ("md", "`minHealthPercent` above the healthy share once the three are out: panic."),
+            ("code", "guide.panic_threshold(run)"),
+            ("md", "One failing replica under steady traffic, with a short `interval` and `baseEjectionTime`: "
+                   "when is it ejected, when does it come back, and for how long is it out the second time? "
+                   "The timeline is on the simulated clock."),
+            ("code", "guide.sweep_and_backoff(run)"),
+            ("md", "Drop `localityLbSetting` from the rule: the `outlierDetection` block alone turns on "
+                   "locality failover at the waypoint (needs zones: skipped on a one-zone cluster)."),
+            ("code", "guide.outlier_locality_failover(run)"),
+            ("md", "Remove everything the lab created."),
+            ("code", "guide.remove_outlier_lab(run)"),
+        ]),
     "08-multicluster-failover": [
         ("md", "# 08 · Multicluster failover (the concepts page's multicluster scenario)\n\n"
                "Two peered clusters on two networks. The app runs in both and is exported as a global "

@@ -20,6 +20,8 @@ from __future__ import annotations
 from .earlier_state import prepare
 from .failover import (delete_pod_under_traffic, deploy_failing_replica, destination_rule, ejected_again,
                        ejection, no_ejection_by_default, remove_failing_replica)
+from .locality import (client_to_gateway, explorer, gateway_to_backend, gateway_to_waypoint, lab_cleanup,
+                       waypoint_to_backend, zonal_app, zones)
 from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
                       kgateway, kgateway_crds)
 from .multicluster import (any_mode, app_in_both_clusters, cleanup_clusters, failover_to_cluster2,
@@ -45,6 +47,8 @@ __all__ = [
     "destination_rule", "delete_pod_under_traffic", "deploy_failing_replica", "no_ejection_by_default",
     "ejection", "ejected_again", "remove_failing_replica",
     "cleanup", "leftovers",
+    "zones", "zonal_app", "client_to_gateway", "gateway_to_backend", "gateway_to_waypoint",
+    "waypoint_to_backend", "explorer", "lab_cleanup",
     "peered_clusters", "kgateway_in_cluster1", "app_in_both_clusters", "route_to_global_service",
     "prefer_network", "failover_to_cluster2", "ztunnel_proof", "return_to_cluster1", "any_mode",
     "other_service_scopes", "waypoint_on_global_service", "outlier_detection_across_clusters",
