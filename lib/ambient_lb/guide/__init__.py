@@ -12,7 +12,8 @@ notebooks' state exists (fast when it does), so any notebook runs on its own and
 Modules, in guide order: ``run`` (the run context and the step machinery), ``cluster`` and
 ``evidence`` (what the steps share), ``prerequisites`` (00), ``install`` (01), ``routing`` (02),
 ``via_waypoint`` (03), ``failover`` (04), ``teardown`` (05), ``earlier_state`` (``prepare``),
-``multicluster`` (08, on the two clusters of ``two_clusters``).
+``outlier_lab`` (07, with ``outlier_evidence``), ``multicluster`` (08, on the two clusters of
+``two_clusters``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from .multicluster import (any_mode, app_in_both_clusters, cleanup_clusters, fai
                            kgateway_in_cluster1, other_service_scopes, outlier_detection_across_clusters,
                            peered_clusters, prefer_network, return_to_cluster1, route_to_global_service,
                            waypoint_on_global_service, ztunnel_proof)
+from .outlier_lab import (consecutive_5xx, default_max_ejection, failing_replicas, gateway_errors,
+                          max_ejection_percent, outlier_locality_failover, panic_threshold,
+                          remove_outlier_lab, sweep_and_backoff, vip_collapse)
 from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, license_key,
                             simulator, tools)
 from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
@@ -53,4 +57,7 @@ __all__ = [
     "prefer_network", "failover_to_cluster2", "ztunnel_proof", "return_to_cluster1", "any_mode",
     "other_service_scopes", "waypoint_on_global_service", "outlier_detection_across_clusters",
     "cleanup_clusters",
+    "vip_collapse", "failing_replicas", "default_max_ejection", "gateway_errors", "consecutive_5xx",
+    "max_ejection_percent", "panic_threshold", "sweep_and_backoff", "outlier_locality_failover",
+    "remove_outlier_lab",
 ]
