@@ -39,6 +39,7 @@ PER_ZONE = 2  # ready replicas per zone
 ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
 ANNOTATION = "networking.istio.io/traffic-distribution"
+CONFIG_TIMEOUT = 15.0  # seconds for a proxy to show a change (istiod pushes within a second, R6.4)
 CONFIDENCE = 0.999  # a random policy's count falls outside its band in one run of a thousand
 MODES = ("Any", "PreferClose", "PreferSameNode")
 WHERE = ("spec.trafficDistribution", "Service annotation", "Namespace annotation")
@@ -415,7 +416,7 @@ def wait_for_config(run: Run, s: Step | None, leg: str, mode: str, ref: Place, p
         return seen == want, ", ".join(f"{pod} P{prio}" for pod, prio in sorted(seen.items())) or "no hosts"
     who = f"the waypoint {waypoint}" if waypoint else "the gateway's Envoy"
     by = ", ".join(f"P{k}: {sum(1 for v in want.values() if v == k)} pod(s)" for k in sorted(set(want.values())))
-    result = poll(f"{who} holds the pods at the priorities the rules give ({by})", probe, timeout=20,
+    result = poll(f"{who} holds the pods at the priorities the rules give ({by})", probe, timeout=CONFIG_TIMEOUT,
                   interval=0.2, hint=f"{mode}, seen from {ref.zone}; compare the /clusters lines above")
     return result
 
