@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from ambient_lb.sim.clock import parse_rfc3339
 from ambient_lb.sim.process import Simulator, running_simulator
-from .world_fixtures import Kubectl, api_client, header, kubectl_for, rows
+from .world_fixtures import Kubectl, api_client, header, kubectl_for, kubectl_watch_until, rows
 
 pytestmark = pytest.mark.kubectl
 
@@ -181,3 +181,26 @@ def test_python_client_cronjob_lifecycle(client, kubectl) -> None:
     with pytest.raises(ApiException) as exc:
         batch.read_namespaced_cron_job("py", "cron")
     assert exc.value.status == 404
+
+
+def test_kubectl_watch_sees_the_schedule_then_delete_takes_the_jobs(sim, kubectl, tmp_path) -> None:
+    """R16.23/R16.25/R16.3: kubectl get -w (Tables) shows the CronJob's LAST SCHEDULE change from
+    <none> when its first Job is made; kubectl delete (background) removes it and the garbage
+    collector its Jobs."""
+    kubectl("apply", "-f", "-", stdin=cronjob("watched", "true", suspend="true"))  # a minute is 1 s here
+    resumed: list[bool] = []
+
+    def scheduled(lines: list[str]) -> bool:
+        if len(lines) >= 2 and not resumed:  # the watch shows the suspended CronJob: let it run
+            kubectl("patch", "cronjob", "watched", "-n", "cron", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+            resumed.append(True)
+        return any(line.startswith("MODIFIED") and line.split()[10] != "<none>" for line in lines[1:])
+    lines = kubectl_watch_until(sim, tmp_path, ["get", "cronjob", "watched", "-n", "cron", "-w",
+                                                "--output-watch-events"], scheduled)
+    assert lines[0].split()[:3] == ["EVENT", "NAME", "SCHEDULE"]
+    assert lines[1].split()[:2] == ["ADDED", "watched"] and lines[1].split()[10] == "<none>"  # LAST SCHEDULE (the schedule is 5 words)
+    assert scheduled(lines)
+    jobs = [j["metadata"]["name"] for j in _jobs_of(kubectl, "watched")]
+    assert jobs and all(n.startswith("watched-") for n in jobs)
+    assert kubectl("delete", "cronjob", "watched", "-n", "cron").stdout.strip() == 'cronjob.batch "watched" deleted'
+    kubectl("wait", "--for=delete", *[f"job/{n}" for n in jobs], "-n", "cron", "--timeout=30s")

@@ -12,7 +12,7 @@ from kubernetes import client as k8s, watch
 from kubernetes.client.rest import ApiException
 
 from ambient_lb.sim.process import Simulator, running_simulator
-from .world_fixtures import Kubectl, api_client, header, kubectl_for, rows
+from .world_fixtures import Kubectl, api_client, header, kubectl_for, kubectl_watch_until, rows
 
 pytestmark = pytest.mark.kubectl
 
@@ -155,7 +155,7 @@ def test_auth_whoami_names_the_token_user(kubectl) -> None:
 
 
 def test_api_resources_lists_the_new_groups_as_a_cluster_does(kubectl) -> None:
-    """Discovery: the rbac, authorization and authentication groups, with scopes and kinds."""
+    """R16.9: the rbac, authorization and authentication groups, with scopes, kinds and verbs."""
     out = kubectl("api-resources", "--api-group=rbac.authorization.k8s.io").stdout
     assert rows(out) == [
         ["clusterrolebindings", "rbac.authorization.k8s.io/v1", "false", "ClusterRoleBinding"],
@@ -167,6 +167,46 @@ def test_api_resources_lists_the_new_groups_as_a_cluster_does(kubectl) -> None:
                                          "selfsubjectrulesreviews", "subjectaccessreviews"]
     assert all(r[-1] == "create" for r in rows(out))
     assert rows(kubectl("api-resources", "--api-group=authentication.k8s.io").stdout)[0][0] == "selfsubjectreviews"
+
+
+# R16.9: every resource this issue serves, as ``kubectl auth can-i`` names it (resource, subresource)
+NEW_RESOURCES = [("jobs.batch", ""), ("jobs.batch", "status"), ("cronjobs.batch", ""), ("cj", ""),
+                 ("replicationcontrollers", ""), ("rc", "scale"), ("roles.rbac.authorization.k8s.io", ""),
+                 ("rolebindings.rbac.authorization.k8s.io", ""), ("clusterroles.rbac.authorization.k8s.io", ""),
+                 ("clusterrolebindings.rbac.authorization.k8s.io", "")]
+
+
+@pytest.mark.parametrize("resource,sub", NEW_RESOURCES, ids=[f"{r}/{s}" if s else r for r, s in NEW_RESOURCES])
+def test_can_i_knows_each_newly_served_resource(kubectl, resource, sub) -> None:
+    """R16.9/R16.11/R16.12: kubectl resolves the name through discovery (no "doesn't have a resource
+    type" warning; for a cluster-scoped one, kubectl's own "not namespace scoped" note, as on a
+    cluster); the token's user may, an identity without bindings may not (exit 1)."""
+    args = ["auth", "can-i", "update", resource, *([f"--subresource={sub}"] if sub else [])]
+    for r in (kubectl(*args), kubectl(*args, "--as", "nobody", ok=False)):
+        assert "doesn't have a resource type" not in r.stderr
+        cluster_scoped = resource.startswith("cluster")
+        assert ("is not namespace scoped in group 'rbac.authorization.k8s.io'" in r.stderr) == cluster_scoped
+    assert kubectl(*args).stdout.strip() == "yes"
+    r = kubectl(*args, "--as", "nobody", ok=False)
+    assert r.returncode == 1 and r.stdout.strip() == "no"
+
+
+def test_kubectl_watch_shows_a_role_binding_and_its_deletion(sim, kubectl, tmp_path) -> None:
+    """A watch with Tables (kubectl get -w) prints the binding's row, then its DELETED event when
+    ``kubectl delete`` (which prints the qualified kind) removes it."""
+    _reader(kubectl, "rb-watch")
+    deleted: list[str] = []
+
+    def done(lines: list[str]) -> bool:
+        if len(lines) >= 2 and not deleted:  # the header and the binding's row: now delete it
+            deleted.append(kubectl("delete", "rolebinding", "read-pods", "-n", "rb-watch").stdout.strip())
+        return any(line.startswith("DELETED") for line in lines)
+    lines = kubectl_watch_until(sim, tmp_path, ["get", "rolebinding", "read-pods", "-n", "rb-watch", "-w",
+                                                "--output-watch-events"], done)
+    assert lines[0].split()[:3] == ["EVENT", "NAME", "ROLE"]
+    assert lines[1].split()[:3] == ["ADDED", "read-pods", "Role/pod-reader"]
+    assert deleted == ['rolebinding.rbac.authorization.k8s.io "read-pods" deleted']
+    assert lines[-1].split()[:3] == ["DELETED", "read-pods", "Role/pod-reader"]
 
 
 def test_role_ref_cannot_change(kubectl) -> None:

@@ -75,6 +75,18 @@ def test_get_rc_prints_desired_current_ready(kubectl) -> None:
     assert "replicationcontroller/web" in kubectl("get", "all", "-n", "rc-get").stdout
 
 
+def test_api_resources_lists_replication_controllers_as_a_cluster_does(kubectl) -> None:
+    """R16.9: core v1 replicationcontrollers, short name rc, namespaced, in the category all, with the
+    status and scale subresources kubectl auth can-i resolves."""
+    out = kubectl("api-resources", "--api-group=", "-o", "wide").stdout
+    row = next(r for r in rows(out) if r[0] == "replicationcontrollers")
+    assert row == ["replicationcontrollers", "rc", "v1", "true", "ReplicationController",
+                   "create,delete,deletecollection,get,list,patch,update,watch", "all"]
+    for sub in ("status", "scale"):
+        r = kubectl("auth", "can-i", "update", "rc", f"--subresource={sub}", "-n", "default")
+        assert r.stdout.strip() == "yes" and "Warning" not in r.stderr
+
+
 def test_scale_rc_through_the_scale_subresource(kubectl) -> None:
     """kubectl scale patches rc/scale; the Scale's selector is the map written as a label selector."""
     _ready_rc(kubectl, "rc-scale")

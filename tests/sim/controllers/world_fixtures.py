@@ -52,22 +52,26 @@ def kubectl_watch_until(sim: Any, cache: Path, args: list[str], done: Callable[[
                         timeout: float = 60) -> list[str]:
     """Run ``kubectl <args>`` (a ``get -w``), collecting its lines until ``done(lines)`` or ``timeout``
     wall seconds; the process is then stopped. Event-driven: it reacts to each line kubectl prints."""
+    import os
     import selectors
     import time
     argv = ["kubectl", "--kubeconfig", str(sim.kubeconfig), "--cache-dir", str(cache), *args]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     lines: list[str] = []
+    pending = b""
     sel = selectors.DefaultSelector()
     assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
+    fd = proc.stdout.fileno()  # read the pipe itself: a buffered readline would hide a second line
+    sel.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     try:
         while not done(lines) and time.monotonic() < deadline:
             if sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                line = proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-                lines.append(line.rstrip("\n"))
+                *complete, pending = (pending + chunk).split(b"\n")
+                lines.extend(line.decode() for line in complete)
     finally:
         proc.kill()
         proc.wait(timeout=10)
