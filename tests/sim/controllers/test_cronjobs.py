@@ -198,7 +198,7 @@ def test_kubectl_watch_sees_the_schedule_then_delete_takes_the_jobs(sim, kubectl
     lines = kubectl_watch_until(sim, tmp_path, ["get", "cronjob", "watched", "-n", "cron", "-w",
                                                 "--output-watch-events"], scheduled)
     assert lines[0].split()[:3] == ["EVENT", "NAME", "SCHEDULE"]
-    assert lines[1].split()[:2] == ["ADDED", "watched"] and lines[1].split()[10] == "<none>"  # LAST SCHEDULE (the schedule is 5 words)
+    assert lines[1].split()[:2] == ["ADDED", "watched"] and lines[1].split()[10] == "<none>"  # LAST SCHEDULE
     assert scheduled(lines)
     jobs = [j["metadata"]["name"] for j in _jobs_of(kubectl, "watched")]
     assert jobs and all(n.startswith("watched-") for n in jobs)

@@ -265,7 +265,7 @@ def test_invalid_and_unmodelled_jobs_are_refused(kubectl) -> None:
 
 
 def test_api_resources_lists_batch(kubectl) -> None:
-    """Discovery: cronjobs (cj) and jobs in batch/v1, both in the category all."""
+    """R16.9: cronjobs (cj) and jobs in batch/v1, both in the category all."""
     out = kubectl("api-resources", "--api-group=batch", "-o", "wide").stdout
     verbs = "create,delete,deletecollection,get,list,patch,update,watch"
     assert rows(out) == [["cronjobs", "cj", "batch/v1", "true", "CronJob", verbs, "all"],
