@@ -21,7 +21,7 @@ from .cluster import identity, items, ready_pods, replicas_selector
 from .evidence import send
 from .install import GUIDE_JSONPATH, ambient_namespace, find_address, gateway, gateway_api_crds, helm, values_file
 from .prerequisites import _available, _daemonset_ready, license_secret
-from .routing import sample_app, scale_app
+from .routing import sample_app
 from .run import Run, Step, do_step, seconds
 from .teardown import CREATED_KINDS
 from .two_clusters import TwoClusters, clusters, context_helm, ensure_second_simulator, release_second_simulator
@@ -58,8 +58,8 @@ def peered_clusters(run: Run) -> None:
         networks = {}
         for label, crun in zip(("cluster1", "cluster2"), tc.both):
             s.add(*_mesh_checks(crun, label))
-            crun.kube.kubectl("get", "nodes", "-L", "topology.kubernetes.io/region,topology.kubernetes.io/zone")
-            res = crun.kube.kubectl("get", "namespace", crun.params.namespaces.istio, "-L", NETWORK_LABEL)
+            res = crun.kube.kubectl("get", "namespace", crun.params.namespaces.istio, "-L", NETWORK_LABEL,
+                                    check=False)
             networks[label] = _last_column(res.stdout)
         s.add(check("the two clusters are on different networks",
                     all(networks.values()) and len(set(networks.values())) == 2,
@@ -73,14 +73,14 @@ def peered_clusters(run: Run) -> None:
 
 def _mesh_checks(crun: Run, label: str) -> list[CheckResult]:
     ns, timeout = crun.params.namespaces.istio, crun.params.timeouts.pods_ready
-    res = crun.kube.kubectl("version", check=False)
-    server = [ln for ln in res.stdout.splitlines() if ln.startswith("Server Version")]
-    out = [check(f"{label} ({_name(crun)}) answers", res.returncode == 0 and bool(server),
-                 server[0] if server else res.stderr.strip()[:200],
-                 f"kubectl --context {_name(crun)} get nodes")]
+    res = crun.kube.kubectl("get", "nodes", "-L", "topology.kubernetes.io/region,topology.kubernetes.io/zone",
+                            check=False)
+    nodes = max(0, len(res.stdout.strip().splitlines()) - 1)
+    out = [check(f"{label} ({_name(crun)}) answers", res.returncode == 0 and nodes > 0,
+                 f"{nodes} nodes" if res.returncode == 0 else res.stderr.strip()[:200],
+                 f"kubectl config get-contexts; is {_name(crun)} the context you mean and is that cluster up?")]
     if not out[0].ok:
         return out
-    nodes = len(items(crun, "nodes"))
     out.append(from_wait(f"{label}: istiod available", lambda: crun.kube.wait_for(
         "deployment", "istiod", ns, lambda o: _available(o) >= 1, lambda o: f"{_available(o)} available",
         timeout=timeout, what="an available replica"), detail=lambda o: f"{_available(o)} replica(s) available",
@@ -161,8 +161,14 @@ def app_in_both_clusters(run: Run) -> None:
         p = run.params
         for label, crun in zip(("cluster1", "cluster2"), tc.both):
             _guide_steps(s, crun, label, sample_app)
+        for crun in tc.both:  # guide step 2's scale, in both clusters at once, then the waits
+            crun.kube.scale("deployment", p.app.name, crun.params.app.replicas, namespace=p.namespaces.app)
         for label, crun in zip(("cluster1", "cluster2"), tc.both):
-            _guide_steps(s, crun, label, scale_app)
+            want = crun.params.app.replicas
+            s.add(from_wait(f"{label}: {want} replicas Ready", lambda crun=crun, want=want: crun.kube.wait_for_ready_pods(
+                p.namespaces.app, replicas_selector(crun), want, timeout=p.timeouts.pods_ready),
+                detail=lambda pods: f"{len(pods)} pods Ready",
+                hint=f"kubectl --context {_name(crun)} describe pods -n {p.namespaces.app}"))
         for crun in tc.both:
             crun.kube.label("service", p.app.name, {SCOPE_LABEL: "global"}, namespace=p.namespaces.app,
                             overwrite=True)
@@ -420,9 +426,7 @@ def _ztunnel_lines(crun: Run, nodes: set[str]) -> Any:
             continue
         name = zt["metadata"]["name"]
         crun.kube.kubectl("logs", "-n", ns, name, "--tail=2")  # what a learner reads
-        with shell.quiet():
-            text = crun.kube.kubectl("logs", "-n", ns, name, "--tail=500").stdout
-        frames.append(logs.parse_ztunnel(text))
+        frames.append(logs.parse_ztunnel(crun.kube.read_logs(name, ns, tail_lines=500)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -535,9 +539,12 @@ def cleanup_clusters(run: Run) -> None:
         tc = clusters(run)
         tc.local.kube.delete("httproute", [p.route.name], namespace=p.namespaces.app, ignore_not_found=True)
         tc.local.kube.delete("gateway", [p.gateway.name], namespace=p.namespaces.kgateway, ignore_not_found=True)
-        for crun in tc.both:
-            crun.kube.delete_namespace(p.namespaces.app, ignore_not_found=True,
-                                       timeout=seconds(p.timeouts.deletion))
+        for crun in tc.both:  # both at once, then watch both go
+            crun.kube.delete_namespace(p.namespaces.app, wait=False, ignore_not_found=True)
+        for label, crun in zip(("cluster1", "cluster2"), tc.both):
+            s.add(from_wait(f"{label}: namespace {p.namespaces.app} deleted", lambda crun=crun: crun.kube.wait_for_deletion(
+                "namespace", p.namespaces.app, timeout=p.timeouts.deletion), detail="gone",
+                hint=f"kubectl --context {_name(crun)} get namespace {p.namespaces.app} -o yaml"))
         for label, crun in zip(("cluster1", "cluster2"), tc.both):
             left = _leftovers(crun)
             s.add(check(f"{label}: nothing notebook 08 created is left", not left,
