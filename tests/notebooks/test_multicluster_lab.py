@@ -20,7 +20,7 @@ import pytest
 
 from ambient_lb import guide
 from ambient_lb.errors import CheckFailed, ParameterError
-from ambient_lb.guide import multicluster, two_clusters
+from ambient_lb.guide import global_failover, two_clusters
 from ambient_lb.helm import Helm
 from ambient_lb.params import load_params
 
@@ -110,7 +110,7 @@ def test_the_ztunnel_proof_fails_when_remote_traffic_skips_the_east_west_gateway
     connected straight to a cluster2 pod must fail step 08.7's east-west check."""
     run, sim = two_cluster_run
     peering = sim.cluster.extensions["peering"]
-    pod_ip = multicluster.app_pods(two_clusters.clusters(run).remote)[0]["status"]["podIP"]
+    pod_ip = global_failover.app_pods(two_clusters.clusters(run).remote)[0]["status"]["podIP"]
     sim.call(lambda: setattr(peering, "east_west_address", lambda cluster: pod_ip))
     guide.failover_to_cluster2(run)
     with pytest.raises(CheckFailed):

@@ -12,8 +12,8 @@ notebooks' state exists (fast when it does), so any notebook runs on its own and
 Modules, in guide order: ``run`` (the run context and the step machinery), ``cluster`` and
 ``evidence`` (what the steps share), ``prerequisites`` (00), ``install`` (01), ``routing`` (02),
 ``via_waypoint`` (03), ``failover`` (04), ``teardown`` (05), ``earlier_state`` (``prepare``),
-``outlier_lab`` (07, with ``outlier_evidence``), ``multicluster`` (08, on the two clusters of
-``two_clusters``).
+``outlier_lab`` (07, with ``outlier_evidence``), ``multicluster`` and ``global_failover``
+(08, on the two clusters of ``two_clusters``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from __future__ import annotations
 from .earlier_state import prepare
 from .failover import (delete_pod_under_traffic, deploy_failing_replica, destination_rule, ejected_again,
                        ejection, no_ejection_by_default, remove_failing_replica)
+from .global_failover import (any_mode, failover_to_cluster2, other_service_scopes,
+                              outlier_detection_across_clusters, prefer_network, return_to_cluster1,
+                              waypoint_on_global_service, ztunnel_proof)
 from .locality import (client_to_gateway, explorer, gateway_to_backend, gateway_to_waypoint, lab_cleanup,
                        waypoint_to_backend, zonal_app, zones)
 from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
                       kgateway, kgateway_crds)
-from .multicluster import (any_mode, app_in_both_clusters, cleanup_clusters, failover_to_cluster2,
-                           kgateway_in_cluster1, other_service_scopes, outlier_detection_across_clusters,
-                           peered_clusters, prefer_network, return_to_cluster1, route_to_global_service,
-                           waypoint_on_global_service, ztunnel_proof)
+from .multicluster import (app_in_both_clusters, cleanup_clusters, kgateway_in_cluster1, peered_clusters,
+                           route_to_global_service)
 from .outlier_lab import (consecutive_5xx, default_max_ejection, failing_replicas, gateway_errors,
                           max_ejection_percent, outlier_locality_failover, panic_threshold,
                           remove_outlier_lab, sweep_and_backoff, vip_collapse)
