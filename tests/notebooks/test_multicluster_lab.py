@@ -46,8 +46,8 @@ def test_multicluster_contexts_must_be_two_different_contexts_with_an_example(co
 def test_on_a_cluster_notebook_08_without_contexts_stops_at_its_first_step_saying_what_to_set(
         monkeypatch: pytest.MonkeyPatch) -> None:
     run = guide.open_run("", "t", target="cluster", kube__context="kind-ambient")
-    with pytest.raises(CheckFailed, match=r"multicluster\.contexts is not set.*multicluster\.contexts: "
-                                          r"\[kind-cluster1, kind-cluster2\]"):
+    with pytest.raises(CheckFailed, match=r"two peered clusters named in the params: multicluster\.contexts is "
+                                          r"not set.*multicluster\.contexts: \[kind-cluster1, kind-cluster2\]"):
         guide.peered_clusters(run)
     assert run.results[-1].commands == []  # nothing ran, on any cluster
 

@@ -134,7 +134,8 @@ def failover_to_cluster2(run: Run) -> None:
 
         def change(sampler: Any) -> None:
             s.add(poll("cluster1 answers before its pods go",
-                       lambda: _answered_after(sampler.timeline(), local, 0.0, "cluster1"), timeout=15, interval=0.1))
+                       lambda: _answered_after(sampler.timeline(), local, 0.0, "cluster1"), timeout=15, interval=0.1,
+                       hint="cluster1 needs ready pods first: step 08.8 scales it back"))
             tc.local.kube.scale("deployment", p.app.name, 0, namespace=ns)
             t = sampler.mark(f"{p.app.name} scaled to 0 in cluster1")
             s.add(from_wait("cluster1's pods are gone", lambda: tc.local.kube.wait_for_pod_count(

@@ -16,6 +16,7 @@ from typing import Callable
 
 from .. import manifests, shell
 from ..checks import CheckResult, check, from_wait, poll
+from ..errors import ParameterError
 from .cluster import items, replicas_selector
 from .install import GUIDE_JSONPATH, ambient_namespace, find_address, gateway, gateway_api_crds, helm, values_file
 from .prerequisites import _available, _daemonset_ready, license_secret
@@ -48,7 +49,11 @@ def peered_clusters(run: Run) -> None:
         started = ensure_second_simulator(run)
         run.state["second_simulator_started"] = run.state.get("second_simulator_started") or started
         run.state.pop("two_clusters", None)  # a restarted simulator listens elsewhere: bind afresh
-        tc = clusters(run)
+        try:
+            tc = clusters(run)
+        except ParameterError as exc:  # before anything touches a cluster
+            s.add(check("two peered clusters named in the params", False, exc.message, exc.hint or ""))
+            return
         if tc.kubeconfig is not None:
             os.environ["KUBECONFIG"] = str(tc.kubeconfig)  # `!kubectl` cells reach the same file
             shell.record(shell.CommandResult(["export"], 0, "", "", f"export KUBECONFIG={tc.kubeconfig_shown}"))

@@ -101,7 +101,7 @@ def where(run: Run) -> tuple[Path | None, list[str] | None]:
             "multicluster.contexts is not set: notebook 08 needs two peered clusters (the concepts page's "
             "multicluster scenario), and on a cluster target the runbook cannot guess them",
             hint=f"add to your params file `{CONTEXTS_EXAMPLE}` (the cluster with the gateway first; "
-                 "kubectl config get-contexts lists them), or run the notebooks before 08 only")
+                 "kubectl config get-contexts lists them); notebooks 00-07 do not need it")
     return (mc.kubeconfig or run.params.kube.kubeconfig or None), mc.contexts
 
 
