@@ -30,7 +30,9 @@ def _sim(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.fixture
 def strict_simulator(tmp_path: Path):
     kubeconfig = tmp_path / "kube" / "config"
-    up = _sim("up", "--strict", "--kubeconfig", str(kubeconfig), "--seed", "42", "--speed", "20")
+    # nodes in three zones, as a kind cluster whose nodes carry topology.kubernetes.io/zone (notebook 06)
+    up = _sim("up", "--strict", "--kubeconfig", str(kubeconfig), "--seed", "42", "--speed", "20",
+              "--topology", "three-zones")
     assert up.returncode == 0, up.stderr
     try:
         yield kubeconfig

@@ -61,16 +61,27 @@ def delete_pod_under_traffic(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         from .. import plots, stats, traffic
 
-        before = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
-                                                                  replicas_selector(run)))
+        everyone = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
+                                                                    replicas_selector(run)))
+        s.add(poll("the waypoint has the rule (outlier_detection in its config_dump)",
+                   lambda: (send(run, 1, show=False), _rule_arrived(run, None, present=True))[1],
+                   timeout=15, interval=0.2, hint=f"kubectl get dr -n {p.namespaces.app} -o yaml"))
+        before = _preferred(run, everyone)  # R3.5, R5.5: with zones, the pods in the waypoint's zone
         victim = before[0]
+        if before != everyone:
+            s.note("The DestinationRule's outlierDetection turns on the mesh's default locality failover at "
+                   "the waypoint (no traffic-distribution mode is set): priority 0 is the pods in the waypoint's "
+                   f"own zone, so every request goes to {', '.join(before)} while it is healthy, and the other "
+                   "zones' pods wait as priority 1 (R3.5, R5.5). The guide does not say so; notebook 06 shows "
+                   f"the rules. Deleting {victim} moves the traffic to the other zones until its replacement "
+                   "is ready.")
         with traffic.TrafficSampler(find_address(run), host=p.route.hostname, rate=20.0,
                                     timeout=seconds(p.traffic.request_timeout)) as sampler, \
                 ui.LiveChart(run.interactive, "live traffic while a pod is deleted") as chart:
             chart.start(lambda: stats.on_simulated_clock(sampler.timeline(), run.speed),
                         plots.plot_failover_timeline)
             # a baseline first: every replica has answered before one is deleted
-            baseline = poll("every replica answers before the deletion",
+            baseline = poll("every replica the waypoint prefers answers before the deletion",
                             lambda: _answered_by(sampler.timeline(), before), timeout=15, interval=0.1)
             run.kube.delete("pod", [victim], namespace=p.namespaces.app, wait=False)
             sampler.mark("pod deleted")
@@ -78,7 +89,7 @@ def delete_pod_under_traffic(run: Run) -> None:
             pods = run.kube.wait_for_ready_pods(p.namespaces.app, replicas_selector(run),
                                                 p.app.replicas, timeout=p.timeouts.pods_ready)
             sampler.mark("replacement ready")
-            new = sorted(x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim)
+            new = _preferred(run, sorted(x["metadata"]["name"] for x in pods if x["metadata"]["name"] != victim))
             rotation = poll("the replacement is back in rotation",
                             lambda: _answered_by(sampler.timeline(), new), timeout=15, interval=0.1)
         timeline = stats.on_simulated_clock(sampler.timeline(), run.speed)  # t in simulated seconds
@@ -103,6 +114,19 @@ def delete_pod_under_traffic(run: Run) -> None:
                "The runbook deletes exactly one pod by name. Deletion removes the endpoint through "
                "EDS; outlier detection plays no part in this failover (R6.3, R6.8).")
     do_step(run, "04.2", "Delete a pod while traffic flows", act, None)
+
+
+def _preferred(run: Run, pods: list[str]) -> list[str]:
+    """Those of ``pods`` the waypoint holds at priority 0 of its cluster for the app (its ``/clusters``,
+    through pilot-agent): all of them on one zone, the waypoint's zone's with zones and a DR (R5.5)."""
+    p = run.params
+    cluster = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local::"
+    ips = {x["status"].get("podIP"): x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
+                                                                              replicas_selector(run))}
+    first = {ips.get(line.split("::")[1].rsplit(":", 1)[0])
+             for line in waypoint_admin(run, "clusters", show=False).splitlines()
+             if line.startswith(cluster) and line.endswith("::priority::0")}
+    return [x for x in pods if x in first] or pods
 
 
 def _answered_by(timeline: Any, pods: list[str]) -> tuple[bool, str]:
@@ -134,7 +158,17 @@ def deploy_failing_replica(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        apply(run, manifests.render("in-ambient-faulty", p, run.run_id))
+        docs = manifests.render("in-ambient-faulty", p, run.run_id)
+        zone = _waypoint_zone(run)
+        if zone:  # R5.5: with the DR, only the waypoint's zone gets traffic; put the failing pod there
+            for d in docs:
+                if d.get("kind") == "Deployment":
+                    d["spec"]["template"]["spec"]["nodeSelector"] = {"topology.kubernetes.io/zone": zone}
+            if _zones(run) > 1:
+                s.note(f"The cluster has nodes in {_zones(run)} zones, and the DestinationRule's outlierDetection "
+                       "sends every request to the pods in the waypoint's zone (R3.5, R5.5): the failing replica "
+                       f"is pinned there (nodeSelector topology.kubernetes.io/zone={zone}) so that it gets traffic.")
+        apply(run, docs)
         pods = run.kube.wait_for_ready_pods(p.namespaces.app, faulty_selector(run), 1,
                                             timeout=p.timeouts.pods_ready)
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-l", app_selector(run), "-o", "wide")
@@ -167,6 +201,20 @@ def deploy_failing_replica(run: Run) -> None:
                "every request (its readiness probe path answers 200, so it is Ready and gets traffic). "
                f"The waypoint's access log names the upstream pod IP of each request ({ip} here).")
     do_step(run, "04.3", "Deploy a replica that answers 500", act, None)
+
+
+def _waypoint_zone(run: Run) -> str:
+    """The zone of the node the (first ready) waypoint pod runs on, or "" without zone labels."""
+    p = run.params
+    pods = ready_pods(run, p.namespaces.app, f"gateway.networking.k8s.io/gateway-name={p.waypoint.name}")
+    node = get_json(run, "node", pods[0]["spec"].get("nodeName", "")) if pods else None
+    return ((node or {}).get("metadata", {}).get("labels") or {}).get("topology.kubernetes.io/zone", "")
+
+
+def _zones(run: Run) -> int:
+    from .cluster import items
+
+    return len({(n["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone") for n in items(run, "nodes")})
 
 
 def _waypoint_has_endpoint(run: Run, ip: str) -> tuple[bool, str]:
@@ -261,8 +309,9 @@ def ejection(run: Run) -> None:
     do_step(run, "04.5", "A real ejection with maxEjectionPercent: 100", act, None)
 
 
-def _rule_arrived(run: Run, pct: int) -> tuple[bool, str]:
-    """Does the waypoint's cluster for the app carry this max_ejection_percent (config_dump)?"""
+def _rule_arrived(run: Run, pct: int | None, present: bool = False) -> tuple[bool, str]:
+    """Does the waypoint's cluster for the app carry this max_ejection_percent (config_dump)? With
+    ``present``, does it have outlier detection at all?"""
     import json
 
     p = run.params
@@ -271,8 +320,9 @@ def _rule_arrived(run: Run, pct: int) -> tuple[bool, str]:
     for item in dump.get("configs") or []:
         cluster = item.get("cluster") or {}
         if cluster.get("name") == name:
-            got = (cluster.get("outlier_detection") or {}).get("max_ejection_percent")
-            return got == pct, f"{name}: outlier_detection.max_ejection_percent = {got}"
+            od = cluster.get("outlier_detection")
+            got = (od or {}).get("max_ejection_percent")
+            return (od is not None if present else got == pct), f"{name}: outlier_detection.max_ejection_percent = {got}"
     return False, f"no cluster {name} in the waypoint's config_dump yet"
 
 

@@ -150,12 +150,18 @@ class Verdict:
     def lines(self) -> list[str]:
         head = f"[{'PASS' if self.ok else 'FAIL'}] {self.label}: {self.n} answers" + \
             (f", {self.failed} failed" if self.failed else "")
-        body = [f"  {r['zone']}: {r['measured']} (expected {r['share']:.0%} = {r['expected']:g}, allowed "
+        body = [f"  {r['zone']}: {_count(r)} (expected {r['share']:.0%} = {r['expected']:g}, allowed "
                 f"{r['low']}..{r['high']}){'' if r['ok'] else '  <- outside'}" for r in self.rows]
         return [head, *body, f"  why: {self.why}"]
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _count(row: dict[str, Any]) -> str:
+    """A measured count; ``~`` marks one drawn at random (its band is wider than one value), which
+    differs from run to run within the band (and is sanitized for nbval)."""
+    return f"{'~' if row['low'] != row['high'] else ''}{row['measured']}"
 
 
 def verdict(label: str, df: Any, places: dict[str, Place], shares: dict[str, float], *, exact: bool,
@@ -314,13 +320,15 @@ def _ips(run: Run) -> dict[str, str]:
 # ---- traffic ---------------------------------------------------------------------------------------
 
 
-def curl_line(count: int) -> str:
-    one = f'curl -s -H "Host: {HOST}" http://$KGATEWAY_IP:{{port}}/hostname'
+def curl_line(count: int, status_only: bool = False) -> str:
+    opts = "-s -o /dev/null -w '%{http_code}\\n' " if status_only else "-s "
+    one = f'curl {opts}-H "Host: {HOST}" http://$KGATEWAY_IP:{{port}}/hostname'
     return one if count == 1 else f"for i in $(seq 1 {count}); do {one}; done"
 
 
-def send(run: Run, count: int, show: bool = True) -> Any:
-    """``count`` sequential requests for the lab's host through the gateway (shown as the curl loop)."""
+def send(run: Run, count: int, show: bool = True, status_only: bool = False) -> Any:
+    """``count`` sequential requests for the lab's host through the gateway (shown as the curl loop;
+    ``status_only`` where the answering pod is not the point, or is random)."""
     from .. import shell, traffic
     from .evidence import curl_output
 
@@ -328,8 +336,8 @@ def send(run: Run, count: int, show: bool = True) -> Any:
     df = traffic.send_requests(find_address(run), host=HOST, path="/hostname", count=count,
                                timeout=seconds(p.traffic.request_timeout))
     if show:
-        shell.record(shell.CommandResult(["curl"], 0, curl_output(df), "",
-                                         curl_line(count).format(port=p.gateway.port)))
+        shell.record(shell.CommandResult(["curl"], 0, curl_output(df, status_only=status_only), "",
+                                         curl_line(count, status_only).replace("{port}", str(p.gateway.port))))
     return df
 
 
@@ -414,7 +422,7 @@ def wait_for_config(run: Run, s: Step | None, leg: str, mode: str, ref: Place, p
             got = priorities(gateway_cluster(run), ips)
         seen = {pod: prio for pod, (prio, _) in got.items()}
         return seen == want, ", ".join(f"{pod} P{prio}" for pod, prio in sorted(seen.items())) or "no hosts"
-    who = f"the waypoint {waypoint}" if waypoint else "the gateway's Envoy"
+    who = f"the waypoint in {ref.zone}" if waypoint else "the gateway's Envoy"
     by = ", ".join(f"P{k}: {sum(1 for v in want.values() if v == k)} pod(s)" for k in sorted(set(want.values())))
     result = poll(f"{who} holds the pods at the priorities the rules give ({by})", probe, timeout=CONFIG_TIMEOUT,
                   interval=0.2, hint=f"{mode}, seen from {ref.zone}; compare the /clusters lines above")
@@ -597,7 +605,7 @@ def gateway_to_backend(run: Run) -> None:
 
 
 def _summary(v: Verdict) -> str:
-    return ", ".join(f"{r['zone']} {r['measured']}" for r in v.rows) + f" of {v.n}"
+    return ", ".join(f"{r['zone']} {_count(r)}" for r in v.rows) + f" of {v.n}"
 
 
 # ---- legs 3 and 4 ---------------------------------------------------------------------------------
@@ -632,7 +640,7 @@ def gateway_to_waypoint(run: Run) -> None:
                    timeout=20, interval=0.2, hint="are both labels on the Service? (R8.1, R8.2)"))
         before = _log_counts(run, LAB_NS, list(wps), show=False)
         n = 12
-        send(run, n)
+        send(run, n, status_only=True)  # which backend pod answers is the next leg's (random) choice
         after = _log_counts(run, LAB_NS, list(wps), show=True)
         per_pod = {w: after[w] - before.get(w, 0) for w in wps}
         shares = predict("ztunnel", mode, ref, list(wps.values()))
