@@ -44,6 +44,8 @@ def _hosts(run: Run) -> int:
 def _rule(run: Run, s: Step, outlier: dict[str, Any] | None, *, locality: bool = False) -> None:
     """Apply the lab's rule and wait until the waypoint's cluster carries it (istiod pushes it, R6.4)."""
     apply_rule(run, outlier, locality=locality)
+    if waypoint_cluster(run) is None:  # the simulator's waypoint builds a cluster at its first request
+        send(run, 1, show=False)
     s.add(poll("the waypoint has the rule (its config_dump, through pilot-agent)",
                lambda: rule_arrived(run, outlier), timeout=15, interval=0.2,
                hint=f"kubectl get dr -n {run.params.namespaces.app} {DR_NAME} -o yaml; "
@@ -229,6 +231,8 @@ def default_max_ejection(run: Run) -> None:
         s.note(f"Without maxEjectionPercent Envoy ejects a host only while 100 × (ejected + 1) / hosts ≤ 10: "
                f"with {hosts} hosts not even one (a cluster needs 10 hosts for one ejection). Each detection "
                "still counts, resets the host's counter and adds to ejections_overflow (R2.3, R2.4). The "
+               "gateway-error counters move too: consecutiveGatewayErrors unset is Envoy's 5 with enforcing 0, "
+               "detect only (R3.1, R2.5), so the 503 and the refusing replica are detected once each. The "
                "guide's rule has no maxEjectionPercent: it never ejects with fewer than 10 pods.")
     do_step(run, "07.3", "The default: detected, never ejected (maxEjectionPercent 10 %)", act, None)
 
@@ -302,7 +306,7 @@ def max_ejection_percent(run: Run) -> None:
         hosts = _hosts(run)
         pct = 100 // hosts + 1 + (100 // hosts) // 2  # room for one host, not two
         allowed = min(len(REPLICAS), math.floor(pct * hosts / 100))
-        _rule(run, s, {"consecutive5xxErrors": N, "maxEjectionPercent": pct})
+        _rule(run, s, {"consecutive5xxErrors": N, "consecutiveGatewayErrors": 0, "maxEjectionPercent": pct})
         before = outlier_stats(run, show=False)
         _, lines = _burst(run, hosts * 2 * N)
         d = delta(outlier_stats(run), before)
@@ -321,7 +325,9 @@ def max_ejection_percent(run: Run) -> None:
                     f"still getting traffic: {', '.join(served) or 'none'}"))
         s.note(f"maxEjectionPercent: {pct} lets {allowed} of {hosts} hosts be out at once: the first failing "
                f"replica to reach {N} errors is ejected, the others are detected again and again and stay "
-               "(R2.4). The percentage is of every host in the cluster, ejected or not.")
+               "(R2.4). The percentage is of every host in the cluster, ejected or not. consecutiveGatewayErrors: "
+               "0 keeps the gateway rule out of these counters: unset it is 5 with enforcing 0, so it still "
+               "detects and overflows (R3.1, as in 07.3).")
     do_step(run, "07.6", "maxEjectionPercent caps the ejections", act, None)
 
 
@@ -532,7 +538,7 @@ def outlier_locality_failover(run: Run) -> None:
                           "with every endpoint in the waypoint's locality there is nothing to fail over to "
                           "(R5.9). On the simulator: ambient-lb sim up --topology three-zones"))
             return
-        before = waypoint_hosts(run)
+        before = waypoint_hosts(run, show=False)
         s.add(check("with localityLbSetting.enabled: false every host is priority 0",
                     {a.get("priority") for a in before.values()} == {"0"},
                     ", ".join(f"{h} p{a.get('priority')}" for h, a in sorted(before.items()))))
