@@ -83,3 +83,24 @@ def test_the_guide_uses_no_simulator_only_switch(needle: str):
     hits = [f"{p.name}:{i}" for p in GUIDE.glob("*.py")
             for i, line in enumerate(p.read_text().splitlines(), 1) if needle in line]
     assert not hits, f"{needle} in the guide code (a cluster has no such thing): {hits}"
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import in a guide module, relative ones resolved within ambient_lb."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = {0: "", 1: "ambient_lb.guide.", 2: "ambient_lb."}.get(node.level, "?")
+            found.append((node.lineno, base + (node.module or "")))
+    return found
+
+
+def test_the_guide_never_reaches_into_the_simulator():
+    """Every step, the outlier lab's counters and clusters included, reads what kubectl and the proxies'
+    admin give on any cluster; none imports the simulator to look inside it."""
+    hits = [f"guide/{p.name}:{line} {mod}" for p in sorted(GUIDE.glob("*.py")) for line, mod in _imports(p)
+            if mod == "ambient_lb.sim" or mod.startswith("ambient_lb.sim.")]
+    assert not hits, f"the guide imports the simulator (a cluster has no such thing): {hits}"
+    assert any(mod == "ambient_lb.guide.outlier_evidence" for _, mod in _imports(GUIDE / "outlier_lab.py"))
