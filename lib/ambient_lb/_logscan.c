@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ABI_VERSION 3
+#define ABI_VERSION 4
 
 enum { ST_ROW = 0, ST_DEFER = 1, ST_BLANK = 2, ST_SKIP = 3 };
 enum { K_MISSING = 0, K_TEXT = 1, K_INT = 2, K_BOOL = 3 };
@@ -343,7 +343,7 @@ static PyObject *lines_finish(Lines *l, PyObject **status) {
 /* ---------------------------------------------------------------------------------------------------
    Prefixes that `kubectl logs --prefix` and `--timestamps` add (log-formats.md 3), as logs/sources.py prefix_re reads
    them: "[pod/<pod>/<container>] " and "<timestamp> " (or "<timestamp> | "). Stern's "<pod> <container> "
-   is left to Python: a line starting with a word could be many things.
+   and a viewer's bare "<container> " are left to Python: a line starting with a word could be many things.
    --------------------------------------------------------------------------------------------------- */
 
 static const char *const LEVELS[] = {"trace", "debug", "info", "warn", "error", NULL};
@@ -883,6 +883,11 @@ static int zt_head(const char *p, const char *e, ZtHead *h) {
     }
     int access = (h->target_n == 6 && memcmp(h->target, "access", 6) == 0) ||
                  (h->target_n == 11 && memcmp(h->target, "http access", 11) == 0);
+    /* A copy that kept the first tabs and turned the later ones into spaces: Python reads the rest as a
+       copy with spaces (logs/ztunnel.py _ZT_SPACED_ACCESS), so such a line is not certainly skipped. */
+    if (!access && tabbed && ((h->target_n >= 7 && memcmp(h->target, "access ", 7) == 0) ||
+                              (h->target_n >= 12 && memcmp(h->target, "http access ", 12) == 0)))
+        return ST_DEFER;
     return access ? ST_ROW : ST_SKIP;
 }
 

@@ -20,6 +20,7 @@ from ambient_lb import logs
 from ambient_lb.logs import chunks, envoy, parse_envoy, parse_ztunnel, scanner, ztunnel
 
 from .test_logs_envoy import GUIDE_STEP3
+from .test_logs_shapes_in_the_wild import COPIES, MIXER_1_1, MIXER_1_3, PREVIEW_INBOUND, PREVIEW_OUTBOUND
 from .test_logs_ztunnel import GUIDE_STEP2, TABBED, row
 
 pytestmark = pytest.mark.skipif(
@@ -37,13 +38,14 @@ TCP = ('[2024-09-10T08:00:01.002Z] "- - -" 0 UF,URX - - "delayed_connect_error:_
        '"-" "-" "-" "-" connect_originate - 10.244.0.7:8080 envoy://internal_client_address/ - -')  # fmt: skip
 NOT_ACCESS = "2025-03-19T17:32:44.000001Z\tinfo\txds::client:xds{id=2}\treceived response\ttype_url=\"x\" size=3"
 ZT_SEEDS = [TABBED, HTTP, FAILED, ESCAPED, NOT_ACCESS, GUIDE_STEP2, TABBED.replace("\t", "  "),
-            TABBED + " odd=true flag=false neg=-7 empty= dash=-", TABBED.replace('duration="6742ms"', "duration=12")]
+            TABBED + " odd=true flag=false neg=-7 empty= dash=-", TABBED.replace('duration="6742ms"', "duration=12"),
+            COPIES["first tabs kept, later ones turned into spaces"], "istio-proxy " + TABBED]  # shapes met in the wild
 ENVOY_SEEDS = [GUIDE_STEP3, TCP, GUIDE_STEP3.replace('"curl/7.88.1"', '"Mozilla/5.0 (X11; Linux x86_64)"'),
-               NOT_ACCESS, GUIDE_STEP3.replace(" 5 4 ", " 5 - ")]
+               NOT_ACCESS, GUIDE_STEP3.replace(" 5 4 ", " 5 - "), PREVIEW_OUTBOUND, PREVIEW_INBOUND, MIXER_1_3, MIXER_1_1]
 INSERTS = [" ", "\t", '"', "\\", "=", "é", "µ", "\r", "\x1c", "\x0b", "\x00", "-", "0", "9" * 20, "{", "}", "[",
            "]", "|", "\\u{41}", "ms", "us", ".5", "s", "duration_ms=1 ", "level=x ", "src.addr=1 ", "\ufffd"]
 PREFIXES = ["[pod/ztunnel-x/istio-proxy] ", "2025-01-30T12:10:13.682034460Z ", "ztunnel-x istio-proxy ",
-            "2025-01-30T12:10:13Z | ", " ", "\t"]
+            "2025-01-30T12:10:13Z | ", " ", "\t", "istio-proxy "]
 
 
 def mutate(rng: random.Random, line: str, seeds: list[str]) -> str:
@@ -225,3 +227,16 @@ def test_random_bytes_never_crash_the_scanner():
             line = mutate(rng, rng.choice(ZT_SEEDS + ENVOY_SEEDS), ZT_SEEDS).encode("utf-8", "surrogatepass")
             scanner.compiled.scan_ztunnel(line[: rng.randrange(len(line) + 1)])
             scanner.compiled.scan_envoy(line[: rng.randrange(len(line) + 1)])
+
+
+MIXED_TABS = COPIES["first tabs kept, later ones turned into spaces"]
+
+
+def test_the_compiled_scanner_defers_a_header_with_tabs_then_spaces_instead_of_skipping_it():
+    """The scanner reads the text before the first tab as the target; were it to call this line certainly
+    skipped, the frames of the two engines would differ beyond the first five skipped lines."""
+    mixed = MIXED_TABS.encode()
+    _, status, rows, *_ = scanner.compiled.scan_ztunnel(mixed)
+    assert (rows, list(status)) == (0, [scanner.DEFER])
+    df = parse_ztunnel([MIXED_TABS] * 8)
+    assert len(df) == 8 and df.attrs["skipped"] == 0

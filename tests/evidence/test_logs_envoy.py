@@ -155,7 +155,8 @@ def test_line_without_start_time_parses_with_na_start_time():
     assert v["start_time"] is None and v["path"] == "/hostname" and v["route_name"] == "default"
 
 
-def test_non_access_lines_and_ambient_preview_free_text_are_skipped_with_reasons():
+def test_non_access_lines_and_text_after_the_route_that_is_no_preview_label_are_skipped_with_reasons():
+    """The third line has text after its route name that is no 2022-preview listener label (it starts with "-")."""
     text = "\n".join([
         "2021-10-01T16:24:29.854584Z\tinfo\tcache\tgenerated new workload certificate\tlatency=112ms",
         "[2021-10-01 16:24:29.854][14][warning][config] gRPC config stream closed",

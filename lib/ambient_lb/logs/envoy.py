@@ -6,8 +6,9 @@ guide's checks, notebooks, the simulator's tests). ``parse_envoy`` hands ``chunk
 paths for the current layout: ``_envoy_split``, else the ``_ENVOY_FAST`` regex) and ``_envoy_compiled`` (the
 compiled scanner's result as columns). ``parse_envoy`` looks these names up on every call.
 
-Lines are in Istio's default text format; older layouts (§2.1) are recognised by shape and parsed into the
-same columns; anything else is skipped with a reason.
+Lines are in Istio's default text format; older layouts (§2.1, with Istio 1.1-1.7's ``istio_policy_status``)
+and the 2022 ambient preview's (a label after the route name: ``trailing``) are recognised by shape and
+parsed into the same columns; anything else is skipped with a reason (``ENVOY_LAYOUTS``).
 """
 
 from __future__ import annotations
@@ -36,26 +37,37 @@ ENVOY_COLUMNS = (
 )  # fmt: skip
 _ENVOY_INTS = ("response_code", "bytes_received", "bytes_sent", "duration", "upstream_service_time")
 _ENVOY_TIME_COLS = ("start_time", "log_time")
-_ENVOY_KINDS = {name: "int" if name in _ENVOY_INTS else "str" for name in ENVOY_COLUMNS}
+# Columns only some layouts have (after ENVOY_COLUMNS, in this order, when a line of such a layout was read):
+# the Mixer policy status of Istio 1.1-1.7 (its JSON key, log-formats.md §2.1), and the listener's label
+# that the 2022 ambient preview wrote after ROUTE_NAME (§2.2; semantics addendum R17.3, R17.4).
+_ENVOY_EXTRA_COLUMNS = ("istio_policy_status", "trailing")
+_ENVOY_KINDS = {name: "int" if name in _ENVOY_INTS else "str" for name in ENVOY_COLUMNS + _ENVOY_EXTRA_COLUMNS}
 
-# Layouts after "[START_TIME] ": "req" is the quoted request line, "Q:" a quoted field, "_" a field the
-# runbook does not keep (the Mixer status). Newest first; matched by shape, never by count alone (§2.1).
+# Layouts after "[START_TIME] ": "req" is the quoted request line, "Q:" a quoted field, "L:" the preview's
+# label (_LABEL). Newest first; matched by shape, never by count alone (§2.1), so a field is never shifted.
 _HEADERS = "Q:x_forwarded_for Q:user_agent Q:request_id Q:authority Q:upstream_host"
 _TAIL = "upstream_cluster upstream_local_address downstream_local_address downstream_remote_address"
 ENVOY_LAYOUTS: tuple[tuple[str, str], ...] = (
     ("istio>=1.9", f"req response_code response_flags response_code_details connection_termination_details "
      f"Q:upstream_transport_failure_reason bytes_received bytes_sent duration upstream_service_time {_HEADERS} "
      f"{_TAIL} requested_server_name route_name"),
+    ("ambient-preview-2022", f"req response_code response_flags response_code_details connection_termination_details "
+     f"Q:upstream_transport_failure_reason bytes_received bytes_sent duration upstream_service_time {_HEADERS} "
+     f"{_TAIL} requested_server_name route_name L:trailing"),
     ("istio-1.8", f"req response_code response_flags Q:upstream_transport_failure_reason bytes_received "
      f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
-    ("istio-1.3..1.7", f"req response_code response_flags Q:_ Q:upstream_transport_failure_reason bytes_received "
+    ("istio-1.3..1.7", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason bytes_received "
      f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
-    ("istio-1.1..1.3", f"req response_code response_flags Q:_ Q:upstream_transport_failure_reason bytes_received "
+    ("istio-1.1..1.3", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason bytes_received "
      f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name"),
     ("istio-1.0", f"req response_code response_flags bytes_received bytes_sent duration upstream_service_time "
      f"{_HEADERS} {_TAIL} requested_server_name"),
 )  # fmt: skip
 _ENVOY_START = r"\["
+# The preview's label after ROUTE_NAME (``EnvoyTextLogFormat + label``: "capture outbound (no waypoint proxy)",
+# "inbound hcm", "outbound tunnel", ...): lower-case words, maybe a remark in parentheses. Prose glued to a
+# record (the guide's "... - defaultSend multiple requests ... waypoint.") is no label: skipped, not misread (R17.3).
+_LABEL = r"([a-z][a-z0-9_-]*(?: [a-z][a-z0-9_-]*)*(?: \([a-z][a-z0-9_ -]*\))?)"
 _ENVOY_TS = r"\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\] "
 
 
@@ -63,7 +75,9 @@ def parse_envoy(source: Any) -> pd.DataFrame:
     """Envoy access lines (Istio's default text format; gateway, waypoint, sidecar) -> DataFrame.
 
     Columns (Istio's JSON access-log key names, log-formats.md §2): ``start_time`` (UTC), ``method``,
-    ``path``, ``protocol``, ``response_code``, ``response_flags``, ..., ``route_name``. Integers are
+    ``path``, ``protocol``, ``response_code``, ``response_flags``, ..., ``route_name``; then, when a line of such
+    a layout was read, ``istio_policy_status`` (Istio 1.1-1.7's Mixer status) and ``trailing`` (the label the
+    2022 ambient preview wrote after the route name), NA in the other rows. Integers are
     integers (``duration`` and ``upstream_service_time`` in ms); ``-``, bare or quoted, is NA. TCP lines
     (``"- - -"``) have NA method/path/protocol and response code 0.
 
@@ -71,7 +85,7 @@ def parse_envoy(source: Any) -> pd.DataFrame:
         >>> wp = parse_envoy(waypoint_logs_text)
         >>> wp.groupby("upstream_host").size()
     """
-    cols = Columns(ENVOY_COLUMNS, _ENVOY_TIME_COLS, _ENVOY_KINDS, ENVOY_COLUMNS)
+    cols = Columns(ENVOY_COLUMNS, _ENVOY_TIME_COLS, _ENVOY_KINDS, ENVOY_COLUMNS + _ENVOY_EXTRA_COLUMNS)
     return parse(source, cols, Format("scan_envoy", _envoy_pieces, _envoy_slow, _ENVOY_TIME_COLS, _envoy_compiled))
 
 
@@ -86,6 +100,9 @@ def _layout_regex(spec: str, fast: bool) -> tuple[re.Pattern[str], list[str]]:
         if token == "req":
             parts.append(r'"(\S+) (\S+) (\S+)"')
             names += ["method", "path", "protocol"]
+        elif token.startswith("L:"):
+            parts.append(_LABEL)
+            names.append(token[2:])
         elif token.startswith("Q:"):
             greedy = token == "Q:user_agent" and not fast
             parts.append('"(.*)"' if greedy else '"([^"]*)"')
@@ -117,6 +134,7 @@ def _envoy_value(name: str, text: str) -> Any:
 
 
 def _envoy_slow(line: str) -> list[dict[str, Any]]:
+    """One line -> its record in the first layout whose shape it has, or ``Skip`` with the reason (the semantics)."""
     pm = _ENVOY_SLOW_PREFIX.match(line)
     rest = line[pm.end():] if pm else line
     if not _ENVOY_REQUEST_START.match(rest):
@@ -126,8 +144,7 @@ def _envoy_slow(line: str) -> list[dict[str, Any]]:
         if m:
             record = {"start_time": m[1]}
             for name, text in zip(names, m.groups()[1:]):
-                if name != "_":
-                    record[name] = _envoy_value(name, text)
+                record[name] = _envoy_value(name, text)
             record.update(prefix_values(*pm.groups()) if pm else {})
             return [record]
     tokens = len(re.findall(r'"[^"]*"|\S+', rest.split("] ", 1)[-1]))
@@ -169,9 +186,11 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             values[dash] = None
         out[name] = values
     kp, kc, sp, sc, lt = (col(j) for j in range(5))
-    if (kp != "").any() or (sp != "").any():
-        out["log_pod"] = _blank_to_none(np.where(kp != "", kp, sp).astype(object))
-        out["log_container"] = _blank_to_none(np.where(kp != "", kc, sc).astype(object))
+    pods, containers = np.where(kp != "", kp, sp), np.where(kp != "", kc, sc)  # stern's pod may be absent
+    if (pods != "").any():
+        out["log_pod"] = _blank_to_none(pods.astype(object))
+    if (containers != "").any():
+        out["log_container"] = _blank_to_none(containers.astype(object))
     if (lt != "").any():
         out["log_time"] = _blank_to_none(lt.copy())
     return ok, out

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 
-_ABI = 3  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
+_ABI = 4  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
 try:
     from .. import _logscan as compiled
 except ImportError:  # no C compiler where the package was installed: every line is parsed in Python

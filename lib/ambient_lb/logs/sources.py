@@ -9,7 +9,8 @@ whole lines (a file into one reused buffer); lines end at ``\n`` (a ``\r`` befor
 a text file object opened with universal newlines has already turned a lone ``\r`` into a line break).
 
 Prefixes (log-formats.md §3): ``kubectl logs --prefix`` (``[pod/<pod>/<container>] ``), stern's
-``<pod> <container> ``, and ``kubectl logs --timestamps`` or a viewer's ``<time> | ``; kept in the frame as
+``<pod> <container> `` (or a viewer's bare ``<container> ``), and ``kubectl logs --timestamps`` or a viewer's
+``<time> | ``; kept in the frame as
 ``log_pod``, ``log_container`` and ``log_time`` (``PREFIX_COLS``).
 """
 
@@ -144,7 +145,11 @@ class Block:
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z"
 LEVELS = "trace|debug|info|warn|error"
 KPREFIX = r"\[(?:pod/)?([^/\]\s]+)/([^\]\s]+)\][ \t]+"  # kubectl logs --prefix
-STERN = r"([a-z0-9][-a-z0-9.]*)[ \t]+([a-z0-9][-a-z0-9]*)[ \t]+"  # stern: <pod> <container>
+# stern and multi-pod tails: "<pod> <container> "; some log viewers write the container name alone
+# ("istio-proxy "), then the pod group is empty. A record never starts with such a word, so the prefix
+# cannot swallow part of one (semantics addendum R17.2).
+STERN = r"(?:([a-z0-9][-a-z0-9.]*)[ \t]+)?([a-z0-9][-a-z0-9]*)[ \t]+"
+STERN_POD = r"([a-z0-9][-a-z0-9.]*)[ \t]+([a-z0-9][-a-z0-9]*)[ \t]+"  # the same with the pod (a line shape's header)
 LTIME = rf"({TS})[ \t]+(?:\|[ \t]+)?"  # kubectl --timestamps, or a viewer's "TS | "
 
 
@@ -157,9 +162,14 @@ PREFIX_COLS = ("log_pod", "log_container", "log_time")
 
 
 def prefix_values(kpod: str, kcont: str, spod: str, scont: str, ltime: str) -> dict[str, Any]:
+    """The prefix columns of one line from ``prefix_re``'s groups (a bare container name: no ``log_pod``)."""
     out: dict[str, Any] = {}
-    if kpod or spod:
-        out["log_pod"], out["log_container"] = (kpod, kcont) if kpod else (spod, scont)
+    if kpod:
+        out["log_pod"], out["log_container"] = kpod, kcont
+    elif scont:
+        if spod:
+            out["log_pod"] = spod
+        out["log_container"] = scont
     if ltime:
         out["log_time"] = ltime
     return out

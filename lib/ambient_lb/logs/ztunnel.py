@@ -25,7 +25,7 @@ import pyarrow as pa
 from .chunks import Format, Skip, parse
 from .columns import INT64, Columns, fits_int64, text_column
 from .scanner import compiled_column, key_column
-from .sources import KPREFIX, LEVELS, LTIME, PREFIX_COLS, STERN, TS, prefix_re, prefix_values
+from .sources import KPREFIX, LEVELS, LTIME, PREFIX_COLS, STERN_POD, TS, prefix_re, prefix_values
 from .split import SEP, TS_COLUMN, aligned, line_edges, odd_space, segments_fit
 
 ZTUNNEL_ACCESS_TARGETS = ("access", "http access")
@@ -70,6 +70,7 @@ _ZT_BARE = re.compile(r'[^\s"]*(?=[\t ]|$)')
 _ZT_GLUED = re.compile(rf"[ \t]*(?={TS}[\t ]+(?:{LEVELS})[\t ])")
 _ZT_MSG_SPACES = re.compile(r"(.*?)(?:[ \t]+(?=[A-Za-z_][\w.]*=)|$)")
 _ZT_KEY_START = re.compile(r"[A-Za-z_][\w.]*=")
+_ZT_SPACED_ACCESS = re.compile(r"(?:http access|access) ")  # a tabbed header whose later tabs became spaces (R17.1)
 _WORD = re.compile(r"[ \t]+(\S+)")
 _INT = re.compile(r"-?\d+")
 _RUST_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|.)")
@@ -146,8 +147,12 @@ def _typed_bare(fields: dict[str, Any], bare_keys: set[str]) -> dict[str, Any]:
 
 
 def _zt_header(rest: str, tabbed: bool) -> tuple[str, str, str]:
-    """Split ``target [message] fields`` (tab-separated, or a copy with spaces, §3) into its three parts."""
-    if tabbed:
+    """Split ``target [message] fields`` (tab-separated, or a copy with spaces, §3) into its three parts.
+
+    A copy can keep some tabs and turn the others into spaces (``TS\tinfo\taccess    connection complete
+    src.addr=...``): when the text before the first tab is an access target followed by a space, the rest
+    is read as a copy with spaces (the message ends at the first ``key=``; _logscan.c defers such lines)."""
+    if tabbed and not _ZT_SPACED_ACCESS.match(rest.split("\t", 1)[0]):
         parts = rest.split("\t", 2)
         if len(parts) == 1:
             return parts[0], "", ""
@@ -246,7 +251,7 @@ class _Shape:
         no shape matches it, so the line parser decides."""
         kpre, stern, ltime = self.prefix
         sep = "\t" if self.tabbed else " +"
-        rx = (KPREFIX if kpre else "") + (STERN if stern else "") + (LTIME if ltime else "")
+        rx = (KPREFIX if kpre else "") + (STERN_POD if stern else "") + (LTIME if ltime else "")
         rx += rf"({TS}){sep}({LEVELS}){sep}{re.escape(self.target)}"
         rx += sep + re.escape(self.message) if self.message else ""
         return rx + (sep if self.keys else "")
@@ -276,6 +281,9 @@ def _zt_shape(line: str) -> _Shape | None:
     if len(parsed) != 1:
         return None
     record, bare_keys, m = parsed[0]
+    tabbed = "\t" in m[7] + m[9]  # the separators after the timestamp and after the level
+    if (m[4] and not m[3]) or (tabbed and not m[10].startswith(record["target"] + "\t")):
+        return None  # a bare container prefix, or a tabbed header with spaces after the target: line parser
     keys = []
     for key, value in list(record.items())[4:]:
         if key in PREFIX_COLS or key == "duration_ms":
@@ -291,7 +299,6 @@ def _zt_shape(line: str) -> _Shape | None:
         if key == "duration" and kind in ("q", "s"):  # durations other than "<n>ms": duration_ms by the line parser
             return None
         keys.append((key, kind))
-    tabbed = "\t" in m[7] + m[9]  # the separators after the timestamp and after the level
     return _Shape((bool(m[1]), bool(m[3]), bool(m[5])), record["target"], record["message"], tuple(keys), tabbed)
 
 
