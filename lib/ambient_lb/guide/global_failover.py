@@ -150,9 +150,36 @@ def failover_to_cluster2(run: Run) -> None:
         measure(s, tc, "cluster2",
                 "expected: 100 % in cluster2, no tolerance: with no healthy endpoint left on cluster1's network "
                 "the whole of the traffic moves to the next tier, the other network (R9.2, R5.2).")
+        _local_name_stays_local(s, tc)
         s.note("Scaling to 0 is a real mechanism: the pods' endpoints leave the global service as they "
-               "terminate (R6.3), so this failover is the traffic distribution's, not outlier detection's.")
+               "terminate (R6.3), so this failover is the traffic distribution's, not outlier detection's. "
+               "Requests sent in the moment cluster1's pods stop can fail (red in the timeline): the app stops "
+               "before istiod's push reaches the gateway's ztunnel (R6.7, R6.4).")
     do_step(run, "08.6", "Failover: cluster1's pods go, cluster2 answers", act, None)
+
+
+def _local_name_stays_local(s: Step, tc: TwoClusters) -> None:
+    """The contrast: the same app by its cluster-local name (the guide's own route to the Service) has
+    no endpoint left, because a Service that is not global never gets another cluster's (R9.3)."""
+    from .. import manifests
+    from .cluster import condition, get_json
+    from .two_clusters import cluster_run
+
+    p = tc.local.params
+    route = p.route.model_copy(update={"name": f"{p.route.name}-local", "hostname": f"local.{p.route.hostname}"})
+    local = cluster_run(tc.local, tc.local.kube.context, tc.local.kube.kubeconfig, route=route)
+    local.kube.apply(manifests.render("httproute", local.params, local.run_id))
+    s.add(poll(f"HTTPRoute {route.name} (to the Service {p.app.name}) Accepted", lambda: (condition(
+        get_json(local, "httproute", route.name, p.namespaces.app), "Accepted", "parents").get("status") == "True",
+        "Accepted"), timeout=seconds(p.timeouts.gateway_ready), interval=0.2))
+    local.state["address"] = find_address(tc.local)
+    df = send(local, 5, status_only=True)
+    codes = sorted({int(x) for x in df["status"].dropna()})
+    s.add(check(f"{route.hostname} (the cluster-local {p.app.name}.{p.namespaces.app}.svc.cluster.local) does not "
+                "fail over", codes == [503] and df["status"].notna().all(),
+                f"5 requests answered {', '.join(map(str, codes)) or 'nothing'}: no endpoint in cluster1, and none "
+                "from cluster2 for a Service that is not global (R9.3)",
+                f"kubectl --context {_name(tc.local)} get endpointslices -n {p.namespaces.app}"))
 
 
 def ztunnel_proof(run: Run) -> None:
