@@ -212,3 +212,17 @@ def test_the_lab_removes_everything_it_created(lab_run):
     lab.remove_outlier_lab(lab_run)
     assert lab_run.results[-1].ok
     assert not lab_run.kube.items("destinationrules", lab_run.params.namespaces.app, selector=ev.lab_selector(lab_run))
+
+
+@pytest.mark.notebooks
+def test_notebook_07_runs_on_its_own_and_twice_in_a_row(sim_params, run_guide, tmp_path):
+    import json
+
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert run_guide(sim_params, once, "--only", "07") == 0, (once / "summary.json").read_text()
+    steps = json.loads((once / "summary.json").read_text())["notebooks"][0]["steps"]
+    assert [s["step"] for s in steps][:2] == ["07.0", "07.1"] and steps[-1]["step"] == "07.10"
+    assert any(c["detail"].startswith("done now") for c in steps[0]["checks"])
+    assert run_guide(sim_params, twice, "--only", "07") == 0, (twice / "summary.json").read_text()
+    first = json.loads((twice / "summary.json").read_text())["notebooks"][0]["steps"][0]
+    assert {c["detail"] for c in first["checks"]} == {"already there", "none"}

@@ -216,7 +216,8 @@ def default_max_ejection(run: Run) -> None:
         _, lines = _burst(run, hosts * 2 * N)
         d = delta(outlier_stats(run), before)
         s.show("since the requests: " + stats_text(d))
-        s.add(check(f"each failing replica detected ({2 * len(REPLICAS)}: {2} times {N} errors each)",
+        s.add(check(f"each failing replica detected at every {_nth(N)} error in a row ({2 * len(REPLICAS)} "
+                    f"detections: {len(REPLICAS)} replicas × 2)",
                     d.get("ejections_detected_consecutive_5xx", 0) >= 2 * len(REPLICAS),
                     f"ejections_detected_consecutive_5xx +{int(d.get('ejections_detected_consecutive_5xx', 0))}",
                     "no outlier_detection stats at all? the waypoint's stats matcher (step 03.1) keeps them"))
@@ -509,7 +510,7 @@ def _durations(eps: list[dict[str, Any]], t0: float, interval: float, base: floa
         phase = (e["back"] - t0) % interval
         at_sweep = phase <= slack or interval - phase <= 0.05 * interval
         why = "ejected again before the next sweep: back-off 2, R2.7" if mult == 2 else "R2.6"
-        results.append(check(f"ejection {i + 1} lasts baseEjectionTime × {mult} to that + interval ({why})",
+        results.append(check(f"ejection {i + 1} lasts baseEjectionTime × {mult}, less than one interval more ({why})",
                              low <= gap < high, f"out for {gap:.2f}s; expected {low:g}s to {high:.2f}s"))
         results.append(check(f"return {i + 1} at an interval sweep (every {interval:g}s from the cluster's build)",
                              at_sweep, f"back {phase:.2f}s after a sweep (a rotation takes up to {spacing:.2f}s)"))
@@ -588,8 +589,8 @@ def outlier_locality_failover(run: Run) -> None:
                f"min(100, 140 × {p0 - 1} / {p0}) = {share} %, so {100 - share} % of the requests spill to "
                "priority 1, drawn at random per request (R4.6): failover is gradual, not all at once. The "
                "concepts page says traffic-distribution modes apply 'only if no DestinationRule is in place'; "
-               "in Istio a rule without localityLbSetting keeps a mode, and without one switches on this "
-               "failover (R5.4).")
+               "in Istio a rule without localityLbSetting leaves a Service's traffic-distribution mode in force, "
+               "and where the Service has none it switches on this failover (R5.4, R5.5).")
     do_step(run, "07.9", "The locality failover an outlierDetection block turns on", act, None)
 
 
