@@ -496,7 +496,7 @@ def client_to_gateway(run: Run) -> None:
         lb = _lab(run)
         before = _log_counts(run, p.namespaces.kgateway, [g.pod for g in lb.gateways], show=False)
         n = 12
-        df = send(run, n)
+        df = send(run, n, status_only=True)  # the backend pod is the next leg's choice
         after = _log_counts(run, p.namespaces.kgateway, [g.pod for g in lb.gateways], show=True)
         per_pod = {g: after[g] - before.get(g, 0) for g in after}
         total = sum(per_pod.values())
