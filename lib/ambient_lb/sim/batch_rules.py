@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import cron
+from . import cron, selectors
 
 Obj = dict[str, Any]
 Cause = tuple[str, str, str]
@@ -105,12 +105,18 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
     elif policy not in ("OnFailure", "Never"):
         out.append(("FieldValueNotSupported", f"{at}.template.spec.restartPolicy",
                     f'Unsupported value: "{policy}": supported values: "OnFailure", "Never"'))
-    match = ((spec.get("selector") or {}).get("matchLabels")) or {}
-    labels = ((tmpl.get("metadata") or {}).get("labels")) or {}
-    if selector and any(labels.get(k) != v for k, v in match.items()):
-        shown = "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
-        out.append(("FieldValueInvalid", f"{at}.template.metadata.labels",
-                    f"Invalid value: {shown}: `selector` does not match template `labels`"))
+    sel = spec.get("selector")
+    if selector and isinstance(sel, dict):  # R18.4: a valid selector that selects the template
+        out += selectors.selector_causes(sel, f"{at}.selector")
+        labels = ((tmpl.get("metadata") or {}).get("labels")) or {}
+        try:
+            selects = selectors.as_selector(sel).matches(labels)
+        except selectors.SelectorError:
+            selects = True  # ValidateJobSpec checks the template only with a selector it can convert
+        if not selects:
+            shown = "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items())) + "}"
+            out.append(("FieldValueInvalid", f"{at}.template.metadata.labels",
+                        f"Invalid value: {shown}: `selector` does not match template `labels`"))
     return out
 
 

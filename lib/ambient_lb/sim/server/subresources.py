@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import selectors
 from ..clock import parse_rfc3339
 from ..store import GR
 from . import bodies, streams
@@ -92,9 +93,9 @@ def _scale_of(srv: ServerState, t: Target, obj: Obj) -> Obj:
         sel = _dig(obj, sel_p) or ""
     else:
         raw = (obj.get("spec") or {}).get("selector") or {}
-        # a LabelSelector (apps/v1), or a ReplicationController's plain map (R16.20)
-        ml = (raw.get("matchLabels") or {}) if "matchLabels" in raw or "matchExpressions" in raw else raw
-        sel = ",".join(f"{k}={v}" for k, v in sorted(ml.items()))
+        # a LabelSelector (apps/v1), or a ReplicationController's plain map (R16.20), as a string (R18.5)
+        is_label_selector = "matchLabels" in raw or "matchExpressions" in raw
+        sel = selectors.to_string(raw) if is_label_selector else str(selectors.from_set(raw))
     return {"kind": "Scale", "apiVersion": "autoscaling/v1",
             "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                          if k in md},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import batch_rules
+from .. import batch_rules, selectors
 from ..resources import ResourceType
 from . import schema as S
 from .status import ApiError, invalid
@@ -90,15 +90,11 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     if key == ("", "Pod"):
         out += _containers_causes(spec, "spec")
     if key in {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "DaemonSet")}:
-        sel = spec.get("selector")
-        if not sel:
-            out.append(("FieldValueRequired", "spec.selector", "Required value"))
         tpl = spec.get("template") or {}
         labels = ((tpl.get("metadata") or {}).get("labels")) or {}
-        want = (sel or {}).get("matchLabels") or {}
-        if sel and any(labels.get(k) != v for k, v in want.items()):
-            out.append(("FieldValueInvalid", "spec.template.metadata.labels",
-                        f"Invalid value: {_gomap(labels)}: `selector` does not match template `labels`"))
+        # R18.4: valid, not empty, and selecting the template (ReplicaSets say "deployment" too)
+        out += selectors.template_causes(spec.get("selector"), labels, "spec",
+                                         empty_word="daemonset" if rt.kind == "DaemonSet" else "deployment")
         policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
         if policy != "Always":  # R16.22: only a Job's pods may end for good
             out.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
@@ -128,6 +124,8 @@ def rbac_causes(kind: str, obj: Obj) -> list[Cause]:
     if kind in ("Role", "ClusterRole"):
         for i, rule in enumerate(obj.get("rules") or []):
             out += _rule_causes(rule if isinstance(rule, dict) else {}, kind == "Role", f"rules[{i}]")
+        if kind == "ClusterRole" and isinstance(obj.get("aggregationRule"), dict):
+            out += _aggregation_causes(obj["aggregationRule"])
         return out
     ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
     if ref.get("apiGroup") != RBAC_GROUP:
@@ -141,6 +139,24 @@ def rbac_causes(kind: str, obj: Obj) -> list[Cause]:
         out += path_segment_causes(str(ref["name"]), "roleRef.name")
     for i, s in enumerate(obj.get("subjects") or []):
         out += _subject_causes(s if isinstance(s, dict) else {}, kind == "RoleBinding", f"subjects[{i}]")
+    return out
+
+
+def _aggregation_causes(rule: Obj) -> list[Cause]:
+    """``ValidateClusterRole``: at least one selector, each a valid LabelSelector (R18.4)."""
+    sels = rule.get("clusterRoleSelectors") or []
+    if not sels:
+        return [("FieldValueRequired", "aggregationRule.clusterRoleSelectors",
+                 "Required value: at least one clusterRoleSelector required if aggregationRule is non-nil")]
+    out: list[Cause] = []
+    for i, sel in enumerate(sels):
+        at = f"aggregationRule.clusterRoleSelectors[{i}]"
+        sel = sel if isinstance(sel, dict) else {}
+        out += selectors.selector_causes(sel, at)
+        try:
+            selectors.as_selector(sel)
+        except selectors.SelectorError:
+            out.append(("FieldValueInvalid", at, f"Invalid value: {selectors.go_value(sel)}: invalid label selector."))
     return out
 
 
@@ -190,7 +206,7 @@ def _rc_causes(spec: Obj) -> list[Cause]:
         return [("FieldValueRequired", "spec.template", "Required value")]
     out: list[Cause] = [] if sel else [("FieldValueRequired", "spec.selector", "Required value")]
     labels = ((tpl.get("metadata") or {}).get("labels")) or {}
-    if sel and any(labels.get(k) != v for k, v in sel.items()):
+    if sel and not selectors.set_matches(sel, labels):
         out.append(("FieldValueInvalid", "spec.template.metadata.labels",
                     f"Invalid value: {_gomap(labels)}: selector does not match template labels"))
     policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .. import selectors
+
 MORE_AFTER = 3  # list cells show three entries, then "+ N more..."
 
 
@@ -20,20 +22,8 @@ def format_labels(labels: dict[str, Any] | None) -> str:
 
 
 def format_selector(selector: dict[str, Any] | None) -> str:
-    """A LabelSelector as ``app=web,tier in (a,b),!canary``; empty or missing is ``""``."""
-    reqs: list[tuple[str, str]] = []
-    for key, value in ((selector or {}).get("matchLabels") or {}).items():
-        reqs.append((key, f"{key}={value}"))
-    for expr in (selector or {}).get("matchExpressions") or []:
-        reqs.append((expr.get("key", ""), _requirement(expr)))
-    return ",".join(text for _, text in sorted(reqs, key=lambda r: r[0]))
-
-
-def _requirement(expr: dict[str, Any]) -> str:
-    key, op = expr.get("key", ""), expr.get("operator", "")
-    values = ",".join(sorted(str(v) for v in expr.get("values") or []))
-    return {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-            "Exists": key, "DoesNotExist": f"!{key}"}.get(op, f"{key} {op} ({values})")
+    """A LabelSelector as ``app=web,tier in (a,b),!canary``; empty or missing is ``""`` (R18.5)."""
+    return selectors.to_string(selector)
 
 
 def containers_and_images(pod_spec: dict[str, Any] | None) -> tuple[str, str]:
