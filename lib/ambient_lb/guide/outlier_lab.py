@@ -46,7 +46,7 @@ def _rule(run: Run, s: Step, outlier: dict[str, Any] | None, *, locality: bool =
     apply_rule(run, outlier, locality=locality)
     if waypoint_cluster(run) is None:  # the simulator's waypoint builds a cluster at its first request
         send(run, 1, show=False)
-    s.add(poll("the waypoint has the rule (its config_dump, through pilot-agent)",
+    s.add(poll("the waypoint has the rule as Istio maps it (its config_dump, through pilot-agent; R3.1)",
                lambda: rule_arrived(run, outlier), timeout=15, interval=0.2,
                hint=f"kubectl get dr -n {run.params.namespaces.app} {DR_NAME} -o yaml; "
                     "istiod pushes it to the waypoint"))
@@ -106,7 +106,7 @@ def vip_collapse(run: Run) -> None:
         kubectl(run, "get", "svc", p.app.name, "-n", p.namespaces.app, "-o", "jsonpath={.spec.clusterIP}")
         send(run, 1, show=False)  # the gateway builds its cluster once the route has carried traffic
         gw = gateway_backend_hosts(run)
-        s.add(check("the gateway's cluster has one endpoint, the Service VIP", gw == [vip],
+        s.add(check("the gateway's cluster has one endpoint, the Service VIP (R8.1)", gw == [vip],
                     f"{gateway_cluster_name(run)}: {', '.join(gw) or 'no hosts'}",
                     "step 03.3 labels the service; kgateway collapses a backend bound to a waypoint (R8.1)"))
         want = sorted(_endpoint_hosts(run))
@@ -360,7 +360,7 @@ def panic_threshold(run: Run) -> None:
                     f"{len(to_ejected)} of the {len(later)} requests after the last ejection went to ejected hosts"))
         tail = df.iloc[-hosts:]
         bad = int((tail["status"].fillna(0).astype(int) >= 500).sum())
-        s.add(check("so clients see errors again", bad > 0, f"{bad} of the last {hosts} requests failed"))
+        s.add(check("so clients see errors again (R4.7)", bad > 0, f"{bad} of the last {hosts} requests failed"))
         s.note(f"minHealthPercent is Envoy's panic threshold (R3.1). When the healthy share of a priority falls "
                f"below it ({good} of {hosts} = {share:.0f} % < {threshold} %), Envoy ignores health and balances "
                "over every host, the ejected ones too (R4.7): better some errors than overloading the rest. "
