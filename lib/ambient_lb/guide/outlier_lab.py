@@ -104,11 +104,15 @@ def vip_collapse(run: Run) -> None:
         svc = get_json(run, "service", p.app.name, p.namespaces.app) or {}
         vip = f"{(svc.get('spec') or {}).get('clusterIP')}:{p.app.port}"
         kubectl(run, "get", "svc", p.app.name, "-n", p.namespaces.app, "-o", "jsonpath={.spec.clusterIP}")
-        send(run, 1, show=False)  # the gateway builds its cluster once the route has carried traffic
-        gw = gateway_backend_hosts(run)
-        s.add(check("the gateway's cluster has one endpoint, the Service VIP (R8.1)", gw == [vip],
-                    f"{gateway_cluster_name(run)}: {', '.join(gw) or 'no hosts'}",
-                    "step 03.3 labels the service; kgateway collapses a backend bound to a waypoint (R8.1)"))
+
+        def collapsed() -> tuple[bool, str]:
+            send(run, 1, show=False)  # the gateway builds its cluster once the route has carried traffic
+            hosts = gateway_backend_hosts(run, show=False)
+            return hosts == [vip], f"{gateway_cluster_name(run)}: {', '.join(hosts) or 'no hosts'}"
+        s.add(poll("the gateway's cluster has one endpoint, the Service VIP (R8.1)", collapsed, timeout=15,
+                   interval=0.5, hint="step 03.3 labels the service; kgateway collapses a backend bound to a "
+                                      "waypoint (R8.1)"))
+        _shown(lambda: gateway_backend_hosts(run), "the gateway's admin (a port-forward to :19000)")
         want = sorted(_endpoint_hosts(run))
         wp = sorted(waypoint_hosts(run))
         s.add(check(f"the waypoint's cluster has every ready endpoint ({len(want)})", wp == want and len(wp) > 1,
@@ -167,6 +171,16 @@ def failing_replicas(run: Run) -> None:
                "never reaches the app: the waypoint answers 503 with flag UC (R7.1). The lab's "
                "DestinationRule has no outlierDetection yet: ROUND_ROBIN over every pod, nothing ejected.")
     do_step(run, "07.2", "Three replicas that fail three ways", act, None)
+
+
+def _shown(read: Any, what: str) -> Any:
+    """Run a read a step shows; a connection that drops (a port-forward, an admin) becomes a RunbookError."""
+    from urllib3.exceptions import HTTPError
+
+    try:
+        return read()
+    except (HTTPError, OSError) as exc:
+        raise RunbookError(f"{what} did not answer: {exc}", hint="run the cell again") from exc
 
 
 def _has_endpoints(run: Run, ips: dict[str, str]) -> tuple[bool, str]:
@@ -537,7 +551,8 @@ def outlier_locality_failover(run: Run) -> None:
             s.add(skipped("locality failover at the waypoint",
                           f"the app's pods run in {len(zones)} zone(s) ({', '.join(z or 'no zone label' for z in zones)}): "
                           "with every endpoint in the waypoint's locality there is nothing to fail over to "
-                          "(R5.9). On the simulator: ambient-lb sim up --topology three-zones"))
+                          "(R5.9). On the simulator: params sim.topology: three-zones (the default), or ambient-lb sim up "
+                          "--topology three-zones"))
             return
         before = waypoint_hosts(run, show=False)
         s.add(check("with localityLbSetting.enabled: false every host is priority 0",
