@@ -196,3 +196,33 @@ def test_notebook_06_runs_alone_and_twice_in_a_row_leaving_nothing(sim_params, r
         steps = json.loads((out / "summary.json").read_text())["notebooks"][0]["steps"]
         assert [s["step"] for s in steps] == ["06.0", *(f"06.{i}" for i in range(1, 9))]
         assert steps[-1]["checks"][0]["detail"] == "none"
+
+
+def test_the_lab_curl_loops_are_what_a_person_types() -> None:
+    assert lab.curl_line(3) == ('for i in $(seq 1 3); do curl -s -H "Host: zonal.example.com" '
+                                'http://$KGATEWAY_IP:{port}/hostname; done')
+    assert lab.curl_line(1, status_only=True) == (
+        "curl -s -o /dev/null -w '%{http_code}\\n' -H \"Host: zonal.example.com\" http://$KGATEWAY_IP:{port}/hostname")
+
+
+def test_the_explorer_widgets_apply_the_chosen_case_and_measure_it(zoned) -> None:
+    """Interactive mode: change the widgets, click Apply; the cluster takes the case and a new result,
+    measured beside the rules, is recorded (the real browser test is the person's path)."""
+    run, _ = zoned
+    if run.state.get("locality_waypoint") is None:
+        guide.gateway_to_waypoint(run)
+    box = lab.explorer_widget(run)
+    (mode, where, through), go = box.children[0].children, box.children[-2]
+    zones = run.state["locality_lab"].zones
+    mode.value, where.value, through.value = "PreferClose", "Namespace annotation", False
+    gw_zone = run.state["locality_lab"].gateways[0].zone
+    ready_row = box.children[1 + zones.index(gw_zone)].children[0]
+    ready_row.value = 1
+    before = len(run.results)
+    go.click()
+    result = run.results[-1]
+    assert len(run.results) == before + 1 and result.title == "Explorer: one case" and result.ok
+    assert "PreferClose (Namespace annotation), no waypoint" in result.output
+    assert f"{gw_zone}: 12" in result.output.replace("~", "") or f"{gw_zone}: 40" in result.output
+    ns = run.kube.read("namespace", lab.LAB_NS)
+    assert ns["metadata"]["annotations"][lab.ANNOTATION] == "PreferClose"

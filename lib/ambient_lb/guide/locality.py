@@ -884,6 +884,7 @@ def explorer_widget(run: Run) -> Any:
             s.figure(plot_cases(case.describe(lb.zones), [v]))
         try:
             result: StepResult = _execute(run, "06.7", "Explorer: one case", [part])
+            run.results.append(result)
             out.clear_output(wait=True)
             with out:
                 ui._display(result)
