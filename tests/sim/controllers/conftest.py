@@ -11,7 +11,7 @@ import pytest
 from ambient_lb.sim.clock import ManualClock
 from ambient_lb.sim.cluster import Cluster
 from ambient_lb.sim.controllers import admit
-from ambient_lb.sim.controllers.common import DEPLOYMENTS, NAMESPACES, PODS, SERVICES
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS, NAMESPACES, PODS, SERVICES
 from ambient_lb.sim.store import GR
 from ambient_lb.sim.world import build_cluster
 

@@ -6,7 +6,7 @@ import pytest
 
 from ambient_lb.errors import ParameterError
 from ambient_lb.sim.controllers import AdmissionInvalid
-from ambient_lb.sim.controllers.common import DEPLOYMENTS, NODES, PODS, SERVICES
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS, NODES, PODS, SERVICES
 from ambient_lb.sim.topology import Topology, load_topology, parse_topology
 
 from .conftest import Sim, deployment, service
@@ -167,7 +167,7 @@ def test_builtin_topologies_load_by_name() -> None:
 
 def test_three_zone_topology_spreads_endpoints_over_zones() -> None:
     from ambient_lb.sim.clock import ManualClock
-    from ambient_lb.sim.controllers.common import ENDPOINT_SLICES
+    from ambient_lb.sim.controllers.keys import ENDPOINT_SLICES
     from ambient_lb.sim.controllers.nodes import create_nodes
     from ambient_lb.sim.world import build_cluster
     topo = load_topology("three-zones")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.controllers.common import CRDS, DAEMON_SETS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, \
-    PODS, SERVICES, condition, is_true
+from ambient_lb.sim.controllers.keys import (
+    CRDS, DAEMON_SETS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, PODS, SERVICES)
+from ambient_lb.sim.controllers.objects import condition, is_true
 from ambient_lb.sim.store import GR
 
 from .conftest import Sim

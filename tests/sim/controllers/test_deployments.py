@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 from ambient_lb.sim.clock import ManualClock
-from ambient_lb.sim.controllers.common import ALPHANUMS, DEPLOYMENTS, PODS, REPLICA_SETS, condition, is_true
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS, PODS, REPLICA_SETS
+from ambient_lb.sim.controllers.names import ALPHANUMS
+from ambient_lb.sim.controllers.objects import condition, is_true
 from ambient_lb.sim.world import build_cluster
 
 from .conftest import Sim, deployment

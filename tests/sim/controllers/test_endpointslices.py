@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.controllers.common import DEPLOYMENTS, ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS, ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES
 from ambient_lb.sim.controllers.kubelet import FAULT_READY
 
 from .conftest import Sim, deployment, service

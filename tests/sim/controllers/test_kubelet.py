@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.controllers.common import PODS, condition, is_true
+from ambient_lb.sim.controllers.keys import PODS
+from ambient_lb.sim.controllers.objects import condition, is_true
 from ambient_lb.sim.controllers.kubelet import FAULT_READY
 
 from .conftest import Sim, deployment
 
-from ambient_lb.sim.controllers.common import DEPLOYMENTS
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS
 
 
 def _one_pod(sim: Sim, name: str = "web") -> dict:

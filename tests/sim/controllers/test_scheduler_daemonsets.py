@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.controllers.common import DAEMON_SETS, NODES, PODS, condition, is_true
+from ambient_lb.sim.controllers.keys import DAEMON_SETS, NODES, PODS
+from ambient_lb.sim.controllers.objects import condition, is_true
 
 from .conftest import Sim
 
@@ -104,7 +105,7 @@ def test_full_nodes_leave_pods_pending_with_too_many_pods() -> None:
     from ambient_lb.sim.controllers.nodes import create_nodes
     from ambient_lb.sim.topology import parse_topology
     from ambient_lb.sim.world import build_cluster
-    from ambient_lb.sim.controllers.common import DEPLOYMENTS
+    from ambient_lb.sim.controllers.keys import DEPLOYMENTS
     from .conftest import deployment
     topo = parse_topology({"nodes": [{"max_pods": 2}, {"max_pods": 2}]})
     c = build_cluster(clock=ManualClock(), mesh=False, topology=topo)

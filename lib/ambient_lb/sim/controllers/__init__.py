@@ -4,7 +4,7 @@ Who calls it: ``sim/world.py`` (``build_cluster``) starts ``all_controllers(clus
 before the mesh layer. Order matters only for who listens first: the event recorder, admission and
 the garbage collector are in place before anything creates objects, and the bootstrap (which seeds
 the store once the server's loop runs) comes after the original set; controllers added since then
-follow it and seed their own RNG (``common.named_rng``), which keeps every seeded name stable.
+follow it and seed their own RNG (``names.named_rng``), which keeps every seeded name stable.
 
 Extensions hung on the cluster (``cluster.extensions``):
     "events"     EventRecorder: ``record(obj, api_version, kind, type, reason, message, component)``
@@ -48,7 +48,7 @@ def all_controllers(cluster: Any) -> list[Any]:
     return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),
             Scheduler(), Kubelet(), StrictNotices(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
             EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
-            # added later; they draw nothing from cluster.rng (common.named_rng), so the names and IPs of
+            # added later; they draw nothing from cluster.rng (names.named_rng), so the names and IPs of
             # everything above stay what they were for a given seed
             ReplicationControllerController(), ClusterRoleAggregation(), RbacDefaults(), JobController(),
             TTLAfterFinished(), CronJobController()]

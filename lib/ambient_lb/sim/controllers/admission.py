@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from ..store import GR, StoreError
 from . import defaults, shapes
-from .common import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES, \
-    Obj, meta
+from .keys import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES
+from .objects import Obj, meta
 
 Admit = Callable[[str, GR, Obj, "Obj | None"], Obj]
 

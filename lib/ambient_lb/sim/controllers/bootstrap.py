@@ -29,7 +29,8 @@ from ..clock import to_rfc3339_micro
 from ..store import GR, StoreError
 from ..topology import NETWORK_LABEL, cluster_topology
 from .admission import admit
-from .common import ISTIO_VERSION, CRDS, ENDPOINT_SLICES, ENDPOINTS, NAMESPACES, NODES, SERVICES, Obj, meta
+from .keys import CRDS, ENDPOINT_SLICES, ENDPOINTS, ISTIO_VERSION, NAMESPACES, NODES, SERVICES
+from .objects import Obj, meta
 from .nodes import create_nodes
 
 API_SERVER_PORT = 6443

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..clock import to_rfc3339_micro, to_rfc3339_milli
-from .common import ISTIO_VERSION
+from .keys import ISTIO_VERSION
 
 Lines = Callable[[float, int], list[str]]  # (simulated time, first container port) -> lines
 

@@ -23,7 +23,8 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .common import CONFIG_MAPS, SECRETS, Obj, meta
+from .keys import CONFIG_MAPS, SECRETS
+from .objects import Obj, meta
 
 MOUNT_BACKOFF_START = 0.5  # s, doubling (the volume manager's exponential back-off)
 MOUNT_BACKOFF_MAX = 122.0  # s, 2 min 2 s

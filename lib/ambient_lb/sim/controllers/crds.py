@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import GR
-from .common import CRDS, Obj, meta, set_condition
+from .keys import CRDS
+from .objects import Obj, meta, set_condition
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 

@@ -29,7 +29,9 @@ from .. import batch_rules, cron
 from ..clock import parse_rfc3339, to_rfc3339
 from ..store import GR, StoreError
 from .admission import admit
-from .common import Obj, WorkQueue, controller_of, deleting, edit_status, meta, owned_by, owner_ref
+from .objects import Obj, deleting, edit_status, meta
+from .owners import controller_of, owned_by, owner_ref
+from .queue import WorkQueue
 from .deletion import delete_object
 from .jobs import JOBS, finished
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 
-from .common import Obj, random_suffix
+from .names import random_suffix
+from .objects import Obj
 
 PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 PRIORITY_CLASSES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..store import GR
-from .common import NAMESPACES, PODS, Obj, deleting, meta
+from .keys import NAMESPACES, PODS
+from .objects import Obj, deleting, meta
 
 
 def delete_object(cluster: Any, gr: GR, namespace: str | None, name: str,

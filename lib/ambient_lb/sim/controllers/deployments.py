@@ -27,8 +27,11 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import DEPLOYMENTS, PODS, REPLICA_SETS, Obj, WorkQueue, annotations, condition, controller_of, deep, \
-    deleting, meta, namespace_open, owned_by, owner_ref, set_condition, template_hash
+from .keys import DEPLOYMENTS, PODS, REPLICA_SETS
+from .names import template_hash
+from .objects import Obj, annotations, condition, deep, deleting, meta, namespace_open, set_condition
+from .owners import controller_of, owned_by, owner_ref
+from .queue import WorkQueue
 from .deletion import delete_object
 from .replicasets import active_pods
 

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import selectors
 from ..clock import parse_rfc3339, to_rfc3339
-from .common import QueuedController, ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES, Obj, deleting, is_true, \
-    labels, map_selector_matches, meta, namespace_open, owner_ref, random_suffix
+from .keys import ENDPOINT_SLICES, ENDPOINTS, NODES, PODS, SERVICES
+from .names import random_suffix
+from .objects import Obj, deleting, is_true, labels, meta, namespace_open
+from .owners import owner_ref
+from .queue import QueuedController
 
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 CONTROLLER = "endpointslice-controller.k8s.io"
@@ -66,7 +70,7 @@ class EndpointSliceController(QueuedController):
             ns = meta(ev.obj)["namespace"]
             for svc in self.cluster.store.list(SERVICES, ns):
                 sel = svc["spec"].get("selector")
-                if map_selector_matches(sel, labels(ev.obj)) or map_selector_matches(sel, labels(ev.old)):
+                if selectors.service_selects(sel, labels(ev.obj)) or selectors.service_selects(sel, labels(ev.old)):
                     self.queue.add((ns, meta(svc)["name"]))
         elif ev.gr == NODES and ev.type == "MODIFIED" and labels(ev.obj) != labels(ev.old):
             for svc in self.cluster.store.list(SERVICES):
@@ -83,7 +87,7 @@ class EndpointSliceController(QueuedController):
                 self.cluster.store.remove(ENDPOINTS, *key)
             return
         pods = sorted((p for p in self.cluster.store.list(PODS, key[0])
-                       if map_selector_matches(svc["spec"]["selector"], labels(p))
+                       if selectors.service_selects(svc["spec"]["selector"], labels(p))
                        and (p.get("status") or {}).get("podIP")
                        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")), key=_pod_key)
         ports = self._ports(svc, pods)

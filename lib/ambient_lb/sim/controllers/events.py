@@ -17,7 +17,8 @@ import collections
 from typing import Any
 
 from ..clock import to_rfc3339
-from .common import EVENTS, NAMESPACES, Obj, deleting, meta
+from .keys import EVENTS, NAMESPACES
+from .objects import Obj, deleting, meta
 
 MAX_EVENTS = 2000
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import PODS, Obj, annotations, meta
+from .keys import PODS
+from .objects import Obj, annotations, meta
 
 FAULT_PREFIX = "fault.ambient-lb.dev/"
 READY = FAULT_PREFIX + "ready"

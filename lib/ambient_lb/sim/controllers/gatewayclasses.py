@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import CRDS, GATEWAY_CLASSES, Obj, meta, set_condition
+from .keys import CRDS, GATEWAY_CLASSES
+from .objects import Obj, meta, set_condition
 
 CRD_NAME = "gatewayclasses.gateway.networking.k8s.io"
 

@@ -18,7 +18,7 @@ import collections
 from typing import Any
 
 from ..store import GR
-from .common import Obj, meta
+from .objects import Obj, meta
 from .deletion import delete_object
 
 Key = tuple[GR, str, str]

@@ -35,8 +35,11 @@ from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
 from ..store import GR
-from .common import PODS, Obj, QueuedController, controller_of, deleting, edit_status, is_true, meta, named_rng, \
-    namespace_open, owned_by, random_suffix
+from .keys import PODS
+from .names import named_rng, random_suffix
+from .objects import Obj, deleting, edit_status, is_true, meta, namespace_open
+from .owners import controller_of, owned_by
+from .queue import QueuedController
 from .deletion import delete_object
 from .replicasets import pod_from_template
 

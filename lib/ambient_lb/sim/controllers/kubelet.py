@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import container_logs, containers, pod_status
-from .common import NODES, PODS, Obj, annotations, deleting, edit_status, guarded, is_true, meta
+from .keys import NODES, PODS
+from .objects import Obj, annotations, deleting, edit_status, is_true, meta
+from .queue import guarded
 from .containers import ProbeResult
 from .faults import READY as FAULT_READY, honoured
 from .ipam import PodIPAM

@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import GR
-from .common import CONFIG_MAPS, NAMESPACES, SERVICE_ACCOUNTS, Obj, WorkQueue, deleting, meta, set_condition
+from .keys import CONFIG_MAPS, NAMESPACES, SERVICE_ACCOUNTS
+from .objects import Obj, deleting, meta, set_condition
+from .queue import WorkQueue
 from .deletion import delete_object
 
 ROOT_CA = ("-----BEGIN CERTIFICATE-----\nMIIDBTCCAe2gAwIBAgIIambientlbsimAMBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQD\n"

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..clock import to_rfc3339
 from ..topology import ClusterTopology, NodeSpec
-from .common import NODES, Obj
+from .keys import NODES
+from .objects import Obj
 
 KUBELET_VERSION = "v1.32.2"
 CAPACITY = {"cpu": "8", "ephemeral-storage": "102626232Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",

@@ -10,7 +10,7 @@ import hashlib
 from typing import Any
 
 from ..clock import to_rfc3339
-from .common import Obj, condition, set_condition
+from .objects import Obj, condition, set_condition
 
 CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 

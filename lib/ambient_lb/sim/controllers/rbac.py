@@ -15,10 +15,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from .. import selectors
 from ..store import GR, StoreError
 from .admission import admit
 from .bootstrap import data_documents
-from .common import Obj, WorkQueue, guarded, meta, named_rng, selector_matches
+from .names import named_rng
+from .objects import Obj, meta
+from .queue import WorkQueue, guarded
 
 CLUSTER_ROLES = GR("rbac.authorization.k8s.io", "clusterroles")
 CLUSTER_ROLE_BINDINGS = GR("rbac.authorization.k8s.io", "clusterrolebindings")
@@ -51,12 +54,12 @@ class RbacDefaults:
 
 def aggregated_rules(role: Obj, roles: list[Obj]) -> list[Obj]:
     """The rules an aggregating ClusterRole gets from the ClusterRoles its selectors select."""
-    selectors = ((role.get("aggregationRule") or {}).get("clusterRoleSelectors")) or []
+    role_selectors = ((role.get("aggregationRule") or {}).get("clusterRoleSelectors")) or []
     out: list[Obj] = []
     for other in sorted(roles, key=lambda r: meta(r)["name"]):
         if meta(other)["name"] == meta(role)["name"]:
             continue
-        if any(selector_matches(s, meta(other).get("labels") or {}) for s in selectors):
+        if any(selectors.matches(s, meta(other).get("labels") or {}) for s in role_selectors):
             out += [rule for rule in other.get("rules") or [] if rule not in out]
     return out
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .. import selectors
 from ..clock import parse_rfc3339
 from .admission import admit
-from .common import QueuedController, PODS, edit_status, REPLICA_SETS, REPLICATION_CONTROLLERS, Obj, condition, \
-    controller_of, deep, deleting, is_true, labels, meta, named_rng, namespace_open, owner_ref, owned_by, random_suffix
+from .keys import PODS, REPLICA_SETS, REPLICATION_CONTROLLERS
+from .names import named_rng, random_suffix
+from .objects import Obj, condition, deep, deleting, edit_status, is_true, labels, meta, namespace_open
+from .owners import controller_of, owned_by, owner_ref
+from .queue import QueuedController
 from .deletion import delete_object
 
 
@@ -121,7 +125,7 @@ class ReplicaSetController(QueuedController):
         now, min_ready = self.cluster.clock.now(), int(rs["spec"].get("minReadySeconds", 0))
         tmpl_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         status = {"replicas": len(pods),
-                  "fullyLabeledReplicas": sum(1 for p in pods if all(labels(p).get(k) == v for k, v in tmpl_labels.items())),
+                  "fullyLabeledReplicas": sum(1 for p in pods if selectors.set_matches(tmpl_labels, labels(p))),
                   "readyReplicas": sum(1 for p in pods if is_true(p, "Ready")),
                   "availableReplicas": sum(1 for p in pods if pod_available(p, min_ready, now)),
                   "observedGeneration": meta(rs).get("generation", 1)}

@@ -16,33 +16,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import NODES, PODS, Obj, WorkQueue, controller_uid, deleting, edit_status, labels, match_expressions, meta, \
-    set_condition
+from .. import selectors
 from ..store import Event
+from .keys import NODES, PODS
 from .nodes import max_pods, node_ready
+from .objects import Obj, deleting, edit_status, labels, meta, set_condition
+from .owners import controller_uid
+from .queue import WorkQueue
 
 
-def _affinity_terms(pod: Obj) -> list[Obj]:
+def _required_affinity(pod: Obj) -> Obj | None:
     aff = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
-    req = aff.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
-    return req.get("nodeSelectorTerms") or []
-
-
-def _term_matches(term: Obj, node: Obj) -> bool:
-    fields = {"metadata.name": meta(node)["name"]}
-    return match_expressions(term.get("matchExpressions") or [], labels(node)) and \
-        match_expressions(term.get("matchFields") or [], fields)
+    return aff.get("requiredDuringSchedulingIgnoredDuringExecution")
 
 
 def node_fits(pod: Obj, node: Obj) -> bool:
     """Whether ``pod`` may run on ``node`` (readiness, nodeSelector, required node affinity)."""
     if not node_ready(node) or (node.get("spec") or {}).get("unschedulable"):
         return False
-    sel = (pod.get("spec") or {}).get("nodeSelector") or {}
-    if any(labels(node).get(k) != v for k, v in sel.items()):
+    if not selectors.set_matches((pod.get("spec") or {}).get("nodeSelector"), labels(node)):
         return False
-    terms = _affinity_terms(pod)
-    return not terms or any(_term_matches(t, node) for t in terms)
+    required = _required_affinity(pod)  # R18.6: terms ORed, an empty term selects no node
+    return required is None or selectors.node_selector_matches(required, labels(node), meta(node)["name"])
 
 
 class Scheduler:

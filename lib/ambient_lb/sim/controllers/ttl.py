@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
-from .common import Obj, WorkQueue, deleting, meta
+from .objects import Obj, deleting, meta
+from .queue import WorkQueue
 from .jobs import JOBS
 
 

@@ -21,6 +21,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import selectors
 from ..cluster import Cluster
 from ..store import Event
 from . import objects as o
@@ -237,7 +238,7 @@ def _service_view(cluster: Cluster, svc: o.Obj, ns: dict[str, Any], waypoints: s
                   pods: list[tuple[o.Obj, Endpoint]]) -> ServiceView:
     spec = svc.get("spec") or {}
     sel = spec.get("selector") or {}
-    eps = [ep for pod, ep in pods if ep.namespace == o.namespace(svc) and o.selects(sel, pod)]
+    eps = [ep for pod, ep in pods if ep.namespace == o.namespace(svc) and selectors.service_selects(sel, o.labels(pod))]
     ip = spec.get("clusterIP") or ""
     sv = ServiceView(o.namespace(svc), o.name(svc), "" if ip == "None" else ip, list(spec.get("ports") or []),
                      o.labels(svc), waypoint_of(svc, ns, waypoints),

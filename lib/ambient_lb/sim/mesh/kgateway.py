@@ -23,6 +23,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import selectors
 from ..clock import to_rfc3339
 from ..cluster import Cluster
 from . import objects as o
@@ -308,9 +309,8 @@ class KgatewayController(o.Debounced):
             return True
         if frm == "Same":
             return o.namespace(route) == o.namespace(gw)
-        sel = ((ns_rule.get("selector") or {}).get("matchLabels")) or {}
         ns = self.cluster.store.get(o.NAMESPACES, None, o.namespace(route))
-        return bool(ns) and all(o.labels(ns).get(k) == v for k, v in sel.items())
+        return bool(ns) and selectors.matches(ns_rule.get("selector"), o.labels(ns))  # R18.3
 
     def _resolve(self, route: o.Obj) -> tuple[bool, str, str]:
         for rule in (route.get("spec") or {}).get("rules") or []:

@@ -11,7 +11,7 @@ from typing import Any
 from ..store import GR
 
 # the built-in types, re-exported as the control plane names them (one definition for both layers)
-from ..controllers.common import (  # noqa: F401
+from ..controllers.keys import (  # noqa: F401
     CRDS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, PODS, SECRETS, SERVICE_ACCOUNTS, SERVICES)
 
 Obj = dict[str, Any]
@@ -81,14 +81,6 @@ def pod_sa(pod: Obj) -> str:
 
 def spiffe(ns: str, sa: str) -> str:
     return f"spiffe://{TRUST_DOMAIN}/ns/{ns}/sa/{sa}"
-
-
-def selects(selector: dict[str, str] | None, pod: Obj) -> bool:
-    """A Service's equality selector matches the pod (an empty selector selects nothing)."""
-    if not selector:
-        return False
-    lb = labels(pod)
-    return all(lb.get(k) == v for k, v in selector.items())
 
 
 def owned_by_deployment(pod: Obj, deployment: str) -> bool:
