@@ -56,7 +56,11 @@ def measure(s: Step, tc: TwoClusters, where: str, why: str, count: int | None = 
                 "a pod outside its band: is it Ready? kubectl get pods -o wide in both clusters"))
     if where == "both":
         s.add(_cluster_share(share, len(df), len(pods["cluster1"]), len(pods["cluster2"])))
-    s.figure(plots.plot_requests_per_pod(df, check=result, title=f"requests per pod ({where})"))
+    fig = plots.plot_requests_per_pod(df, check=result, title=f"requests per pod ({where})")
+    home = {name: label for label, names in pods.items() for name in names}
+    ax = fig.axes[0]  # each bar's label says which cluster runs its pod
+    ax.set_xticks(ax.get_xticks(), [f"{t.get_text()}\n{_home_of(t.get_text(), home)}" for t in ax.get_xticklabels()])
+    s.figure(fig)
     return df
 
 
@@ -69,6 +73,12 @@ def _cluster_share(share: dict[str, int], n: int, k1: int, k2: int) -> CheckResu
                  f"cluster2 {share['cluster2']} of {n}; expected {k2} of {k1 + k2} pods -> Binomial({n}, "
                  f"{k2}/{k1 + k2}), allowed {lo}..{hi} at 99.9 %",
                  "both clusters should share the traffic: is the annotation on the Service in cluster1?")
+
+
+def _home_of(shown: str, home: dict[str, str]) -> str:
+    """The cluster of a pod as the plot names it (whole, or shortened to ``…<tail>``)."""
+    tail = shown.lstrip("…")
+    return next((label for name, label in home.items() if name.endswith(tail)), "")
 
 
 def _per_pod(result: Any, pods: dict[str, list[str]]) -> str:
@@ -96,7 +106,7 @@ def prefer_network(run: Run) -> None:
     do_step(run, "08.5", "PreferNetwork keeps traffic in cluster1", act, None)
 
 
-def _answered_after(timeline: Any, pods: list[str], t: float, label: str, need: int = 3) -> tuple[bool, str]:
+def _answered_after(timeline: Any, pods: list[str], t: float, label: str, need: int = 10) -> tuple[bool, str]:
     """At least ``need`` answers from ``pods`` (``label``'s) sent after ``t``."""
     after = timeline[(timeline["t"] >= t) & timeline["pod"].isin(pods)]
     if len(after) >= need:
@@ -105,17 +115,17 @@ def _answered_after(timeline: Any, pods: list[str], t: float, label: str, need: 
 
 
 def _sampled(run: Run, s: Step, crun: Run, title: str, change: Callable[[Any], None]) -> Any:
-    """Traffic at 10 requests/s through cluster1's gateway while ``change(sampler)`` runs; the timeline
+    """Traffic at 20 requests/s through cluster1's gateway while ``change(sampler)`` runs; the timeline
     (simulated seconds on the simulator) is plotted."""
     from .. import plots, stats, traffic, ui
 
     p = crun.params
-    with traffic.TrafficSampler(find_address(crun), host=p.route.hostname, rate=10.0,
+    with traffic.TrafficSampler(find_address(crun), host=p.route.hostname, rate=20.0,
                                 timeout=seconds(p.traffic.request_timeout)) as sampler, \
             ui.LiveChart(run.interactive, title) as chart:
-        chart.start(lambda: stats.on_simulated_clock(sampler.timeline(), run.speed), plots.plot_failover_timeline)
+        chart.start(lambda: stats.on_simulated_clock(sampler.timeline(), crun.speed), plots.plot_failover_timeline)
         change(sampler)
-    timeline = stats.on_simulated_clock(sampler.timeline(), run.speed)
+    timeline = stats.on_simulated_clock(sampler.timeline(), crun.speed)  # the two-cluster simulator's clock
     bad = timeline["error"].notna() | (timeline["status"].fillna(0) >= 500)
     s.show(f"{title}: {len(timeline)} requests, {int(bad.sum())} failed while it happened")
     s.figure(plots.plot_failover_timeline(timeline, title=title))
@@ -137,11 +147,10 @@ def failover_to_cluster2(run: Run) -> None:
                        lambda: _answered_after(sampler.timeline(), local, 0.0, "cluster1"), timeout=15, interval=0.1,
                        hint="cluster1 needs ready pods first: step 08.8 scales it back"))
             tc.local.kube.scale("deployment", p.app.name, 0, namespace=ns)
-            t = sampler.mark(f"{p.app.name} scaled to 0 in cluster1")
+            t = sampler.mark("scaled to 0")
             s.add(from_wait("cluster1's pods are gone", lambda: tc.local.kube.wait_for_pod_count(
                 ns, replicas_selector(tc.local), 0, timeout=p.timeouts.deletion), detail="0 pods",
                 hint=f"kubectl --context {_name(tc.local)} get pods -n {ns}"))
-            sampler.mark("cluster1's pods gone")
             s.add(poll("cluster2 answers", lambda: _answered_after(sampler.timeline(), remote, t, "cluster2"),
                        timeout=seconds(p.timeouts.pods_ready), interval=0.1,
                        hint="is the Service in cluster2 labelled solo.io/service-scope=global (step 08.3)?"))
@@ -258,14 +267,14 @@ def return_to_cluster1(run: Run) -> None:
 
         def change(sampler: Any) -> None:
             tc.local.kube.scale("deployment", p.app.name, p.app.replicas, namespace=ns)
-            sampler.mark(f"{p.app.name} scaled to {p.app.replicas} in cluster1")
+            sampler.mark(f"scaled to {p.app.replicas}")
             pods = []
             s.add(from_wait(f"cluster1: {p.app.replicas} replicas Ready", lambda: pods.extend(
                 tc.local.kube.wait_for_ready_pods(ns, replicas_selector(tc.local), p.app.replicas,
                                                   timeout=p.timeouts.pods_ready)) or pods,
                 detail=lambda x: f"{len(x)} pods Ready",
                 hint=f"kubectl --context {_name(tc.local)} describe pods -n {ns}"))
-            t = sampler.mark("cluster1's pods ready")
+            t = sampler.mark("pods ready")
             s.add(poll("cluster1 answers again", lambda: _answered_after(sampler.timeline(), _names(pods), t, "cluster1"),
                        timeout=seconds(p.timeouts.pods_ready), interval=0.1))
         _sampled(run, s, tc.local, "return: cluster1 scaled back", change)
