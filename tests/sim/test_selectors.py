@@ -137,14 +137,21 @@ def test_validation_names_each_problem_of_a_stored_selector():
 def test_workload_selector_must_be_valid_not_empty_and_select_the_template():
     tpl = {"app": "web", "tier": "front"}
     ok = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front", "back"]}]}
-    assert S.template_causes(ok, tpl, "spec", empty_word="deployment") == []
+    assert S.template_causes(ok, tpl, "spec", "Deployment") == []
     miss = {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["front"]}]}
-    assert [f for _, f, _ in S.template_causes(miss, tpl, "spec", empty_word="deployment")] == \
-        ["spec.template.metadata.labels"]
-    empty = S.template_causes({}, tpl, "spec", empty_word="deployment")
+    assert [f for _, f, _ in S.template_causes(miss, tpl, "spec", "ReplicaSet")] == ["spec.template.metadata.labels"]
+    empty = S.template_causes({}, tpl, "spec", "Deployment")
     assert [m.split(": ")[-1] for _, _, m in empty] == ["empty selector is invalid for deployment"]
-    assert S.template_causes(None, tpl, "spec", empty_word="deployment") == [
-        ("FieldValueRequired", "spec.selector", "Required value")]
+    empty = S.template_causes({}, tpl, "spec", "DaemonSet")
+    assert [m.split(": ")[-1] for _, _, m in empty] == ["empty selector is invalid for daemonset"]
+
+
+def test_a_missing_workload_selector_is_required_and_selects_no_template():
+    tpl = {"app": "web"}
+    assert [(r, f) for r, f, _ in S.template_causes(None, tpl, "spec", "Deployment")] == [
+        ("FieldValueRequired", "spec.selector"), ("FieldValueInvalid", "spec.template.metadata.labels")]
+    assert [(r, f) for r, f, _ in S.template_causes(None, tpl, "spec", "DaemonSet")] == [
+        ("FieldValueInvalid", "spec.template.metadata.labels")]
 
 
 @pytest.mark.parametrize("key,ok", [

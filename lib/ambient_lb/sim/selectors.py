@@ -451,24 +451,34 @@ def go_value(selector: Obj | None) -> str:
     return f"v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{reqs}}}"
 
 
-def template_causes(selector: Obj | None, template_labels: Labels, at: str, *, empty_word: str | None) -> list[Cause]:
-    """A workload's selector checked as ``Validate<Kind>Spec`` does: required, valid, not empty
-    (``empty_word`` names the kind in "empty selector is invalid for …"; None: allowed), and it must
-    select the template's labels. ``at`` is the spec's path (``spec``)."""
-    if not isinstance(selector, dict):
-        return [("FieldValueRequired", f"{at}.selector", "Required value")]
-    out = selector_causes(selector, f"{at}.selector")
-    if empty_word and not (selector.get("matchLabels") or selector.get("matchExpressions")):
+def template_causes(selector: Obj | None, template_labels: Labels, at: str, kind: str) -> list[Cause]:
+    """A workload's selector checked as ``Validate<Kind>Spec`` does (R18.4); ``at`` is the spec's
+    path. Deployment and ReplicaSet: required, valid, not empty ("… invalid for deployment", the
+    ReplicaSet's text too), convertible, selecting the template. DaemonSet: valid, selecting the
+    template (a null one selects nothing, so it does not), not empty."""
+    if selector is not None and not isinstance(selector, dict):
+        return [("FieldValueInvalid", f"{at}.selector", "Invalid value: must be a LabelSelector object")]
+    out = [] if selector is not None or kind == "DaemonSet" else [("FieldValueRequired", f"{at}.selector",
+                                                                    "Required value")]
+    out += selector_causes(selector, f"{at}.selector") if selector is not None else []
+    empty = selector is not None and not (selector.get("matchLabels") or selector.get("matchExpressions"))
+    if empty and kind != "DaemonSet":
         out.append(("FieldValueInvalid", f"{at}.selector",
-                    f"Invalid value: {go_value(selector)}: empty selector is invalid for {empty_word}"))
+                    f"Invalid value: {go_value(selector)}: empty selector is invalid for deployment"))
     try:
         sel = as_selector(selector)
     except SelectorError:
-        return out + [("FieldValueInvalid", f"{at}.selector", f"Invalid value: {go_value(selector)}: invalid label selector")]
-    if not sel.empty and not sel.matches(template_labels):
+        sel = None
+        if kind != "DaemonSet":
+            out.append(("FieldValueInvalid", f"{at}.selector",
+                        f"Invalid value: {go_value(selector)}: invalid label selector"))
+    if sel is not None and not (sel.empty and kind != "DaemonSet") and not sel.matches(template_labels):
         shown = "map[string]string{" + ", ".join(f'"{k}":"{v}"' for k, v in sorted(template_labels.items())) + "}"
         out.append(("FieldValueInvalid", f"{at}.template.metadata.labels",
                     f"Invalid value: {shown}: `selector` does not match template `labels`"))
+    if empty and kind == "DaemonSet":
+        out.append(("FieldValueInvalid", f"{at}.selector",
+                    f"Invalid value: {go_value(selector)}: empty selector is invalid for daemonset"))
     return out
 
 

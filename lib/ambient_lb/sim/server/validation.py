@@ -92,9 +92,8 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     if key in {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "DaemonSet")}:
         tpl = spec.get("template") or {}
         labels = ((tpl.get("metadata") or {}).get("labels")) or {}
-        # R18.4: valid, not empty, and selecting the template (ReplicaSets say "deployment" too)
-        out += selectors.template_causes(spec.get("selector"), labels, "spec",
-                                         empty_word="daemonset" if rt.kind == "DaemonSet" else "deployment")
+        # R18.4: valid, not empty, and selecting the template
+        out += selectors.template_causes(spec.get("selector"), labels, "spec", rt.kind)
         policy = (tpl.get("spec") or {}).get("restartPolicy", "Always")
         if policy != "Always":  # R16.22: only a Job's pods may end for good
             out.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
