@@ -155,7 +155,8 @@ def _aggregation_causes(rule: Obj) -> list[Cause]:
         try:
             selectors.as_selector(sel)
         except selectors.SelectorError:
-            out.append(("FieldValueInvalid", at, f"Invalid value: {selectors.go_value(sel)}: invalid label selector."))
+            # Go passes the failed conversion's nil Selector as the bad value: printed "null"
+            out.append(("FieldValueInvalid", at, 'Invalid value: "null": invalid label selector.'))
     return out
 
 
