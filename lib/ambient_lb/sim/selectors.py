@@ -30,8 +30,10 @@ Labels = Mapping[str, str]
 Predicate = Callable[[Obj], bool]
 Cause = tuple[str, str, str]  # (reason, field path, message), as server/validation.py builds them
 
-OBJECT_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-NODE_OPERATORS = OBJECT_OPERATORS + ("Gt", "Lt")
+# a LabelSelectorRequirement's operator -> the selection.Operator it becomes; a node selector's
+# NodeSelectorRequirement also takes Gt and Lt
+OBJECT_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+NODE_OPERATORS = {**OBJECT_OPERATORS, "Gt": "gt", "Lt": "lt"}
 # selection.Operator values the string parser names when it wants an operator (binaryOperators)
 _BINARY = "in, notin, =, ==, !=, gt, lt"
 EXAMPLE = 'for example "app=web", "tier in (a,b)", "!canary"'
@@ -43,10 +45,10 @@ class SelectorError(ValueError):
 
 # ---- keys and values (k8s.io/apimachinery/pkg/util/validation, api/validate/content) ---------------
 _NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_NAME = re.compile(f"^{_NAME_FMT}$")
-_VALUE = re.compile(f"^({_NAME_FMT})?$")
+_NAME = re.compile(_NAME_FMT)  # used with fullmatch (a "$" would let a trailing newline through)
+_VALUE = re.compile(f"({_NAME_FMT})?")
 _SUBDOMAIN_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_SUBDOMAIN = re.compile(f"^{_SUBDOMAIN_FMT}$")
+_SUBDOMAIN = re.compile(_SUBDOMAIN_FMT)
 _NAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
              "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
              f"validation is '{_NAME_FMT}')")
@@ -72,13 +74,13 @@ def key_problems(key: str) -> list[str]:
         else:
             if len(prefix) > 253:
                 out.append("prefix part must be no more than 253 characters")
-            if not _SUBDOMAIN.match(prefix):
+            if not _SUBDOMAIN.fullmatch(prefix):
                 out.append(f"prefix part {_SUBDOMAIN_MSG}")
     if not name:
         out.append("name part must be non-empty")
     elif len(name) > 63:
         out.append("name part must be no more than 63 characters")
-    if name and not _NAME.match(name):
+    if name and not _NAME.fullmatch(name):
         out.append(f"name part {_NAME_MSG}")
     return out
 
@@ -86,10 +88,13 @@ def key_problems(key: str) -> list[str]:
 def value_problems(value: str) -> list[str]:
     """``IsValidLabelValue``: empty, or at most 63 characters of the name alphabet."""
     out = ["must be no more than 63 characters"] if len(value) > 63 else []
-    return out + ([] if _VALUE.match(value) else [_VALUE_MSG])
+    return out + ([] if _VALUE.fullmatch(value) else [_VALUE_MSG])
 
 
 # ---- requirements and selectors (k8s.io/apimachinery/pkg/labels) -----------------------------------
+_SYMBOL = {"gt": ">", "lt": "<"}  # how String() writes Gt and Lt
+
+
 @dataclass(frozen=True)
 class Requirement:
     """One ``key op values`` term; ``op`` is a ``selection.Operator`` ("in", "=", "gt", …)."""
@@ -121,7 +126,7 @@ class Requirement:
         vals = ",".join(sorted(self.values))
         if self.op in ("in", "notin"):
             return f"{self.key} {self.op} ({vals})"
-        return f"{self.key}{ {'gt': '>', 'lt': '<'}.get(self.op, self.op)}{vals}"
+        return f"{self.key}{_SYMBOL.get(self.op, self.op)}{vals}"
 
 
 @dataclass(frozen=True)
@@ -155,22 +160,27 @@ def _sorted(reqs: Iterable[Requirement]) -> Selector:
     return Selector(tuple(sorted(reqs, key=lambda r: r.key)))
 
 
-def requirement(key: str, op: str, values: Iterable[str], *, at: str = "") -> Requirement:
+# operator -> whether it takes that many values, and NewRequirement's message when it does not
+_ARITY: dict[str, tuple[Callable[[int], bool], str]] = {
+    **dict.fromkeys(("in", "notin"), (lambda n: n > 0, "for 'in', 'notin' operators, values set can't be empty")),
+    **dict.fromkeys(("=", "==", "!="), (lambda n: n == 1, "exact-match compatibility requires one single value")),
+    **dict.fromkeys(("exists", "!"), (lambda n: n == 0, "values set must be empty for exists and does not exist")),
+    **dict.fromkeys(("gt", "lt"), (lambda n: n == 1, "for 'Gt', 'Lt' operators, exactly one value is required")),
+}
+
+
+def requirement(key: str, op: str, values: Iterable[str]) -> Requirement:
     """``labels.NewRequirement``: checks the key, the number of values and each value."""
-    vals, errs = tuple(values), []
-    errs += [f'{at}key: Invalid value: "{key}": {m}' for m in key_problems(key)]
-    if op in ("in", "notin") and not vals:
-        errs.append(f"{at}values: Invalid value: []string{{}}: for 'in', 'notin' operators, values set can't be empty")
-    elif op in ("=", "==", "!=") and len(vals) != 1:
-        errs.append(f"{at}values: Invalid value: {_go_strings(vals)}: exact-match compatibility requires one single value")
-    elif op in ("exists", "!") and vals:
-        errs.append(f"{at}values: Invalid value: {_go_strings(vals)}: values set must be empty for exists and does not exist")
-    elif op in ("gt", "lt"):
-        if len(vals) != 1:
-            errs.append(f"{at}values: Invalid value: {_go_strings(vals)}: for 'Gt', 'Lt' operators, exactly one value is required")
-        errs += [f'{at}values[{i}]: Invalid value: "{v}": for \'Gt\', \'Lt\' operators, the value must be an integer'
+    vals = tuple(values)
+    errs = [f'key: Invalid value: "{key}": {m}' for m in key_problems(key)]
+    takes, why = _ARITY[op]
+    if not takes(len(vals)):
+        errs.append(f"values: Invalid value: {_go_strings(vals)}: {why}")
+    if op in ("gt", "lt"):
+        errs += [f'values[{i}]: Invalid value: "{v}": for \'Gt\', \'Lt\' operators, the value must be an integer'
                  for i, v in enumerate(vals) if not _is_int(v)]
-    errs += [f'{at}values[{i}][{key}]: Invalid value: "{v}": {m}' for i, v in enumerate(vals) for m in value_problems(v)]
+    errs += [f'values[{i}][{key}]: Invalid value: "{v}": {m}'
+             for i, v in enumerate(vals) for m in value_problems(v)]
     if errs:
         raise SelectorError(errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]")
     return Requirement(key, op, vals)
@@ -335,8 +345,7 @@ def as_selector(selector: Obj | None) -> Selector:
         op = e.get("operator")
         if op not in OBJECT_OPERATORS:
             raise SelectorError(f'"{op}" is not a valid pod selector operator')
-        word = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}[op]
-        reqs.append(requirement(str(e.get("key", "")), word, [str(v) for v in e.get("values") or []]))
+        reqs.append(requirement(str(e.get("key", "")), OBJECT_OPERATORS[op], [str(v) for v in e.get("values") or []]))
     return _sorted(reqs)
 
 
@@ -388,13 +397,14 @@ def _term_matches(term: Obj, node_labels: Labels, node_name: str) -> bool:
     exprs, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
     if not exprs and not fields:
         return False
-    words = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!", "Gt": "gt", "Lt": "lt"}
+    if any(e.get("operator") not in NODE_OPERATORS for e in exprs):
+        return False
     try:
-        reqs = [requirement(str(e.get("key", "")), words[e.get("operator")], [str(v) for v in e.get("values") or []])
-                for e in exprs if e.get("operator") in words]
+        reqs = [requirement(str(e.get("key", "")), NODE_OPERATORS[e["operator"]],
+                            [str(v) for v in e.get("values") or []]) for e in exprs]
     except SelectorError:
         return False
-    if len(reqs) != len(exprs) or not all(r.matches(node_labels) for r in reqs):
+    if not all(r.matches(node_labels) for r in reqs):
         return False
     for f in fields:
         vals = f.get("values") or []
@@ -412,8 +422,10 @@ def selector_causes(selector: Obj, at: str) -> list[Cause]:
     selector invalid, as 422 causes under ``at`` (e.g. ``spec.selector``)."""
     out: list[Cause] = []
     for k, v in (selector.get("matchLabels") or {}).items():
-        out += [("FieldValueInvalid", f"{at}.matchLabels", f'Invalid value: "{k}": {m}') for m in key_problems(str(k))]
-        out += [("FieldValueInvalid", f"{at}.matchLabels", f'Invalid value: "{v}": {m}') for m in value_problems(str(v))]
+        out += [("FieldValueInvalid", f"{at}.matchLabels", f'Invalid value: "{k}": {m}')
+                for m in key_problems(str(k))]
+        out += [("FieldValueInvalid", f"{at}.matchLabels", f'Invalid value: "{v}": {m}')
+                for m in value_problems(str(v))]
     for i, e in enumerate(selector.get("matchExpressions") or []):
         here, op, vals = f"{at}.matchExpressions[{i}]", e.get("operator"), e.get("values") or []
         if op in ("In", "NotIn") and not vals:
@@ -423,7 +435,8 @@ def selector_causes(selector: Obj, at: str) -> list[Cause]:
             out.append(("FieldValueForbidden", f"{here}.values",
                         "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
         elif op not in OBJECT_OPERATORS:
-            out.append(("FieldValueInvalid", f"{here}.operator", f'Invalid value: "{op}": not a valid selector operator'))
+            out.append(("FieldValueInvalid", f"{here}.operator",
+                        f'Invalid value: "{op}": not a valid selector operator'))
         key = str(e.get("key", ""))
         out += [("FieldValueInvalid", f"{here}.key", f'Invalid value: "{key}": {m}') for m in key_problems(key)]
         out += [("FieldValueInvalid", f"{here}.values[{j}]", f'Invalid value: "{v}": {m}')
@@ -443,8 +456,8 @@ def go_value(selector: Obj | None) -> str:
         for e in exprs:
             vals = e.get("values")
             shown = ("[]string{" + ", ".join(f'"{v}"' for v in vals) + "}") if vals else "[]string(nil)"
-            items.append(f'v1.LabelSelectorRequirement{{Key:"{e.get("key", "")}", Operator:"{e.get("operator", "")}", '
-                         f"Values:{shown}}}")
+            key, op = e.get("key", ""), e.get("operator", "")
+            items.append(f'v1.LabelSelectorRequirement{{Key:"{key}", Operator:"{op}", Values:{shown}}}')
         reqs = "[]v1.LabelSelectorRequirement{" + ", ".join(items) + "}"
     else:
         reqs = "[]v1.LabelSelectorRequirement(nil)"

@@ -238,7 +238,8 @@ def _service_view(cluster: Cluster, svc: o.Obj, ns: dict[str, Any], waypoints: s
                   pods: list[tuple[o.Obj, Endpoint]]) -> ServiceView:
     spec = svc.get("spec") or {}
     sel = spec.get("selector") or {}
-    eps = [ep for pod, ep in pods if ep.namespace == o.namespace(svc) and selectors.service_selects(sel, o.labels(pod))]
+    eps = [ep for pod, ep in pods
+           if ep.namespace == o.namespace(svc) and selectors.service_selects(sel, o.labels(pod))]
     ip = spec.get("clusterIP") or ""
     sv = ServiceView(o.namespace(svc), o.name(svc), "" if ip == "None" else ip, list(spec.get("ports") or []),
                      o.labels(svc), waypoint_of(svc, ns, waypoints),
