@@ -741,6 +741,10 @@ def waypoint_to_backend(run: Run) -> None:
                "ready gives health ⌊140 × 1/2⌋ = 70, so 70 % stays in the zone and 30 % spills (R4.6). The "
                "gateway's ztunnel on leg 3 never spills gradually (R5.2), and the gateway's Envoy on leg 2 does not "
                "see not-ready pods at all (R1.1).")
+        s.note("The concepts page says the modes \"apply only if no DestinationRule is in place\". Only a "
+               "DestinationRule with localityLbSetting (or enabled: false) overrides the mode; one with only "
+               "outlierDetection keeps it, and without a mode it turns on the mesh's locality failover relative "
+               "to the waypoint, as step 04's rule does on this cluster (R5.4, R5.5).")
     do_step(run, "06.6", "Leg 4: waypoint → backend", act, None)
 
 
@@ -848,6 +852,13 @@ def explorer(run: Run) -> None:
                         "compare the table with the rules named in its 'why'"))
             verdicts.append(v)
         s.figure(plot_cases("explorer: measured (bars) beside the rules' allowed range (grey)", verdicts))
+        nodes_per_zone = max(sum(1 for n in lb.nodes.values() if n.zone == z) for z in lb.zones)
+        s.note("Each case sets the mode where it says, the pods per zone (not-ready ones come from a Deployment "
+               "whose readiness probe fails) and the waypoint binding, then predicts per pod from the rules: "
+               "the gateway's Envoy (R1.1, R5.10), the gateway's ztunnel choosing a waypoint by its PreferClose "
+               "(R5.2, R5.7), the waypoint's priorities and spill (R5.3, R4.6, R4.7)."
+               + (" PreferSameNode ranks the node before the zone; with one node per zone here it picks the same "
+                  "pods as PreferClose (R5.1, R5.2)." if nodes_per_zone == 1 else ""))
     do_step(run, "06.7", "Explorer", act, None)
     if ui.is_interactive(run.interactive):
         ui._display(explorer_widget(run))
