@@ -252,6 +252,19 @@ def waypoint_hosts(run: Run, show: bool = True) -> dict[str, dict[str, str]]:
     return hosts
 
 
+def ejected_hosts(run: Run) -> list[str]:
+    """The hosts of the app's cluster that ``/clusters`` flags ``/failed_outlier_check`` (R2.10, R13.11),
+    shown as ``kubectl exec ... pilot-agent request GET clusters | grep '<cluster>::.*failed_outlier_check'``."""
+    p = run.params
+    needle = "failed_outlier_check"
+    rows = [ln for ln in waypoint_admin(run, "clusters", show=False).splitlines()
+            if ln.startswith(f"{cluster_name(run)}::") and ln.endswith(needle)]
+    shell.record(shell.CommandResult(["kubectl"], 0, "".join(r + "\n" for r in rows), "",
+                                     f"kubectl exec -n {p.namespaces.app} deploy/{p.waypoint.name} -- "
+                                     f"pilot-agent request GET clusters | grep '{cluster_name(run)}::.*{needle}'"))
+    return [r.split("::")[1] for r in rows]
+
+
 def waypoint_log(run: Run) -> Any:
     """The waypoint's access log, parsed, with each line's upstream pod IP as ``upstream_ip``
     (the upstream host is ``envoy://connect_originate/<pod ip>:<port>``, R7.6) and ``t`` in seconds

@@ -26,7 +26,7 @@ from .cluster import apply, get_json, kubectl, quietly
 from .evidence import gateway_backend_hosts, gateway_cluster_name, send
 from .install import find_address
 from .outlier_evidence import (DR_NAME, REPLICA_LABEL, REPLICAS, ZONE, Failing, app_pods, apply_rule,
-                               delta, faulty_others, lab_selector, other_rules,
+                               delta, ejected_hosts, faulty_others, lab_selector, other_rules,
                                outlier_stats, replica_docs, rule_arrived, stats_text,
                                waypoint_cluster, waypoint_hosts, waypoint_log, waypoint_zone)
 from .run import Run, Step, do_step, seconds
@@ -326,8 +326,7 @@ def max_ejection_percent(run: Run) -> None:
         _, lines = _burst(run, hosts * 2 * N)
         d = delta(outlier_stats(run), before)
         s.show("since the requests: " + stats_text(d))
-        hosts_now = waypoint_hosts(run)
-        out = [h for h, a in hosts_now.items() if "failed_outlier_check" in a.get("health_flags", "")]
+        out = ejected_hosts(run)
         s.add(check(f"{allowed} ejected: 100 × {allowed} / {hosts} ≤ {pct} < 100 × {allowed + 1} / {hosts}",
                     d.get("ejections_enforced_consecutive_5xx", 0) == allowed and len(out) == allowed,
                     f"enforced +{int(d.get('ejections_enforced_consecutive_5xx', 0))}; /clusters: "
@@ -359,8 +358,7 @@ def panic_threshold(run: Run) -> None:
         df, lines = _burst(run, hosts * 2 * N)
         d = delta(outlier_stats(run), before)
         s.show("since the requests: " + stats_text(d))
-        flags = waypoint_hosts(run)
-        out = sorted(h.rsplit(":", 1)[0] for h, a in flags.items() if "failed_outlier_check" in a.get("health_flags", ""))
+        out = sorted(h.rsplit(":", 1)[0] for h in ejected_hosts(run))
         ips = _by_replica(run)
         s.add(check(f"all {len(REPLICAS)} ejected ({good} of {hosts} healthy = {share:.0f} % < {threshold} %)",
                     d.get("ejections_enforced_consecutive_5xx", 0) == len(REPLICAS) and out == sorted(ips.values()),
