@@ -257,7 +257,6 @@ def default_max_ejection(run: Run) -> None:
 
 def gateway_errors(run: Run) -> None:
     """consecutiveGatewayErrors only: 503 and the refusals eject, the 500 stays (R2.1, R2.2)."""
-    p = run.params
 
     def act(run: Run, s: Step) -> None:
         _rule(run, s, {"consecutive5xxErrors": 0, "consecutiveGatewayErrors": N, "maxEjectionPercent": 100})
@@ -535,7 +534,6 @@ def _durations(eps: list[dict[str, Any]], t0: float, interval: float, base: floa
 def outlier_locality_failover(run: Run) -> None:
     """Without localityLbSetting an outlierDetection block turns on locality failover (R3.5, R5.5): all
     traffic stays in the waypoint's zone until a host there is ejected, then part spills (R4.6)."""
-    p = run.params
 
     def act(run: Run, s: Step) -> None:
         from .. import plots, stats
