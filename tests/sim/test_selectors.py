@@ -160,3 +160,21 @@ def test_a_missing_workload_selector_is_required_and_selects_no_template():
 ])
 def test_label_keys_are_qualified_names(key, ok):
     assert (S.key_problems(key) == []) is ok
+
+
+def test_pod_node_affinity_validation_refuses_unknown_operators_and_wrong_value_counts():
+    spec = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "cores", "operator": "Gt", "values": ["4"]},
+                              {"key": "zone", "operator": "Like", "values": ["a"]},
+                              {"key": "disk", "operator": "Lt", "values": []}],
+         "matchFields": [{"key": "metadata.uid", "operator": "In", "values": ["n1", "n2"]}]}]}}}}
+    causes = S.node_affinity_causes(spec, "spec")
+    at = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+    assert [(r, f.removeprefix(at)) for r, f, _ in causes] == [
+        ("FieldValueInvalid", ".matchExpressions[1].operator"),
+        ("FieldValueRequired", ".matchExpressions[2].values"),
+        ("FieldValueRequired", ".matchFields[0].values"),
+        ("FieldValueInvalid", ".matchFields[0].key")]
+    empty = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}
+    assert [m for _, _, m in S.node_affinity_causes(empty, "spec")] == [
+        "Required value: must have at least one node selector term"]

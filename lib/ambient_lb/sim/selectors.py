@@ -416,6 +416,57 @@ def _term_matches(term: Obj, node_labels: Labels, node_name: str) -> bool:
     return True
 
 
+def node_affinity_causes(pod_spec: Obj, at: str) -> list[Cause]:
+    """``ValidateNodeSelector`` on a pod spec's required node affinity (R18.6): at least one term;
+    expressions with a node operator and the values it takes, a qualified-name key; fields only
+    ``metadata.name``, In/NotIn with one value. ``at`` is the pod spec's path."""
+    aff = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}) if isinstance(pod_spec, dict) else {}
+    required = aff.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not isinstance(required, dict):
+        return []
+    here = f"{at}.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+    terms = required.get("nodeSelectorTerms") or []
+    if not terms:
+        return [("FieldValueRequired", here, "Required value: must have at least one node selector term")]
+    out: list[Cause] = []
+    for i, term in enumerate(terms):
+        for j, e in enumerate((term or {}).get("matchExpressions") or []):
+            out += _node_expression_causes(e, f"{here}[{i}].matchExpressions[{j}]")
+        for j, f in enumerate((term or {}).get("matchFields") or []):
+            out += _node_field_causes(f, f"{here}[{i}].matchFields[{j}]")
+    return out
+
+
+def _node_expression_causes(e: Obj, at: str) -> list[Cause]:
+    op, vals, key = e.get("operator"), e.get("values") or [], str(e.get("key", ""))
+    out: list[Cause] = []
+    if op in ("In", "NotIn") and not vals:
+        out.append(("FieldValueRequired", f"{at}.values",
+                    "Required value: must be specified when `operator` is 'In' or 'NotIn'"))
+    elif op in ("Exists", "DoesNotExist") and vals:
+        out.append(("FieldValueForbidden", f"{at}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+    elif op in ("Gt", "Lt") and len(vals) != 1:
+        out.append(("FieldValueRequired", f"{at}.values",
+                    "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'"))
+    elif op not in NODE_OPERATORS:
+        out.append(("FieldValueInvalid", f"{at}.operator", f'Invalid value: "{op}": not a valid selector operator'))
+    return out + [("FieldValueInvalid", f"{at}.key", f'Invalid value: "{key}": {m}') for m in key_problems(key)]
+
+
+def _node_field_causes(f: Obj, at: str) -> list[Cause]:
+    op, vals, key = f.get("operator"), f.get("values") or [], f.get("key", "")
+    out: list[Cause] = []
+    if op in ("In", "NotIn") and len(vals) != 1:
+        out.append(("FieldValueRequired", f"{at}.values", "Required value: must be only one value when `operator` "
+                    "is 'In' or 'NotIn' for node field selector"))
+    elif op not in ("In", "NotIn"):
+        out.append(("FieldValueInvalid", f"{at}.operator", f'Invalid value: "{op}": not a valid selector operator'))
+    if key != "metadata.name":
+        out.append(("FieldValueInvalid", f"{at}.key", f'Invalid value: "{key}": not a valid field selector key'))
+    return out
+
+
 # ---- validation of a stored LabelSelector (ValidateLabelSelector) ----------------------------------
 def selector_causes(selector: Obj, at: str) -> list[Cause]:
     """``metav1validation.ValidateLabelSelector`` (values checked strictly): what makes a stored

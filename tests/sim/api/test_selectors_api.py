@@ -124,3 +124,15 @@ def test_clusterrole_aggregating_with_operator_lt_is_a_422(client):
     fields = [c["field"] for c in json.loads(exc.value.body)["details"]["causes"]]
     assert fields == ["aggregationRule.clusterRoleSelectors[0].matchExpressions[0].operator",
                       "aggregationRule.clusterRoleSelectors[0]"]
+
+
+def test_kubectl_apply_of_pod_with_unknown_node_affinity_operator_is_refused_with_422(kubectl):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "picky", "namespace": "demo"},
+           "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}],
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": "topology.kubernetes.io/zone", "operator": "Like", "values": ["zone-a"]}]}]}}}}}
+    r = kubectl("apply", "-f", "-", stdin=json.dumps(pod), ok=False)
+    assert 'The Pod "picky" is invalid' in r.stderr
+    assert ("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]"
+            '.matchExpressions[0].operator: Invalid value: "Like": not a valid selector operator') in r.stderr

@@ -88,7 +88,7 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     key = (rt.group, rt.kind)
     out: list[Cause] = []
     if key == ("", "Pod"):
-        out += _containers_causes(spec, "spec")
+        out += _containers_causes(spec, "spec") + selectors.node_affinity_causes(spec, "spec")
     if key in {("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "DaemonSet")}:
         tpl = spec.get("template") or {}
         labels = ((tpl.get("metadata") or {}).get("labels")) or {}
@@ -99,6 +99,7 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
             out.append(("FieldValueNotSupported", "spec.template.spec.restartPolicy",
                         f'Unsupported value: "{policy}": supported values: "Always"'))
         out += _containers_causes(tpl.get("spec") or {}, "spec.template.spec")
+        out += selectors.node_affinity_causes(tpl.get("spec") or {}, "spec.template.spec")
     if key == ("", "ReplicationController"):
         out += _rc_causes(spec)
     if key in PATH_NAMED:
