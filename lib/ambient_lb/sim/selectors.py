@@ -336,6 +336,8 @@ def as_selector(selector: Obj | None) -> Selector:
     than In/NotIn/Exists/DoesNotExist, or a bad key or value, raises ``SelectorError``."""
     if selector is None:
         return NOTHING
+    if not isinstance(selector, dict):
+        raise SelectorError(f"a label selector is an object with matchLabels and matchExpressions, not {selector!r}")
     ml = selector.get("matchLabels") or {}
     exprs = selector.get("matchExpressions") or []
     if not ml and not exprs:
