@@ -159,8 +159,8 @@ class Verdict:
 
 
 def _count(row: dict[str, Any]) -> str:
-    """A measured count; ``~`` marks one drawn at random (its band is wider than one value), which
-    differs from run to run within the band (and is sanitized for nbval)."""
+    """A measured count; ``~`` marks one whose band is wider than one value (a random pick, or where a
+    rotation starts), so it differs from run to run within the band (and is sanitized for nbval)."""
     return f"{'~' if row['low'] != row['high'] else ''}{row['measured']}"
 
 
@@ -876,8 +876,9 @@ def explorer_widget(run: Run) -> Any:
     mode = w.Dropdown(options=MODES, value="PreferClose", description="mode")
     where = w.Dropdown(options=WHERE, value="Service annotation", description="set on")
     wp = w.Checkbox(value=True, description="through the waypoint")
-    ready = {z: w.IntSlider(value=PER_ZONE, min=0, max=3, description=f"{z} ready") for z in lb.zones}
-    unready = {z: w.IntSlider(value=0, min=0, max=2, description=f"{z} not ready") for z in lb.zones}
+    wide = {"description_width": "initial"}
+    ready = {z: w.IntSlider(value=PER_ZONE, min=0, max=3, description=f"{z} ready", style=wide) for z in lb.zones}
+    unready = {z: w.IntSlider(value=0, min=0, max=2, description=f"{z} not ready", style=wide) for z in lb.zones}
     requests = w.IntSlider(value=40, min=10, max=200, description="requests")
     go = w.Button(description="Apply and measure", icon="play")
     out = w.Output()
@@ -892,7 +893,7 @@ def explorer_widget(run: Run) -> Any:
             holder["v"] = v = explore(run, case, s)
             s.show(repr(v))
             s.add(check("measured per zone as predicted", v.ok, _summary(v)))
-            s.figure(plot_cases(case.describe(lb.zones), [v]))
+            s.figure(plot_cases("explorer: this case (bars) and the rules' allowed range (grey)", [v]))
         try:
             result: StepResult = _execute(run, "06.7", "Explorer: one case", [part])
             run.results.append(result)
@@ -901,6 +902,11 @@ def explorer_widget(run: Run) -> Any:
                 ui._display(result)
                 for fig in result.data.pop("figures", []):
                     ui.figure(fig)
+        except Exception as exc:  # shown under the widgets; the notebook keeps going
+            out.clear_output(wait=True)
+            with out:
+                print(f"error: {type(exc).__name__}: {exc}\nIs the lab there? Run 06.2 again (guide.zonal_app(run)) "
+                      "after a cleanup.")
         finally:
             go.disabled = False
     go.on_click(run_case)
