@@ -123,6 +123,7 @@ class ReplicaSetController(QueuedController):
             return
         pods = active_pods(self.cluster, rs)
         now, min_ready = self.cluster.clock.now(), int(rs["spec"].get("minReadySeconds", 0))
+        # the template's labels as a map selector (R18.3): pods that carry all of them
         tmpl_labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
         status = {"replicas": len(pods),
                   "fullyLabeledReplicas": sum(1 for p in pods if selectors.set_matches(tmpl_labels, labels(p))),
