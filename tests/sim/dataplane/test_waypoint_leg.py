@@ -92,3 +92,19 @@ def test_older_kgateway_sends_an_unbound_service_to_its_vip_where_ztunnel_picks_
     gw_log = guide.kubectl("logs", "-n", "kgateway-system", "deploy/http").splitlines()
     vip = guide.kubectl("get", "svc", "-n", "httpbin", "in-ambient", "-o=jsonpath={.spec.clusterIP}")
     assert all(f'"{vip}:8000"' in line for line in gw_log[-30:])
+
+
+def test_the_waypoint_service_takes_its_mode_from_the_gateways_infrastructure_annotations(guide: Guide) -> None:
+    """R5.7, R13.6: Istio renders the waypoint's Service from its template (PreferClose) with the Gateway's
+    infrastructure annotations over it, on every reconcile: setting networking.istio.io/traffic-distribution
+    there later changes the Service, and removing it brings PreferClose back."""
+    guide.apply(WAYPOINT)
+    guide.kubectl("wait", "-n", "httpbin", "gateway/httpbin-waypoint", "--for=condition=Programmed", "--timeout=60s")
+    path = "-o=jsonpath={.metadata.annotations.networking\\.istio\\.io/traffic-distribution}"
+    patch = '{"spec":{"infrastructure":{"annotations":{"networking.istio.io/traffic-distribution":%s}}}}'
+    guide.kubectl("patch", "gateway", "-n", "httpbin", "httpbin-waypoint", "--type=merge", "-p", patch % '"Any"')
+    guide.synced()
+    assert guide.kubectl("get", "svc", "-n", "httpbin", "httpbin-waypoint", path) == "Any"
+    guide.kubectl("patch", "gateway", "-n", "httpbin", "httpbin-waypoint", "--type=merge", "-p", patch % "null")
+    guide.synced()
+    assert guide.kubectl("get", "svc", "-n", "httpbin", "httpbin-waypoint", path) == "PreferClose"

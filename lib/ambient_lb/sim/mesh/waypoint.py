@@ -84,6 +84,20 @@ class WaypointController(o.Debounced):
             current.update(template)
         self.cluster.store.mutate(o.DEPLOYMENTS, ns, name, edit)
 
+    def _sync_service(self, ns: str, name: str, annotations: dict[str, str]) -> None:
+        """R5.7, R13.6: istiod re-applies the rendered Service on every reconcile, so the template's
+        PreferClose, overridden by the Gateway's infrastructure annotations, is what the Service carries
+        (a ``networking.istio.io/traffic-distribution`` set there changes the waypoint's mode; removed,
+        PreferClose comes back). Other writers' annotations stay."""
+        svc = self.cluster.store.get(o.SERVICES, ns, name)
+        have = o.meta(svc).get("annotations") or {} if svc is not None else {}
+        if svc is None or all(have.get(k) == v for k, v in annotations.items()):
+            return
+
+        def edit(obj: o.Obj) -> None:
+            obj["metadata"]["annotations"] = {**(obj["metadata"].get("annotations") or {}), **annotations}
+        self.cluster.store.mutate(o.SERVICES, ns, name, edit)
+
     def _status(self, gr: Any, obj: o.Obj, conds: list[o.Obj], **extra: Any) -> None:
         def edit(x: o.Obj) -> None:
             st = dict(x.get("status") or {}, **extra)
@@ -104,12 +118,14 @@ class WaypointController(o.Debounced):
         template = _template_metadata(name, sel, ann, infra_labels)
         if self._create(o.DEPLOYMENTS, _deployment(md, sel, template)) is None:
             self._sync_template(ns, name, md.get("annotations") or {}, template)
-        self._create(o.SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": dict(
-            md, annotations={"networking.istio.io/traffic-distribution": "PreferClose", **ann}),  # R5.7, R13.6
+        service_ann = {"networking.istio.io/traffic-distribution": "PreferClose", **ann}  # R5.7, R13.6
+        if self._create(o.SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": dict(
+            md, annotations=service_ann),
             "spec": {"type": "ClusterIP", "selector": {"gateway.networking.k8s.io/gateway-name": name},
                      "ports": [{"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
                                {"name": "mesh", "port": 15008, "targetPort": 15008, "protocol": "TCP",
-                                "appProtocol": "all"}]}})
+                                "appProtocol": "all"}]}}) is None:
+            self._sync_service(ns, name, service_ann)
         svc = self.cluster.store.get(o.SERVICES, ns, name)
         ip = ((svc or {}).get("spec") or {}).get("clusterIP", "")
         gen, stamp = o.meta(gw).get("generation", 1), self._stamp()
