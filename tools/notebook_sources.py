@@ -166,6 +166,10 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                    "not; the cell applies it, sends traffic and sets the result beside the rules. Headless it "
                    "runs a fixed table of cases."),
             ("code", "guide.explorer(run)"),
+            ("md", "Whose locality is leg 4's? Set the waypoint's own Service to `Any` (through the Gateway's "
+                   "`spec.infrastructure.annotations`), so that every waypoint pod gets traffic, and see where each "
+                   "one sends it."),
+            ("code", "guide.every_waypoint_ranks_from_its_own_zone(run)"),
             ("md", "Remove what this notebook created (the namespace `locality-lab` holds all of it)."),
             ("code", "guide.lab_cleanup(run)"),
         ]),

@@ -194,7 +194,7 @@ def test_notebook_06_runs_alone_and_twice_in_a_row_leaving_nothing(sim_params, r
         out = tmp_path / attempt
         assert run_guide(sim_params, out, "--only", "06") == 0, (out / "summary.json").read_text()
         steps = json.loads((out / "summary.json").read_text())["notebooks"][0]["steps"]
-        assert [s["step"] for s in steps] == ["06.0", *(f"06.{i}" for i in range(1, 9))]
+        assert [s["step"] for s in steps] == ["06.0", *(f"06.{i}" for i in range(1, 10))]
         assert steps[-1]["checks"][0]["detail"] == "none"
 
 

@@ -24,8 +24,8 @@ from .failover import (delete_pod_under_traffic, deploy_failing_replica, destina
 from .global_failover import (any_mode, failover_to_cluster2, other_service_scopes,
                               outlier_detection_across_clusters, prefer_network, return_to_cluster1,
                               waypoint_on_global_service, ztunnel_proof)
-from .locality import (client_to_gateway, explorer, gateway_to_backend, gateway_to_waypoint, lab_cleanup,
-                       waypoint_to_backend, zonal_app, zones)
+from .locality import (client_to_gateway, every_waypoint_ranks_from_its_own_zone, explorer, gateway_to_backend,
+                       gateway_to_waypoint, lab_cleanup, waypoint_to_backend, zonal_app, zones)
 from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
                       kgateway, kgateway_crds)
 from .multicluster import (app_in_both_clusters, cleanup_clusters, kgateway_in_cluster1, peered_clusters,
@@ -53,7 +53,7 @@ __all__ = [
     "ejection", "ejected_again", "remove_failing_replica",
     "cleanup", "leftovers",
     "zones", "zonal_app", "client_to_gateway", "gateway_to_backend", "gateway_to_waypoint",
-    "waypoint_to_backend", "explorer", "lab_cleanup",
+    "waypoint_to_backend", "explorer", "every_waypoint_ranks_from_its_own_zone", "lab_cleanup",
     "peered_clusters", "kgateway_in_cluster1", "app_in_both_clusters", "route_to_global_service",
     "prefer_network", "failover_to_cluster2", "ztunnel_proof", "return_to_cluster1", "any_mode",
     "other_service_scopes", "waypoint_on_global_service", "outlier_detection_across_clusters",

@@ -142,26 +142,28 @@ class Verdict:
     why: str
     per_pod: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    varies: bool = False  # n itself is random (a share of requests another random choice sent here)
 
     @property
     def ok(self) -> bool:
         return self.n > 0 and self.failed == 0 and all(r["ok"] for r in self.rows)
 
     def lines(self) -> list[str]:
-        head = f"[{'PASS' if self.ok else 'FAIL'}] {self.label}: {self.n} answers" + \
+        t = "~" if self.varies else ""
+        head = f"[{'PASS' if self.ok else 'FAIL'}] {self.label}: {t}{self.n} answers" + \
             (f", {self.failed} failed" if self.failed else "")
-        body = [f"  {r['zone']}: {_count(r)} (expected {r['share']:.0%} = {r['expected']:g}, allowed "
-                f"{r['low']}..{r['high']}){'' if r['ok'] else '  <- outside'}" for r in self.rows]
+        body = [f"  {r['zone']}: {_count(r, self.varies)} (expected {r['share']:.0%} = {t}{r['expected']:g}, allowed "
+                f"{t}{r['low']}..{t}{r['high']}){'' if r['ok'] else '  <- outside'}" for r in self.rows]
         return [head, *body, f"  why: {self.why}"]
 
     def __repr__(self) -> str:
         return "\n".join(self.lines())
 
 
-def _count(row: dict[str, Any]) -> str:
+def _count(row: dict[str, Any], varies: bool = False) -> str:
     """A measured count; ``~`` marks one whose band is wider than one value (a random pick, or where a
     rotation starts), so it differs from run to run within the band (and is sanitized for nbval)."""
-    return f"{'~' if row['low'] != row['high'] else ''}{row['measured']}"
+    return f"{'~' if varies or row['low'] != row['high'] else ''}{row['measured']}"
 
 
 def verdict(label: str, df: Any, places: dict[str, Place], shares: dict[str, float], *, exact: bool,
@@ -605,7 +607,7 @@ def gateway_to_backend(run: Run) -> None:
 
 
 def _summary(v: Verdict) -> str:
-    return ", ".join(f"{r['zone']} {_count(r)}" for r in v.rows) + f" of {v.n}"
+    return ", ".join(f"{r['zone']} {_count(r, v.varies)}" for r in v.rows) + f" of {'~' if v.varies else ''}{v.n}"
 
 
 # ---- legs 3 and 4 ---------------------------------------------------------------------------------
@@ -734,7 +736,7 @@ def waypoint_to_backend(run: Run) -> None:
         s.figure(plot_cases(f"leg 4: waypoint {wp.pod} ({wp.zone}) → backend", verdicts))
         s.note(f"This leg is ranked from the waypoint pod's node ({wp.zone}), not the client's or the gateway's "
                "(R1.5): here the gateway's ztunnel chose the waypoint in its own zone (06.5), so both are the same "
-               "zone; another waypoint pod ranks from its own (its /clusters shows P0 = its zone's pods).")
+               "zone; 06.8 sends traffic through every waypoint pod and shows each one keeping to its own zone.")
         s.note("Without a mode (and without a DestinationRule) the waypoint has no priorities and picks by "
                "LEAST_REQUEST, a random pick for one request at a time (R3.4, R4.3). With a mode Istio also sends the "
                "not-ready pods, as unhealthy, so they count in their priority's health (R5.3, R6.3): one of two "
@@ -817,9 +819,10 @@ def explore(run: Run, case: Case, s: Step) -> Verdict:
     ref = lb.gateways[0]
     if case.waypoint:
         wps = waypoint_pods(run)
-        chooser = predict("ztunnel", "PreferClose", ref, list(wps.values()))  # R5.7
+        chooser = predict("ztunnel", waypoint_mode(run), ref, list(wps.values()))  # R5.2, R5.7
+        for name in [w for w, x in chooser.items() if x > 0]:
+            s.add(wait_for_config(run, s, "waypoint", mode, wps[name], pods, waypoint=name))
         wp = wps[max(chooser, key=chooser.get)]
-        s.add(wait_for_config(run, s, "waypoint", mode, wp, pods, waypoint=wp.pod))
         shares: dict[str, float] = {p: 0.0 for p in pods}
         for w, weight in chooser.items():
             for pod, x in predict("waypoint", mode, wps[w], list(pods.values())).items():
@@ -913,11 +916,93 @@ def explorer_widget(run: Run) -> Any:
     return w.VBox([w.HBox([mode, where, wp]), *[w.HBox([ready[z], unready[z]]) for z in lb.zones], requests, go, out])
 
 
+# ---- every waypoint ranks from its own node ------------------------------------------------------------
+
+
+def waypoint_mode(run: Run) -> str:
+    """The waypoint Service's mode, as the cluster has it (R5.1 on the Service Istio renders, R5.7)."""
+    svc = get_json(run, "service", WAYPOINT, LAB_NS) or {}
+    ann = ((svc.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
+    return resolve((svc.get("spec") or {}).get("trafficDistribution"), ann, None)[0]
+
+
+def _upstreams(run: Run, pods: Sequence[str]) -> dict[str, list[str]]:
+    """Each waypoint pod's access-log lines for the lab's host: the upstream pod IP of each (R7.6)."""
+    from .. import logs
+
+    out = {}
+    for pod in pods:
+        df = logs.parse_envoy(quietly(run, "logs", "-n", LAB_NS, pod, "--tail=-1", check=False).stdout)
+        if df.empty:
+            out[pod] = []
+            continue
+        mine = df[df["authority"].astype(str) == HOST]
+        out[pod] = [str(h).replace("envoy://connect_originate/", "").rsplit(":", 1)[0] for h in mine["upstream_host"]]
+    return out
+
+
+def every_waypoint_ranks_from_its_own_zone(run: Run) -> None:
+    """06.8: with the waypoint Service set to Any every waypoint pod gets traffic, and each sends it to its
+    own zone's pods: the waypoint → backend leg is ranked from the waypoint's node (R1.5, R5.3)."""
+    p = run.params
+
+    def act(run: Run, s: Step) -> None:
+        lb = _lab(run)
+        ref = lb.gateways[0]
+        apply_case(run, Case("PreferClose", "spec.trafficDistribution", waypoint=True))
+        kubectl(run, "patch", "gateway", WAYPOINT, "-n", LAB_NS, "--type=merge", "-p", json.dumps(
+            {"spec": {"infrastructure": {"annotations": {ANNOTATION: "Any"}}}}, separators=(",", ":")))
+        run.kube.rollout_status("deployment", WAYPOINT, namespace=LAB_NS, timeout=p.timeouts.rollout)
+        res = kubectl(run, "get", "service", WAYPOINT, "-n", LAB_NS, "-o",
+                      f"jsonpath={{.metadata.annotations.{ANNOTATION.replace('.', chr(92) + '.')}}}")
+        mode = resolve(None, res.stdout.strip() or None, None)[0]
+        s.add(check("Istio put the Gateway's annotation on the waypoint's Service", mode == "Any",
+                    f"{ANNOTATION}={res.stdout.strip() or '(none)'}", "R5.7, R13.6: the Service is rendered from the "
+                    "waypoint template with the Gateway's spec.infrastructure.annotations over it"))
+        wps = run.kube.wait_for_ready_pods(LAB_NS, f"gateway.networking.k8s.io/gateway-name={WAYPOINT}", len(lb.zones),
+                                           timeout=p.timeouts.rollout)
+        wps = {x["metadata"]["name"]: lb.place(x) for x in wps}
+        pods = lab_pods(run)
+        for wp in wps.values():
+            s.add(wait_for_config(run, s, "waypoint", "PreferClose", wp, pods, waypoint=wp.pod))
+        before = _upstreams(run, list(wps))
+        n = 36
+        send(run, n, status_only=True)
+        _log_counts(run, LAB_NS, list(wps), show=True)
+        after = _upstreams(run, list(wps))
+        ips = _ips(run)
+        new = {w: [ips.get(ip, ip) for ip in after[w][len(before[w]):]] for w in wps}
+        chooser = predict("ztunnel", mode, ref, list(wps.values()))
+        leg3 = verdict("leg 3: waypoint Service Any", _rows_for({w: len(v) for w, v in new.items()}), wps, chooser,
+                       exact=False, why="the gateway's ztunnel picks any healthy waypoint pod at random (R4.5, R5.2): "
+                                        + tolerance_text(False))
+        s.show(repr(leg3))
+        s.add(check("the gateway's ztunnel spreads over the waypoint pods (Any)", leg3.ok, _summary(leg3)))
+        verdicts = [leg3]
+        for w, wp in sorted(wps.items(), key=lambda kv: kv[1].zone):
+            v = verdict(f"leg 4 from the waypoint in {wp.zone}", _rows_for({q: new[w].count(q) for q in set(new[w])}),
+                        pods, predict("waypoint", "PreferClose", wp, list(pods.values())), exact=True,
+                        why=f"PreferClose ranked from this waypoint's node in {wp.zone} (R1.5, R5.3): all of its "
+                            "requests stay in its zone")
+            v.varies = True  # how many requests reached this waypoint was leg 3's random pick
+            s.show(repr(v))
+            s.add(check(f"the waypoint in {wp.zone} sends only to {wp.zone}", v.ok, _summary(v),
+                        f"kubectl exec -n {LAB_NS} {w} -- pilot-agent request GET clusters"))
+            verdicts.append(v)
+        s.figure(plot_cases("every waypoint ranks from its own node", verdicts))
+        s.note("The concepts page: \"Endpoints are determined by comparing the waypoint's locality with the locality "
+               "of the backend\". Set to Any through the Gateway's spec.infrastructure.annotations (Istio copies "
+               "them onto the waypoint's Service and pods, so the waypoint rolls out), the waypoint Service no longer "
+               "keeps the gateway on its own zone's waypoint; each waypoint pod then keeps its requests in its own "
+               "zone, whatever the gateway's zone (R1.5, R5.3, R5.7, R13.6).")
+    do_step(run, "06.8", "Every waypoint ranks from its own node", act, None)
+
+
 # ---- cleanup ---------------------------------------------------------------------------------------
 
 
 def lab_cleanup(run: Run) -> None:
-    """06.8: remove what 06 created (its namespace holds all of it), so 06 runs again from scratch."""
+    """06.9: remove what 06 created (its namespace holds all of it), so 06 runs again from scratch."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -932,7 +1017,7 @@ def lab_cleanup(run: Run) -> None:
                 if k != "namespaces" or x["metadata"]["name"] == LAB_NS]
         s.add(check(f"nothing of 06 is left (namespace {LAB_NS} and everything in it)", not left,
                     "none" if not left else ", ".join(left[:10]), f"kubectl delete namespace {LAB_NS}"))
-    do_step(run, "06.8", "Clean up the lab", act, verify)
+    do_step(run, "06.9", "Clean up the lab", act, verify)
 
 
 # ---- pictures --------------------------------------------------------------------------------------
