@@ -422,12 +422,8 @@ def sweep_and_backoff(run: Run) -> None:
         s.add(*_durations(eps, t0, interval, base, spacing))
         timeline = stats.on_simulated_clock(sampler.timeline(), run.speed)
         first = lines["t"].iloc[0] if len(lines) else 0.0
-        marks = [m for i, e in enumerate(eps[:2]) for m in (
-            {"t": e["out"] - first, "label": f"ejected ({_nth(i + 1)})"},
-            {"t": e["back"] - first, "label": "back at a sweep"})]
-        s.figure(plots.plot_failover_timeline(timeline, marks=marks, title=(
-            f"{keep.name(run)}: out ≥ {base}s, back at a {interval}s sweep, then out ≥ {2 * base}s "
-            f"({timeline.attrs.get('clock', 'seconds')})")))
+        s.figure(plots.plot_failover_timeline(timeline, marks=_marks(eps[:2], first), title=(
+            f"{keep.name(run)}: out ≥ {base}s, back at a {interval}s sweep, out ≥ {2 * base}s")))
         s.note(f"Envoy ejects at the {_nth(N)} error in a row, at once (R2.3). It checks ejected hosts only "
                f"at its interval sweeps, every {interval}s from the moment the cluster was built: a host "
                f"returns at the first sweep at least baseEjectionTime × (its back-off) after its ejection, "
@@ -464,6 +460,19 @@ def _show_lines_to(run: Run, ip: str, n: int) -> None:
     shell.record(shell.CommandResult(res.args, 0, "".join(x + "\n" for x in mine), "",
                                      f"kubectl logs -n {p.namespaces.app} deploy/{p.waypoint.name} | "
                                      f"grep '{needle}' | tail -{n}"))
+
+
+def _marks(eps: list[dict[str, Any]], first: float) -> list[dict[str, Any]]:
+    """Timeline marks for the ejections and returns (access-log times, from the first line); a return
+    followed within a few seconds by the next ejection is one mark, so the labels do not overlap."""
+    marks: list[dict[str, Any]] = []
+    for e in eps:
+        if marks and marks[-1]["label"] == "back" and e["out"] - first - marks[-1]["t"] < 0.1 * (e["back"] - e["out"]):
+            marks[-1]["label"] = "back, ejected again"
+        else:
+            marks.append({"t": e["out"] - first, "label": "ejected"})
+        marks.append({"t": e["back"] - first, "label": "back"})
+    return marks
 
 
 def _epoch(cluster: dict[str, Any] | None) -> float:
@@ -590,9 +599,10 @@ def outlier_locality_failover(run: Run) -> None:
                     lo <= inside <= hi and bool(rest["upstream_ip"].eq(ip).sum() == 0),
                     f"{inside} of {n} in {wz} (allowed {lo}..{hi} at 99.9 %); without locality it would be "
                     f"{flat:.0f} %"))
-        counts = rest["upstream_ip"].map(lambda x: f"{pods.get(x, {}).get('name', x)} ({pods.get(x, {}).get('zone', '')})")
-        s.figure(plots.plot_requests_per_pod(counts.value_counts().sort_index(),
-                                             title=f"after the ejection: {share} % expected in {wz}"))
+        counts = rest["upstream_ip"].map(lambda x: f"{pods.get(x, {}).get('zone', '?')} "
+                                                   f"({pods.get(x, {}).get('name', x).rsplit('-', 1)[-1]})")
+        s.figure(plots.plot_requests_per_pod(counts.value_counts().sort_index(), title=(
+            f"after the ejection: {inside} of {n} in {wz}, {share} % expected (R4.6)")))
         s.note(f"The mesh's localityLbSetting is on by default, but fails over only for a rule with "
                f"outlierDetection: then the waypoint ranks endpoints against its own locality, priority 0 = "
                f"its zone ({wz}), 1 = the rest of the region (R3.5, R5.5). All traffic stays in priority 0 "
