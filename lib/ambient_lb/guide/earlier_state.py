@@ -12,7 +12,7 @@ from .install import ambient_namespace, export_address, gateway, gateway_api_crd
 from .prerequisites import simulator
 from .routing import http_route, sample_app, scale_app
 from .run import Run, Step, do_step
-from .via_waypoint import use_waypoint, waypoint
+from .via_waypoint import WAYPOINT_LABELS, use_waypoint, waypoint
 
 
 def _has_crds(run: Run) -> bool:
@@ -90,6 +90,8 @@ def prepare(run: Run, notebook: str) -> None:
             s.add(_redo(run, what, steps))
         if "02" <= notebook < "04" or notebook >= "06":  # the concepts labs (06-) too
             s.add(_no_failing_replica(run))
+        if notebook == "02":
+            s.add(_not_bound(run))
         if notebook > "01":
             export_address(run)
     do_step(run, f"{notebook}.0", "Earlier steps' state", act, None)
@@ -103,6 +105,20 @@ def _no_failing_replica(run: Run) -> CheckResult:
         return check("no failing replica left from step 4", True, "none")
     return delete_failing_replica(run, "no failing replica left from step 4",
                                   f"removed {p.faulty.name} (a stopped step 4 left it)")
+
+
+def _not_bound(run: Run) -> CheckResult:
+    """The concepts labs (06-08) rebuild step 3's state and leave it, the Service bound to the waypoint;
+    step 2 routes without a waypoint (the gateway's round robin over the pods), so a second run's step 2
+    removes the labels first (03.3 puts them back, as 03.2 does for 03)."""
+    p = run.params
+    svc = get_json(run, "service", p.app.name, p.namespaces.app) or {}
+    there = [k for k in WAYPOINT_LABELS if k in ((svc.get("metadata") or {}).get("labels") or {})]
+    if not there:
+        return check(f"service {p.app.name} not bound to a waypoint (step 2 routes without one)", True, "not bound")
+    run.kube.label("service", p.app.name, {k: None for k in there}, namespace=p.namespaces.app)
+    return check(f"service {p.app.name} not bound to a waypoint (step 2 routes without one)", True,
+                 f"removed {', '.join(there)}: a later notebook's earlier-state step had left them")
 
 
 def _probe(run: Run, probe: Callable[[Run], bool]) -> bool:

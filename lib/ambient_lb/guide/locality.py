@@ -621,8 +621,8 @@ def gateway_to_waypoint(run: Run) -> None:
         lb = _lab(run)
         ref = lb.gateways[0]
         apply(run, [waypoint_doc(run)])
-        run.kube.wait_for_ready_pods(LAB_NS, f"gateway.networking.k8s.io/gateway-name={WAYPOINT}", 1,
-                                     timeout=p.timeouts.rollout)
+        run.kube.wait_for("deployment", WAYPOINT, LAB_NS, lambda d: d is not None,  # istiod renders it
+                          lambda d: "not there yet", timeout=p.timeouts.rollout, what="the waypoint's Deployment")
         run.kube.scale("deployment", WAYPOINT, len(lb.zones), namespace=LAB_NS)
         run.kube.wait_for_ready_pods(LAB_NS, f"gateway.networking.k8s.io/gateway-name={WAYPOINT}", len(lb.zones),
                                      timeout=p.timeouts.rollout)
@@ -949,9 +949,9 @@ def every_waypoint_ranks_from_its_own_zone(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         lb = _lab(run)
         ref = lb.gateways[0]
-        apply_case(run, Case("PreferClose", "spec.trafficDistribution", waypoint=True))
         kubectl(run, "patch", "gateway", WAYPOINT, "-n", LAB_NS, "--type=merge", "-p", json.dumps(
             {"spec": {"infrastructure": {"annotations": {ANNOTATION: "Any"}}}}, separators=(",", ":")))
+        apply_case(run, Case("PreferClose", "spec.trafficDistribution", waypoint=True))  # while it rolls out
         run.kube.rollout_status("deployment", WAYPOINT, namespace=LAB_NS, timeout=p.timeouts.rollout)
         res = kubectl(run, "get", "service", WAYPOINT, "-n", LAB_NS, "-o",
                       f"jsonpath={{.metadata.annotations.{ANNOTATION.replace('.', chr(92) + '.')}}}")
