@@ -102,6 +102,11 @@ def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
         out += selectors.node_affinity_causes(tpl.get("spec") or {}, "spec.template.spec")
     if key == ("", "ReplicationController"):
         out += _rc_causes(spec)
+    if key == ("", "Service") and spec.get("trafficDistribution") is not None \
+            and spec["trafficDistribution"] != "PreferClose":
+        # 1.31 (the version this server reports) knows PreferClose only; PreferSameZone and
+        # PreferSameNode arrive in 1.33 (semantics.md R5.1)
+        out.append(_supported("spec.trafficDistribution", spec["trafficDistribution"], ["PreferClose"]))
     if key in PATH_NAMED:
         out += rbac_causes(rt.kind, obj)
     if key == ("batch", "Job"):
