@@ -370,7 +370,8 @@ def waypoint_cluster(run: Run, pod: str, show: bool = False) -> dict[str, dict[s
     """The waypoint pod's ``inbound-vip`` cluster for the lab Service, through ``pilot-agent`` (R13.7)."""
     name = f"inbound-vip|{SERVICE_PORT}|http|{APP}.{LAB_NS}.svc.cluster.local"
     args = ("exec", "-n", LAB_NS, pod, "--", "pilot-agent", "request", "GET", "clusters")
-    res = _shown_grep(run, args, f"::(priority|health_flags)::") if show else quietly(run, *args, check=False)
+    pattern = "^" + name.replace("|", "\\|") + "::.*::(priority|health_flags)::"  # \| is a literal | in grep -E
+    res = _shown_grep(run, args, pattern) if show else quietly(run, *args, check=False)
     return _cluster_rows(res.stdout, name)
 
 
@@ -379,7 +380,7 @@ def _shown_grep(run: Run, args: Sequence[str], pattern: str) -> Any:
     from .. import shell
 
     res = quietly(run, *args, check=False)
-    kept = "".join(ln + "\n" for ln in res.stdout.splitlines() if re.search(pattern, ln) and APP in ln)
+    kept = "".join(ln + "\n" for ln in res.stdout.splitlines() if re.search(pattern, ln))  # what grep -E prints
     shell.record(shell.CommandResult(list(res.args), res.returncode, kept, res.stderr,
                                      "kubectl " + " ".join(_quote(a) for a in args) + f" | grep -E '{pattern}'"))
     return res
