@@ -48,7 +48,8 @@ def row_for(run_dir: Path) -> dict[str, Any]:
     notebooks = s.get("notebooks", [])
     checks = [c for n in notebooks for st in n.get("steps", []) for c in st.get("checks", [])]
     passed = sum(1 for c in checks if c.get("ok", c.get("status") != "FAIL"))
-    last = notebooks[-1]["name"] if notebooks else "-"
+    ran = [n for n in notebooks if not n.get("skipped")]  # a skipped notebook is not where they got to
+    last = ran[-1]["name"] if ran else "-"
     return {"run": run_dir.name, "ok": bool(s.get("ok")), "reached": last,
             "checks": f"{passed}/{len(checks)}",
             "seconds": round(sum(n.get("seconds", 0) for n in notebooks), 1),
@@ -95,6 +96,9 @@ def render_run_html(summary: dict[str, Any], title: str = "ambient-lb run") -> s
         for s in n.get("steps", []):
             for c in s.get("checks", []) or [{"name": "-", "status": "PASS"}]:
                 parts.append(_check_row(n["name"], s, c))
+        if n.get("skipped"):
+            parts.append(f"<tr><td>{e(n['name'])}</td><td colspan=2>not run</td><td class='SKIP'>SKIP</td>"
+                         f"<td></td><td></td><td>{e(n['skipped'])}</td></tr>")
         if n.get("error") and not n.get("ok"):
             parts.append(f"<tr><td>{e(n['name'])}</td><td colspan=6 class='FAIL'>"
                          f"{e(n['error'])}</td></tr>")

@@ -6,7 +6,9 @@ are written to ``<out>/params.yaml`` and each notebook gets only that file's pat
 papermill parameters, so no secret can reach an output notebook (the license key stays in the
 environment, under the name the params give). Each executed notebook is written to ``<out>/``; the
 step records every cell displayed are gathered into ``summary.json`` and ``summary.html``. The run
-stops at the first notebook that fails and exits non-zero naming the first failed check.
+stops at the first notebook that fails and exits non-zero naming the first failed check. A notebook
+the params cannot run (``guide.skip_reason``: 08 on a cluster target that names no second cluster)
+is skipped with its reason in the output and the summary, unless ``--only`` asked for it.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ def main(args: argparse.Namespace) -> int:
     run = RunRecord(out=Path(args.out))
     run.out.mkdir(parents=True, exist_ok=True)
     params_file = resolve_params(args.params, args.overrides, run.out / "params.yaml")
+    skips = {} if args.only else skip_reasons(notebooks, params_file)
     print(f"ambient-lb run: {len(notebooks)} notebook(s) -> {run.out}", flush=True)
     sim_kubeconfig = start_simulator(params_file, args.run_id)
     code = execute_all(notebooks, run, params_file, run_id=args.run_id,
-                       cell_timeout=args.cell_timeout)
+                       cell_timeout=args.cell_timeout, skips=skips)
     write_summary(run)
     print(f"executed notebooks: {run.out}/*.ipynb")
     print(f"summary: {run.out / 'summary.html'} (and summary.json)")
@@ -83,6 +86,17 @@ def resolve_params(path: str | None, overrides: list[str], dest: Path) -> str:
     return str(dest.resolve())
 
 
+def skip_reasons(notebooks: list[Path], params_file: str) -> dict[str, str]:
+    """The notebooks these params cannot run, with why (``guide.skip_reason``): e.g. 08 on a cluster
+    target without ``multicluster.contexts``. ``--only NN`` bypasses this: asked for, it runs and
+    its first step fails with the hint."""
+    from . import guide
+
+    params = guide.load(params_file, [])
+    reasons = {nb.stem: guide.skip_reason(nb.stem, params) for nb in notebooks}
+    return {name: why for name, why in reasons.items() if why}
+
+
 def start_simulator(params_file: str, run_id: str) -> Path | None:
     """On target ``sim``: ``ambient-lb sim up`` unless it already runs (the notebooks share it).
 
@@ -106,6 +120,7 @@ class NotebookRecord:
     seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
+    skipped: str = ""
 
 
 @dataclass
@@ -124,8 +139,11 @@ class RunRecord:
                 for c in s.get("checks", []):
                     if not c.get("ok", c.get("status") != "FAIL"):
                         hint = f" hint: {c['hint']}" if c.get("hint") else ""
+                        # the why (a failed command's argv, exit code and stderr) on one line
+                        why = " ".join(str(c.get("reason") or "").split())
+                        why = f" ({why[:600]})" if why else ""
                         return f"{n.name} step {s['step']} ({s['title']}): check {c['name']!r}: " \
-                               f"{c.get('detail', '')}{hint}"
+                               f"{c.get('detail', '')}{why}{hint}"
             if not n.ok:
                 return f"{n.name}: {n.error}"
         return ""
@@ -136,10 +154,14 @@ class RunRecord:
 
 
 def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_id: str,
-                cell_timeout: float) -> int:
+                cell_timeout: float, skips: dict[str, str] | None = None) -> int:
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
+        if (skips or {}).get(nb.stem):
+            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skips[nb.stem]))
+            print(f"skipped: {skips[nb.stem]}", flush=True)
+            continue
         rec = execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout)
         run.notebooks.append(rec)
         checks = sum(len(s.get("checks", [])) for s in rec.steps)

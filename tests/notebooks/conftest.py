@@ -39,6 +39,14 @@ def trivial_notebooks(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.fixture
+def with_multicluster_notebook(trivial_notebooks: Path) -> Path:
+    """The trivial notebooks 00 and 02 (both pass) plus an ``08-`` that passes when it runs."""
+    write_notebook(trivial_notebooks / "08-multicluster.ipynb", step_cell("08.1", True))
+    (trivial_notebooks / "01-second.ipynb").unlink()  # no failure before 08
+    return trivial_notebooks
+
+
 SPEED = 10  # the same as tools/regenerate_notebooks.py
 
 

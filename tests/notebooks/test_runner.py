@@ -60,3 +60,51 @@ def test_bad_params_stop_before_any_notebook_runs(trivial_notebooks, tmp_path, c
     assert code == 2
     assert "app.replicas" in capsys.readouterr().err
     assert not list(out.glob("*.ipynb"))
+
+
+def test_a_cluster_target_without_a_second_cluster_skips_08_with_the_reason(with_multicluster_notebook,
+                                                                             tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["run", "--notebooks", str(with_multicluster_notebook), "--out", str(out), *NO_SIM])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "08-multicluster ... skipped: multicluster.contexts is not set" in printed
+    assert "multicluster.contexts: [kind-cluster1, kind-cluster2]" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    eight = summary["notebooks"][-1]
+    assert summary["ok"] and eight["name"] == "08-multicluster" and eight["steps"] == []
+    assert eight["skipped"].startswith("multicluster.contexts is not set")
+    assert not (out / "08-multicluster.ipynb").exists()
+    html = (out / "summary.html").read_text()
+    assert "class='SKIP'>SKIP" in html and "multicluster.contexts is not set" in html
+    from ambient_lb import report
+    assert report.row_for(out)["reached"] == "02-third"  # a skipped notebook is not how far they got
+
+
+def test_only_08_runs_it_even_without_a_second_cluster(with_multicluster_notebook, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--notebooks", str(with_multicluster_notebook), "--out", str(out),
+                     "--only", "08", *NO_SIM]) == 0
+    assert "skipped" not in capsys.readouterr().out
+    assert (out / "08-multicluster.ipynb").exists()
+
+
+def test_08_runs_when_the_params_name_two_contexts(with_multicluster_notebook, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["run", "--notebooks", str(with_multicluster_notebook), "--out", str(out), *NO_SIM,
+                     "-p", "multicluster.contexts=[kind-cluster1, kind-cluster2]"]) == 0
+    assert "skipped" not in capsys.readouterr().out
+    assert (out / "08-multicluster.ipynb").exists()
+
+
+def test_the_first_failure_names_the_failed_command_its_exit_code_and_stderr():
+    rec = runner.RunRecord(out=Path("."), notebooks=[runner.NotebookRecord(name="07-lab", steps=[{
+        "step": "07.1", "title": "The gateway sees one address", "checks": [{
+            "name": "the step's commands succeeded", "ok": False, "status": "FAIL",
+            "detail": "command failed: kubectl", "hint": "rerun the displayed command",
+            "reason": "  command: kubectl exec -n httpbin deploy/httpbin-waypoint -- pilot-agent request GET "
+                      "clusters\n  exit code: 1\n  stderr: error: unable to upgrade connection"}]}])])
+    assert rec.first_failure == (
+        "07-lab step 07.1 (The gateway sees one address): check \"the step's commands succeeded\": command "
+        "failed: kubectl (command: kubectl exec -n httpbin deploy/httpbin-waypoint -- pilot-agent request GET "
+        "clusters exit code: 1 stderr: error: unable to upgrade connection) hint: rerun the displayed command")

@@ -18,6 +18,8 @@ Modules, in guide order: ``run`` (the run context and the step machinery), ``clu
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from .earlier_state import prepare
 from .failover import (delete_pod_under_traffic, deploy_failing_replica, destination_rule, ejected_again,
                        ejection, no_ejection_by_default, remove_failing_replica)
@@ -38,6 +40,7 @@ from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, l
 from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
 from .run import Run, dump_params, load, open_run
 from .teardown import cleanup, leftovers
+from .two_clusters import unavailable as _two_clusters_unavailable
 from .via_waypoint import (gateway_sees_pods, gateway_sees_the_vip, use_waypoint, waypoint,
                            waypoint_distribution, waypoint_in_path)
 
@@ -61,4 +64,16 @@ __all__ = [
     "vip_collapse", "failing_replicas", "default_max_ejection", "gateway_errors", "consecutive_5xx",
     "max_ejection_percent", "panic_threshold", "sweep_and_backoff", "outlier_locality_failover",
     "remove_outlier_lab",
+    "skip_reason",
 ]
+
+# What a notebook needs beyond the target itself, by notebook number: a function of the params that
+# says why the notebook cannot run there, or None. ``ambient-lb run`` skips such a notebook with that
+# reason (unless it was asked for by ``--only``).
+NEEDS: dict[str, Callable[[Any], str | None]] = {"08": _two_clusters_unavailable}
+
+
+def skip_reason(notebook: str, params: Any) -> str | None:
+    """Why ``notebook`` (``NN-name``) cannot run on ``params``, or None when it can."""
+    need = NEEDS.get(notebook[:2])
+    return need(params) if need else None

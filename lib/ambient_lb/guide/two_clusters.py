@@ -89,6 +89,21 @@ def second_simulator_kubeconfig(main: Path) -> Path:
     return main.parent.with_name(f"{main.parent.name}-{TOPOLOGY}") / "kubeconfig"
 
 
+MISSING_CONTEXTS = ("multicluster.contexts is not set: notebook 08 needs two peered clusters (the concepts page's "
+                    "multicluster scenario), and on a cluster target the runbook cannot guess them")
+MISSING_CONTEXTS_HINT = (f"add to your params file `{CONTEXTS_EXAMPLE}` (the cluster with the gateway first; "
+                         "kubectl config get-contexts lists them); notebooks 00-07 do not need it")
+
+
+def unavailable(params: Any) -> str | None:
+    """Why notebook 08 cannot run on these params, or None: a cluster target that names no second
+    cluster. ``ambient-lb run`` then skips 08 with this reason instead of failing a learner who did
+    the guide on one kind cluster (``--only 08`` still runs it and fails at 08.1 with the hint)."""
+    if params.target == "sim" or params.multicluster.contexts is not None:
+        return None
+    return f"{MISSING_CONTEXTS}; to run it: {MISSING_CONTEXTS_HINT}"
+
+
 def where(run: Run) -> tuple[Path | None, list[str] | None]:
     """(kubeconfig, contexts) from the params; on ``sim`` the second simulator's file, whose contexts
     are read once it runs (None here). A cluster target without contexts is a parameter error."""
@@ -97,11 +112,7 @@ def where(run: Run) -> tuple[Path | None, list[str] | None]:
         main = run.kubeconfig or SIM_KUBECONFIG.expanduser()
         return (mc.kubeconfig.expanduser() if mc.kubeconfig else second_simulator_kubeconfig(main)), mc.contexts
     if mc.contexts is None:
-        raise ParameterError(
-            "multicluster.contexts is not set: notebook 08 needs two peered clusters (the concepts page's "
-            "multicluster scenario), and on a cluster target the runbook cannot guess them",
-            hint=f"add to your params file `{CONTEXTS_EXAMPLE}` (the cluster with the gateway first; "
-                 "kubectl config get-contexts lists them); notebooks 00-07 do not need it")
+        raise ParameterError(MISSING_CONTEXTS, hint=MISSING_CONTEXTS_HINT)
     return (mc.kubeconfig or run.params.kube.kubeconfig or None), mc.contexts
 
 
