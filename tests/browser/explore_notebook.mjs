@@ -1,26 +1,11 @@
 // Open notebook 06 in JupyterLab with Debian's chromium, run all cells, then use the explorer's widgets:
 // run one case, change the mode and the waypoint, run again; print one JSON line per milestone.
 // Usage: node explore_notebook.mjs <lab-url> <token> <notebook> <screenshot.png> <chromium-path>
-import { chromium } from "playwright-core";
+import { say, withNotebookRunning } from "./lab.mjs";
 
 const [labUrl, token, notebook, shot, executablePath] = process.argv.slice(2);
-const t0 = Date.now();
-const say = (event, extra = {}) =>
-  console.log(JSON.stringify({ event, t: (Date.now() - t0) / 1000, ...extra }));
 
-const browser = await chromium.launch({
-  executablePath,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  await page.goto(`${labUrl}/lab/tree/${notebook}?reset&token=${token}`);
-  await page.waitForSelector(".jp-Notebook .jp-Cell", { timeout: 60000 });
-  await page.waitForSelector('.jp-StatusBar-TextItem:has-text("Idle")', { timeout: 60000 });
-  say("opened");
-  await page.click('.lm-MenuBar-itemLabel:text-is("Run")');
-  await page.click('.lm-Menu-itemLabel:text-is("Run All Cells")');
+await withNotebookRunning({ labUrl, token, notebook, executablePath }, async (page) => {
   const apply = page.locator('button:has-text("Apply and measure")');
   await apply.waitFor({ timeout: 240000 });
   const explorer = page.locator('.widget-vbox:has(> .widget-button:has-text("Apply and measure"))').last();
@@ -46,6 +31,4 @@ try {
   await measure("second case");
   await page.screenshot({ path: shot, fullPage: false });
   say("screenshot", { path: shot });
-} finally {
-  await browser.close();
-}
+});
