@@ -19,7 +19,8 @@ import yaml
 
 pytestmark = pytest.mark.notebooks
 KIND = Path(__file__).resolve().parents[2] / "params" / "kind.yaml"
-SIM_ONLY = ("fault.ambient-lb.dev", ":15000/proxy", "--kubeconfig", "--context ")
+SIM_ONLY = ("fault.ambient-lb.dev", ":15000/proxy", "--kubeconfig")
+SIM_ONLY_SINGLE = ("--context ",)
 
 
 def _sim(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -34,18 +35,27 @@ def strict_simulator(tmp_path: Path):
     up = _sim("up", "--strict", "--kubeconfig", str(kubeconfig), "--seed", "42", "--speed", "20",
               "--topology", "three-zones")
     assert up.returncode == 0, up.stderr
+    # notebook 08's two peered clusters, as a kind user names them in multicluster.* (strict as well)
+    peered = tmp_path / "kube-two-clusters" / "config"
     try:
-        yield kubeconfig
+        up2 = _sim("up", "--strict", "--topology", "two-clusters", "--kubeconfig", str(peered), "--seed", "42",
+                   "--speed", "20")
+        assert up2.returncode == 0, up2.stderr
+        yield kubeconfig, peered
     finally:
+        _sim("down", "--kubeconfig", str(peered), timeout=60)
         _sim("down", "--kubeconfig", str(kubeconfig), timeout=60)
 
 
 def test_the_whole_guide_passes_on_a_strict_simulator_with_kind_shaped_params(
-        strict_simulator: Path, run_guide, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    status = _sim("status", "--kubeconfig", str(strict_simulator))
-    assert "strict" in status.stdout, status.stdout
+        strict_simulator: tuple[Path, Path], run_guide, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    kubeconfig, peered = strict_simulator
+    for config in (kubeconfig, peered):
+        status = _sim("status", "--kubeconfig", str(config))
+        assert "strict" in status.stdout, status.stdout
     params = yaml.safe_load(KIND.read_text())
-    params["kube"] = {"context": "ambient-lb-sim", "kubeconfig": str(strict_simulator)}
+    params["kube"] = {"context": "ambient-lb-sim", "kubeconfig": str(kubeconfig)}
+    params["multicluster"] = {"contexts": ["ambient-lb-sim", "ambient-lb-sim-cluster2"], "kubeconfig": str(peered)}
     params["manifests"] = "bundled"
     path = tmp_path / "kind-shaped.yaml"
     path.write_text(yaml.safe_dump(params))
@@ -57,4 +67,8 @@ def test_the_whole_guide_passes_on_a_strict_simulator_with_kind_shaped_params(
     assert summary["ok"] and len(checks) >= 40 and all(c["ok"] for c in checks)
     shown = "\n".join(p.read_text() for p in out.glob("*.ipynb"))
     assert not [needle for needle in SIM_ONLY if needle in shown]
+    # the guide and its labs name no context; 08 names each of its two clusters on every command, as a
+    # kind user types them (kubectl --context kind-cluster2 ...)
+    shown_single = "\n".join(p.read_text() for p in out.glob("*.ipynb") if not p.name.startswith("08-"))
+    assert not [needle for needle in SIM_ONLY_SINGLE if needle in shown_single]
     assert "strict-test-license-7f3a" not in shown
