@@ -129,8 +129,8 @@ class StepResult:
     def __repr__(self) -> str:
         lines = [f"== {self.step} {self.title}: {'PASS' if self.ok else 'FAIL'}"]
         lines += transcript(self)
-        if self.output:
-            lines.append(self.output.rstrip("\n"))
+        if self.output:  # set apart, so nobody reads it as the last command's output
+            lines += [OUTPUT_HEADER, self.output.rstrip("\n")]
         lines += [f"NOTE: {n}" for n in self.notes]
         lines += [repr(c) for c in self.checks]
         return "\n".join(lines)
@@ -144,6 +144,7 @@ class StepResult:
 
 
 MAX_OUTPUT_LINES = 25
+OUTPUT_HEADER = "-- worked out by the runbook from the outputs above --"
 
 
 def transcript(s: StepResult) -> list[str]:

@@ -226,3 +226,33 @@ def test_notebook_07_runs_on_its_own_and_twice_in_a_row(sim_params, run_guide, t
     assert run_guide(sim_params, twice, "--only", "07") == 0, (twice / "summary.json").read_text()
     first = json.loads((twice / "summary.json").read_text())["notebooks"][0]["steps"][0]
     assert {c["detail"] for c in first["checks"]} == {"already there", "none"}
+
+
+def test_the_waypoint_clusters_grep_shown_prints_exactly_the_rows_the_lab_reads(monkeypatch):
+    """The shown ``pilot-agent request GET clusters | grep -E '…'``, run by the real grep over a whole
+    /clusters answer, prints the app cluster's rows and nothing else (an unescaped ``|`` in the cluster
+    name made it an alternation that also printed every line with 'http' or '8000')."""
+    import shlex
+    import subprocess
+
+    from ambient_lb import shell
+
+    run = _Run()
+    app = "inbound-vip|8000|http|in-ambient.httpbin.svc.cluster.local"
+    full = "\n".join([
+        f"{app}::10.244.0.6:8080::health_flags::healthy", f"{app}::10.244.0.6:8080::zone::us-central1-a",
+        f"{app}::10.244.0.6:8080::cx_active::0",
+        "inbound-vip|8000|http|other.httpbin.svc.cluster.local::10.244.0.9:8080::health_flags::healthy",
+        "inbound-vip|8000|http|in-ambientXhttpbin.svc.cluster.local::10.244.0.7:8080::zone::a",
+        "outbound|8000||in-ambient.httpbin.svc.cluster.local::observability_name::http",
+        "prometheus_stats::default_priority::max_connections::1024",
+    ]) + "\n"
+    monkeypatch.setattr(ev, "waypoint_admin", lambda run, path, show=True: full)
+    with shell.CommandLog() as log:
+        hosts = ev.waypoint_hosts(run)
+    assert hosts == {"10.244.0.6:8080": {"health_flags": "healthy", "zone": "us-central1-a"}}
+    shown = list(log)[-1]
+    grep = shlex.split(shown.display.split(" | ", 1)[1])
+    printed = subprocess.run(grep, input=full, capture_output=True, text=True, timeout=10).stdout
+    assert printed == shown.stdout == (f"{app}::10.244.0.6:8080::health_flags::healthy\n"
+                                       f"{app}::10.244.0.6:8080::zone::us-central1-a\n")

@@ -51,3 +51,63 @@ def test_curl_lines_are_what_a_person_types(monkeypatch: pytest.MonkeyPatch) -> 
     assert curl_line(run, 30, status_only=True) == (
         "for i in $(seq 1 30); do curl -s -o /dev/null -w '%{http_code}\\n' -H \"Host: httpbin.example.com\" "
         "http://$KGATEWAY_IP:8080/hostname; done")
+
+
+def _shown_commands(text: str):
+    """(command, output) pairs of a step's text form: ``$ command`` lines, each followed by what it printed,
+    up to the next command, note or check line."""
+    command, output = None, []
+    for line in text.splitlines():
+        if line.startswith(("$ ", "NOTE: ", "[PASS]", "[FAIL]", "[SKIP]", "== ", "-- worked out by")):
+            if command is not None:
+                yield command, "".join(f"{ln}\n" for ln in output)
+            command, output = (line[2:], []) if line.startswith("$ ") else (None, [])
+        elif command is not None:
+            output.append(line)
+    if command is not None:
+        yield command, "".join(f"{ln}\n" for ln in output)
+
+
+def _grep_pipelines():
+    """(notebook, step, grep argv, command, output) for each shown one-line command piped into grep (then at
+    most head/tail), from the committed notebooks' step outputs."""
+    import json
+    import shlex
+    from pathlib import Path
+
+    from ambient_lb.checks import STEP_MIME
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]-*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if STEP_MIME not in data:
+                    continue
+                for command, output in _shown_commands("".join(data.get("text/plain", ""))):
+                    if "<<" in command or "| grep" not in command or "$(" in command:
+                        continue
+                    lexer = shlex.shlex(command, posix=True, punctuation_chars="|")
+                    lexer.whitespace_split = True
+                    segments: list[list[str]] = [[]]
+                    for token in lexer:
+                        segments.append([]) if token == "|" else segments[-1].append(token)
+                    greps = [i for i, seg in enumerate(segments) if seg and seg[0] == "grep"]
+                    after = segments[greps[-1] + 1:] if greps else []
+                    if greps and all(seg and seg[0] in ("head", "tail") for seg in after):
+                        yield path.stem, data[STEP_MIME]["step"], segments[greps[-1]], command, output
+
+
+def test_every_line_a_grep_pipeline_shows_passes_that_grep():
+    """A shown ``... | grep PATTERN`` output is what grep prints: the real grep, given the shown output,
+    keeps every line (a pattern like ``grep -E 'inbound-vip|8000|…'`` that matches more than the runbook
+    filtered, or less, fails here)."""
+    import subprocess
+
+    seen = 0
+    for notebook, step, grep, command, output in _grep_pipelines():
+        if not output or any(flag in grep for flag in ("-c", "-l", "-o", "-n")):
+            continue
+        kept = subprocess.run(grep, input=output, capture_output=True, text=True, timeout=10).stdout
+        assert kept == output, f"{notebook} {step}: {command}\nshown:\n{output}\ngrep keeps:\n{kept}"
+        seen += 1
+    assert seen >= 10  # the guide's and the labs' access-log and /clusters pipelines

@@ -964,7 +964,7 @@ def every_waypoint_ranks_from_its_own_zone(run: Run) -> None:
                                            timeout=p.timeouts.rollout)
         wps = {x["metadata"]["name"]: lb.place(x) for x in wps}
         pods = lab_pods(run)
-        for wp in wps.values():
+        for wp in sorted(wps.values(), key=lambda wp: wp.zone):  # zone order: the pods' names are random
             s.add(wait_for_config(run, s, "waypoint", "PreferClose", wp, pods, waypoint=wp.pod))
         before = _upstreams(run, list(wps))
         n = 36

@@ -238,13 +238,14 @@ def waypoint_hosts(run: Run, show: bool = True) -> dict[str, dict[str, str]]:
     p = run.params
     text = waypoint_admin(run, "clusters", show=False)
     keys = ("health_flags", "zone", "priority")
-    pattern = f"^{re.escape(cluster_name(run))}::[0-9.]+:[0-9]+::({'|'.join(keys)})::"
-    rows = [ln for ln in text.splitlines() if re.match(pattern, ln)]
+    # one pattern for the filter and the command shown: in grep -E (and Python's re) \| and \. are literal
+    name = cluster_name(run).replace(".", "\\.").replace("|", "\\|")
+    pattern = f"^{name}::[0-9.]+:[0-9]+::({'|'.join(keys)})::"
+    rows = [ln for ln in text.splitlines() if re.search(pattern, ln)]
     if show:
-        grep = f"{cluster_name(run)}::.*::({'|'.join(keys)})::"
         shell.record(shell.CommandResult(["kubectl"], 0, "".join(r + "\n" for r in rows), "",
                                          f"kubectl exec -n {p.namespaces.app} deploy/{p.waypoint.name} -- "
-                                         f"pilot-agent request GET clusters | grep -E '{grep}'"))
+                                         f"pilot-agent request GET clusters | grep -E '{pattern}'"))
     hosts: dict[str, dict[str, str]] = {}
     for row in rows:
         _, host, key, value = row.split("::", 3)
