@@ -178,3 +178,24 @@ def test_unknown_subprotocols_are_refused_before_the_upgrade(sim):
     with pytest.raises(websocket.WebSocketBadStatusException) as exc:
         open_websocket(sim, "/api/v1/namespaces/demo/pods/web-1/exec?command=true&stdout=1", ["v9.channel.k8s.io"])
     assert exc.value.status_code == 403
+
+
+def test_exec_output_comes_no_sooner_than_the_runtime_starts_the_process_r15_18(sim):
+    """client-go drops output for a stream it has not created yet, and creates its streams while it
+    already reads: the first byte of output comes at least the runtime's exec start after the upgrade."""
+    import time
+
+    from ambient_lb.sim.server.streams.exec_ws import RUNTIME_EXEC_START
+
+    ws = open_websocket(sim, "/api/v1/namespaces/demo/pods/web-1/exec?command=echo&command=hi&stdout=true",
+                        ["v5.channel.k8s.io"])
+    upgraded = time.monotonic()
+    try:
+        first = ws.recv_data()[1]
+        assert first == b"\x01"  # the empty stdout message: the connection is up
+        opcode, data = ws.recv_data()
+        waited = time.monotonic() - upgraded
+    finally:
+        ws.close()
+    assert data == b"\x01hi\n"
+    assert waited >= RUNTIME_EXEC_START >= 0.05
