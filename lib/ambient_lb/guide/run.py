@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import manifests, ui
+from .. import manifests, simulator, ui
 from ..checks import CheckResult, StepResult
 from ..errors import RunbookError
 
 
-SIM_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")
+SIM_KUBECONFIG = simulator.DEFAULT_KUBECONFIG  # where `ambient-lb sim up` writes it
 SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
 
 
