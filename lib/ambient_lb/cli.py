@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from . import simulator
+from .errors import RunbookError
 
 SUBCOMMANDS = {
     "run": ("ambient_lb.runner", "run the runbook's notebooks headless with papermill"),
@@ -45,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ambient-lb {args.command}: not available in this build ({args._missing} is missing)",
               file=sys.stderr)
         return 2
-    from .errors import RunbookError
 
     try:
         return int(args._main(args) or 0)

@@ -26,6 +26,7 @@ from pydantic_core import core_schema
 
 from . import simulator
 from .errors import ParameterError, Problem
+from .shell import Secret
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -301,8 +302,6 @@ class Params(_Section):
 
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
-        from .shell import Secret
-
         env = os.environ if environ is None else environ
         value = env.get(self.license.env_var, "")
         if not value.strip():
