@@ -11,10 +11,13 @@ import argparse
 import importlib
 import sys
 
+from . import simulator
+from .errors import RunbookError
+
 SUBCOMMANDS = {
     "run": ("ambient_lb.runner", "run the runbook's notebooks headless with papermill"),
     "report": ("ambient_lb.report", "summarise executed runs (one or many attendees)"),
-    "sim": ("ambient_lb.sim.process", "start, stop or inspect the cluster-in-a-box simulator"),
+    "sim": (simulator.CLI_MODULE, "start, stop or inspect the cluster-in-a-box simulator"),
     "workshop": ("ambient_lb.workshop", "run the runbook for a room of attendees at once"),
     "manifests": ("ambient_lb.manifests.command", "print a manifest the project ships (pipe it to kubectl apply -f -)"),
 }
@@ -43,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ambient-lb {args.command}: not available in this build ({args._missing} is missing)",
               file=sys.stderr)
         return 2
-    from .errors import RunbookError
 
     try:
         return int(args._main(args) or 0)

@@ -7,9 +7,9 @@ directory, which is deleted right after helm exits. The display line is the guid
 
 Against the simulator the charts cannot be pulled (no chart registry on its machine), so helm is not
 run: ``Helm(kube, standin=True)``, which the runbook chooses when the cluster says it is the simulator
-(its ``kube-public/ambient-lb-simulator`` ConfigMap), whatever the params' target. The seam: the simulator's
-``ambient_lb.sim.mesh.charts.render(release, chart, version, namespace, values)`` returns the
-manifests, this module server-side-applies them through ``kube.py`` and writes the release Secret
+(its ``kube-public/ambient-lb-simulator`` ConfigMap), whatever the params' target. Through the runbook's
+seam into the simulator, ``ambient_lb.simulator.render_chart(release, chart, version, namespace, values)``
+returns the manifests, this module server-side-applies them through ``kube.py`` and writes the release Secret
 the way helm 3 does (``sh.helm.release.v1.<release>.v<N>``, type ``helm.sh/release.v1``), so
 ``status`` (revision, status) reads the same on both. Secret values are redacted in the
 stored release record.
@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from . import shell
+from . import shell, simulator
 from .errors import ClusterError, NotFound
 from .kube import Kube, to_yaml
 
@@ -132,9 +132,7 @@ class Helm:
 
     def _render(self) -> Renderer:
         if self._renderer is None:
-            from .sim.mesh import charts
-
-            self._renderer = charts.render
+            self._renderer = simulator.render_chart
         return self._renderer
 
     def _sim_upgrade(self, release: str, chart: str, version: str | None, namespace: str,

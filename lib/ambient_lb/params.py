@@ -24,7 +24,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import core_schema
 
+from . import simulator
 from .errors import ParameterError, Problem
+from .shell import Secret
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -131,11 +133,11 @@ class KubeParams(_Section):
 class SimParams(_Section):
     seed: int = Field(42, ge=0, examples=["42"], description="random seed: same seed, same run")
     speed: float = Field(1.0, gt=0, le=10000, examples=["20"], description="simulated s per wall s")
-    kubeconfig: Path | None = _f(None, "~/.ambient-lb/sim/kubeconfig", "null = `ambient-lb sim up`'s default")
+    kubeconfig: Path | None = _f(None, str(simulator.DEFAULT_KUBECONFIG), "null = `ambient-lb sim up`'s default")
     topology: Path | None = _f(Path("three-zones"), "three-zones",
                                "nodes and zones: a YAML file or a built-in name (single-zone, three-zones, "
                                "two-regions, two-clusters); null = `sim up`'s default (one zone)")
-    context: ContextName = _f("ambient-lb-sim", "ambient-lb-sim", "context name in the sim kubeconfig")
+    context: ContextName = _f(simulator.CONTEXT, simulator.CONTEXT, "context name in the sim kubeconfig")
 
 
 class Namespaces(_Section):
@@ -222,7 +224,6 @@ class GatewayApiParams(_Section):
                                  f"{self.version}/standard-install.yaml")
 
 
-SIM_DEFAULT_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")  # = sim.process.DEFAULT_KUBECONFIG
 _CHARTS = "oci://us-docker.pkg.dev/solo-public/enterprise-kgateway/charts"
 
 
@@ -296,13 +297,11 @@ class Params(_Section):
     def kubeconfig(self) -> Path | None:
         """The kubeconfig file; on sim the simulator's, on a cluster None means kubectl's default."""
         if self.target == "sim":
-            return (self.sim.kubeconfig or SIM_DEFAULT_KUBECONFIG).expanduser()
+            return (self.sim.kubeconfig or simulator.DEFAULT_KUBECONFIG).expanduser()
         return self.kube.kubeconfig.expanduser() if self.kube.kubeconfig else None
 
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
-        from .shell import Secret
-
         env = os.environ if environ is None else environ
         value = env.get(self.license.env_var, "")
         if not value.strip():
@@ -478,9 +477,7 @@ def _cross_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list
 
 
 def _builtin_topologies() -> list[str]:
-    from .sim.topology import builtin_topologies
-
-    return list(builtin_topologies())
+    return list(simulator.builtin_topologies())
 
 
 def _multicluster_checks(params: Params, source: str, pairs: Mapping[str, Any]) -> list[Problem]:

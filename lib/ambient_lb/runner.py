@@ -17,12 +17,16 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import shell
+from .checks import STEP_MIME
 from .errors import ParameterError
+from .report import render_run_html
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 ERROR_CELL_TAG = "papermill-error-cell-tag"
@@ -79,7 +83,7 @@ def select_notebooks(directory: Path, start: str | None, only: str | None) -> li
 
 def resolve_params(path: str | None, overrides: list[str], dest: Path) -> str:
     """Validate params now (bad input stops before anything runs) and write the resolved file."""
-    from . import guide
+    from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
 
     params = guide.load(path, overrides)
     dest.write_text(guide.dump_params(params))
@@ -90,7 +94,7 @@ def skip_reasons(notebooks: list[Path], params_file: str) -> dict[str, str]:
     """The notebooks these params cannot run, with why (``guide.skip_reason``): e.g. 08 on a cluster
     target without ``multicluster.contexts``. ``--only NN`` bypasses this: asked for, it runs and
     its first step fails with the hint."""
-    from . import guide
+    from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
 
     params = guide.load(params_file, [])
     reasons = {nb.stem: guide.skip_reason(nb.stem, params) for nb in notebooks}
@@ -102,7 +106,7 @@ def start_simulator(params_file: str, run_id: str) -> Path | None:
 
     Returns the simulator's kubeconfig, or None on a real cluster.
     """
-    from . import guide, shell
+    from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
 
     run = guide.open_run(params_file, run_id)
     if not run.sim:
@@ -176,8 +180,6 @@ def execute_one(src: Path, dest: Path, params_file: str, run_id: str,
                 cell_timeout: float) -> NotebookRecord:
     import papermill as pm
 
-    import tempfile
-
     rec = NotebookRecord(name=src.stem)
     start = time.monotonic()
     # unix socket paths are limited to ~100 bytes: keep them short, outside the run dir
@@ -217,8 +219,6 @@ def ipc_kernel_manager(ipc_dir: Path) -> Any:
 
 def step_records(nb: dict[str, Any]) -> list[dict[str, Any]]:
     """Every step record a notebook displayed: the stable data merged with the metadata part."""
-    from .checks import STEP_MIME
-
     records = []
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
@@ -229,7 +229,5 @@ def step_records(nb: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_summary(run: RunRecord) -> None:
-    from .report import render_run_html
-
     (run.out / "summary.json").write_text(json.dumps(run.to_dict(), indent=2) + "\n")
     (run.out / "summary.html").write_text(render_run_html(run.to_dict(), title=str(run.out)))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ParameterError
+from .report import render_rows_html, render_text, row_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,7 +69,6 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if not args.keep_simulators:
             stop_simulators(people)
-    from .report import render_rows_html, render_text, row_for
 
     rows = [row_for(out / a.name) if (out / a.name / "summary.json").exists()
             else {"run": a.name, "ok": False, "reached": "-", "checks": "0/0", "seconds": 0,

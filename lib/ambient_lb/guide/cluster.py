@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import check, from_wait
+from ..errors import NotFound
+from ..shell import quiet
 from .run import Run, Step
 
 
@@ -19,8 +21,6 @@ def kubectl(run: Run, *args: str, input: str | None = None, check: bool = True,
 
 def quietly(run: Run, *args: str, check: bool = True, timeout: float | None = None) -> Any:
     """A kubectl call the runbook makes for itself (not shown as a step's command)."""
-    from ..shell import quiet
-
     with quiet():
         return kubectl(run, *args, check=check, timeout=timeout)
 
@@ -31,8 +31,6 @@ def apply(run: Run, docs: list[dict[str, Any]], server_side: bool = False) -> An
 
 def get_json(run: Run, kind: str, name: str, namespace: str | None = None) -> Any:
     """One object as a dict, or None when it does not exist."""
-    from ..errors import NotFound
-
     try:
         return run.kube.read(kind, name, namespace)
     except NotFound:

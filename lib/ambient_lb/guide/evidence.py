@@ -5,8 +5,11 @@ Built on ``traffic``, ``stats``, ``plots`` (the evidence library, the same on a 
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import Any
 
+from .. import shell
 from ..checks import check
 from ..errors import RunbookError
 from .cluster import kubectl, quietly, ready_pods
@@ -36,7 +39,7 @@ def send(run: Run, count: int, *, show: bool = True, status_only: bool = False,
     """``count`` sequential requests through the gateway -> DataFrame (one row per request).
 
     Shown as the curl command a learner types, with exactly what it prints (:func:`curl_output`)."""
-    from .. import shell, traffic
+    from .. import traffic  # pandas: loaded on use, not at notebook start
 
     p = run.params
     df = traffic.send_requests(find_address(run), host=p.route.hostname, path="/hostname",
@@ -74,7 +77,7 @@ def pods_seen(df: Any) -> dict[str, int]:
 
 def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where: str) -> None:
     """Check that every ready replica answered, with the tolerance the policy allows (``stats``)."""
-    from .. import plots, stats
+    from .. import plots, stats  # matplotlib, pandas: loaded on use, not at notebook start
 
     # 99.9 %: a random policy's spread falls outside the band in one run of a thousand
     result = stats.check_distribution(df, policy, expected_pods=pods, confidence=0.999)
@@ -159,12 +162,7 @@ def gateway_backend_hosts(run: Run, show: bool = True) -> list[str]:
 
     The admin port listens on the pod's loopback only, so it is reached the way kgateway's docs do:
     ``kubectl port-forward -n kgateway-system deployment/http :19000`` and curl on the local port."""
-    import contextlib
-    import re
-
-    import urllib3
-
-    from .. import shell
+    import urllib3  # ~60 ms: loaded on use, not at notebook start
 
     p = run.params
     pattern = f"^{gateway_cluster_name(run)}::.*::health_flags::"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from .. import manifests, ui
+from .. import manifests, shell, ui
 from ..checks import CheckResult, check, from_wait, poll
 from ..errors import RunbookError
-from .cluster import FAULTY_LABEL, app_selector, apply, get_json, kubectl, quietly, ready_pods, replicas_selector
+from .cluster import (FAULTY_LABEL, app_selector, apply, get_json, items, kubectl, quietly, ready_pods,
+                      replicas_selector)
 from .evidence import (failures, pods_seen, send, stats_delta, stats_line, waypoint_admin,
                        waypoint_stats)
 from .install import find_address
@@ -59,7 +61,7 @@ def delete_pod_under_traffic(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        from .. import plots, stats, traffic
+        from .. import plots, stats, traffic  # matplotlib, pandas: loaded on use, not at notebook start
 
         everyone = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                     replicas_selector(run)))
@@ -212,8 +214,6 @@ def _waypoint_zone(run: Run) -> str:
 
 
 def _zones(run: Run) -> int:
-    from .cluster import items
-
     return len({(n["metadata"].get("labels") or {}).get("topology.kubernetes.io/zone") for n in items(run, "nodes")})
 
 
@@ -226,8 +226,6 @@ def _waypoint_has_endpoint(run: Run, ip: str) -> tuple[bool, str]:
 def _show_lines_to(run: Run, ip: str, tail: int) -> None:
     """Shown: ``kubectl logs ... --tail=N | grep 'connect_originate/<ip>:'``, the waypoint's access-log
     lines of the last N requests whose upstream is that pod, with what grep prints."""
-    from .. import shell
-
     p = run.params
     res = quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", f"--tail={tail}")
     needle = f"connect_originate/{ip}:"
@@ -239,7 +237,7 @@ def _show_lines_to(run: Run, ip: str, tail: int) -> None:
 def _access_lines(run: Run) -> Any:
     """The waypoint's whole access log, parsed, with each request's upstream pod IP as ``upstream_ip``
     (the upstream host is ``envoy://connect_originate/<pod ip>:<port>``, R7.6)."""
-    from .. import logs
+    from .. import logs  # pandas: loaded on use, not at notebook start
 
     p = run.params
     df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
@@ -312,8 +310,6 @@ def ejection(run: Run) -> None:
 def _rule_arrived(run: Run, pct: int | None, present: bool = False) -> tuple[bool, str]:
     """Does the waypoint's cluster for the app carry this max_ejection_percent (config_dump)? With
     ``present``, does it have outlier detection at all?"""
-    import json
-
     p = run.params
     name = f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
     dump = json.loads(waypoint_admin(run, "config_dump?resource=dynamic_active_clusters", show=False) or "{}")

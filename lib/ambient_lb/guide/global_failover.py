@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .. import manifests, ui
 from ..checks import CheckResult, check, from_wait, poll, skipped
-from .cluster import identity, items, ready_pods, replicas_selector
+from .cluster import condition, get_json, identity, items, ready_pods, replicas_selector
 from .evidence import send
 from .install import find_address
 from .multicluster import MODE_ANNOTATION, SCOPE_LABEL, _name, global_host
 from .run import Run, Step, do_step, seconds
-from .two_clusters import TwoClusters, clusters
+from .two_clusters import TwoClusters, cluster_run, clusters
 
 
 # ---- 08.5-08.9 where the traffic goes -----------------------------------------------------------------
@@ -35,7 +36,7 @@ def _names(pods: list[dict[str, Any]]) -> list[str]:
 def measure(s: Step, tc: TwoClusters, where: str, why: str, count: int | None = None) -> Any:
     """``multicluster.requests`` requests through cluster1's gateway; every answer must come from ``where``
     (``cluster1``, ``cluster2`` or ``both``), spread over its pods as ztunnel's random pick predicts."""
-    from .. import plots, stats
+    from .. import plots, stats  # matplotlib, pandas: loaded on use, not at notebook start
 
     run = tc.local
     pods = {"cluster1": _names(app_pods(tc.local)), "cluster2": _names(app_pods(tc.remote))}
@@ -66,7 +67,7 @@ def measure(s: Step, tc: TwoClusters, where: str, why: str, count: int | None = 
 
 def _cluster_share(share: dict[str, int], n: int, k1: int, k2: int) -> CheckResult:
     """With every pod equally likely, cluster2's count is Binomial(n, k2/(k1+k2)) (99.9 % band)."""
-    from .. import stats
+    from .. import stats  # pandas: loaded on use, not at notebook start
 
     lo, hi = stats.binomial_interval(n, k2 / (k1 + k2), 0.001)
     return check("cluster2's share is its pods' share of all pods", lo <= share["cluster2"] <= hi,
@@ -117,7 +118,7 @@ def _answered_after(timeline: Any, pods: list[str], t: float, label: str, need: 
 def _sampled(run: Run, s: Step, crun: Run, title: str, change: Callable[[Any], None]) -> Any:
     """Traffic at 20 requests/s through cluster1's gateway while ``change(sampler)`` runs; the timeline
     (simulated seconds on the simulator) is plotted."""
-    from .. import plots, stats, traffic, ui
+    from .. import plots, stats, traffic  # matplotlib, pandas: loaded on use, not at notebook start
 
     p = crun.params
     with traffic.TrafficSampler(find_address(crun), host=p.route.hostname, rate=20.0,
@@ -170,10 +171,6 @@ def failover_to_cluster2(run: Run) -> None:
 def _local_name_stays_local(s: Step, tc: TwoClusters) -> None:
     """The contrast: the same app by its cluster-local name (the guide's own route to the Service) has
     no endpoint left, because a Service that is not global never gets another cluster's (R9.3)."""
-    from .. import manifests
-    from .cluster import condition, get_json
-    from .two_clusters import cluster_run
-
     p = tc.local.params
     route = p.route.model_copy(update={"name": f"{p.route.name}-local", "hostname": f"local.{p.route.hostname}"})
     local = cluster_run(tc.local, tc.local.kube.context, tc.local.kube.kubeconfig, route=route)
@@ -236,7 +233,7 @@ def _ztunnel_lines(crun: Run, nodes: set[str]) -> Any:
     """The access lines of the ztunnels on ``nodes`` (each read is shown: its last lines)."""
     import pandas as pd
 
-    from .. import logs
+    from .. import logs  # pandas: loaded on use, not at notebook start
 
     ns = crun.params.namespaces.istio
     frames = []

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
 import yaml
 from pathlib import Path
 from typing import Any
 
-from .. import manifests
+from .. import manifests, shell
 from ..checks import check, poll
+from ..errors import NotFound
+from ..helm import Helm
 from .cluster import apply, get_json, kubectl, quietly, wait_condition
 from .prerequisites import license_secret
 from .run import Run, Step, do_step, seconds
@@ -19,7 +23,7 @@ def gateway_api_crds(run: Run) -> None:
 
     def act(run: Run, s: Step) -> None:
         if p.manifests_source == "bundled":  # e.g. the simulator's machine, which has no internet
-            from ..manifests.command import text
+            from ..manifests.command import text  # the `ambient-lb manifests` CLI (argparse): loaded on use
 
             s.note("With manifests: bundled (the default on the simulator, which has no internet) the "
                    f"runbook applies the project's own copy of the Gateway API {p.gateway_api.version} "
@@ -40,8 +44,6 @@ def gateway_api_crds(run: Run) -> None:
 
 def values_file(run: Run) -> Path:
     """The guide's ``enterprise-kgateway.yaml`` values file, in a private work dir of the run."""
-    import tempfile
-
     work = Path(tempfile.gettempdir()) / f"ambient-lb-{os.getuid()}-{run.run_id}"
     work.mkdir(mode=0o700, exist_ok=True)
     path = work / "enterprise-kgateway.yaml"
@@ -71,16 +73,12 @@ def kgateway_crds(run: Run) -> None:
 def helm(run: Run) -> Any:
     """helm for this run: the simulator's chart stand-in when the cluster is the simulator (there is no
     chart registry on its machine), the real helm anywhere else."""
-    from ..helm import Helm
-
     return Helm(run.kube, standin=run.simulator is not None,
                 timeout=max(300.0, run.params.timeouts.command.seconds))
 
 
 def release_deployed(run: Run, release: str) -> Any:
     """A check that ``helm status`` reports the release as deployed (on sim: from its release Secret)."""
-    from ..errors import NotFound
-
     ns = run.params.namespaces.kgateway
     try:
         st = helm(run).status(release, namespace=ns)
@@ -95,8 +93,6 @@ def kgateway(run: Run) -> None:
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
-        from .. import shell
-
         path = values_file(run)
         shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
                                          f"{path.read_text().rstrip()}\nEOF"))
@@ -178,8 +174,6 @@ def gateway_address(run: Run) -> None:
 def export_address(run: Run) -> str:
     """The guide's ``export KGATEWAY_IP=...`` and ``echo $KGATEWAY_IP`` (shown), found afresh; the
     kernel's environment gets it too, so a ``!curl ... $KGATEWAY_IP`` cell reaches the gateway."""
-    from .. import shell
-
     run.state.pop("address", None)
     address = find_address(run, show=True)
     host = address.rsplit(":", 1)[0]
@@ -195,8 +189,6 @@ def find_address(run: Run, show: bool = False) -> str:
     """``host:port`` of the gateway listener (service status, else a port-forward).
 
     Shown (``show``) as the guide's ``export KGATEWAY_IP=$(kubectl get svc ...)``."""
-    from .. import shell
-
     p = run.params
     if "address" in run.state:
         return run.state["address"]
@@ -214,8 +206,6 @@ def find_address(run: Run, show: bool = False) -> str:
 def _port_forward(run: Run) -> str:
     """The guide's ``kubectl port-forward ... 8080:8080 &`` then ``export KGATEWAY_IP=localhost``,
     kept open for the kernel's life."""
-    from .. import shell
-
     p = run.params
     pf = run.kube.port_forward(f"deployment/{p.gateway.name}", p.gateway.port, p.gateway.port,
                                namespace=p.namespaces.kgateway, timeout=p.timeouts.port_forward)
@@ -226,8 +216,6 @@ def _port_forward(run: Run) -> str:
 
 
 def _tcp_open(address: str) -> tuple[bool, str]:
-    import socket
-
     host, port = address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=2):
         return True, f"{address} accepts TCP connections"

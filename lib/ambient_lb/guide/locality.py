@@ -19,15 +19,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
+import textwrap
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
-from .. import manifests
-from ..checks import CheckResult, check, poll
+from .. import manifests, shell, ui
+from ..checks import CheckResult, StepResult, check, poll
 from ..errors import RunbookError
 from .cluster import apply, get_json, items, kubectl, quietly, ready_pods
+from .evidence import curl_output
 from .install import find_address
-from .run import Run, Step, do_step, seconds
+from .run import RUN_LABEL, Run, Step, _execute, do_step, seconds
 
 LAB_NS = "locality-lab"
 APP = "zonal"
@@ -173,7 +176,7 @@ def verdict(label: str, df: Any, places: dict[str, Place], shares: dict[str, flo
     ``exact``: round robin (R4.1): each pod gets floor or ceil of its share, so a zone gets the sum of
     those; a share of 0 or 1 is exact in any case. Otherwise each zone's count ~ Binomial(n, share),
     allowed within ``stats.binomial_interval`` at 99.9 % overall (Bonferroni over the zones)."""
-    from .. import stats
+    from .. import stats  # pandas: loaded on use, not at notebook start
 
     answered = df[df["pod"].notna() & (df["pod"] != "")] if len(df) else df
     per_pod = {str(k): int(v) for k, v in answered["pod"].value_counts().sort_index().items()} if len(df) else {}
@@ -331,8 +334,7 @@ def curl_line(count: int, status_only: bool = False) -> str:
 def send(run: Run, count: int, show: bool = True, status_only: bool = False) -> Any:
     """``count`` sequential requests for the lab's host through the gateway (shown as the curl loop;
     ``status_only`` where the answering pod is not the point, or is random)."""
-    from .. import shell, traffic
-    from .evidence import curl_output
+    from .. import traffic  # pandas: loaded on use, not at notebook start
 
     p = run.params
     df = traffic.send_requests(find_address(run), host=HOST, path="/hostname", count=count,
@@ -377,8 +379,6 @@ def waypoint_cluster(run: Run, pod: str, show: bool = False) -> dict[str, dict[s
 
 def _shown_grep(run: Run, args: Sequence[str], pattern: str) -> Any:
     """Run ``kubectl <args>`` and show it as ``kubectl <args> | grep -E '<pattern>'`` with grep's output."""
-    from .. import shell
-
     res = quietly(run, *args, check=False)
     kept = "".join(ln + "\n" for ln in res.stdout.splitlines() if re.search(pattern, ln))  # what grep -E prints
     shell.record(shell.CommandResult(list(res.args), res.returncode, kept, res.stderr,
@@ -387,8 +387,6 @@ def _shown_grep(run: Run, args: Sequence[str], pattern: str) -> Any:
 
 
 def _quote(arg: str) -> str:
-    import shlex
-
     return shlex.quote(arg)
 
 
@@ -534,8 +532,6 @@ def _rows_for(per_pod: dict[str, int]) -> Any:
 
 def _log_counts(run: Run, namespace: str, pods: Sequence[str], show: bool) -> dict[str, int]:
     """Access-log lines for the lab's host in each pod's log (``kubectl logs <pod> | grep -c '"host"'``)."""
-    from .. import shell
-
     out = {}
     for pod in pods:
         res = quietly(run, "logs", "-n", namespace, pod, "--tail=-1", check=False)
@@ -843,8 +839,6 @@ def explorer(run: Run) -> None:
     """06.7: choose a mode, where it is set, pods per zone, waypoint or not; see the result beside the rules.
 
     Headless it runs :func:`explorer_cases`; a person at the keyboard gets widgets that run one case."""
-    from .. import ui
-
     def act(run: Run, s: Step) -> None:
         lb = _lab(run)
         wp_zone = lb.gateways[0].zone
@@ -871,10 +865,6 @@ def explorer(run: Run) -> None:
 def explorer_widget(run: Run) -> Any:
     """Widgets: mode, where, ready and not-ready pods per zone, waypoint; Run applies and measures."""
     import ipywidgets as w
-
-    from .. import ui
-    from ..checks import StepResult
-    from .run import _execute
 
     lb = _lab(run)
     mode = w.Dropdown(options=MODES, value="PreferClose", description="mode")
@@ -929,7 +919,7 @@ def waypoint_mode(run: Run) -> str:
 
 def _upstreams(run: Run, pods: Sequence[str]) -> dict[str, list[str]]:
     """Each waypoint pod's access-log lines for the lab's host: the upstream pod IP of each (R7.6)."""
-    from .. import logs
+    from .. import logs  # pandas: loaded on use, not at notebook start
 
     out = {}
     for pod in pods:
@@ -1010,8 +1000,6 @@ def lab_cleanup(run: Run) -> None:
         run.kube.delete_namespace(LAB_NS, ignore_not_found=True, timeout=seconds(p.timeouts.deletion))
 
     def verify(run: Run, s: Step) -> None:
-        from .run import RUN_LABEL
-
         left = [f"{k}/{x['metadata']['name']}" for k in ("namespaces", "pods", "services", "deployments", "httproutes",
                                                           "gateways")
                 for x in items(run, k, LAB_NS if k != "namespaces" else None, f"{RUN_LABEL}={run.run_id}")
@@ -1026,7 +1014,7 @@ def lab_cleanup(run: Run) -> None:
 
 def plot_cases(title: str, verdicts: Sequence[Verdict]) -> Any:
     """One panel per case: requests per zone (bars; red outside the band), the allowed range (grey)."""
-    from ..plots import COLORS, PngFigure
+    from ..plots import COLORS, PngFigure  # matplotlib, pandas: loaded on use, not at notebook start
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     k = max(1, len(verdicts))
@@ -1052,6 +1040,4 @@ def plot_cases(title: str, verdicts: Sequence[Verdict]) -> Any:
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)[:3])

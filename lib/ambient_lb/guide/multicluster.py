@@ -16,8 +16,8 @@ from typing import Callable
 
 from .. import manifests, shell
 from ..checks import CheckResult, check, from_wait, poll
-from ..errors import ParameterError
-from .cluster import items, replicas_selector
+from ..errors import NotFound, ParameterError
+from .cluster import condition, get_json, items, replicas_selector, seen
 from .install import GUIDE_JSONPATH, ambient_namespace, find_address, gateway, gateway_api_crds, helm, values_file
 from .prerequisites import _available, _daemonset_ready, license_secret
 from .routing import sample_app
@@ -210,8 +210,6 @@ def route_to_global_service(run: Run) -> None:
 
 
 def _route_condition(crun: Run, cond: str) -> tuple[bool, str]:
-    from .cluster import condition, get_json, seen
-
     p = crun.params
     c = condition(get_json(crun, "httproute", p.route.name, p.namespaces.app), cond, "parents")
     return c.get("status") == "True", seen(c)
@@ -264,8 +262,6 @@ def cleanup_clusters(run: Run) -> None:
 def _leftovers(crun: Run) -> list[str]:
     """Objects with this run's label, of the kinds the runbook creates that this cluster serves (cluster2
     has no Gateway API CRDs: notebook 08 installs them only where the gateway is)."""
-    from ..errors import NotFound
-
     found = []
     for kind in CREATED_KINDS:
         try:

@@ -270,7 +270,7 @@ def waypoint_log(run: Run) -> Any:
     """The waypoint's access log, parsed, with each line's upstream pod IP as ``upstream_ip``
     (the upstream host is ``envoy://connect_originate/<pod ip>:<port>``, R7.6) and ``t`` in seconds
     since the epoch of the proxy's clock."""
-    from .. import logs
+    from .. import logs  # pandas: loaded on use, not at notebook start
 
     p = run.params
     df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",

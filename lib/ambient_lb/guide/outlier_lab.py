@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import ui
+from .. import shell, ui
 from ..checks import CheckResult, check, from_wait, poll, skipped
 from ..errors import RunbookError
 from .cluster import apply, get_json, kubectl, quietly
@@ -175,7 +175,7 @@ def failing_replicas(run: Run) -> None:
 
 def _shown(read: Any, what: str) -> Any:
     """Run a read a step shows; a connection that drops (a port-forward, an admin) becomes a RunbookError."""
-    from urllib3.exceptions import HTTPError
+    from urllib3.exceptions import HTTPError  # ~60 ms: loaded on use, not at notebook start
 
     try:
         return read()
@@ -390,7 +390,7 @@ def sweep_and_backoff(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        from .. import plots, stats, traffic
+        from .. import plots, stats, traffic  # matplotlib, pandas: loaded on use, not at notebook start
 
         keep = REPLICAS[0]
         _only_first_replica(run, s)
@@ -451,8 +451,6 @@ def _only_first_replica(run: Run, s: Step) -> None:
 
 def _show_lines_to(run: Run, ip: str, n: int) -> None:
     """Shown: ``kubectl logs ... | grep 'connect_originate/<ip>:' | tail -n``, with what it prints."""
-    from .. import shell
-
     p = run.params
     res = quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}")
     needle = f"connect_originate/{ip}:"
@@ -545,7 +543,7 @@ def outlier_locality_failover(run: Run) -> None:
     traffic stays in the waypoint's zone until a host there is ejected, then part spills (R4.6)."""
 
     def act(run: Run, s: Step) -> None:
-        from .. import plots, stats
+        from .. import plots, stats  # matplotlib, pandas: loaded on use, not at notebook start
 
         kubectl(run, "get", "nodes", "-L", ZONE)
         _only_first_replica(run, s)

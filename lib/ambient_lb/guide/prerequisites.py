@@ -6,9 +6,11 @@ import os
 import sys
 from typing import Any
 
+from .. import shell
 from ..checks import check, from_wait, skipped
+from ..shell import Secret, display_line, display_path, run as sh
 from .cluster import get_json, items, kubectl, quietly
-from .run import Run, Step, do_step
+from .run import SIM_KUBECONFIG, Run, Step, do_step
 
 
 DEMO_LICENSE = "ambient-lb-sim-demo-license"  # accepted by the simulator's kgateway only
@@ -24,7 +26,6 @@ def tools(run: Run) -> None:
         if run.sim or run.simulator is not None:
             s.add(skipped("helm installed", "not needed on the simulator: it stands in for the charts"))
             return
-        from ..shell import run as sh
 
         res = sh(["helm", "version", "--short"], timeout=30, check=False)
         s.add(check("helm installed", res.returncode == 0, res.stdout.strip(),
@@ -53,11 +54,6 @@ def simulator(run: Run) -> None:
 
 def ensure_simulator(run: Run) -> None:
     """``ambient-lb sim up`` (idempotent: it reports a running simulator instead of a second one)."""
-    from ..shell import run as sh
-
-    from ..shell import display_line, display_path
-    from .run import SIM_KUBECONFIG
-
     sim = run.params.sim
     where = [] if run.kubeconfig == SIM_KUBECONFIG.expanduser() else ["--kubeconfig", str(run.kubeconfig)]
     flags = ["--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
@@ -73,8 +69,6 @@ def cluster_reachable(run: Run) -> None:
     and the API server answers. Every later command relies on the first two, so none repeats
     ``--kubeconfig`` or ``--context``: copied into a terminal after this step, each runs as shown."""
     def act(run: Run, s: Step) -> None:
-        from .. import shell
-
         want = run.params.context
         if run.kubeconfig_shown is not None:
             run.export_kubeconfig()
@@ -160,8 +154,6 @@ def license_key(run: Run) -> None:
 
 def license_secret(run: Run) -> Any:
     """The key as a ``shell.Secret`` (redacted everywhere); the demo key on sim when unset."""
-    from ..shell import Secret
-
     var = run.params.license.env_var
     if run.sim and not os.environ.get(var, "").strip():
         return Secret(DEMO_LICENSE, var)

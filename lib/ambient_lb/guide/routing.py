@@ -96,7 +96,7 @@ def mtls_proof(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        from .. import logs
+        from .. import logs  # pandas: loaded on use, not at notebook start
 
         send(run, p.app.replicas * 2, show=False)  # make sure every pod has fresh log lines
         kubectl(run, "get", "pods", "-n", p.namespaces.app, "-o", "wide")

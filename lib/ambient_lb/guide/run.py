@@ -14,10 +14,12 @@ from typing import Any, Callable
 
 from .. import manifests, ui
 from ..checks import CheckResult, StepResult
-from ..errors import RunbookError
+from ..errors import ClusterError, NotFound, ParameterError, RunbookError
+from ..kube import Kube
+from ..shell import CommandLog, display_path
+from ..simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG  # where `ambient-lb sim up` writes it
 
 
-SIM_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")
 SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
 
 
@@ -26,7 +28,7 @@ RUN_LABEL = manifests.RUN_LABEL
 
 def load(path: str | None, overrides: Any = None) -> Any:
     """Validated params (``params.load_params``); bad input stops here, before any cluster call."""
-    from ..params import load_params
+    from ..params import load_params  # pydantic: loaded on use, not at notebook start
 
     return load_params(path or None, overrides or None)
 
@@ -60,8 +62,6 @@ class Run:
     @property
     def kube(self) -> Any:
         if self._kube is None:
-            from ..kube import Kube
-
             self._kube = _make_kube(Kube, self)
         return self._kube
 
@@ -70,8 +70,6 @@ class Run:
         """What the cluster says of itself if it is the ambient-lb simulator (its ``kube-public``
         ConfigMap ``ambient-lb-simulator``: speed, seed, strict, topology), else None. Read once."""
         if "_simulator" not in self.state:
-            from ..errors import ClusterError, NotFound
-
             try:
                 cm = self.kube.read("configmap", SIMULATOR_CONFIGMAP, "kube-public")
             except NotFound:
@@ -90,8 +88,6 @@ class Run:
     @property
     def kubeconfig_shown(self) -> str | None:
         """The kubeconfig as a learner types it (``~/...``), or None for kubectl's default."""
-        from ..shell import display_path
-
         return display_path(self.kubeconfig) if self.kubeconfig is not None else None
 
     def export_kubeconfig(self) -> None:
@@ -140,8 +136,6 @@ def _mode(interactive: Any) -> bool | None:
         return None
     if value in ("yes", "true", "1", "no", "false", "0"):
         return value in ("yes", "true", "1")
-    from ..errors import ParameterError
-
     raise ParameterError(f"interactive={interactive!r}: use auto, yes or no (e.g. interactive=\"auto\")")
 
 
@@ -176,8 +170,6 @@ Action = Callable[[Run, Step], None]
 
 
 def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResult:
-    from ..shell import CommandLog
-
     s = Step(number, title)
     with CommandLog() as log:
         for part in parts:

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ParameterError
 from ..helm import Helm
 from ..kube import ContextMismatch, Kube, context_server, read_kubeconfig
+from ..shell import display_line, display_path, run as sh
 from .run import SIM_KUBECONFIG, Run
 
 TOPOLOGY = "two-clusters"  # the built-in topology: cluster1 on network1, cluster2 on network2
@@ -77,8 +78,6 @@ class TwoClusters:
 
     @property
     def kubeconfig_shown(self) -> str | None:
-        from ..shell import display_path
-
         return display_path(self.kubeconfig) if self.kubeconfig is not None else None
 
 
@@ -148,8 +147,6 @@ def clusters(run: Run) -> TwoClusters:
 def ensure_second_simulator(run: Run) -> bool:
     """On ``sim``: ``ambient-lb sim up --topology two-clusters --kubeconfig <its file>`` (shown as typed);
     True when this call started it, False when it was running already. On a cluster: False."""
-    from ..shell import display_line, display_path, run as sh
-
     if not run.sim:
         return False
     kubeconfig, _ = where(run)
@@ -164,8 +161,6 @@ def ensure_second_simulator(run: Run) -> bool:
 def release_second_simulator(run: Run, started: bool) -> str | None:
     """At the end of notebook 08, on ``sim``: ``ambient-lb sim down --kubeconfig <its file>`` if 08 started
     the two-cluster simulator, else leave it running; what was done, for a note (None on a cluster)."""
-    from ..shell import display_path, run as sh
-
     if not run.sim:
         return None
     kubeconfig, _ = where(run)

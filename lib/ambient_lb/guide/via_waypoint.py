@@ -136,7 +136,7 @@ def waypoint_in_path(run: Run) -> None:
     p = run.params
 
     def act(run: Run, s: Step) -> None:
-        from .. import logs
+        from .. import logs  # pandas: loaded on use, not at notebook start
 
         before = _waypoint_hits(run, logs)
         send(run, 1)

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import ParameterError
 from . import GATEWAY_API_CRDS
 
 BUNDLED: dict[str, tuple[Path, str]] = {
@@ -21,8 +22,6 @@ BUNDLED: dict[str, tuple[Path, str]] = {
 
 def text(name: str) -> str:
     """The manifest's YAML; a name not shipped is a ParameterError naming the ones that are."""
-    from ..errors import ParameterError
-
     if name not in BUNDLED:
         raise ParameterError(f"no bundled manifest {name!r}; choose one of {', '.join(BUNDLED)} "
                              "(e.g. ambient-lb manifests gateway-api-crds)")

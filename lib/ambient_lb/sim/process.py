@@ -49,9 +49,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..errors import ParameterError, SimulatorError
+from .kubeconfig_defaults import CONTEXT, DEFAULT_KUBECONFIG
 
-CONTEXT = "ambient-lb-sim"
-DEFAULT_KUBECONFIG = Path("~/.ambient-lb/sim/kubeconfig")
 READY_TIMEOUT = 30.0  # wall seconds `sim up` waits for the child to answer
 
 

@@ -22,11 +22,12 @@ Modules (the pure Envoy/ztunnel model lives in ``model/``, written separately):
 | ``admin`` | Envoy admin (``/stats``, ``/clusters``, ``/config_dump``) on 127.0.0.1:15000 of waypoint pods and 127.0.0.1:19000 of kgateway proxy pods (R13.1, R13.2) |
 | ``proxy_config`` | a waypoint's ProxyConfig and annotations → its Envoy stats matcher (R13.5) |
 | ``pod_sockets`` | what listens in each pod (``cluster.pod_ports``) and what ``kubectl exec`` runs (``pod_exec``) |
-| ``images``, ``pilot_agent``, ``wget`` | the programs in the proxy images: ``pilot-agent request``, ``wget`` (R13.7, R13.8) |
+| ``images``, ``pilot_agent``, ``wget``, ``exec_context`` | the programs in the proxy images: ``pilot-agent request``, ``wget`` (R13.7, R13.8), and where they run |
 | ``accesslogs`` | each hop's access-log lines into ``cluster.logs`` |
 | ``charts`` | the helm stand-in for the two enterprise-kgateway charts |
 | ``gatewayapi`` | the Gateway API v1.5.0 standard CRDs as the project's own manifests |
 | ``multicluster`` | peering of several simulated clusters: global services ``*.mesh.internal`` (R9) |
+| ``global_names`` | how a global service is named and referred to: the scope label, the hostname, the backendRef kind (R9.1) |
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Who calls it: ``pod_sockets`` registers one ``EnvoyAdmin`` per proxy pod as a loopback-only
 ``PodPort`` (R13.1, R13.2): ``kubectl exec … pilot-agent request GET stats`` (``pilot_agent``) and
 ``kubectl port-forward … 19000`` reach it, the API server's ``pods/proxy`` does not.
-``DataPlane.start()`` calls ``register_admin``, which hands over to ``pod_sockets``.
+``DataPlane.start()`` starts ``pod_sockets``, which keeps those ports registered.
 
 | path | what |
 | --- | --- |
@@ -31,6 +31,7 @@ from .model.envoy_cluster import EnvoyCluster
 from .model.proxy_flavours import ClusterShape, Flavour, istio_eds
 from .model.stats_matcher import KEEP_ALL, StatsMatcher
 from .proxies import Proxy
+from .proxy_config import waypoint_stats_matcher
 
 TEXT = "text/plain; charset=UTF-8"
 JSON = "application/json"
@@ -162,21 +163,12 @@ def _masked(entry: dict[str, Any], mask: str) -> dict[str, Any]:
     return out
 
 
-def register_admin(cluster: Cluster, dp: Any) -> None:
-    """Called by ``DataPlane.start()``: keep the pods' sockets and programs registered (``pod_sockets``)."""
-    from .pod_sockets import track_pod_sockets
-
-    track_pod_sockets(cluster, dp)
-
-
 def matcher_for(cluster: Cluster, flavour: Flavour, ns: str, pod: str) -> Callable[[], StatsMatcher]:
     """The source of a proxy's stats matcher: Istio's list from the pod (R13.5), or all stats (R13.2)."""
     if flavour.name != "istio":
         return lambda: KEEP_ALL
 
     def build() -> StatsMatcher:
-        from .proxy_config import waypoint_stats_matcher
-
         matcher, problems = waypoint_stats_matcher(cluster, cluster.store.get(o.PODS, ns, pod))
         for problem in problems:
             cluster.logs.write(ns, pod, flavour.container, f"[ambient-lb simulator] {problem}")

@@ -47,6 +47,7 @@ from .model.errors import ModelError
 from .model.hosts import Failure, Host, Outcome
 from .model.responses import RESPONSES, Kind, retry_policy
 from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
+from .pod_sockets import track_pod_sockets
 from .proxies import Proxies, Proxy
 
 REFUSED = "io error: Connection refused (os error 111)"
@@ -135,8 +136,7 @@ class DataPlane:
         self.istiod.subscribe(self._on_push)
         self._on_push(self.istiod.view)
         self.kgw.reconcile()
-        from .admin import register_admin
-        register_admin(cluster, self)
+        track_pod_sockets(cluster, self)
 
     # ---- istiod pushes -------------------------------------------------------------------------
     def _on_push(self, view: MeshView) -> None:

@@ -15,19 +15,11 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from ..cluster import Cluster, ExecResult, ProgramNotFound
+from .exec_context import ExecContext
 from .pilot_agent import pilot_agent
 from .wget import wget
 
-Program = Callable[["ExecContext", list[str], bytes], Awaitable[ExecResult]]
-
-
-@dataclass(frozen=True)
-class ExecContext:
-    """Where a program runs: the pod (its network namespace) and the simulated cluster."""
-
-    cluster: Cluster
-    namespace: str
-    pod: str
+Program = Callable[[ExecContext, list[str], bytes], Awaitable[ExecResult]]
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from ..clock import to_rfc3339
 from ..cluster import Cluster
 from . import objects as o
 from .charts import CONTROLLER_NAME, LICENSE_KEY_FIELD, LICENSE_SECRET
+from .global_names import GLOBAL, SCOPE_LABEL, is_hostname_ref
 from .routes import RouteEntry, entries, hosts_intersect, parent_refs
-from .multicluster import GLOBAL, SCOPE_LABEL, is_hostname_ref
 
 PROXY_IMAGE = "us-docker.pkg.dev/solo-public/enterprise-kgateway/envoy-wrapper:2.2.0-rc.2"
 PROXY_CONTAINER = "kgateway-proxy"
@@ -315,7 +315,7 @@ class KgatewayController(o.Debounced):
     def _resolve(self, route: o.Obj) -> tuple[bool, str, str]:
         for rule in (route.get("spec") or {}).get("rules") or []:
             for b in rule.get("backendRefs") or []:
-                if is_hostname_ref(b):  # R9.1 [solo]: a global service's hostname (multicluster.py)
+                if is_hostname_ref(b):  # R9.1 [solo]: a global service's hostname (global_names.py)
                     peering = self.cluster.extensions.get("peering")
                     if peering is None or not peering.has_global(b["name"]):
                         return False, "BackendNotFound", (f'global service "{b["name"]}" not found: no cluster has '

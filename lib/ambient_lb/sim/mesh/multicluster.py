@@ -25,48 +25,23 @@ service is not modelled: ZT(GW) balances it directly ("if no waypoint, load bala
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cluster import Cluster
 from ..store import Event
 from ..topology import cluster_topology
 from . import objects as o
 from .accesslogs import peer
+from .dataplane import DataPlane, Downstream, Reply, reset_reply
+from .global_names import GLOBAL, SCOPE_LABEL, global_vip, split_host
 from .istiod import Endpoint, MeshView, ServiceView
 from .model import accesslog as al
 from .model.hosts import Host
 from .model.locality import ModeDecision, resolve_mode
 from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 
-if TYPE_CHECKING:
-    from .dataplane import DataPlane, Downstream, Reply
-
-SCOPE_LABEL = "solo.io/service-scope"
-GLOBAL = "global"
-SUFFIX = ".mesh.internal"
-HOSTNAME_GROUP = "networking.istio.io"
 EAST_WEST_PORT = 15008
-
-
-def is_hostname_ref(ref: dict[str, Any]) -> bool:
-    """An HTTPRoute backendRef of kind ``Hostname`` in group ``networking.istio.io``."""
-    return ref.get("kind") == "Hostname" and ref.get("group") == HOSTNAME_GROUP
-
-
-def split_host(host: str) -> tuple[str, str] | None:
-    """``<name>.<ns>.mesh.internal`` → (namespace, name), else None (R9.1)."""
-    if not host.endswith(SUFFIX):
-        return None
-    parts = host[: -len(SUFFIX)].split(".")
-    return (parts[1], parts[0]) if len(parts) == 2 and all(parts) else None
-
-
-def global_vip(host: str) -> str:
-    """[model] A stable VIP for a global hostname, in 240.240.0.0/16."""
-    n = zlib.crc32(host.encode()) % (254 * 254)
-    return f"240.240.{n // 254}.{1 + n % 254}"
 
 
 def _scoped(labels: dict[str, str], ns_labels: dict[str, str]) -> bool:
@@ -145,8 +120,6 @@ class Peering:
     async def serve(self, dp: DataPlane, gw: Endpoint, view: MeshView, host: str, port: int,
                     down: Downstream, start: float, route: str) -> Reply:
         """GW Envoy → global VIP → ZT(GW) → a local pod, or the remote E/W gateway → remote pod."""
-        from .dataplane import Reply, reset_reply
-
         members = self.members(host)
         if not members:  # ResolvedRefs=False: kgateway answers 500 itself
             reply = Reply(500, {}, b"", 500, "-", "direct_response")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import GR
+from ..store import GR, StoreError
 
 # the built-in types, re-exported as the control plane names them (one definition for both layers)
 from ..controllers.keys import (  # noqa: F401
@@ -110,8 +110,6 @@ def merge_conditions(old: list[Obj] | None, new: list[Obj]) -> list[Obj]:
 def create(cluster: Any, gr: Any, obj: Obj) -> Obj | None:
     """Create ``obj`` the way the API server would: admission chain first (defaults, a Service's
     ClusterIP), then the store. An object that already exists is left alone (returns None)."""
-    from ..store import StoreError
-
     md = obj["metadata"]
     if cluster.store.get(gr, md.get("namespace"), md["name"]) is not None:
         return None

@@ -8,14 +8,11 @@ modelled. Failures print cobra's ``Error: …`` and Istio's log line, and exit 2
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from ..clock import to_rfc3339_micro
 from ..cluster import ExecResult
-
-if TYPE_CHECKING:
-    from .images import ExecContext
+from .exec_context import ExecContext
 
 DEBUG_PORT = 15000
 ALLOWED_PORTS = (15000, 15004, 15020, 15021)  # R13.7, sorted as Go's sets.SortedList prints them
@@ -38,7 +35,7 @@ REQUEST_HELP = ("Makes an HTTP request to the Envoy admin API\n\nUsage:\n"
                 "Envoy admin API. (default 15000)\n  -h, --help               help for request\n")
 
 
-async def pilot_agent(ctx: "ExecContext", argv: list[str], stdin: bytes) -> ExecResult:
+async def pilot_agent(ctx: ExecContext, argv: list[str], stdin: bytes) -> ExecResult:
     args = argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
         return ExecResult(stdout=ROOT_HELP.encode())
@@ -51,7 +48,7 @@ async def pilot_agent(ctx: "ExecContext", argv: list[str], stdin: bytes) -> Exec
     return _fail(ctx, f'unknown command "{sub}" for "pilot-agent"', "Run 'pilot-agent --help' for usage.\n")
 
 
-async def _request(ctx: "ExecContext", args: list[str]) -> ExecResult:
+async def _request(ctx: ExecContext, args: list[str]) -> ExecResult:
     port, positional = DEBUG_PORT, []
     it = iter(args)
     for arg in it:
@@ -80,7 +77,7 @@ async def _request(ctx: "ExecContext", args: list[str]) -> ExecResult:
     return await _send(ctx, port, method, path, body)
 
 
-async def _send(ctx: "ExecContext", port: int, method: str, path: str, body: str) -> ExecResult:
+async def _send(ctx: ExecContext, port: int, method: str, path: str, body: str) -> ExecResult:
     """R13.7: ``http://localhost:<port>/<path>``; 404 and anything ≤ 399 are printed (``fmt.Println``)."""
     sock = ctx.cluster.pod_port(ctx.namespace, ctx.pod, port)
     if sock is None or sock.handler is None:
@@ -95,7 +92,7 @@ async def _send(ctx: "ExecContext", port: int, method: str, path: str, body: str
     return ExecResult(stdout=(text + "\n").encode())
 
 
-def _fail(ctx: "ExecContext", error: str, hint: str = "") -> ExecResult:
+def _fail(ctx: ExecContext, error: str, hint: str = "") -> ExecResult:
     """cobra's ``Error:`` line, then ``log.Error(err)`` in Istio's format, exit 255 (R13.7)."""
     stamp = to_rfc3339_micro(ctx.cluster.clock.now())
     return ExecResult(stderr=f"Error: {error}\n{hint}{stamp}\terror\t{error}\n".encode(), exit_code=EXIT_FAILURE)

@@ -1,6 +1,6 @@
 """What listens in each pod and what ``kubectl exec`` can run there, kept in step with the pods.
 
-Who calls it: ``admin.register_admin`` (from ``DataPlane.start()``) calls ``track_pod_sockets``; it
+Who calls it: ``DataPlane.start()`` calls ``track_pod_sockets``; it
 re-syncs ``cluster.pod_ports`` and ``cluster.pod_exec`` on every istiod push. The API server's
 ``pods/proxy``, ``port-forward`` and ``exec`` (``sim/server``) read them.
 

@@ -10,14 +10,11 @@ Modelled: ``-q``/``--quiet``, ``-O -``/``-O-``/``-qO-``/``--output-document=-``,
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from ..cluster import ExecResult
 from . import objects as o
-
-if TYPE_CHECKING:
-    from .images import ExecContext
+from .exec_context import ExecContext
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -46,7 +43,7 @@ def parse(args: list[str]) -> tuple[bool, bool, list[str]]:
     return quiet, stdout, urls
 
 
-async def wget(ctx: "ExecContext", argv: list[str], stdin: bytes) -> ExecResult:
+async def wget(ctx: ExecContext, argv: list[str], stdin: bytes) -> ExecResult:
     quiet, stdout, urls = parse(argv[1:])
     unknown = [u[1:] for u in urls if u.startswith("\0")]
     if unknown or len(urls) != 1 or not stdout:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schema import ATOMIC, FREE, OBJECT_META, SET, ListOf, Rule, Struct
+from .rules import ATOMIC, FREE, OBJECT_META, SET, ListOf, Rule, Struct
 
 _CACHE: dict[tuple[str, str, str], Struct] = {}
 _CACHE_MAX = 256

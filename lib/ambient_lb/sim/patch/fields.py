@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator
 
-from .schema import FREE, ListOf, Rule, Struct, rule_for
+from .rules import FREE, ListOf, Rule, Struct, rule_for
 
 Path = tuple[str, ...]
 MISSING = object()

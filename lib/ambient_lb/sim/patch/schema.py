@@ -4,66 +4,20 @@ Who calls it: ``strategic.py`` (strategic merge patch: ``patchMergeKey``/``patch
 ``fields.py``/``ssa.py`` (server-side apply: ``listType``/``listMapKeys``, atomic structs). A real
 apiserver reads both from the Go struct tags of k8s.io/api; this is the part of those tags the
 simulator's kinds use. A field the table does not name behaves like an untagged field: an object
-merges key by key, a list is replaced (SMP) or owned as a whole (SSA).
-
-    Struct(fields, value=False, atomic=False)
-        value   a non-pointer Go struct (``spec``, ``template``): always present, so it is never a
-                member of an Update's field set (no ``.: {}`` entry in managedFields)
-        atomic  SSA owns and replaces it whole (``LabelSelector``: ``f:selector: {}``)
-    ListOf(kind, keys, defaults, item)
-        kind "map"   merge items by ``keys`` (SMP uses ``keys[0]``), e.g. containers by name
-        kind "set"   a list of scalars merged as a set (finalizers)
-        kind "atomic" replaced whole
-        defaults     key values the apiserver defaults (container port ``protocol: TCP``), so an
-                     applied item without them is the same item as the live one
+merges key by key, a list is replaced (SMP) or owned as a whole (SSA). The table is written in the
+vocabulary of ``rules.py``; a custom resource's rules come from its CRD (``crdschema.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
+from .crdschema import crd_schema
 from .errors import UnsupportedPatch
+from .rules import ATOMIC, OBJECT_META, SET, Rule, Struct, by
 
-
-@dataclass(frozen=True)
-class Struct:
-    fields: dict[str, "Rule"] = field(default_factory=dict)
-    value: bool = False
-    atomic: bool = False
-
-    def child(self, name: str) -> "Rule | None":
-        return self.fields.get(name)
-
-
-@dataclass(frozen=True)
-class ListOf:
-    kind: str  # "map" | "set" | "atomic"
-    keys: tuple[str, ...] = ()
-    defaults: tuple[tuple[str, Any], ...] = ()
-    item: Struct | None = None
-    value: bool = False  # no ``omitempty`` in Go: always present, never a member of an Update set
-
-    @property
-    def merge_key(self) -> str:
-        return self.keys[0] if self.keys else ""
-
-
-Rule = Union[Struct, ListOf]
-ATOMIC = ListOf("atomic")
-SET = ListOf("set")
-FREE = Struct()  # an untyped map (labels, CR spec): merged key by key
 TCP = (("protocol", "TCP"),)
-
-
-def by(*keys: str, item: Struct | None = None, defaults: tuple[tuple[str, Any], ...] = (),
-       value: bool = False) -> ListOf:
-    return ListOf("map", keys, defaults, item or FREE, value)
-
-
 CONDITIONS = by("type")
-OWNER_REFS = by("uid")
-OBJECT_META = Struct({"finalizers": SET, "ownerReferences": OWNER_REFS, "managedFields": ATOMIC}, value=True)
 LABEL_SELECTOR = Struct(atomic=True)
 
 CONTAINER = Struct({
@@ -175,14 +129,5 @@ def apply_schema(obj: dict[str, Any], crd: dict[str, Any] | None = None) -> Stru
     if builtin is not None:
         return builtin
     if crd is not None:
-        from .crdschema import crd_schema
         return crd_schema(crd, version) or CUSTOM
     return CUSTOM
-
-
-def rule_for(parent: Struct | None, name: str, value: Any) -> Rule:
-    """The rule for field ``name`` holding ``value``: the table's, else by shape."""
-    rule = parent.child(name) if parent is not None else None
-    if rule is not None:
-        return rule
-    return ATOMIC if isinstance(value, list) else FREE

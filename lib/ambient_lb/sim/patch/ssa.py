@@ -33,7 +33,8 @@ from typing import Any
 from .errors import ApplyConflict, PatchError
 from .fields import (MISSING, Path, field_set, from_fields_v1, item_element, path_string, remove_at,
                      to_fields_v1, value_at, walk)
-from .schema import FREE, ListOf, Struct, apply_schema, rule_for
+from .rules import FREE, ListOf, Struct, rule_for
+from .schema import apply_schema
 from .values import jcopy
 
 Ident = tuple[str, str, str]  # (manager, operation, subresource)

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import PatchError
-from .schema import FREE, ListOf, Struct, rule_for, smp_schema
+from .rules import FREE, ListOf, Struct, rule_for
+from .schema import smp_schema
 from .values import jcopy
 
 DIRECTIVE = "$patch"

@@ -13,6 +13,7 @@ import random
 from typing import Any, Callable
 
 from .. import batch_rules
+from ..store import GR
 
 Obj = dict[str, Any]
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -203,7 +204,6 @@ class Allocator:
         self.net = ipaddress.ip_network("10.96.0.0/16")
 
     def _services(self) -> list[Obj]:
-        from ..store import GR
         return self.store.list(GR("", "services"))
 
     def cluster_ip(self) -> str:

@@ -25,6 +25,7 @@ from aiohttp import web
 from ..clock import to_rfc3339
 from ..store import GR
 from . import bodies
+from .rest import predicate
 from .routing import Target
 from .state import CRD_GR, ServerState, json_response, list_body, respond_object
 from .status import ApiError, conflict, not_found, success
@@ -215,7 +216,6 @@ async def delete(srv: ServerState, request: web.Request, t: Target) -> web.Strea
 
 async def delete_collection(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
     """R16.4: every listed object is deleted as one DELETE would; the answer is the list as listed."""
-    from .rest import predicate
     opts = delete_options(request, await bodies.read(request))
     dry = bodies.dry_run(request, opts)
     items = list(srv.store.list(t.rt.gr, t.namespace, predicate(request, t)))

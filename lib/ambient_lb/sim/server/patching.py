@@ -16,7 +16,7 @@ from aiohttp import web
 from . import bodies
 from .routing import Target
 from .state import ServerState, engine, respond_object
-from .status import ApiError, unsupported_media_type
+from .status import ApiError, not_found, unsupported_media_type
 from .writes import (check_rv, commit_create, commit_update, field_manager, prepare_new,
                      prepare_update)
 
@@ -65,7 +65,6 @@ async def patch(srv: ServerState, request: web.Request, t: Target) -> web.Stream
         return await server_side_apply(srv, request, t, body)
     old = srv.store.get(t.rt.gr, t.namespace, t.name or "")
     if old is None:
-        from .status import not_found
         raise not_found(t.rt, t.name or "")
     check_rv(t, old, body)
     patched = apply_patch(t, ctype, old, body)

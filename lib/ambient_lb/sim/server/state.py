@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..clock import to_rfc3339
+from ..clock import parse_rfc3339, to_rfc3339
 from ..cluster import Cluster
 from ..resources import ResourceType
 from ..store import GR
@@ -24,6 +24,7 @@ from . import encoding
 from .defaults import Allocator
 from .routing import Target
 from .status import ApiError
+from .watch_hub import WatchHub
 
 Obj = dict[str, Any]
 CRD_GR = GR("apiextensions.k8s.io", "customresourcedefinitions")
@@ -59,10 +60,9 @@ class ServerState:
     timings: collections.deque[tuple[str, str, float]] = field(
         default_factory=lambda: collections.deque(maxlen=20_000))
     allocator: Allocator = field(init=False)
-    hub: Any = field(init=False)
+    hub: WatchHub = field(init=False)
 
     def __post_init__(self) -> None:
-        from .watch import WatchHub
         self.allocator = Allocator(self.cluster.store, self.cluster.rng)
         self.hub = WatchHub(self.cluster.store)
 
@@ -116,7 +116,6 @@ def table(srv: ServerState, request: web.Request, rt: ResourceType, objs: list[O
 
 
 def _age(now: float, stamp: str | None) -> str:
-    from ..clock import parse_rfc3339
     if not stamp:
         return "<unknown>"
     s = max(0, int(now - parse_rfc3339(stamp)))

@@ -13,72 +13,25 @@ research §2.6:
 - Table watches (``kubectl get -w``) carry one-row Tables, with column definitions only on the
   first event (apiserver serveWatch).
 
-One ``WatchHub`` listens to the store and hands events to the open watches of that type.
+One ``WatchHub`` (``watch_hub.py``) listens to the store and hands events to the open watches of that type.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
-from ..store import GR, Event, Expired
+from ..store import Event, Expired
 from . import bodies
 from .routing import Target
-from .state import dumps, for_version, table, wants_table
+from .state import ServerState, dumps, for_version, table, wants_table
 from .status import ApiError
-
-if TYPE_CHECKING:
-    from .state import ServerState
+from .watch_hub import Watcher
 
 Obj = dict[str, Any]
-
-
-class Watcher:
-    def __init__(self, gr: GR, namespace: str | None) -> None:
-        self.gr = gr
-        self.namespace = namespace
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-
-
-class WatchHub:
-    """The single store listener that feeds every open watch of a type (and ends them at shutdown)."""
-
-    def __init__(self, store: Any) -> None:
-        self._by_gr: dict[GR, set[Watcher]] = collections.defaultdict(set)
-        self.on_change: list[Callable[[int], None]] = []  # called with count() when a watch opens or closes
-        store.subscribe(self._on_event)
-
-    def _on_event(self, ev: Event) -> None:
-        for w in self._by_gr.get(ev.gr, ()):
-            if w.namespace is None or (ev.obj.get("metadata") or {}).get("namespace") == w.namespace:
-                w.queue.put_nowait(ev)
-
-    def open(self, gr: GR, namespace: str | None) -> Watcher:
-        w = Watcher(gr, namespace)
-        self._by_gr[gr].add(w)
-        self._changed()
-        return w
-
-    def close(self, w: Watcher) -> None:
-        self._by_gr[w.gr].discard(w)
-        self._changed()
-
-    def _changed(self) -> None:
-        n = self.count()
-        for fn in list(self.on_change):
-            fn(n)
-
-    def close_all(self) -> None:
-        for ws in self._by_gr.values():
-            for w in ws:
-                w.queue.put_nowait(None)
-
-    def count(self) -> int:
-        return sum(len(ws) for ws in self._by_gr.values())
 
 
 def transition(ev: Event, pred: Callable[[Obj], bool] | None) -> tuple[str, Obj] | None:
@@ -113,7 +66,7 @@ def _start_rv(request: web.Request) -> int | None:
 class _Encoder:
     """Turns (type, object) into watch-event lines, JSON objects or one-row Tables."""
 
-    def __init__(self, srv: "ServerState", request: web.Request, t: Target) -> None:
+    def __init__(self, srv: ServerState, request: web.Request, t: Target) -> None:
         self.srv, self.request, self.t = srv, request, t
         self.as_table = wants_table(request)
         self.first = True
@@ -138,7 +91,7 @@ def _expired(message: str) -> bytes:
     return dumps({"type": "ERROR", "object": status})
 
 
-def _backlog(srv: "ServerState", t: Target, pred: Any, start: int | None, enc: _Encoder) -> list[bytes]:
+def _backlog(srv: ServerState, t: Target, pred: Any, start: int | None, enc: _Encoder) -> list[bytes]:
     """The lines to send first: synthetic ADDED (no start RV) or the history after ``start``."""
     if start is None:
         return [enc.line("ADDED", o) for o in srv.store.list(t.rt.gr, t.namespace, pred)]
@@ -152,7 +105,7 @@ def _backlog(srv: "ServerState", t: Target, pred: Any, start: int | None, enc: _
     return out
 
 
-async def serve(srv: "ServerState", request: web.Request, t: Target, pred: Any) -> web.StreamResponse:
+async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) -> web.StreamResponse:
     start = _start_rv(request)
     timeout = bodies.int_param(request, "timeoutSeconds")
     bookmarks = bodies.bool_param(request, "allowWatchBookmarks")
@@ -178,7 +131,7 @@ async def serve(srv: "ServerState", request: web.Request, t: Target, pred: Any) 
         srv.hub.close(w)
 
 
-async def _pump(srv: "ServerState", resp: web.StreamResponse, w: Watcher, pred: Any, enc: _Encoder,
+async def _pump(srv: ServerState, resp: web.StreamResponse, w: Watcher, pred: Any, enc: _Encoder,
                 timeout: int | None, bookmarks: bool) -> None:
     deadline = None if timeout is None else time.monotonic() + timeout
     next_mark = time.monotonic() + srv.bookmark_seconds

@@ -16,7 +16,8 @@ from typing import Any
 from ...controllers.containers import ContainerStart, ProbeResult, http_result, probe_port, refused
 from ...controllers.faults import honoured
 from .. import objects as o
-from .base import App, AppRequest, AppResponse, Container, Launch, Model
+from ..charts import CONTROLLER_IMAGE
+from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
 from .faults import PodFaults
 from .registry import Unmodelled, is_modelled, launch as launch_image
 
@@ -42,8 +43,6 @@ class AppRuntime:
     def start(self, cluster: Any) -> None:
         self.cluster = cluster
         cluster.extensions["apps"] = self
-        from ..charts import CONTROLLER_IMAGE
-        from .base import ImageRef
         self.models[ImageRef.parse(CONTROLLER_IMAGE).repository] = ("kgateway-controller", self._kgateway_controller)
 
     # ---- the kubelet's hook (controllers/containers.py AppHook) -----------------------------------
