@@ -21,12 +21,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import shell
 from .checks import STEP_MIME
 from .errors import ParameterError
 from .report import render_run_html
+
+if TYPE_CHECKING:
+    from .params import Params
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 ERROR_CELL_TAG = "papermill-error-cell-tag"
@@ -48,8 +51,8 @@ def main(args: argparse.Namespace) -> int:
     notebooks = select_notebooks(Path(args.notebooks), args.start, args.only)
     run = RunRecord(out=Path(args.out))
     run.out.mkdir(parents=True, exist_ok=True)
-    params_file = resolve_params(args.params, args.overrides, run.out / "params.yaml")
-    skips = {} if args.only else skip_reasons(notebooks, params_file)
+    params_file, params = resolve_params(args.params, args.overrides, run.out / "params.yaml")
+    skips = {} if args.only else skip_reasons(notebooks, params)
     print(f"ambient-lb run: {len(notebooks)} notebook(s) -> {run.out}", flush=True)
     sim_kubeconfig = start_simulator(params_file, args.run_id)
     code = execute_all(notebooks, run, params_file, run_id=args.run_id,
@@ -81,22 +84,24 @@ def select_notebooks(directory: Path, start: str | None, only: str | None) -> li
     return found
 
 
-def resolve_params(path: str | None, overrides: list[str], dest: Path) -> str:
-    """Validate params now (bad input stops before anything runs) and write the resolved file."""
+def resolve_params(path: str | None, overrides: list[str], dest: Path) -> tuple[str, Params]:
+    """Validate params now (bad input stops before anything runs) and write the resolved file.
+
+    Returns the resolved file's path (what the notebooks get) and the validated params.
+    """
     from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
 
     params = guide.load(path, overrides)
     dest.write_text(guide.dump_params(params))
-    return str(dest.resolve())
+    return str(dest.resolve()), params
 
 
-def skip_reasons(notebooks: list[Path], params_file: str) -> dict[str, str]:
+def skip_reasons(notebooks: list[Path], params: Params) -> dict[str, str]:
     """The notebooks these params cannot run, with why (``guide.skip_reason``): e.g. 08 on a cluster
     target without ``multicluster.contexts``. ``--only NN`` bypasses this: asked for, it runs and
     its first step fails with the hint."""
     from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
 
-    params = guide.load(params_file, [])
     reasons = {nb.stem: guide.skip_reason(nb.stem, params) for nb in notebooks}
     return {name: why for name, why in reasons.items() if why}
 
