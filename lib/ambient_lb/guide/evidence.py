@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+import shlex
+from typing import Any, Sequence
 
 from .. import shell
 from ..checks import check
@@ -102,6 +103,31 @@ def waypoint_admin(run: Run, path: str, show: bool = True) -> str:
     res = (kubectl if show else quietly)(run, "exec", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
                                          "--", "pilot-agent", "request", "GET", path)
     return res.stdout
+
+
+_ERE_SPECIALS = re.compile(r"([.\[\]{}()*+?^$|\\])")
+
+
+def grep_literal(text: str) -> str:
+    """``text`` as a ``grep -E`` pattern (and a Python ``re`` one) that matches it literally.
+
+    Envoy cluster names carry ``.`` and ``|`` (``inbound-vip|8000|http|httpbin.httpbin.svc.cluster.local``):
+    unescaped, ``|`` splits the pattern into alternatives and ``.`` matches any character."""
+    return _ERE_SPECIALS.sub(r"\\\1", text)
+
+
+def shown_grep(run: Run, args: Sequence[str], pattern: str, show: bool = True) -> tuple[Any, list[str]]:
+    """Run ``kubectl <args>`` and keep the lines ``grep -E '<pattern>'`` would print (``pattern`` is
+    matched with Python's ``re``, which reads these ERE patterns as grep -E does); with ``show``, the
+    command is shown as ``kubectl <args> | grep -E '<pattern>'`` with those lines as its output.
+    Returns the command's result and the kept lines."""
+    res = quietly(run, *args, check=False)
+    kept = [ln for ln in res.stdout.splitlines() if re.search(pattern, ln)]
+    if show:
+        shell.record(shell.CommandResult(list(res.args), res.returncode, "".join(ln + "\n" for ln in kept),
+                                     res.stderr, "kubectl " + " ".join(shlex.quote(a) for a in args)
+                                     + f" | grep -E '{pattern}'"))
+    return res, kept
 
 
 def waypoint_stats(run: Run, show: bool = True) -> dict[str, float]:

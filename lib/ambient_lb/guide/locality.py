@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shlex
 import textwrap
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
@@ -28,7 +27,7 @@ from .. import manifests, shell, ui
 from ..checks import CheckResult, StepResult, check, poll
 from ..errors import RunbookError
 from .cluster import apply, get_json, items, kubectl, quietly, ready_pods
-from .evidence import curl_output
+from .evidence import curl_output, grep_literal, shown_grep
 from .install import find_address
 from .run import RUN_LABEL, Run, Step, _execute, do_step, seconds
 
@@ -363,31 +362,16 @@ def gateway_cluster(run: Run, show: bool = False) -> dict[str, dict[str, str]]:
     p = run.params
     name = f"kube_{LAB_NS}_{APP}_{SERVICE_PORT}"
     args = ("exec", "-n", p.namespaces.kgateway, f"deploy/{p.gateway.name}", "--", "wget", "-qO-", GATEWAY_ADMIN)
-    res = _shown_grep(run, args, f"^{name}::.*::(priority|health_flags)::") if show else \
-        quietly(run, *args, check=False)
-    return _cluster_rows(res.stdout, name)
+    _, rows = shown_grep(run, args, f"^{grep_literal(name)}::.*::(priority|health_flags)::", show)
+    return _cluster_rows("\n".join(rows), name)
 
 
 def waypoint_cluster(run: Run, pod: str, show: bool = False) -> dict[str, dict[str, str]]:
     """The waypoint pod's ``inbound-vip`` cluster for the lab Service, through ``pilot-agent`` (R13.7)."""
     name = f"inbound-vip|{SERVICE_PORT}|http|{APP}.{LAB_NS}.svc.cluster.local"
     args = ("exec", "-n", LAB_NS, pod, "--", "pilot-agent", "request", "GET", "clusters")
-    pattern = "^" + name.replace("|", "\\|") + "::.*::(priority|health_flags)::"  # \| is a literal | in grep -E
-    res = _shown_grep(run, args, pattern) if show else quietly(run, *args, check=False)
-    return _cluster_rows(res.stdout, name)
-
-
-def _shown_grep(run: Run, args: Sequence[str], pattern: str) -> Any:
-    """Run ``kubectl <args>`` and show it as ``kubectl <args> | grep -E '<pattern>'`` with grep's output."""
-    res = quietly(run, *args, check=False)
-    kept = "".join(ln + "\n" for ln in res.stdout.splitlines() if re.search(pattern, ln))  # what grep -E prints
-    shell.record(shell.CommandResult(list(res.args), res.returncode, kept, res.stderr,
-                                     "kubectl " + " ".join(_quote(a) for a in args) + f" | grep -E '{pattern}'"))
-    return res
-
-
-def _quote(arg: str) -> str:
-    return shlex.quote(arg)
+    _, rows = shown_grep(run, args, f"^{grep_literal(name)}::.*::(priority|health_flags)::", show)
+    return _cluster_rows("\n".join(rows), name)
 
 
 def priorities(rows: dict[str, dict[str, str]], ips: dict[str, str]) -> dict[str, tuple[int, str]]:

@@ -17,7 +17,7 @@ from typing import Any
 from .. import manifests, shell
 from ..errors import RunbookError
 from .cluster import FAULTY_LABEL, apply, get_json, items, quietly
-from .evidence import parse_outlier_stats, waypoint_admin
+from .evidence import grep_literal, parse_outlier_stats, shown_grep, waypoint_admin
 from .run import Run
 
 LAB_LABEL = "ambient-lb.dev/lab"  # on every object 07 creates (besides the run label): 07.10 deletes by it
@@ -232,20 +232,18 @@ def stats_text(d: dict[str, float]) -> str:
     return ", ".join(parts)
 
 
+def _clusters_args(run: Run) -> tuple[str, ...]:
+    p = run.params
+    return ("exec", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}", "--", "pilot-agent", "request", "GET",
+            "clusters")
+
+
 def waypoint_hosts(run: Run, show: bool = True) -> dict[str, dict[str, str]]:
     """Per host (``ip:port``) of the waypoint's app cluster: its ``/clusters`` attributes (health_flags,
-    zone, priority, ...), R13.11. Shown as ``kubectl exec ... pilot-agent request GET clusters | grep``."""
-    p = run.params
-    text = waypoint_admin(run, "clusters", show=False)
+    zone, priority, ...), R13.11. Shown as ``kubectl exec ... pilot-agent request GET clusters | grep -E``."""
     keys = ("health_flags", "zone", "priority")
-    # one pattern for the filter and the command shown: in grep -E (and Python's re) \| and \. are literal
-    name = cluster_name(run).replace(".", "\\.").replace("|", "\\|")
-    pattern = f"^{name}::[0-9.]+:[0-9]+::({'|'.join(keys)})::"
-    rows = [ln for ln in text.splitlines() if re.search(pattern, ln)]
-    if show:
-        shell.record(shell.CommandResult(["kubectl"], 0, "".join(r + "\n" for r in rows), "",
-                                         f"kubectl exec -n {p.namespaces.app} deploy/{p.waypoint.name} -- "
-                                         f"pilot-agent request GET clusters | grep -E '{pattern}'"))
+    pattern = f"^{grep_literal(cluster_name(run))}::[0-9.]+:[0-9]+::({'|'.join(keys)})::"
+    _, rows = shown_grep(run, _clusters_args(run), pattern, show)
     hosts: dict[str, dict[str, str]] = {}
     for row in rows:
         _, host, key, value = row.split("::", 3)
@@ -255,14 +253,9 @@ def waypoint_hosts(run: Run, show: bool = True) -> dict[str, dict[str, str]]:
 
 def ejected_hosts(run: Run) -> list[str]:
     """The hosts of the app's cluster that ``/clusters`` flags ``/failed_outlier_check`` (R2.10, R13.11),
-    shown as ``kubectl exec ... pilot-agent request GET clusters | grep '<cluster>::.*failed_outlier_check'``."""
-    p = run.params
-    needle = "failed_outlier_check"
-    rows = [ln for ln in waypoint_admin(run, "clusters", show=False).splitlines()
-            if ln.startswith(f"{cluster_name(run)}::") and ln.endswith(needle)]
-    shell.record(shell.CommandResult(["kubectl"], 0, "".join(r + "\n" for r in rows), "",
-                                     f"kubectl exec -n {p.namespaces.app} deploy/{p.waypoint.name} -- "
-                                     f"pilot-agent request GET clusters | grep '{cluster_name(run)}::.*{needle}'"))
+    shown as ``kubectl exec ... pilot-agent request GET clusters | grep -E '^<cluster>::.*failed_outlier_check$'``."""
+    pattern = f"^{grep_literal(cluster_name(run))}::.*failed_outlier_check$"
+    _, rows = shown_grep(run, _clusters_args(run), pattern)
     return [r.split("::")[1] for r in rows]
 
 
