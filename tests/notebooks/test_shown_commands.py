@@ -12,6 +12,7 @@ import math
 import pandas as pd
 import pytest
 
+from ambient_lb.checks import OUTPUT_HEADER
 from ambient_lb.guide import open_run
 from ambient_lb.guide.evidence import curl_line, curl_output
 
@@ -58,7 +59,7 @@ def _shown_commands(text: str):
     up to the next command, note or check line."""
     command, output = None, []
     for line in text.splitlines():
-        if line.startswith(("$ ", "NOTE: ", "[PASS]", "[FAIL]", "[SKIP]", "== ", "-- worked out by")):
+        if line.startswith(("$ ", "NOTE: ", "[PASS]", "[FAIL]", "[SKIP]", "== ", OUTPUT_HEADER)):
             if command is not None:
                 yield command, "".join(f"{ln}\n" for ln in output)
             command, output = (line[2:], []) if line.startswith("$ ") else (None, [])
