@@ -9,6 +9,7 @@ ambient_lb.simulator" in pyproject.toml). What goes through:
 | name | what | used by |
 | --- | --- | --- |
 | ``DEFAULT_KUBECONFIG``, ``CONTEXT`` | where ``ambient-lb sim up`` writes its kubeconfig unless told otherwise, and the context it names | ``params`` (the ``sim`` defaults), ``guide.run`` |
+| ``topology_kubeconfig`` | where ``ambient-lb sim up --topology <multi-cluster name>`` writes its kubeconfig unless told otherwise | ``guide.two_clusters`` |
 | ``render_chart`` | the helm stand-in: the manifests the enterprise-kgateway charts would install | ``helm`` (``Helm(standin=True)``) |
 | ``builtin_topologies`` | the topologies the simulator ships (``three-zones``, ``two-clusters``, …) | ``params`` (checks ``sim.topology``) |
 | ``CLI_MODULE`` | the module behind ``ambient-lb sim up | down | status`` | ``cli`` |
@@ -22,12 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .sim.kubeconfig_defaults import CONTEXT, DEFAULT_KUBECONFIG
+from .sim.kubeconfig import CONTEXT, DEFAULT_KUBECONFIG, topology_kubeconfig
 
 #: ``ambient-lb sim`` is the simulator's own command; ``cli`` imports this module by name to run it.
-CLI_MODULE = "ambient_lb.sim.process"
+CLI_MODULE = "ambient_lb.sim.cli"
 
-__all__ = ["CLI_MODULE", "CONTEXT", "DEFAULT_KUBECONFIG", "builtin_topologies", "render_chart"]
+__all__ = ["CLI_MODULE", "CONTEXT", "DEFAULT_KUBECONFIG", "builtin_topologies", "render_chart", "topology_kubeconfig"]
 
 
 def render_chart(release: str, chart: str, version: str, namespace: str,

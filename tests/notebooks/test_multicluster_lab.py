@@ -23,6 +23,7 @@ from ambient_lb.errors import CheckFailed, ParameterError
 from ambient_lb.guide import global_failover, two_clusters
 from ambient_lb.helm import Helm
 from ambient_lb.params import load_params
+from ambient_lb.simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG, topology_kubeconfig
 
 SETUP = ("peered_clusters", "kgateway_in_cluster1", "app_in_both_clusters", "route_to_global_service")
 REMOTE = "ambient-lb-sim-cluster2"
@@ -58,6 +59,12 @@ def test_the_second_simulator_gets_a_kubeconfig_beside_each_main_simulator() -> 
     attendee = Path("/runs/room/attendee-01/sim/kubeconfig")
     assert two_clusters.second_simulator_kubeconfig(attendee) == \
         Path("/runs/room/attendee-01/sim-two-clusters/kubeconfig")
+    # beside the default main simulator, it is where `sim up --topology two-clusters` writes unless told,
+    # so notebook 08 shows that command without --kubeconfig
+    assert two_clusters.second_simulator_kubeconfig(SIM_KUBECONFIG) == topology_kubeconfig("two-clusters")
+    assert two_clusters._names_it(topology_kubeconfig("two-clusters").expanduser()) == ["--topology", "two-clusters"]
+    assert two_clusters._names_it(attendee.parent.with_name("sim-two-clusters") / "kubeconfig") == [
+        "--topology", "two-clusters", "--kubeconfig", "/runs/room/attendee-01/sim-two-clusters/kubeconfig"]
 
 
 def test_every_command_of_notebook_08_names_its_cluster(tmp_path: Path) -> None:

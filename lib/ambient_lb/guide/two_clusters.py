@@ -8,8 +8,9 @@ file instead of requiring it to be the current one), so the guide's own steps ru
 cluster through a :class:`~ambient_lb.guide.run.Run` bound to it (:func:`cluster_run`).
 
 On ``sim`` the main simulator is one cluster; notebook 08 starts (or reuses) a second one with
-``ambient-lb sim up --topology two-clusters --kubeconfig <its own file>``, beside the main one
-(its own state directory and port), and stops it at the end if it started it. On a cluster the two
+``ambient-lb sim up --topology two-clusters``, beside the main one (its own kubeconfig
+``~/.ambient-lb/sim-two-clusters/kubeconfig``, state directory and port; ``--kubeconfig`` too when the
+main simulator is not the default one, e.g. a workshop attendee's), and stops it at the end if it started it. On a cluster the two
 contexts and their kubeconfig come from the params (``multicluster.*``).
 """
 
@@ -24,6 +25,7 @@ from ..errors import ParameterError
 from ..helm import Helm
 from ..kube import ContextMismatch, Kube, context_server, read_kubeconfig
 from ..shell import display_line, display_path, run as sh
+from ..simulator import topology_kubeconfig
 from .run import SIM_KUBECONFIG, Run
 
 TOPOLOGY = "two-clusters"  # the built-in topology: cluster1 on network1, cluster2 on network2
@@ -144,29 +146,48 @@ def clusters(run: Run) -> TwoClusters:
     return run.state["two_clusters"]
 
 
+def _names_it(kubeconfig: Path) -> list[str]:
+    """The flags that name the two-cluster simulator to ``ambient-lb sim up|down``, as a person types them:
+    ``--topology two-clusters`` finds its own kubeconfig; another file is named with ``--kubeconfig``."""
+    if kubeconfig == topology_kubeconfig(TOPOLOGY).expanduser():
+        return ["--topology", TOPOLOGY]
+    return ["--topology", TOPOLOGY, "--kubeconfig", str(kubeconfig)]
+
+
+def _shown(action: str, flags: list[str], kubeconfig: Path) -> str:
+    """``ambient-lb sim <action> <flags>`` as a person types it: the kubeconfig as ``~/...``, unquoted."""
+    words = [display_path(kubeconfig) if f == str(kubeconfig) else display_line([f]) for f in flags]
+    return " ".join(["ambient-lb", "sim", action, *words])
+
+
+def _sim_command(action: str, flags: list[str], kubeconfig: Path, timeout: float) -> Any:
+    """Run ``ambient-lb sim <action> <flags>``, shown as :func:`_shown` writes it."""
+    argv = [sys.executable, "-m", "ambient_lb.cli", "sim", action, *flags]
+    return sh(argv, timeout=timeout, display=_shown(action, flags, kubeconfig))
+
+
 def ensure_second_simulator(run: Run) -> bool:
-    """On ``sim``: ``ambient-lb sim up --topology two-clusters --kubeconfig <its file>`` (shown as typed);
-    True when this call started it, False when it was running already. On a cluster: False."""
+    """On ``sim``: ``ambient-lb sim up --topology two-clusters`` (shown as typed; ``--kubeconfig <its file>``
+    when it is not the default one); True when this call started it, False when it was running already.
+    On a cluster: False."""
     if not run.sim:
         return False
     kubeconfig, _ = where(run)
     sim = run.params.sim
-    flags = ["--topology", TOPOLOGY, "--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
-    argv = [sys.executable, "-m", "ambient_lb.cli", "sim", "up", "--kubeconfig", str(kubeconfig), *flags]
-    shown = f"ambient-lb sim up --kubeconfig {display_path(kubeconfig)} {display_line(flags)}"  # ~ unquoted
-    res = sh(argv, timeout=120, display=shown)
+    flags = [*_names_it(kubeconfig), "--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
+    res = _sim_command("up", flags, kubeconfig, timeout=120)
     return " started at " in res.stdout
 
 
 def release_second_simulator(run: Run, started: bool) -> str | None:
-    """At the end of notebook 08, on ``sim``: ``ambient-lb sim down --kubeconfig <its file>`` if 08 started
+    """At the end of notebook 08, on ``sim``: ``ambient-lb sim down --topology two-clusters`` if 08 started
     the two-cluster simulator, else leave it running; what was done, for a note (None on a cluster)."""
     if not run.sim:
         return None
     kubeconfig, _ = where(run)
-    down = f"ambient-lb sim down --kubeconfig {display_path(kubeconfig)}"
+    flags = _names_it(kubeconfig)
     if not started:
-        return f"The two-cluster simulator was running before this notebook, so it keeps running; {down} stops it."
-    sh([sys.executable, "-m", "ambient_lb.cli", "sim", "down", "--kubeconfig", str(kubeconfig)], timeout=60,
-       display=down)
+        return (f"The two-cluster simulator was running before this notebook, so it keeps running; "
+                f"{_shown('down', flags, kubeconfig)} stops it.")
+    _sim_command("down", flags, kubeconfig, timeout=60)
     return "This notebook started the two-cluster simulator, so it stopped it too (nothing else uses it)."

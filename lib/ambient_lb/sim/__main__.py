@@ -1,6 +1,6 @@
 """``python -m ambient_lb.sim serve``: the simulator's server process (what ``sim up`` starts).
 
-Who calls it: ``sim/process.py`` with ``--token-file`` (the token never travels in argv) and
+Who calls it: ``sim/daemon.py`` (``sim up``) with ``--token-file`` (the token never travels in argv) and
 ``--ready-fd`` (a pipe on which the server writes ``{"port": N, "contexts": {context: port}}`` once it
 answers (one API server per cluster of a multi-cluster topology), so the parent
 waits on an event, not a timer). Runs until SIGTERM or SIGINT, then stops the cluster cleanly.
@@ -39,7 +39,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from .process import context_name, start_servers, tune_gc
+    from .in_process import start_servers, tune_gc
+    from .kubeconfig import context_name
 
     topology = None
     if args.topology:
@@ -55,7 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
     servers = await start_servers(kw, token, args.host, args.port, tls=tls)
     port = servers[0][2]
     contexts = {context_name(c.name, i): p for i, (_, c, p) in enumerate(servers)}
-    tune_gc()  # the bootstrap heap out of the collector, fewer collections (see process.tune_gc)
+    tune_gc()  # the bootstrap heap out of the collector, fewer collections (see in_process.tune_gc)
     scheme = "https" if tls else "http"
     logging.getLogger("ambient_lb.sim").info("serving on %s://%s:%d (pid %d)", scheme, args.host, port, os.getpid())
     stop = asyncio.Event()

@@ -4,6 +4,7 @@ kubeconfig that kubectl uses as is, one server per kubeconfig, and a clean stop.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -73,6 +74,43 @@ def test_sim_up_takes_a_built_in_topology_by_name(tmp_path: Path):
         assert len(set(out.stdout.split())) == 3, (out.stdout, out.stderr)
     finally:
         cli("down", "--kubeconfig", str(kc))
+
+
+def cli_at_home(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "ambient_lb.cli", "sim", *args], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_a_multi_cluster_topology_has_its_own_default_kubeconfig_found_again_by_topology(tmp_path: Path):
+    """``sim up --topology two-clusters`` runs beside the main simulator without a --kubeconfig a person
+    would have to type: its own home, named for the topology; down and status take the same flag."""
+    own = tmp_path / ".ambient-lb" / "sim-two-clusters" / "kubeconfig"
+    main = cli_at_home(tmp_path, "up", "--speed", "20")
+    try:
+        assert main.returncode == 0, main.stderr
+        assert "stop it with: ambient-lb sim down)" in main.stdout
+        r = cli_at_home(tmp_path, "up", "--topology", "two-clusters", "--speed", "20")
+        assert r.returncode == 0, r.stderr
+        assert "cluster-in-a-box started" in r.stdout  # not the main one "already running"
+        assert "export KUBECONFIG=~/.ambient-lb/sim-two-clusters/kubeconfig" in r.stdout
+        assert "stop it with: ambient-lb sim down --topology two-clusters)" in r.stdout
+        assert own.exists() and (tmp_path / ".ambient-lb" / "sim" / "kubeconfig").exists()
+        status = cli_at_home(tmp_path, "status", "--topology", "two-clusters")
+        assert status.returncode == 0 and "context ambient-lb-sim-cluster2" in status.stdout, status.stdout
+    finally:
+        down = cli_at_home(tmp_path, "down", "--topology", "two-clusters")
+        cli_at_home(tmp_path, "down")
+    assert down.stdout.strip() == "cluster-in-a-box stopped" and not own.exists()
+    gone = cli_at_home(tmp_path, "status", "--topology", "two-clusters")
+    assert gone.returncode == 1
+    assert gone.stdout.strip() == ("no cluster-in-a-box is running for ~/.ambient-lb/sim-two-clusters/kubeconfig; "
+                                   "start one with: ambient-lb sim up --topology two-clusters")
+
+
+def test_a_one_cluster_topology_keeps_the_default_kubeconfig(tmp_path: Path):
+    r = cli_at_home(tmp_path, "status", "--topology", "three-zones")
+    assert r.stdout.startswith("no cluster-in-a-box is running for ~/.ambient-lb/sim/kubeconfig;"), r.stdout
 
 
 def test_bad_speed_is_refused_with_an_example(tmp_path: Path):

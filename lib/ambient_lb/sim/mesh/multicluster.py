@@ -1,6 +1,6 @@
 """Peered clusters: Solo's global services (R9.1) and their PreferNetwork failover (R9.2). `[solo]` `[model]`
 
-Who calls it: ``sim.process.start_servers`` builds one ``Peering`` over every cluster of a
+Who calls it: ``sim.in_process.start_servers`` builds one ``Peering`` over every cluster of a
 multi-cluster topology (one API server each, one event loop) and hangs it on each cluster's
 ``extensions["peering"]``. ``kgateway`` asks ``has_global`` to resolve an HTTPRoute backendRef
 ``{group: networking.istio.io, kind: Hostname, name: <name>.<ns>.mesh.internal}``; ``dataplane``

@@ -1,6 +1,6 @@
 """The aiohttp application: authentication, routing, errors as Status, startup and shutdown.
 
-Who calls it: ``sim/process.py`` (``ambient-lb sim up``, ``running_simulator``) and
+Who calls it: ``sim/in_process.py`` (``ambient-lb sim up``, ``running_simulator``) and
 ``python -m ambient_lb.sim serve``. ``make_app(cluster, token)`` returns an ``aiohttp`` application;
 on startup it binds the cluster's clock to the running loop and runs ``cluster.start()``, on
 cleanup it ends every open watch and runs ``cluster.stop()``.

@@ -1,6 +1,6 @@
 """A throwaway TLS identity for the simulator: a self-signed certificate for 127.0.0.1.
 
-Who calls it: ``sim/process.py``. Why TLS on a loopback address: kubectl (client-go) sends a
+Who calls it: ``sim/daemon.py`` and ``sim/in_process.py``. Why TLS on a loopback address: kubectl (client-go) sends a
 kubeconfig's bearer token only to an ``https://`` server (``clientcmd`` merges user credentials
 only when the transport is TLS), so a server that requires a token must speak TLS. The kubeconfig
 carries the certificate as ``certificate-authority-data``, so nothing is skipped or trusted blindly.
