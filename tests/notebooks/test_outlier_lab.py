@@ -247,12 +247,28 @@ def test_the_waypoint_clusters_grep_shown_prints_exactly_the_rows_the_lab_reads(
         "outbound|8000||in-ambient.httpbin.svc.cluster.local::observability_name::http",
         "prometheus_stats::default_priority::max_connections::1024",
     ]) + "\n"
-    monkeypatch.setattr(ev, "waypoint_admin", lambda run, path, show=True: full)
+    from ambient_lb.guide import evidence
+
+    monkeypatch.setattr(evidence, "quietly", lambda run, *args, check=True: shell.CommandResult(
+        ["kubectl", *args], 0, full, "", "kubectl " + " ".join(args)))
     with shell.CommandLog() as log:
         hosts = ev.waypoint_hosts(run)
     assert hosts == {"10.244.0.6:8080": {"health_flags": "healthy", "zone": "us-central1-a"}}
     shown = list(log)[-1]
-    grep = shlex.split(shown.display.split(" | ", 1)[1])
-    printed = subprocess.run(grep, input=full, capture_output=True, text=True, timeout=10).stdout
+    command, pipe = shown.display.split(" | ", 1)
+    assert command == "kubectl exec -n httpbin deploy/httpbin-waypoint -- pilot-agent request GET clusters"
+    printed = subprocess.run(shlex.split(pipe), input=full, capture_output=True, text=True, timeout=10).stdout
     assert printed == shown.stdout == (f"{app}::10.244.0.6:8080::health_flags::healthy\n"
                                        f"{app}::10.244.0.6:8080::zone::us-central1-a\n")
+
+    ejected = full.replace(f"{app}::10.244.0.6:8080::health_flags::healthy",
+                           f"{app}::10.244.0.6:8080::health_flags::/failed_outlier_check") + (
+        "inbound-vip|8000|http|in-ambientXhttpbin.svc.cluster.local::10.244.0.7:8080::health_flags::"
+        "/failed_outlier_check\n")
+    full = ejected
+    with shell.CommandLog() as log:
+        assert ev.ejected_hosts(run) == ["10.244.0.6:8080"]
+    shown = list(log)[-1]
+    printed = subprocess.run(shlex.split(shown.display.split(" | ", 1)[1]), input=full, capture_output=True,
+                             text=True, timeout=10).stdout
+    assert printed == shown.stdout == f"{app}::10.244.0.6:8080::health_flags::/failed_outlier_check\n"
