@@ -151,6 +151,7 @@ class Kube:
             self.env["KUBECONFIG"] = str(self.kubeconfig)
         self._server = context_server(read_kubeconfig(self.kubeconfig), context)
         self._api: Any = None
+        self.retried: list[str] = []  # reads that succeeded on a later attempt, and why (R19.6)
 
     @classmethod
     def from_params(cls, params: Any, kubeconfig: str | os.PathLike[str] | None = None) -> Kube:
@@ -180,11 +181,18 @@ class Kube:
             return shell.run(self.argv(*args), timeout=timeout or self.timeout, input=input,
                              env=self.env, check=check, show_input=show_input, secrets=secrets,
                              display=shown_as)
+        except TimedOut as exc:
+            raise TimedOut(f"{exc.message.splitlines()[0]}: the API server did not answer in time",
+                           argv_display=exc.argv_display, stderr_tail=exc.stderr_tail, hint=TIMEOUT_HINT) from exc
         except ClusterError as exc:
             if type(exc) is ClusterError and "(NotFound)" in (exc.stderr_tail or ""):
                 raise NotFound(exc.message, argv_display=exc.argv_display, returncode=exc.returncode,
                                stderr_tail=exc.stderr_tail,
                                hint="check the name and namespace (kubectl get <kind> -A)") from exc
+            hint = kubectl_hint(exc.stderr_tail or "")
+            if type(exc) is ClusterError and hint:
+                raise ClusterError(exc.message.splitlines()[0], argv_display=exc.argv_display,
+                                   returncode=exc.returncode, stderr_tail=exc.stderr_tail, hint=hint) from exc
             raise
 
     def apply(self, manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None, *,
@@ -411,15 +419,28 @@ class Kube:
 
     def _guarded_call(self, fn: Callable[..., Any], args: tuple, k: Kind, name: str | None,
                       namespace: str | None, **kwargs: Any) -> Any:
-        kwargs.setdefault("_request_timeout", self.timeout)
-        with self._api_errors(k, name, namespace):
-            return fn(*args, **kwargs)
+        """One read (a GET) through the client, retried as client-go would and a little more (R19.6):
+        429/5xx (after ``Retry-After`` if given, else a short back-off) and a reset connection, at most
+        ``READ_ATTEMPTS`` times, all within ``self.timeout``; anything else raises at once."""
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            kwargs["_request_timeout"] = max(0.5, deadline - time.monotonic())
+            try:
+                with self._api_errors(k, name, namespace):
+                    return fn(*args, **kwargs)
+            except ClusterError as exc:
+                wait = retry_wait(exc.__cause__, attempt)
+                if wait is None or attempt == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
+                    raise
+                self.retried.append(f"{exc.message} (retried after {wait:g} s)")
+                threading.Event().wait(wait)  # the server asked for this pause (Retry-After) or back-off
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @contextlib.contextmanager
     def _api_errors(self, k: Kind, name: str | None, namespace: str | None) -> Iterator[None]:
         """Turn client exceptions into NotFound / ClusterError that name the object."""
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import HTTPError, ReadTimeoutError
 
         what = f"{k.kind} {name}" if name else f"{k.plural}"
         where = f" in namespace {namespace}" if namespace and k.namespaced else ""
@@ -431,7 +452,10 @@ class Kube:
                                hint=f"check that the step creating it ran (kubectl get {k.plural} -A)") from exc
             raise ClusterError(f"reading {what}{where} failed: HTTP {exc.status} {exc.reason}",
                                stderr_tail=_status_message(exc.body),
-                               hint="check access rights and that the API server is healthy") from exc
+                               hint=API_HINTS.get(exc.status, API_HINTS[0])) from exc
+        except ReadTimeoutError as exc:
+            raise TimedOut(f"reading {what}{where}: the API server of context {self.context} did not answer "
+                           f"within {self.timeout:g} s", hint=TIMEOUT_HINT) from exc
         except (HTTPError, OSError) as exc:
             raise ClusterError(f"cannot reach the API server of context {self.context}: {exc}",
                                hint="is the cluster (or `ambient-lb sim up`) running? try kubectl cluster-info") from exc
@@ -449,17 +473,25 @@ class Kube:
         """
         deadline = time.monotonic() + timeout
         rv: str | None = None
+        failures = 0
         while rv is None or deadline - time.monotonic() > 0.05:
             if rv is None:  # first time, and after the server said our version is too old
                 rv = yield from self._relist(kind, namespace, selector, field_selector)
                 continue
             try:
                 rv = yield from self._watch_from(kind, namespace, rv, deadline, selector, field_selector)
+                failures = 0
             except ClusterError as exc:
-                if getattr(exc.__cause__, "status", None) != 410:
+                if getattr(exc.__cause__, "status", None) == 410:  # R19.4: too old: list again
+                    rv = None
+                    yield "RESET", {}
+                    continue
+                failures += 1
+                wait = retry_wait(exc.__cause__, failures)  # R19.6: as for reads
+                if wait is None or failures == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
                     raise
-                rv = None
-                yield "RESET", {}
+                self.retried.append(f"{exc.message} (watch retried after {wait:g} s)")
+                threading.Event().wait(wait)
 
     def _relist(self, kind: str, namespace: str | None, selector: str | None,
                 field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -663,6 +695,54 @@ def _pairs(values: Mapping[str, str | None]) -> list[str]:
     if not values:
         raise TypeError("give at least one key, e.g. {'istio.io/dataplane-mode': 'ambient'}")
     return [f"{k}-" if v is None else f"{k}={v}" for k, v in values.items()]
+
+
+READ_ATTEMPTS = 6
+TIMEOUT_HINT = ("is the API server overloaded or hung? kubectl get --raw /readyz; on the simulator: ambient-lb sim "
+                "status (and ambient-lb sim fault list, if a drill is running); or raise timeouts.command in params")
+# HTTP status of a failed read -> what to do next (0: anything else)
+API_HINTS: dict[int, str] = {
+    401: "the cluster refused the credentials (a wrong or expired token): refresh them, e.g. your cloud's "
+         "get-credentials command; on the simulator, ambient-lb sim up writes a fresh kubeconfig",
+    403: "your user may not do this: kubectl auth can-i --list shows what it may",
+    429: "the API server is overloaded and asked clients to slow down; wait a minute and run the step again",
+    500: "the API server failed; kubectl get --raw /readyz?verbose says which of its checks fails",
+    503: "the API server is unavailable (starting, or its storage is); wait and run the step again",
+    504: "the API server timed out; wait and run the step again",
+    0: "check access rights and that the API server is healthy (kubectl get --raw /readyz?verbose)",
+}
+
+
+# what kubectl printed -> what to do next (the first match wins)
+KUBECTL_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\(Unauthorized\)|You must be logged in"), API_HINTS[401]),
+    (re.compile(r"\(Forbidden\)"), API_HINTS[403]),
+    (re.compile(r"\(TooManyRequests\)"), API_HINTS[429]),
+    (re.compile(r"\(InternalError\)"), API_HINTS[500]),
+    (re.compile(r"\(ServiceUnavailable\)"), API_HINTS[503]),
+    (re.compile(r"\(Timeout\)"), API_HINTS[504]),
+    (re.compile(r"Unable to connect to the server|connection refused|no such host"),
+     "the API server cannot be reached: is the cluster (or ambient-lb sim up) running? kubectl cluster-info"),
+)
+
+
+def kubectl_hint(stderr: str) -> str | None:
+    """The next thing to try for a failed kubectl, from what it printed; None if nothing specific."""
+    return next((hint for pattern, hint in KUBECTL_HINTS if pattern.search(stderr)), None)
+
+
+def retry_wait(cause: BaseException | None, attempt: int) -> float | None:
+    """Seconds to wait before read ``attempt + 1`` after ``cause``, or None when it is not retried (R19.6):
+    a 429/5xx after its ``Retry-After`` (else 0.25 s doubling, at most 2 s), a reset connection after 1 s."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import ProtocolError
+
+    if isinstance(cause, ApiException) and (cause.status == 429 or (cause.status or 0) >= 500):
+        after = str((cause.headers or {}).get("Retry-After") or "")
+        return float(after) if after.isdigit() else min(2.0, 0.25 * 2 ** (attempt - 1))
+    if isinstance(cause, (ProtocolError, ConnectionResetError)):
+        return 1.0
+    return None
 
 
 def _drop_none(**kwargs: Any) -> dict[str, Any]:

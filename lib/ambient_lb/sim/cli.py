@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ParameterError
+
 from .daemon import Simulator, _alive, _read_state, start_background, stop_background
 from .kubeconfig import CONTEXT, DEFAULT_KUBECONFIG, home_relative, topology_kubeconfig
 
@@ -40,6 +42,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     up.add_argument("--strict", action="store_true",
                     help="refuse the simulator's conveniences: fault.ambient-lb.dev/* annotations are ignored")
+    fault = sub.add_parser("fault", help="drills: make the API server misbehave on purpose (off unless asked)",
+                           description="Inject API faults for drills (docs/semantics-addendum.md §19): "
+                                       "add KIND, list, clear [ID]. Example: ambient-lb sim fault add error "
+                                       "--status 503 --retry-after 1 --verbs list --resources pods --count 3")
+    fault.add_argument("action", choices=("add", "list", "clear"))
+    fault.add_argument("what", nargs="?", metavar="KIND|ID",
+                       help="add: error, latency, reset, pause or watch-close; clear: one fault's id (default all)")
+    fault.add_argument("--status", type=int, help="error: 429, 500, 503 or 504 (default 503)")
+    fault.add_argument("--retry-after", type=int, metavar="S", help="error: the Retry-After header, seconds")
+    fault.add_argument("--delay", type=float, metavar="S", help="latency: seconds added to each answer")
+    fault.add_argument("--verbs", metavar="V,V", help="only these verbs (get,list,watch,create,update,patch,delete)")
+    fault.add_argument("--resources", metavar="R,R", help="only these resources (pods, pods/log, deployments, ...)")
+    fault.add_argument("--namespace", metavar="NS", help="only this namespace")
+    fault.add_argument("--count", type=int, metavar="N", help="at most N requests, then the fault is gone")
+    fault.add_argument("--seconds", type=float, metavar="S", help="how long it lasts, wall seconds (default 60)")
+    fault.add_argument("--context", metavar="CTX", help="which cluster of the kubeconfig (default: its current)")
+    fault.add_argument("--topology", metavar="FILE|NAME", help="the simulator started with this --topology")
     for name, text in (("down", "stop the simulator"), ("status", "say whether the simulator runs")):
         sub.add_parser(name, help=text).add_argument(
             "--topology", metavar="FILE|NAME",
@@ -96,6 +115,8 @@ def main(args: argparse.Namespace) -> int:
         verb = "started" if started else "already running"
         print(f"cluster-in-a-box {verb} at {sim.url} (pid {sim.pid})\n{_usage(sim, topology)}")
         return 0
+    if args.sim_command == "fault":
+        return fault_command(args, kubeconfig)
     if args.sim_command == "down":
         stopped = stop_background(kubeconfig)
         print("cluster-in-a-box stopped" if stopped else f"no cluster-in-a-box was running for {home_relative(kubeconfig)}")
@@ -111,3 +132,43 @@ def main(args: argparse.Namespace) -> int:
     print(f"no cluster-in-a-box is running for {home_relative(kubeconfig)}; start one with: ambient-lb sim up"
           + (f" --topology {topology}" if topology else ""))
     return 1
+
+
+def fault_command(args: argparse.Namespace, kubeconfig: Path) -> int:
+    """``ambient-lb sim fault add KIND ... | list | clear [ID]``: one call to the drill endpoint."""
+    from .fault_client import FaultClient
+
+    client = FaultClient(kubeconfig, args.context)
+    if args.action == "add":
+        from .server.api_faults import KINDS
+
+        if args.what not in KINDS:
+            raise ParameterError(f"ambient-lb sim fault add {args.what or ''}: the kind must be one of "
+                                 f"{', '.join(KINDS)}; e.g. ambient-lb sim fault add error "
+                                 "--status 503 --verbs list --resources pods --count 3")
+        split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
+        added = client.add(kind=args.what, status=args.status, retryAfterSeconds=args.retry_after,
+                           delaySeconds=args.delay, verbs=split(args.verbs), resources=split(args.resources),
+                           namespace=args.namespace, count=args.count, seconds=args.seconds)
+        print(f"fault {added['id']} added: {_describe(added)}")
+        return 0
+    if args.action == "list":
+        rows = client.list()
+        print("\n".join(f"{f['id']}: {_describe(f)}" for f in rows) if rows else "no faults are active")
+        return 0
+    removed = client.clear(args.what)
+    print(f"{removed} fault(s) removed")
+    return 0
+
+
+def _describe(f: dict) -> str:
+    what = {"error": f"HTTP {f.get('status')}" + (f" (Retry-After {f['retryAfterSeconds']} s)"
+                                                   if f.get("retryAfterSeconds") is not None else ""),
+            "latency": f"+{f.get('delaySeconds')} s", "reset": "connection reset", "pause": "no answer",
+            "watch-close": "watches closed, 410 on resume"}.get(f["kind"], f["kind"])
+    scope = " ".join(x for x in (",".join(f.get("verbs") or []) or "every verb",
+                                 "on " + (",".join(f.get("resources") or []) or "every resource"),
+                                 f"in {f['namespace']}" if f.get("namespace") else "") if x)
+    left = f"{f.get('secondsLeft')} s left" + (f", {f['count'] - f['hits']} of {f['count']} requests left"
+                                               if f.get("count") else "")
+    return f"{what}, {scope}; {left}"

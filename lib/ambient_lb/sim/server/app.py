@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
+from . import api_faults, authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
@@ -81,6 +81,11 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def version(request: web.Request) -> web.StreamResponse:
     """``/version`` is written with ``WriteRawJSON``: always indented, no trailing newline (R16.8)."""
     return web.Response(body=encoding.indented(VERSION), content_type="application/json")
+
+
+async def fault_admin(request: web.Request) -> web.StreamResponse:
+    """The drills' admin endpoint (``api_faults.PATH``), behind the same token as the API."""
+    return await api_faults.admin(request, request.app[STATE].faults)
 
 
 async def health(request: web.Request) -> web.StreamResponse:
@@ -183,7 +188,8 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: float = 10.0) -> web.Application:
     """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
-    app = web.Application(middlewares=[pretty_print, errors, auth], client_max_size=bodies.MAX_BODY)
+    faults = api_faults.middleware(lambda req: req.app[STATE].faults, lambda req: req.app[STATE].cluster.registry)
+    app = web.Application(middlewares=[pretty_print, errors, auth, faults], client_max_size=bodies.MAX_BODY)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router
@@ -195,6 +201,8 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/{tail:.*}", openapi_v3)
     r.add_get("/openapi/v2", openapi_v2)
+    r.add_route("*", api_faults.PATH, fault_admin)
+    r.add_route("*", api_faults.PATH + "/{id}", fault_admin)
     r.add_route("*", "/api/{tail:.*}", resources)
     r.add_route("*", "/apis/{tail:.*}", resources)
     app.on_startup.append(_on_startup)

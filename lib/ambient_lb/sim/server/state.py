@@ -21,6 +21,7 @@ from ..cluster import Cluster
 from ..resources import ResourceType
 from ..store import GR
 from . import encoding
+from .api_faults import Faults
 from .defaults import Allocator
 from .routing import Target
 from .status import ApiError
@@ -61,10 +62,14 @@ class ServerState:
         default_factory=lambda: collections.deque(maxlen=20_000))
     allocator: Allocator = field(init=False)
     hub: WatchHub = field(init=False)
+    faults: Faults = field(init=False)  # drills only; empty unless asked (api_faults.py, §19)
 
     def __post_init__(self) -> None:
         self.allocator = Allocator(self.cluster.store, self.cluster.rng)
         self.hub = WatchHub(self.cluster.store)
+        self.faults = Faults()
+        self.faults.on_watch_close.append(
+            lambda f: self.hub.close_where(lambda w: f.matches("watch", w.gr.resource, w.namespace)))
 
     @property
     def store(self) -> Any:

@@ -113,6 +113,9 @@ async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) ->
     w = srv.hub.open(t.rt.gr, t.namespace)
     try:
         try:
+            if start is not None and srv.faults.rows and srv.faults.take(
+                    "watch", t.rt.resource, t.namespace, ("watch-close",)):  # R19.4: a drill's compaction
+                raise Expired(f"too old resource version: {start} ({srv.store.resource_version})")
             first = _backlog(srv, t, pred, start, enc)
         except Expired as exc:
             first = [_expired(str(exc))]

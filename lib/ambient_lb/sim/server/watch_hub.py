@@ -48,6 +48,13 @@ class WatchHub:
         for fn in list(self.on_change):
             fn(n)
 
+    def close_where(self, pred: Callable[[Watcher], bool]) -> int:
+        """End the open watches ``pred`` selects (their streams end, as at an API server restart); how many."""
+        ended = [w for ws in self._by_gr.values() for w in ws if pred(w)]
+        for w in ended:
+            w.queue.put_nowait(None)
+        return len(ended)
+
     def close_all(self) -> None:
         for ws in self._by_gr.values():
             for w in ws:
