@@ -355,11 +355,14 @@ class Kube:
     def api(self) -> Any:
         """The kubernetes ApiClient for this kubeconfig and context (imported on first use)."""
         if self._api is None:
-            from kubernetes import config
+            from kubernetes import client, config
 
+            settings = client.Configuration()
+            settings.retries = False  # urllib3 would retry timeouts 3 times; the runbook retries as R19.6 says
             try:
-                self._api = config.new_client_from_config(
-                    config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+                config.load_kube_config(config_file=str(self.kubeconfig) if self.kubeconfig else None,
+                                        context=self.context, client_configuration=settings)
+                self._api = client.ApiClient(configuration=settings)
             except config.ConfigException as exc:
                 raise ClusterError(f"cannot use context {self.context!r} from "
                                    f"{self.kubeconfig or 'the default kubeconfig'}: {exc}",
@@ -432,7 +435,7 @@ class Kube:
                 wait = retry_wait(exc.__cause__, attempt)
                 if wait is None or attempt == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
                     raise
-                self.retried.append(f"{exc.message} (retried after {wait:g} s)")
+                self.retried.append(f"{exc.message.splitlines()[0]} (retried after {wait:g} s)")
                 threading.Event().wait(wait)  # the server asked for this pause (Retry-After) or back-off
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -490,7 +493,7 @@ class Kube:
                 wait = retry_wait(exc.__cause__, failures)  # R19.6: as for reads
                 if wait is None or failures == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
                     raise
-                self.retried.append(f"{exc.message} (watch retried after {wait:g} s)")
+                self.retried.append(f"{exc.message.splitlines()[0]} (watch retried after {wait:g} s)")
                 threading.Event().wait(wait)
 
     def _relist(self, kind: str, namespace: str | None, selector: str | None,
