@@ -14,7 +14,7 @@ A fault is a row of :data:`KINDS`, scoped by verb, resource and namespace:
 | ``latency`` | its answer, ``delaySeconds`` late | a slow or distant API server | R19.5 |
 | ``reset`` | the TCP connection reset, no answer | a load balancer or a restarting server | R19.3 |
 | ``pause`` | no answer until the fault ends (the client times out first) | a hung API server | R19.5 |
-| ``watch-close`` | open watches of the scope end now; a resume from a resourceVersion gets 410 Expired | an API server restart, etcd compaction | R19.4 |
+| ``watch-close`` | open watches of the scope end now, a new one ends after its first events, and a resume after such an end gets 410 Expired (so ``count: 2`` is one close and one 410) | an API server restart, etcd compaction | R19.4 |
 
 The admin endpoint answers JSON: ``GET`` lists the active faults, ``POST`` adds one (the body is a
 fault, see :func:`parse`; 422 with the field and an example when it is wrong), ``DELETE`` clears
@@ -77,6 +77,7 @@ class Fault:
     id: str = field(default_factory=lambda: f"f{next(_ids)}")
     hits: int = 0
     ends: float = 0.0
+    closed: bool = False  # watch-close: it has ended a stream, so resumes now get 410 (R19.4)
 
     def __post_init__(self) -> None:
         self.ends = time.monotonic() + self.seconds
@@ -164,13 +165,14 @@ class Faults:
 
     def __init__(self) -> None:
         self.rows: list[Fault] = []
-        self.on_watch_close: list[Callable[[Fault], None]] = []
+        self.on_watch_close: list[Callable[[Fault], int]] = []  # ends the open watches a fault selects
+        self.open_watches: Callable[[], int] = lambda: 0
 
     def add(self, fault: Fault) -> Fault:
         self.rows.append(fault)
         if fault.kind == "watch-close":
             for fn in self.on_watch_close:
-                fn(fault)
+                fault.closed = bool(fn(fault)) or fault.closed
         return fault
 
     def active(self) -> list[Fault]:
@@ -275,7 +277,7 @@ async def admin(request: web.Request, faults: Faults) -> web.StreamResponse:
 
     fault_id = request.match_info.get("id") or None
     if request.method == "GET" and fault_id is None:
-        return json_response({"faults": [f.to_dict() for f in faults.active()]})
+        return json_response({"faults": [f.to_dict() for f in faults.active()], "openWatches": faults.open_watches()})
     if request.method == "POST" and fault_id is None:
         try:
             body = await request.json()

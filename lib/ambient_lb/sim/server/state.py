@@ -70,6 +70,7 @@ class ServerState:
         self.faults = Faults()
         self.faults.on_watch_close.append(
             lambda f: self.hub.close_where(lambda w: f.matches("watch", w.gr.resource, w.namespace)))
+        self.faults.open_watches = self.hub.count
 
     @property
     def store(self) -> Any:

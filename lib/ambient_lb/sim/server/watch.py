@@ -113,10 +113,14 @@ async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) ->
     w = srv.hub.open(t.rt.gr, t.namespace)
     try:
         try:
-            if start is not None and srv.faults.rows and srv.faults.take(
-                    "watch", t.rt.resource, t.namespace, ("watch-close",)):  # R19.4: a drill's compaction
+            closing = srv.faults.take("watch", t.rt.resource, t.namespace, ("watch-close",)) \
+                if srv.faults.rows else None
+            if closing is not None and closing.closed and start is not None:  # R19.4: the resume is too late
                 raise Expired(f"too old resource version: {start} ({srv.store.resource_version})")
             first = _backlog(srv, t, pred, start, enc)
+            if closing is not None:  # R19.4: the server "restarts" under this stream, after its backlog
+                closing.closed = True
+                timeout = 0
         except Expired as exc:
             first = [_expired(str(exc))]
             timeout = 0
