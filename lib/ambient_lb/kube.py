@@ -485,7 +485,7 @@ class Kube:
                 rv = yield from self._watch_from(kind, namespace, rv, deadline, selector, field_selector)
                 failures = 0
             except ClusterError as exc:
-                if getattr(exc.__cause__, "status", None) == 410:  # R19.4: too old: list again
+                if getattr(exc.__cause__, "status", None) == RELIST_STATUS:  # R19.4: too old: list again
                     rv = None
                     yield "RESET", {}
                     continue
@@ -701,6 +701,7 @@ def _pairs(values: Mapping[str, str | None]) -> list[str]:
 
 
 READ_ATTEMPTS = 6
+RELIST_STATUS = 410  # a watch answered this (Expired, "too old resource version") lists again (R19.4)
 TIMEOUT_HINT = ("is the API server overloaded or hung? kubectl get --raw /readyz; on the simulator: ambient-lb sim "
                 "status (and ambient-lb sim fault list, if a drill is running); or raise timeouts.command in params")
 # HTTP status of a failed read -> what to do next (0: anything else)
@@ -718,7 +719,8 @@ API_HINTS: dict[int, str] = {
 
 # what kubectl printed -> what to do next (the first match wins)
 KUBECTL_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\(Unauthorized\)|You must be logged in"), API_HINTS[401]),
+    (re.compile(r"\(Unauthorized\)|You must be logged in|asked for the client to provide credentials"),
+     API_HINTS[401]),
     (re.compile(r"\(Forbidden\)"), API_HINTS[403]),
     (re.compile(r"\(TooManyRequests\)"), API_HINTS[429]),
     (re.compile(r"\(InternalError\)"), API_HINTS[500]),

@@ -76,6 +76,19 @@ def pods_seen(df: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in ok["pod"].value_counts().sort_index().items()}
 
 
+def endpoints_check(run: Run, service: str, namespace: str) -> Any:
+    """``Service <name> has ready endpoints``, counted in its EndpointSlices: the addresses kgateway and
+    ztunnel send to (a Service whose pods all fail readiness has endpoints, none ready)."""
+    slices = run.kube.items("endpointslices", namespace, selector=f"kubernetes.io/service-name={service}")
+    endpoints = [e for sl in slices for e in sl.get("endpoints") or []]
+    ready = [e for e in endpoints if (e.get("conditions") or {}).get("ready") is not False]
+    detail = (f"{len(ready)} ready of {len(endpoints)} endpoints" if ready else
+              f"no ready endpoints ({len(endpoints)} endpoints, none ready)")
+    return check(f"Service {service} has ready endpoints", bool(ready), detail,
+                 f"kubectl get endpointslices -n {namespace} -l kubernetes.io/service-name={service}; "
+                 f"kubectl get pods -n {namespace}: are the pods Running and Ready (kubectl describe pod)?")
+
+
 def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where: str) -> None:
     """Check that every ready replica answered, with the tolerance the policy allows (``stats``)."""
     from .. import plots, stats  # matplotlib, pandas: loaded on use, not at notebook start

@@ -7,7 +7,7 @@ from typing import Any
 from .. import manifests
 from ..checks import check, from_wait, poll
 from .cluster import app_selector, apply, replicas_selector, condition, get_json, identity, items, kubectl, quietly, ready_pods, seen
-from .evidence import distribution, send
+from .evidence import distribution, endpoints_check, send
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 
 
@@ -79,6 +79,7 @@ def traffic_reaches_every_replica(run: Run) -> None:
 
     def act(run: Run, s: Step) -> None:
         count = int(run.state.get("requests", p.traffic.requests))
+        s.add(endpoints_check(run, p.app.name, p.namespaces.app))
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                 replicas_selector(run)))
         df = send(run, count)

@@ -162,8 +162,11 @@ class Step:
         """A command or wait inside the step raised: a failed check with its message and hint."""
         hint = getattr(exc, "hint", None) or "read the command output above; fix it and re-run"
         message = str(getattr(exc, "message", "") or exc).splitlines()
-        self.add(CheckResult(name, False, message[0] if message else type(exc).__name__, hint,
-                             "\n".join(message[1:])[:1000]))
+        detail = message[0] if message else type(exc).__name__
+        cause = [ln.strip() for ln in (getattr(exc, "stderr_tail", None) or "").splitlines() if ln.strip()]
+        if cause and cause[-1] not in detail:  # what the command said last is its reason (kubectl's error line)
+            detail = f"{detail}: {cause[-1][:300]}"
+        self.add(CheckResult(name, False, detail, hint, "\n".join(message[1:])[:1000]))
 
 
 Action = Callable[[Run, Step], None]

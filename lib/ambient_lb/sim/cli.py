@@ -55,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fault.add_argument("--verbs", metavar="V,V", help="only these verbs (get,list,watch,create,update,patch,delete)")
     fault.add_argument("--resources", metavar="R,R", help="only these resources (pods, pods/log, deployments, ...)")
     fault.add_argument("--namespace", metavar="NS", help="only this namespace")
+    fault.add_argument("--user-agent", metavar="TEXT", help="only clients whose User-Agent contains this (kubectl)")
     fault.add_argument("--count", type=int, metavar="N", help="at most N requests, then the fault is gone")
     fault.add_argument("--seconds", type=float, metavar="S", help="how long it lasts, wall seconds (default 60)")
     fault.add_argument("--context", metavar="CTX", help="which cluster of the kubeconfig (default: its current)")
@@ -149,7 +150,8 @@ def fault_command(args: argparse.Namespace, kubeconfig: Path) -> int:
         split = lambda v: [x.strip() for x in v.split(",") if x.strip()] if v else None  # noqa: E731
         added = client.add(kind=args.what, status=args.status, retryAfterSeconds=args.retry_after,
                            delaySeconds=args.delay, verbs=split(args.verbs), resources=split(args.resources),
-                           namespace=args.namespace, count=args.count, seconds=args.seconds)
+                           namespace=args.namespace, userAgent=args.user_agent, count=args.count,
+                           seconds=args.seconds)
         print(f"fault {added['id']} added: {_describe(added)}")
         return 0
     if args.action == "list":

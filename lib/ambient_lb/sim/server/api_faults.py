@@ -6,7 +6,8 @@ without the token still gets its 401) and the admin endpoint ``/ambient-lb/fault
 with the kubeconfig's token, as any client would. Nothing is injected unless asked: the table is
 empty at start, and every fault ends after its ``seconds`` (wall time) or its ``count`` of requests.
 
-A fault is a row of :data:`KINDS`, scoped by verb, resource and namespace:
+A fault is a row of :data:`KINDS`, scoped by verb, resource, namespace and (for a drill that aims at
+one client) a part of the User-Agent:
 
 | kind | what the matching request gets | the real-world cause | rule |
 | --- | --- | --- | --- |
@@ -69,6 +70,7 @@ class Fault:
     verbs: frozenset[str] = frozenset()      # empty: every verb
     resources: frozenset[str] = frozenset()  # plural names, ``pods`` or ``pods/log``; empty: every path
     namespace: str | None = None
+    user_agent: str | None = None            # only clients whose User-Agent contains this (``kubectl``)
     count: int | None = None                 # at most this many requests, then the fault is gone
     seconds: float = 60.0                    # wall seconds from now
     status: int = 503
@@ -85,14 +87,16 @@ class Fault:
     def live(self) -> bool:
         return time.monotonic() < self.ends and (self.count is None or self.hits < self.count)
 
-    def matches(self, verb: str, resource: str, namespace: str | None) -> bool:
+    def matches(self, verb: str, resource: str, namespace: str | None, user_agent: str = "") -> bool:
         return ((not self.verbs or verb in self.verbs)
                 and (not self.resources or resource in self.resources or resource.split("/")[0] in self.resources)
-                and (self.namespace is None or self.namespace == namespace))
+                and (self.namespace is None or self.namespace == namespace)
+                and (self.user_agent is None or self.user_agent.lower() in user_agent.lower()))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "verbs": sorted(self.verbs),
                                "resources": sorted(self.resources), "namespace": self.namespace,
+                               "userAgent": self.user_agent,
                                "count": self.count, "hits": self.hits,
                                "secondsLeft": round(max(0.0, self.ends - time.monotonic()), 1)}
         if self.kind == "error":
@@ -134,7 +138,7 @@ def parse(body: Any) -> Fault:
     kind = body.get("kind")
     if kind not in KINDS:
         raise _invalid("kind", kind, f"must be one of {', '.join(KINDS)}")
-    known = {"kind", "verbs", "resources", "namespace", "count", "seconds", *KINDS[kind]}
+    known = {"kind", "verbs", "resources", "namespace", "userAgent", "count", "seconds", *KINDS[kind]}
     extra = sorted(set(body) - known)
     if extra:
         raise _invalid(extra[0], body[extra[0]], f"is not a field of a {kind} fault (it takes "
@@ -142,9 +146,12 @@ def parse(body: Any) -> Fault:
     namespace = body.get("namespace")
     if namespace is not None and (not isinstance(namespace, str) or not namespace):
         raise _invalid("namespace", namespace, "must be a namespace name")
+    agent = body.get("userAgent")
+    if agent is not None and (not isinstance(agent, str) or not agent):
+        raise _invalid("userAgent", agent, "must be part of a User-Agent, e.g. kubectl or OpenAPI-Generator")
     count = _number(body, "count", None, 1, 1_000_000)
     fault = Fault(kind=kind, verbs=_names(body, "verbs", VERBS), resources=_names(body, "resources", None),
-                  namespace=namespace, count=int(count) if count is not None else None,
+                  namespace=namespace, user_agent=agent, count=int(count) if count is not None else None,
                   seconds=float(_number(body, "seconds", 60.0, 0.1, MAX_SECONDS) or 60.0))
     if kind == "error":
         status = body.get("status", 503)
@@ -179,10 +186,11 @@ class Faults:
         self.rows = [f for f in self.rows if f.live()]
         return self.rows
 
-    def take(self, verb: str, resource: str, namespace: str | None, kinds: tuple[str, ...]) -> Fault | None:
+    def take(self, verb: str, resource: str, namespace: str | None, kinds: tuple[str, ...],
+             user_agent: str = "") -> Fault | None:
         """The live fault of one of ``kinds`` that applies to this request, counted as a hit."""
         for f in self.active():
-            if f.kind in kinds and f.matches(verb, resource, namespace):
+            if f.kind in kinds and f.matches(verb, resource, namespace, user_agent):
                 f.hits += 1
                 return f
         return None
@@ -254,7 +262,8 @@ def middleware(faults_of: Callable[[web.Request], Faults], registry_of: Callable
         if scope is None:
             return await handler(request)
         verb, resource, namespace = scope
-        fault = faults.take(verb, resource, namespace, ("error", "reset", "pause", "latency"))
+        fault = faults.take(verb, resource, namespace, ("error", "reset", "pause", "latency"),
+                            request.headers.get("User-Agent", ""))
         if fault is None:
             return await handler(request)
         if fault.kind == "error":

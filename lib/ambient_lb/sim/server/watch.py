@@ -113,8 +113,8 @@ async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) ->
     w = srv.hub.open(t.rt.gr, t.namespace)
     try:
         try:
-            closing = srv.faults.take("watch", t.rt.resource, t.namespace, ("watch-close",)) \
-                if srv.faults.rows else None
+            closing = srv.faults.take("watch", t.rt.resource, t.namespace, ("watch-close",),
+                                      request.headers.get("User-Agent", "")) if srv.faults.rows else None
             if closing is not None and closing.closed and start is not None:  # R19.4: the resume is too late
                 raise Expired(f"too old resource version: {start} ({srv.store.resource_version})")
             first = _backlog(srv, t, pred, start, enc)
