@@ -34,6 +34,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from .responses import json_response
 from .routing import parse as parse_path
 from .status import ApiError
 
@@ -221,8 +222,6 @@ def request_scope(request: web.Request, registry: Any) -> tuple[str, str, str | 
 def error_response(fault: Fault) -> web.Response:
     """R19.1/R19.2: 429 is the max-in-flight / APF filter's plain-text answer with ``Retry-After``;
     5xx are Status objects (``Retry-After`` too when the fault sets one)."""
-    from .state import json_response
-
     reason, message = ERRORS[fault.status]
     headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
     if fault.status == 429:
@@ -282,8 +281,6 @@ def middleware(faults_of: Callable[[web.Request], Faults], registry_of: Callable
 
 async def admin(request: web.Request, faults: Faults) -> web.StreamResponse:
     """``GET|POST|DELETE /ambient-lb/faults[/<id>]`` (see the module docstring)."""
-    from .state import json_response
-
     fault_id = request.match_info.get("id") or None
     if request.method == "GET" and fault_id is None:
         return json_response({"faults": [f.to_dict() for f in faults.active()], "openWatches": faults.open_watches()})

@@ -23,6 +23,7 @@ from ..store import GR
 from . import encoding
 from .api_faults import Faults
 from .defaults import Allocator
+from .responses import json_response  # noqa: F401  (re-exported: handlers import it from here)
 from .routing import Target
 from .status import ApiError
 from .watch_hub import WatchHub
@@ -34,11 +35,6 @@ CRD_GR = GR("apiextensions.k8s.io", "customresourcedefinitions")
 def dumps(obj: Any) -> bytes:
     """A compact JSON body as the API server writes it (newline-terminated, R16.8)."""
     return encoding.compact(obj)
-
-
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON answer, indented when the request asked to be pretty-printed (``encoding.PRETTY``)."""
-    return web.Response(body=encoding.body(obj), status=status, content_type="application/json", headers=headers)
 
 
 def engine(name: str) -> Any:
