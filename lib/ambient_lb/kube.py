@@ -33,8 +33,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from . import shell
+from . import shell, yaml_limits
 from .errors import ClusterError, ContextMismatch, NotFound, TimedOut
+
+KUBECONFIG_MAX_BYTES = 64 * 2**20  # kubeconfigs with many embedded certificates stay far below
 
 # ---------------------------------------------------------------------------------------------
 # Kinds the guide touches: how to reach each through the client.
@@ -112,8 +114,8 @@ def read_kubeconfig(path: Path | None) -> dict[str, Any]:
         if not file.is_file():
             continue
         try:
-            doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            doc = yaml_limits.load(file.read_text(encoding="utf-8"), max_bytes=KUBECONFIG_MAX_BYTES) or {}
+        except (yaml.YAMLError, yaml_limits.Refused) as exc:
             raise ClusterError(f"kubeconfig {file} is not valid YAML: {exc}",
                                hint="repair it, or point kube.kubeconfig in params at a working one") from exc
         merged["current-context"] = merged["current-context"] or doc.get("current-context")

@@ -66,11 +66,13 @@ def is_ours(kubeconfig: Path) -> bool:
     """True when ``kubeconfig`` is absent or a kubeconfig this module wrote (only our context)."""
     import yaml
 
+    from .. import yaml_limits
+
     if not kubeconfig.exists():
         return True
     try:
-        cfg = yaml.safe_load(kubeconfig.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        cfg = yaml_limits.load(kubeconfig.read_text(), max_bytes=64 * 2**20) or {}
+    except (OSError, yaml.YAMLError, yaml_limits.Refused):
         return False
     names = [c.get("name") for c in (cfg.get("contexts") or []) if isinstance(c, dict)] if isinstance(cfg, dict) else []
     return bool(names) and names[0] == CONTEXT and all(str(n).startswith(f"{CONTEXT}-") for n in names[1:])
