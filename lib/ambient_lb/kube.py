@@ -682,9 +682,9 @@ _FORWARDING = re.compile(r"Forwarding from [\[\]0-9a-fA-F.:]+:(\d+) ->")
 
 
 def _start_streaming(argv: list[str], env: Mapping[str, str]) -> tuple[subprocess.Popen[str], queue.Queue]:
-    exe = shell._resolve(argv[0], {**os.environ, **env} if env else None)
+    exe = shell._resolve(argv[0], shell.child_env(env))
     proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env} if env else None,
+                            stderr=subprocess.STDOUT, text=True, env=shell.child_env(env),
                             start_new_session=True)
     lines: queue.Queue = queue.Queue()
 

@@ -26,7 +26,7 @@ from pydantic_core import core_schema
 
 from . import simulator, yaml_limits
 from .errors import ParameterError, Problem
-from .shell import Secret
+from .shell import Secret, withhold
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -303,6 +303,7 @@ class Params(_Section):
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
         env = os.environ if environ is None else environ
+        withhold(self.license.env_var)  # the children (kubectl, helm) never get it in their environment
         value = env.get(self.license.env_var, "")
         if not value.strip():
             raise ParameterError(
@@ -351,6 +352,7 @@ def load_params(path: str | os.PathLike[str] | None = None,
     problems += _cross_checks(params, source, pairs)
     if problems:
         raise ParameterError(problems=problems)
+    withhold(params.license.env_var)  # from here on no child process gets the key in its environment
     return params
 
 
