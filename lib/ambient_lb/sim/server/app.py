@@ -190,6 +190,7 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router
     r.add_get("/version", version)
+    r.add_get("/version/", version)  # the version WebService answers both (system:public-info-viewer names both)
     for p in ("/healthz", "/readyz", "/livez"):
         r.add_get(p, health)
     r.add_get("/api", discovery_root)
