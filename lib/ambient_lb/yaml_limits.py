@@ -22,6 +22,7 @@ over the text, not a stack. See docs/semantics-addendum.md R16.29.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def check(text: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEP
                 raise Refused("document contains excessive aliasing", line)
 
 
-def _events(text: str | bytes, max_depth: int) -> Any:
+def _events(text: str | bytes, max_depth: int) -> Iterator[Any]:
     """The parser's events; libyaml's own nesting limit (it scans ahead, up to 1,000 levels) is
     reported as the depth limit it is."""
     try:

@@ -3,7 +3,7 @@ token, and an HTTPS connection pool to it that trusts its certificate."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import urllib3

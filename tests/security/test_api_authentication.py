@@ -19,8 +19,17 @@ import urllib3
 from ambient_lb.sim.process import Simulator, running_simulator
 from ambient_lb.sim.server import authn
 
-from .checks import (ANONYMOUS, METHODS, PUBLIC, Answer, api_paths, ask, authentication_violations, discover,
-                     wrong_tokens)
+from .checks import (
+    ANONYMOUS,
+    METHODS,
+    PUBLIC,
+    Answer,
+    api_paths,
+    ask,
+    authentication_violations,
+    discover,
+    wrong_tokens,
+)
 from .conftest import https_pool
 
 
@@ -96,7 +105,8 @@ def test_the_check_catches_an_api_server_that_lets_everyone_in(monkeypatch: pyte
     with running_simulator(seed=6, bare=True) as sim:
         pool = https_pool(sim)
         answers = [ask(pool, m, p, auth) for auth in (None, "Bearer wrong-token")
-                   for p in ("/api/v1/namespaces", "/api/v1/namespaces/default/secrets", "/version") for m in ("GET", "DELETE")]
+                   for p in ("/api/v1/namespaces", "/api/v1/namespaces/default/secrets", "/version")
+                   for m in ("GET", "DELETE")]
     found = authentication_violations([a for a in answers if a.authorization is None], wrong=False) + \
         authentication_violations([a for a in answers if a.authorization], wrong=True)
     assert any("GET /api/v1/namespaces (no credentials) -> 200" in f for f in found), found

@@ -23,9 +23,9 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import psutil
 import pytest
@@ -33,8 +33,7 @@ import pytest
 from ambient_lb import cli, shell
 from ambient_lb.kube import Kube
 
-from .checks import (ProcessSampler, canary_leaks, exposed, files_holding, install_spy, is_runbook, listening,
-                     spy_leaks)
+from .checks import ProcessSampler, canary_leaks, exposed, files_holding, install_spy, is_runbook, listening, spy_leaks
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = [pytest.mark.notebooks, pytest.mark.kubectl,

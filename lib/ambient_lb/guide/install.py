@@ -7,8 +7,9 @@ import os
 import socket
 import tempfile
 import yaml
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .. import manifests, shell
 from ..checks import check, poll

@@ -50,6 +50,7 @@ VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
 def unauthorized() -> ApiError:
+    """The API server's 401: ``Unauthorized``, nothing more (it says nothing of why)."""
     return ApiError("Unauthorized", "Unauthorized")
 
 
