@@ -30,11 +30,12 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from . import shell, simulator
-from .errors import ClusterError, NotFound
+from . import shell, simulator, yaml_limits
+from .errors import ClusterError, NotFound, ParameterError
 from .kube import Kube, to_yaml
 
 REDACTED = "<redacted>"
+VALUES_MAX_BYTES = 16 * 2**20
 Renderer = Callable[[str, str, str, str, dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -299,7 +300,12 @@ def _merged_values(files: Sequence[str | os.PathLike[str]], set_values: Mapping[
     """What helm would compute: files in order, then --set (YAML scalars), then --set-string."""
     values: dict[str, Any] = {}
     for f in files:
-        values = _merge(values, yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {})
+        try:
+            loaded = yaml_limits.load(yaml_limits.read(f, max_bytes=VALUES_MAX_BYTES), max_bytes=VALUES_MAX_BYTES)
+        except yaml_limits.Refused as exc:  # R16.29: helm reads values with go-yaml's limits
+            raise ParameterError(f"values file {f}: refused, nothing was installed: {exc}",
+                                 hint="a values file holds plain keys, e.g. `controller:\n  replicaCount: 1`") from None
+        values = _merge(values, loaded or {})
     parsed = {k: yaml.safe_load(_helm_scalar(v)) for k, v in (set_values or {}).items()}
     values = _merge(values, _nest(parsed))
     return _merge(values, _nest({k: str(v) for k, v in (set_string_values or {}).items()}))

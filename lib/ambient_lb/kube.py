@@ -33,8 +33,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import yaml
 
-from . import shell
+from . import shell, yaml_limits
 from .errors import ClusterError, ContextMismatch, NotFound, TimedOut
+
+KUBECONFIG_MAX_BYTES = 64 * 2**20  # kubeconfigs with many embedded certificates stay far below
 
 # ---------------------------------------------------------------------------------------------
 # Kinds the guide touches: how to reach each through the client.
@@ -112,8 +114,8 @@ def read_kubeconfig(path: Path | None) -> dict[str, Any]:
         if not file.is_file():
             continue
         try:
-            doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            doc = yaml_limits.load(file.read_text(encoding="utf-8"), max_bytes=KUBECONFIG_MAX_BYTES) or {}
+        except (yaml.YAMLError, yaml_limits.Refused) as exc:
             raise ClusterError(f"kubeconfig {file} is not valid YAML: {exc}",
                                hint="repair it, or point kube.kubeconfig in params at a working one") from exc
         merged["current-context"] = merged["current-context"] or doc.get("current-context")
@@ -765,9 +767,9 @@ _FORWARDING = re.compile(r"Forwarding from [\[\]0-9a-fA-F.:]+:(\d+) ->")
 
 
 def _start_streaming(argv: list[str], env: Mapping[str, str]) -> tuple[subprocess.Popen[str], queue.Queue]:
-    exe = shell._resolve(argv[0], {**os.environ, **env} if env else None)
+    exe = shell._resolve(argv[0], shell.child_env(env))
     proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env} if env else None,
+                            stderr=subprocess.STDOUT, text=True, env=shell.child_env(env),
                             start_new_session=True)
     lines: queue.Queue = queue.Queue()
 

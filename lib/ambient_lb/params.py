@@ -24,9 +24,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import core_schema
 
-from . import simulator
+from . import simulator, yaml_limits
 from .errors import ParameterError, Problem
-from .shell import Secret
+from .shell import Secret, withhold
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -303,6 +303,7 @@ class Params(_Section):
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
         env = os.environ if environ is None else environ
+        withhold(self.license.env_var)  # the children (kubectl, helm) never get it in their environment
         value = env.get(self.license.env_var, "")
         if not value.strip():
             raise ParameterError(
@@ -324,6 +325,10 @@ class Params(_Section):
 # Loading: YAML file + overrides -> Params, or one ParameterError with every problem.
 
 OVERRIDE = "override"
+MAX_FILE_BYTES = 2**20  # a params file is a few KiB
+MAX_DEPTH = 16  # params nest three levels (e.g. kgateway.version under its section)
+SHAPE_HINT = ("a params file is a few KiB of plain keys nested at most 3 levels, without anchors (&name) "
+              "or aliases (*name); e.g. `app:\n  replicas: 3` (see params/sim.yaml)")
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "params" / "sim.yaml"
 
 
@@ -347,6 +352,7 @@ def load_params(path: str | os.PathLike[str] | None = None,
     problems += _cross_checks(params, source, pairs)
     if problems:
         raise ParameterError(problems=problems)
+    withhold(params.license.env_var)  # from here on no child process gets the key in its environment
     return params
 
 
@@ -356,7 +362,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ParameterError(f"params file {path} does not exist",
                              hint="pass one of " + (", ".join(f"params/{n}" for n in near) or "params/sim.yaml"))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_limits.load(yaml_limits.read(path, max_bytes=MAX_FILE_BYTES), max_bytes=MAX_FILE_BYTES,
+                                max_depth=MAX_DEPTH)
+    except yaml_limits.Refused as exc:  # a YAML bomb, absurd nesting, a huge file: not read (R16.29)
+        raise ParameterError(f"{path}: refused, nothing was taken from it: {exc}", hint=SHAPE_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -384,7 +393,11 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> tup
                                     "app.replicas=5"))
             continue
         try:
-            pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+            pairs[key.strip()] = yaml_limits.load(raw, max_bytes=MAX_FILE_BYTES, max_depth=MAX_DEPTH) \
+                if raw.strip() else raw
+        except yaml_limits.Refused as exc:
+            shown = raw if len(raw) <= 40 else raw[:40] + "..."
+            problems.append(Problem(OVERRIDE, key.strip(), shown, f"refused: {exc}", "app.replicas=5"))
         except yaml.YAMLError:
             pairs[key.strip()] = raw
     return pairs, problems

@@ -6,7 +6,11 @@ Secrets (:class:`Secret`, e.g. the license key) are replaced by ``${LICENSE_KEY}
 ``<redacted>`` in the display line, in the stdout/stderr kept in results, and in error messages.
 A secret on argv would be visible to ``ps``, so :func:`run` refuses one there: wrappers pass
 secrets through stdin or a private file instead (see ``helm.py``); the display line may still
-show the guide's ``--set-string licensing.licenseKey=${LICENSE_KEY}``.
+show the guide's ``--set-string licensing.licenseKey=${LICENSE_KEY}``. Nor does a secret ride along in
+a child's environment (``/proc/<pid>/environ``): every process started here gets :func:`child_env`,
+the runbook's environment without the variables in ``WITHHELD`` (``LICENSE_KEY``, and whatever
+``license.env_var`` the params name, which ``params`` adds with :func:`withhold`). kubectl, helm and
+``ambient-lb sim up`` need none of them: helm gets the key from a private values file.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ INSTALL_HINTS = {
             "target sim does not need helm",
 }
 STDERR_TAIL_LINES = 12
+#: environment variables that hold secrets: never passed to a child process (see child_env)
+WITHHELD: set[str] = {"LICENSE_KEY"}
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,16 @@ def record(result: CommandResult) -> None:
 # Running.
 
 
+def withhold(name: str) -> None:
+    """Keep the environment variable ``name`` (it holds a secret) out of every child's environment."""
+    WITHHELD.add(name)
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child process gets: this one plus ``env``, without the ``WITHHELD`` secrets."""
+    return {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in WITHHELD}
+
+
 def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
         env: Mapping[str, str] | None = None, secrets: Iterable[Secret | str] = (),
         check: bool = True, display: str | None = None, show_input: bool = False,
@@ -196,7 +212,7 @@ def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
     Args:
         timeout: seconds, or anything with ``.seconds`` (a params Duration).
         input: text for stdin. ``show_input`` adds it to the display as a heredoc.
-        env: variables added to the inherited environment.
+        env: variables added to the inherited environment (which never carries ``WITHHELD`` secrets).
         secrets: values to redact everywhere (display, stdout, stderr, errors).
         check: raise ClusterError on a non-zero exit.
         display: the learner-facing line if it differs from argv (redacted all the same).
@@ -205,7 +221,7 @@ def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
     found = as_secrets(secrets)
     _refuse_secret_on_argv(argv, found)
     seconds = float(getattr(timeout, "seconds", timeout))
-    full_env = {**os.environ, **env} if env else None
+    full_env = child_env(env)
     exe = _resolve(argv[0], full_env)
     shown = redact(display or display_line(argv, found), found)
     if show_input and input:

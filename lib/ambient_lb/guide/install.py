@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
 import yaml
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,18 @@ def gateway_api_crds(run: Run) -> None:
     do_step(run, "01.1", "Deploy the Kubernetes Gateway API CRDs", act, verify)
 
 
-def values_file(run: Run) -> Path:
-    """The guide's ``enterprise-kgateway.yaml`` values file, in a private work dir of the run."""
-    work = Path(tempfile.gettempdir()) / f"ambient-lb-{os.getuid()}-{run.run_id}"
-    work.mkdir(mode=0o700, exist_ok=True)
-    path = work / "enterprise-kgateway.yaml"
-    integration = run.params.kgateway.istio_integration
-    path.write_text(yaml.safe_dump({"controller": {"extraEnv": {
-        "KGW_ENABLE_ISTIO_INTEGRATION": integration}}}, sort_keys=False))
-    return path
+@contextlib.contextmanager
+def values_file(run: Run) -> Iterator[Path]:
+    """The guide's ``enterprise-kgateway.yaml`` values file, for as long as helm needs it: mode 0600 in a
+    fresh private directory (0700, a name nobody can guess or plant first), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"ambient-lb-{run.run_id}-") as work:
+        path = Path(work) / "enterprise-kgateway.yaml"
+        integration = run.params.kgateway.istio_integration
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({"controller": {"extraEnv": {"KGW_ENABLE_ISTIO_INTEGRATION": integration}}}, fh,
+                           sort_keys=False)
+        yield path
 
 
 def kgateway_crds(run: Run) -> None:
@@ -93,11 +98,11 @@ def kgateway(run: Run) -> None:
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
-        path = values_file(run)
-        shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
-                                         f"{path.read_text().rstrip()}\nEOF"))
-        helm_install(run, k.release, k.chart, values_files=(path.name,), license=license_secret(run),
-                     cwd=path.parent)
+        with values_file(run) as path:
+            shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
+                                             f"{path.read_text().rstrip()}\nEOF"))
+            helm_install(run, k.release, k.chart, values_files=(path.name,), license=license_secret(run),
+                         cwd=path.parent)
 
     def verify(run: Run, s: Step) -> None:
         ns = run.params.namespaces.kgateway

@@ -138,11 +138,12 @@ def _install_charts(crun: Run) -> list[CheckResult]:
                                             k.install_enterprise_listener_set_crd)) if value is False}
     h.upgrade_install(k.crds_release, k.crds_chart, version=k.version, namespace=ns, create_namespace=True,
                       set_values=off or None)
-    path = values_file(crun)
-    shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n{path.read_text().rstrip()}\nEOF"))
-    h.upgrade_install(k.release, k.chart, version=k.version, namespace=ns, create_namespace=True,
-                      values_files=[path.name], secret_values={"licensing.licenseKey": license_secret(crun)},
-                      cwd=path.parent)
+    with values_file(crun) as path:
+        shell.record(shell.CommandResult(["cat"], 0, "", "",
+                                         f"cat <<EOF > {path.name}\n{path.read_text().rstrip()}\nEOF"))
+        h.upgrade_install(k.release, k.chart, version=k.version, namespace=ns, create_namespace=True,
+                          values_files=[path.name], secret_values={"licensing.licenseKey": license_secret(crun)},
+                          cwd=path.parent)
     out = []
     for release in (k.crds_release, k.release):
         st = h.status(release, namespace=ns)

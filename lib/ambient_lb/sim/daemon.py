@@ -10,7 +10,8 @@ Its state (pid, port, token file, log) lives in a directory next to the kubeconf
 on the same kubeconfig reports the running one. ``running_simulator_process`` does the same in a
 private directory and stops it on exit (tests).
 
-The token never appears in argv or logs: the child reads it from a 0600 file.
+The token never appears in argv or logs: the child reads it from a 0600 file. The kubeconfig, the token,
+the TLS key and the state file are 0600, their directory 0700; the server listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
         return Simulator(url=state["url"], token="", kubeconfig=kubeconfig, pid=state["pid"]), False
     sdir = state_dir(kubeconfig)
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(sdir, 0o700)  # also when an earlier run (or a person) left it open: it holds the token and key
     from .server.tls import self_signed
 
     token, identity = secrets.token_urlsafe(32), self_signed()

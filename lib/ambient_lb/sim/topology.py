@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .. import yaml_limits
 from ..errors import ParameterError
 
 DEFAULT_CLUSTER = "ambient-lb-sim"
@@ -40,6 +41,8 @@ REGION_LABEL = "topology.kubernetes.io/region"
 SUBZONE_LABEL = "topology.istio.io/subzone"
 NETWORK_LABEL = "topology.istio.io/network"
 
+MAX_FILE_BYTES = 2**20  # a topology of a few clusters and nodes is a few KiB
+MAX_DEPTH = 16  # clusters > nodes > labels
 _EXAMPLE = "clusters: [{name: cluster1, nodes: [{name: node-a, region: us-east1, zone: us-east1-b}]}]"
 
 
@@ -206,12 +209,18 @@ def load_topology(path: str | Path | None) -> Topology:
     if not p.exists() and str(path) in builtin_topologies():
         p = builtin_topologies()[str(path)]
     try:
-        text = p.read_text()
+        text = yaml_limits.read(p, max_bytes=MAX_FILE_BYTES)
+    except yaml_limits.Refused as exc:
+        raise ParameterError(f"--topology {p}: refused, nothing was read: {exc}; a topology file is a few "
+                             f"KiB, for example: {_EXAMPLE}") from None
     except OSError as exc:
         raise ParameterError(f"--topology {p}: cannot read the file ({exc.strerror}); pass a YAML file such "
                              f"as topology.yaml or a built-in name: {', '.join(builtin_topologies())}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_limits.load(text, max_bytes=MAX_FILE_BYTES, max_depth=MAX_DEPTH)
+    except yaml_limits.Refused as exc:  # a YAML bomb or absurd nesting (R16.29)
+        raise ParameterError(f"--topology {p}: refused, nothing was taken from it: {exc}; write each node out "
+                             f"(no anchors or aliases), for example: {_EXAMPLE}") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"--topology {p}: not valid YAML ({exc}); for example: {_EXAMPLE}") from None
     return parse_topology(data, str(p))

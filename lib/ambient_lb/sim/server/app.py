@@ -5,14 +5,14 @@ Who calls it: ``sim/in_process.py`` (``ambient-lb sim up``, ``running_simulator`
 on startup it binds the cluster's clock to the running loop and runs ``cluster.start()``, on
 cleanup it ends every open watch and runs ``cluster.stop()``.
 
-Every request but ``/version`` and the health probes needs ``Authorization: Bearer <token>``
-(401 Unauthorized otherwise), like a cluster's anonymous-access rules. Any exception a handler
+Every request needs ``Authorization: Bearer <token>`` (401 Unauthorized otherwise; a wrong token is
+401 on every path), but a ``GET`` without credentials of ``/version`` and the health probes, which a
+cluster lets anyone read (``authn.authenticate``, R16.27). Any exception a handler
 raises becomes a ``Status``; an unexpected one is logged and answered 500 without touching state.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from typing import Any, Awaitable, Callable
@@ -27,7 +27,6 @@ from .status import ApiError, method_not_allowed, path_not_found
 
 log = logging.getLogger("ambient_lb.sim.server")
 STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
-PUBLIC = ("/version", "/healthz", "/readyz", "/livez")
 # The kubectl on PATH (gcloud's dispatcher) runs kubectl 1.<minor> for the minor reported here.
 # 31: kubectl 1.31 sends JSON bodies for `kubectl create namespace|deployment|…` (1.32+ sends
 # protobuf, which this server answers 415 with a hint; research §2.1 and §2.4).
@@ -70,11 +69,14 @@ async def pretty_print(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """R16.27: authentication before anything else (routing errors, body limits) answers."""
     token = request.app[STATE].token
-    if token and request.path not in PUBLIC:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return json_response(ApiError("Unauthorized", "Unauthorized").status(), 401)
+    if token:
+        try:
+            if authn.authenticate(request.headers.get("Authorization", ""), token) is authn.ANONYMOUS_USER:
+                authn.anonymous_verdict(request.method, request.path)
+        except ApiError as exc:
+            return json_response(exc.status(), exc.code)
     return await handler(request)
 
 
@@ -194,6 +196,7 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router
     r.add_get("/version", version)
+    r.add_get("/version/", version)  # the version WebService answers both (system:public-info-viewer names both)
     for p in ("/healthz", "/readyz", "/livez"):
         r.add_get(p, health)
     r.add_get("/api", discovery_root)

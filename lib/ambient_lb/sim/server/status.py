@@ -44,7 +44,7 @@ def status_body(status: str, *, message: str = "", reason: str = "", details: di
     message, reason, details, code."""
     out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": status}
     for key, value in (("message", message), ("reason", reason), ("details", details), ("code", code)):
-        if value:
+        if value or key == "details" and value is not None:  # an empty StatusDetails is still written: {}
             out[key] = value
     return out
 
