@@ -24,8 +24,9 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 STEP_MIME = "application/vnd.ambient-lb.step+json"
 
@@ -114,7 +115,7 @@ class StepResult:
     def first_failure(self) -> CheckResult | None:
         return next((c for c in self.checks if not c.ok), None)
 
-    def add(self, *checks: CheckResult) -> "StepResult":
+    def add(self, *checks: CheckResult) -> StepResult:
         self.checks.extend(checks)
         return self
 

@@ -27,9 +27,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -434,7 +435,8 @@ class Kube:
                                hint="check access rights and that the API server is healthy") from exc
         except (HTTPError, OSError) as exc:
             raise ClusterError(f"cannot reach the API server of context {self.context}: {exc}",
-                               hint="is the cluster (or `ambient-lb sim up`) running? try kubectl cluster-info") from exc
+                               hint="is the cluster (or `ambient-lb sim up`) running? "
+                                    "try kubectl cluster-info") from exc
 
     # -- watch-based waits ---------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -256,7 +257,8 @@ class MulticlusterParams(_Section):
         description="[cluster with the gateway, peered cluster]; null on sim = the two-cluster simulator's")
     kubeconfig: Path | None = _f(None, "~/.kube/config", "file holding both contexts; null = on sim the "
                                  "two-cluster simulator's, on a cluster kube.kubeconfig (else kubectl's default)")
-    remote_replicas: int = Field(2, ge=1, le=50, examples=["2"], description="in-ambient replicas in the peered cluster")
+    remote_replicas: int = Field(2, ge=1, le=50, examples=["2"],
+                                 description="in-ambient replicas in the peered cluster")
     requests: int = Field(30, ge=5, le=100000, examples=["30"], description="requests per measured burst")
 
 

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     rows = [row_for(Path(d)) for d in args.runs]
     names = [r["run"] for r in rows]
-    for r, d in zip(rows, args.runs):  # same directory names (runs/a/latest, runs/b/latest): paths
+    for r, d in zip(rows, args.runs, strict=True):  # same directory names (runs/a/latest, runs/b/latest): paths
         if names.count(r["run"]) > 1:
             r["run"] = str(d)
     print(render_text(rows))
@@ -61,8 +61,8 @@ def render_text(rows: list[dict[str, Any]]) -> str:
     cells = [[str(r[c]) for c in cols] for r in rows]
     widths = [max(len(c), *(len(x[i][:80]) for x in cells)) if cells else len(c)
               for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     stuck = sum(1 for r in rows if not r["ok"])
     lines.append(f"{len(rows) - stuck} of {len(rows)} runs passed; {stuck} stuck")
     return "\n".join(lines)

@@ -20,8 +20,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import ClusterError, TimedOut, ToolMissing
 

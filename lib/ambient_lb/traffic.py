@@ -152,7 +152,8 @@ class _Sender:
             self.headers["Connection"] = "close"
         pool_cls = urllib3.HTTPSConnectionPool if target.scheme == "https" else urllib3.HTTPConnectionPool
         extra = {"cert_reqs": "CERT_NONE", "assert_hostname": False} if target.scheme == "https" else {}
-        self.pool = pool_cls(target.address, target.port, maxsize=max(1, concurrency), block=False, retries=False, **extra)
+        self.pool = pool_cls(target.address, target.port, maxsize=max(1, concurrency), block=False, retries=False,
+                             **extra)
 
     def one(self, seq: int, t0: float) -> dict[str, Any]:
         sent = time.time()

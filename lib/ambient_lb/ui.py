@@ -14,7 +14,8 @@ stops there and the runner names the first failed check.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .checks import StepResult
 from .errors import CheckFailed
@@ -150,7 +151,7 @@ class LiveChart:
             self._out = w.Output()
             _display(w.VBox([w.HTML(f"<b>{title}</b>"), self._out]))
 
-    def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> "LiveChart":
+    def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> LiveChart:
         import threading
 
         if self.enabled:
@@ -182,7 +183,7 @@ class LiveChart:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "LiveChart":
+    def __enter__(self) -> LiveChart:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -73,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
     rows = [row_for(out / a.name) if (out / a.name / "summary.json").exists()
             else {"run": a.name, "ok": False, "reached": "-", "checks": "0/0", "seconds": 0,
                   "stuck_at": f"did not start (exit {code}); see {out / a.name / 'run.log'}"}
-            for a, code in zip(people, codes)]
+            for a, code in zip(people, codes, strict=True)]
     print(render_text(rows))
     (out / "report.html").write_text(render_rows_html(rows))
     print(f"report: {out / 'report.html'}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checks import check, from_wait
+from ..checks import from_wait
 from ..errors import NotFound
 from ..shell import quiet
 from .run import Run, Step

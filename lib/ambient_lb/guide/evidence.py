@@ -12,7 +12,7 @@ from typing import Any
 from .. import shell
 from ..checks import check
 from ..errors import RunbookError
-from .cluster import kubectl, quietly, ready_pods
+from .cluster import kubectl, quietly
 from .install import find_address
 from .run import Run, Step, seconds
 

@@ -8,13 +8,10 @@ from typing import Any
 from .. import manifests, shell, ui
 from ..checks import CheckResult, check, from_wait, poll
 from ..errors import RunbookError
-from .cluster import (FAULTY_LABEL, app_selector, apply, get_json, items, kubectl, quietly, ready_pods,
-                      replicas_selector)
-from .evidence import (failures, pods_seen, send, stats_delta, stats_line, waypoint_admin,
-                       waypoint_stats)
+from .cluster import FAULTY_LABEL, app_selector, apply, get_json, items, kubectl, quietly, ready_pods, replicas_selector
+from .evidence import failures, pods_seen, send, stats_delta, stats_line, waypoint_admin, waypoint_stats
 from .install import find_address
 from .run import Run, Step, do_step, seconds
-
 
 
 def destination_rule(run: Run, max_ejection_percent: int | None = None) -> None:
@@ -318,7 +315,8 @@ def _rule_arrived(run: Run, pct: int | None, present: bool = False) -> tuple[boo
         if cluster.get("name") == name:
             od = cluster.get("outlier_detection")
             got = (od or {}).get("max_ejection_percent")
-            return (od is not None if present else got == pct), f"{name}: outlier_detection.max_ejection_percent = {got}"
+            ok = od is not None if present else got == pct
+            return ok, f"{name}: outlier_detection.max_ejection_percent = {got}"
     return False, f"no cluster {name} in the waypoint's config_dump yet"
 
 

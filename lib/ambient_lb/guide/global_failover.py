@@ -10,7 +10,8 @@ the cluster-in-a-box does not model is said and skipped, with the reason.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import manifests, ui
 from ..checks import CheckResult, check, from_wait, poll, skipped
@@ -20,7 +21,6 @@ from .install import find_address
 from .multicluster import MODE_ANNOTATION, SCOPE_LABEL, _name, global_host
 from .run import Run, Step, do_step, seconds
 from .two_clusters import TwoClusters, cluster_run, clusters
-
 
 # ---- 08.5-08.9 where the traffic goes -----------------------------------------------------------------
 
@@ -203,7 +203,8 @@ def ztunnel_proof(run: Run) -> None:
         to_remote = out[out["dst.hbone_addr"].astype(str).str.rsplit(":", n=1).str[0].isin(remote)] \
             if "dst.hbone_addr" in out else out.iloc[0:0]
         via = sorted(set(to_remote["dst.addr"].astype(str))) if len(to_remote) else []
-        s.show(_table(to_remote, ["dst.addr", "dst.hbone_addr", "dst.service", "direction"], "cluster1's gateway ztunnel"))
+        s.show(_table(to_remote, ["dst.addr", "dst.hbone_addr", "dst.service", "direction"],
+                      "cluster1's gateway ztunnel"))
         n = p.multicluster.requests
         s.add(check("cluster1: the gateway's ztunnel sent the requests to cluster2's pods over HBONE",
                     len(to_remote) >= n, f"{len(to_remote)} outbound lines with a cluster2 pod as dst.hbone_addr",
@@ -272,7 +273,8 @@ def return_to_cluster1(run: Run) -> None:
                 detail=lambda x: f"{len(x)} pods Ready",
                 hint=f"kubectl --context {_name(tc.local)} describe pods -n {ns}"))
             t = sampler.mark("pods ready")
-            s.add(poll("cluster1 answers again", lambda: _answered_after(sampler.timeline(), _names(pods), t, "cluster1"),
+            s.add(poll("cluster1 answers again",
+                       lambda: _answered_after(sampler.timeline(), _names(pods), t, "cluster1"),
                        timeout=seconds(p.timeouts.pods_ready), interval=0.1))
         _sampled(run, s, tc.local, "return: cluster1 scaled back", change)
         measure(s, tc, "cluster1", "expected: 100 % in cluster1 again, no tolerance (R9.2, R5.2): the local "

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import yaml
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .. import manifests, shell
 from ..checks import check, poll

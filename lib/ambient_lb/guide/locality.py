@@ -21,12 +21,12 @@ import math
 import re
 import shlex
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .. import manifests, shell, ui
 from ..checks import CheckResult, StepResult, check, poll
-from ..errors import RunbookError
 from .cluster import apply, get_json, items, kubectl, quietly, ready_pods
 from .evidence import curl_output
 from .install import find_address
@@ -117,7 +117,7 @@ def predict(leg: str, mode: str, ref: Place, pods: Sequence[Place]) -> dict[str,
         return shares  # nothing healthy: 503 no healthy upstream (R7.3)
     panic = [total < 100 and h < 50 for h in health]  # R4.7: no DestinationRule, threshold 50
     remaining = 100.0
-    for lv, h, in_panic in zip(ordered, health, panic):
+    for lv, h, in_panic in zip(ordered, health, panic, strict=True):
         load = min(remaining, h * 100 / total)
         remaining -= load
         hosts = lv if in_panic else [p for p in lv if p.ready]
@@ -233,10 +233,11 @@ def _deployment(run: Run, zone: str, replicas: int, ready: bool) -> dict[str, An
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
                      "template": {"metadata": {"labels": dict(labels)},
                                   "spec": {"nodeSelector": {ZONE_LABEL: zone},
-                                           "containers": [{"name": "httpbin", "image": run.params.app.image,
-                                                           "ports": [{"name": "http", "containerPort": APP_PORT}],
-                                                           "readinessProbe": {"httpGet": {"path": probe, "port": APP_PORT},
-                                                                              "periodSeconds": 10}}]}}}}
+                                           "containers": [{
+                                               "name": "httpbin", "image": run.params.app.image,
+                                               "ports": [{"name": "http", "containerPort": APP_PORT}],
+                                               "readinessProbe": {"httpGet": {"path": probe, "port": APP_PORT},
+                                                                  "periodSeconds": 10}}]}}}}
 
 
 def lab_docs(run: Run, zones: Sequence[str]) -> list[dict[str, Any]]:
@@ -447,7 +448,8 @@ def zones(run: Run) -> None:
             return
         kubectl(run, "get", "pods", "-n", p.namespaces.kgateway, "-l", _gateway_selector(run), "-o", "wide")
         where = ", ".join(f"{g.pod} on {g.node} ({g.zone})" for g in lb.gateways)
-        s.add(check("the gateway's pod runs on a node with a zone", bool(lb.gateways) and all(g.zone for g in lb.gateways),
+        s.add(check("the gateway's pod runs on a node with a zone",
+                    bool(lb.gateways) and all(g.zone for g in lb.gateways),
                     where or "no ready gateway pod", f"kubectl get pods -n {p.namespaces.kgateway} -o wide"))
         s.note("Locality is the node's: Istio reads topology.kubernetes.io/region and /zone (and "
                "topology.istio.io/subzone) from the node each pod runs on. Without them every endpoint has the "
@@ -644,9 +646,10 @@ def gateway_to_waypoint(run: Run) -> None:
         per_pod = {w: after[w] - before.get(w, 0) for w in wps}
         shares = predict("ztunnel", mode, ref, list(wps.values()))
         v = verdict(f"waypoint Service {mode} (its {source})", _rows_for(per_pod), wps, shares,
-                    exact=all(x in (0.0, 1.0) for x in spread(shares, wps).values()), why=f"the gateway's ztunnel ranks waypoint pods from the gateway's node ({ref.zone}, "
-                                    "R1.5) and keeps only the best tier: all of it while that tier has a healthy "
-                                    "pod, nothing spills (R5.2)")
+                    exact=all(x in (0.0, 1.0) for x in spread(shares, wps).values()),
+                    why=f"the gateway's ztunnel ranks waypoint pods from the gateway's node ({ref.zone}, "
+                        "R1.5) and keeps only the best tier: all of it while that tier has a healthy "
+                        "pod, nothing spills (R5.2)")
         s.show(repr(v))
         s.add(check(f"every request crossed the waypoint in the gateway's zone ({ref.zone})", v.ok, _summary(v),
                     f"kubectl get svc {WAYPOINT} -n {LAB_NS} -o yaml; is it annotated PreferClose?"))
@@ -754,8 +757,8 @@ def _waypoint_why(mode: str, wp: Place, pods: dict[str, Place], exact: bool) -> 
     ready = sum(p.ready for p in zone)
     h = min(100, math.floor(140 * ready / len(zone))) if zone else 0
     return (f"{mode} ranked from the waypoint's node in {wp.zone} (R1.5, R5.3): P0 = its zone, {ready} of "
-            f"{len(zone)} ready, health {h} (R4.6): " + ("all of it stays there" if exact else
-                                                          f"{h} % stays, the rest spills to P1; " + tolerance_text(False)))
+            f"{len(zone)} ready, health {h} (R4.6): "
+            + ("all of it stays there" if exact else f"{h} % stays, the rest spills to P1; " + tolerance_text(False)))
 
 
 # ---- the explorer ---------------------------------------------------------------------------------
@@ -775,7 +778,7 @@ class Case:
     def describe(self, zones: Sequence[str]) -> str:
         r = self.ready or (PER_ZONE,) * len(zones)
         u = self.unready or (0,) * len(zones)
-        pods = ", ".join(f"{z}: {a} ready" + (f" + {b} not" if b else "") for z, a, b in zip(zones, r, u))
+        pods = ", ".join(f"{z}: {a} ready" + (f" + {b} not" if b else "") for z, a, b in zip(zones, r, u, strict=False))
         return f"{self.mode} ({self.where}), {'waypoint' if self.waypoint else 'no waypoint'}; {pods}"
 
 
@@ -792,7 +795,7 @@ def apply_case(run: Run, case: Case) -> None:
     lb = _lab(run)
     ready = case.ready or (PER_ZONE,) * len(lb.zones)
     unready = case.unready or (0,) * len(lb.zones)
-    for z, r, u in zip(lb.zones, ready, unready):
+    for z, r, u in zip(lb.zones, ready, unready, strict=False):
         set_zone_pods(run, z, r, u)
     value = {"spec.trafficDistribution": (case.mode if case.mode != "Any" else None, None, None),
              "Service annotation": (None, case.mode, None),
@@ -830,7 +833,8 @@ def explore(run: Run, case: Case, s: Step) -> Verdict:
         s.add(wait_for_config(run, s, "gateway", mode, ref, pods))
         shares = predict("gateway", mode, ref, list(pods.values()))
         exact = True
-        why = f"the gateway's Envoy ranks from {ref.zone} and sees only ready pods (R1.1, R5.10): {tolerance_text(True)}"
+        why = (f"the gateway's Envoy ranks from {ref.zone} and sees only ready pods (R1.1, R5.10): "
+               f"{tolerance_text(True)}")
     df = send(run, case.requests, show=False)
     return verdict(case.describe(lb.zones), df, pods, shares, exact=exact, why=why)
 
@@ -1014,14 +1018,15 @@ def lab_cleanup(run: Run) -> None:
 
 def plot_cases(title: str, verdicts: Sequence[Verdict]) -> Any:
     """One panel per case: requests per zone (bars; red outside the band), the allowed range (grey)."""
-    from ..plots import COLORS, PngFigure  # matplotlib, pandas: loaded on use, not at notebook start
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ..plots import COLORS, PngFigure  # matplotlib, pandas: loaded on use, not at notebook start
 
     k = max(1, len(verdicts))
     fig = PngFigure(figsize=(min(12.0, 2.6 * k + 1.2), 3.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, k, squeeze=False)[0]
-    for ax, v in zip(axes, verdicts):
+    for ax, v in zip(axes, verdicts, strict=False):
         zones = [r["zone"] for r in v.rows]
         measured = [r["measured"] for r in v.rows]
         for i, r in enumerate(v.rows):

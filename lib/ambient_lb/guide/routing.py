@@ -6,7 +6,19 @@ from typing import Any
 
 from .. import manifests
 from ..checks import check, from_wait, poll
-from .cluster import app_selector, apply, replicas_selector, condition, get_json, identity, items, kubectl, quietly, ready_pods, seen
+from .cluster import (
+    app_selector,
+    apply,
+    condition,
+    get_json,
+    identity,
+    items,
+    kubectl,
+    quietly,
+    ready_pods,
+    replicas_selector,
+    seen,
+)
 from .evidence import distribution, send
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 

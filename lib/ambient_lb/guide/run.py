@@ -7,10 +7,12 @@ Every step module builds on it: ``_step`` runs a step's action and checks inside
 from __future__ import annotations
 
 import os
-import yaml
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import yaml
 
 from .. import manifests, ui
 from ..checks import CheckResult, StepResult
@@ -18,7 +20,6 @@ from ..errors import ClusterError, NotFound, ParameterError, RunbookError
 from ..kube import Kube
 from ..shell import CommandLog, display_path
 from ..simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG  # where `ambient-lb sim up` writes it
-
 
 SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
 

@@ -6,7 +6,6 @@ from ..checks import check
 from .cluster import items
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 
-
 CREATED_KINDS = ("destinationrules", "httproutes", "gateways", "deployments", "services",
                  "serviceaccounts", "configmaps", "pods", "namespaces")
 

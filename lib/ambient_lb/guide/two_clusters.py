@@ -23,7 +23,8 @@ from typing import Any
 from ..errors import ParameterError
 from ..helm import Helm
 from ..kube import ContextMismatch, Kube, context_server, read_kubeconfig
-from ..shell import display_line, display_path, run as sh
+from ..shell import display_line, display_path
+from ..shell import run as sh
 from .run import SIM_KUBECONFIG, Run
 
 TOPOLOGY = "two-clusters"  # the built-in topology: cluster1 on network1, cluster2 on network2

@@ -82,8 +82,8 @@ def gateway_sees_the_vip(run: Run) -> None:
                         "when it is bound to a waypoint (R8.1)"))
         hosts = gateway_backend_hosts(run)
         s.add(check("a DestinationRule has nothing to act on at this leg", hosts == [vip],
-                    f"one host, the VIP: outlier detection could eject it only by cutting all traffic, "
-                    f"and the default maxEjectionPercent (10 %) never lets it (1 of 1 = 100 %)",
+                    "one host, the VIP: outlier detection could eject it only by cutting all traffic, "
+                    "and the default maxEjectionPercent (10 %) never lets it (1 of 1 = 100 %)",
                     "R8.3; the waypoint applies the DestinationRule instead (step 04)"))
         s.note("The concepts page: with istio.io/ingress-use-waypoint the gateway \"collapses the Envoy "
                "endpoints to just one endpoint: the service VIP\", so a DestinationRule on the path from "
@@ -110,7 +110,7 @@ WAYPOINT_LABELS = ("istio.io/ingress-use-waypoint", "istio.io/use-waypoint")
 
 def use_waypoint(run: Run) -> None:
     p = run.params
-    want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name)))
+    want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name), strict=True))
 
     def act(run: Run, s: Step) -> None:
         run.kube.label("service", p.app.name, {"istio.io/ingress-use-waypoint": "true"},

@@ -66,7 +66,7 @@ class Columns:
             if name not in self.core and all(p is None for p in parts):
                 continue
             kind = "time" if name in self.time_cols else self.kinds.get(name)
-            parts = [_na_part(n, kind) if p is None else p for (n, _), p in zip(self.pieces, parts)]
+            parts = [_na_part(n, kind) if p is None else p for (n, _), p in zip(self.pieces, parts, strict=True)]
             data[name] = self._typed(name, parts)
             del parts
         return pd.DataFrame({name: data[name] for name in self._column_order(data)}, copy=False)

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-
 _ABI = 4  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
 try:
     from .. import _logscan as compiled

@@ -23,7 +23,8 @@ would for its POST.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import cron, selectors
 

@@ -15,7 +15,8 @@ import datetime as dt
 import heapq
 import itertools
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class Timer(Protocol):
@@ -34,17 +35,17 @@ class Clock(Protocol):
 
 def to_rfc3339(epoch: float) -> str:
     """``2025-03-19T17:32:42Z``: the second-precision form Kubernetes uses in metadata."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_rfc3339_micro(epoch: float) -> str:
     """``2025-03-19T17:32:42.762545Z``: ztunnel's timestamp form (6 fractional digits)."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_rfc3339_milli(epoch: float) -> str:
     """``2025-03-06T17:15:23.456Z``: Envoy's START_TIME form (3 fractional digits)."""
-    d = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(epoch, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
 
 

@@ -8,8 +8,9 @@ Everything random draws from ``cluster.rng`` (seeded), everything timed from ``c
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from .clock import Clock, ScaledClock
 from .podlogs import PodLogs
@@ -67,7 +68,7 @@ class ProgramNotFound(Exception):
 class Controller(Protocol):
     name: str
 
-    def start(self, cluster: "Cluster") -> None:
+    def start(self, cluster: Cluster) -> None:
         """Subscribe to the store, seed initial objects, schedule timers."""
 
 

@@ -94,7 +94,7 @@ class Schedule:
     tz: dt.tzinfo
 
     @classmethod
-    def parse(cls, spec: str, tz_name: str | None = None) -> "Schedule":
+    def parse(cls, spec: str, tz_name: str | None = None) -> Schedule:
         text = spec.strip()
         if text.startswith("@"):
             if text not in DESCRIPTORS:
@@ -103,7 +103,7 @@ class Schedule:
         fields = text.split()
         if len(fields) != 5:
             raise CronError(f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]")
-        parsed = [_field(f, b) for f, b in zip(fields, BOUNDS)]
+        parsed = [_field(f, b) for f, b in zip(fields, BOUNDS, strict=True)]
         return cls(parsed[0][0], parsed[1][0], parsed[2][0], parsed[3][0], parsed[4][0],
                    parsed[2][1] or parsed[4][1], zone(tz_name))
 
@@ -132,7 +132,7 @@ class Schedule:
 def zone(name: str | None) -> dt.tzinfo:
     """``spec.timeZone`` (None: the controller manager's zone, UTC); ``CronError`` if unknown."""
     if not name:
-        return dt.timezone.utc
+        return dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -8,7 +8,7 @@ server's ``pods/{name}/log`` subresource (``tailLines``, ``sinceSeconds``, ``tim
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from collections.abc import Callable
 
 from .clock import Clock
 

@@ -22,8 +22,9 @@ Three kinds of selector, each with its own answer for "empty" (R18.3):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 Obj = dict[str, Any]
 Labels = Mapping[str, str]

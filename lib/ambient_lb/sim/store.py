@@ -24,8 +24,9 @@ import copy
 import logging
 import random
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .clock import Clock, to_rfc3339
 

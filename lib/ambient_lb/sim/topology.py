@@ -98,7 +98,7 @@ class ClusterTopology(BaseModel):
         return _dns_label(v, "cluster name")
 
     @model_validator(mode="after")
-    def _fill(self) -> "ClusterTopology":
+    def _fill(self) -> ClusterTopology:
         if not self.nodes:
             self.nodes = [NodeSpec() for _ in range(3)]
         names = _default_names(self.name, len(self.nodes))
@@ -153,7 +153,7 @@ class Topology(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _unique(self) -> "Topology":
+    def _unique(self) -> Topology:
         names = [c.name for c in self.clusters]
         if not names:
             raise ValueError("clusters must list at least one cluster")
@@ -162,7 +162,7 @@ class Topology(BaseModel):
         return self
 
     @classmethod
-    def default(cls) -> "Topology":
+    def default(cls) -> Topology:
         return cls()
 
     def cluster(self, name: str | None = None) -> ClusterTopology:

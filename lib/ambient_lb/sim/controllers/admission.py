@@ -9,15 +9,16 @@ Who calls it: the API server runs every callable in ``cluster.extensions["admiss
 Controllers that create objects themselves go through the same chain with ``admit``.
 
 What is defaulted (as the real API server's defaulting functions and admission plugins do):
-Pods and pod templates, Deployments, ReplicaSets, ReplicationControllers, DaemonSets, Namespaces, Services (ClusterIP from
-10.96.0.0/16 and NodePorts from 30000-32767, drawn from the seeded rng).
+Pods and pod templates, Deployments, ReplicaSets, ReplicationControllers, DaemonSets, Namespaces, Services
+(ClusterIP from 10.96.0.0/16 and NodePorts from 30000-32767, drawn from the seeded rng).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..store import GR, StoreError
 from . import defaults, shapes
@@ -97,7 +98,7 @@ class Admission:
         self._allocate_node_ports(obj, old)
         return obj
 
-    _by_gr: dict[GR, Callable[["Admission", str, Obj, "Obj | None"], Obj]] = {
+    _by_gr: dict[GR, Callable[[Admission, str, Obj, Obj | None], Obj]] = {
         PODS: _pod, DEPLOYMENTS: _workload, REPLICA_SETS: _workload, DAEMON_SETS: _workload,
         REPLICATION_CONTROLLERS: _workload,
         NAMESPACES: _namespace, SERVICES: _service,

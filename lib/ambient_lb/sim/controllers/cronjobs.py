@@ -29,11 +29,11 @@ from .. import batch_rules, cron
 from ..clock import parse_rfc3339, to_rfc3339
 from ..store import GR, StoreError
 from .admission import admit
+from .deletion import delete_object
+from .jobs import JOBS, finished
 from .objects import Obj, deleting, edit_status, meta
 from .owners import controller_of, owned_by, owner_ref
 from .queue import WorkQueue
-from .deletion import delete_object
-from .jobs import JOBS, finished
 
 CRONJOBS = GR("batch", "cronjobs")
 SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
@@ -134,7 +134,7 @@ class CronJobController:
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and scheduled + int(deadline) < now:
             self._event(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: "
-                        f"{dt.datetime.fromtimestamp(scheduled, dt.timezone.utc):%a, %d %b %Y %H:%M:%S +0000}")
+                        f"{dt.datetime.fromtimestamp(scheduled, dt.UTC):%a, %d %b %Y %H:%M:%S +0000}")
             return
         if status.get("active") and spec.get("concurrencyPolicy") == "Forbid":
             self._event(cj, "Normal", "JobAlreadyActive", "Not starting job because prior execution is running "

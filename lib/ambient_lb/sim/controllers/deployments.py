@@ -27,12 +27,12 @@ from typing import Any
 
 from ..clock import parse_rfc3339
 from .admission import admit
+from .deletion import delete_object
 from .keys import DEPLOYMENTS, PODS, REPLICA_SETS
 from .names import template_hash
 from .objects import Obj, annotations, condition, deep, deleting, meta, namespace_open, set_condition
 from .owners import controller_of, owned_by, owner_ref
 from .queue import WorkQueue
-from .deletion import delete_object
 from .replicasets import active_pods
 
 HASH_LABEL = "pod-template-hash"
@@ -160,7 +160,8 @@ class DeploymentController:
                                            REVISION: str(revision)},
                            "ownerReferences": [owner_ref(d, "apps/v1", "Deployment")]},
               "spec": {"replicas": start, "selector": selector, "template": template,
-                       **({"minReadySeconds": d["spec"]["minReadySeconds"]} if d["spec"].get("minReadySeconds") else {})}}
+                       **({"minReadySeconds": d["spec"]["minReadySeconds"]}
+                          if d["spec"].get("minReadySeconds") else {})}}
         rs = self.cluster.store.create(REPLICA_SETS, admit(self.cluster, "CREATE", REPLICA_SETS, rs))
         if start:
             self._scaled_event(d, rs, 0, start)

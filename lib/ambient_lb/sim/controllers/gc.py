@@ -18,8 +18,8 @@ import collections
 from typing import Any
 
 from ..store import GR
-from .objects import Obj, meta
 from .deletion import delete_object
+from .objects import Obj, meta
 
 Key = tuple[GR, str, str]
 

@@ -35,12 +35,12 @@ from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
 from ..store import GR
+from .deletion import delete_object
 from .keys import PODS
 from .names import named_rng, random_suffix
 from .objects import Obj, deleting, edit_status, is_true, meta, namespace_open
 from .owners import controller_of, owned_by
 from .queue import QueuedController
-from .deletion import delete_object
 from .replicasets import pod_from_template
 
 JOBS = GR("batch", "jobs")
@@ -211,7 +211,8 @@ class JobController(QueuedController):
         else:
             want = max(0, min(parallelism, int(completions) - status["succeeded"]))
         if len(active) > want:
-            extra = sorted(active, key=lambda p: meta(p).get("creationTimestamp", ""), reverse=True)[:len(active) - want]
+            newest_first = sorted(active, key=lambda p: meta(p).get("creationTimestamp", ""), reverse=True)
+            extra = newest_first[:len(active) - want]
             self._delete_pods(job, extra)
             return [p for p in active if p not in extra]
         if len(active) < want and namespace_open(self.cluster, meta(job)["namespace"]):

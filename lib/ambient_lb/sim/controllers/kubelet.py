@@ -22,8 +22,8 @@ every container runs and passes its probes. A container that exits is restarted 
 ``restartPolicy`` (R16.22): ``Always`` always, ``OnFailure`` for a non-zero code, with back-off
 (CrashLoopBackOff, R14.8); otherwise it stays terminated, and once every container has, the pod is
 ``Succeeded`` (all exited 0) or ``Failed``, Ready False with reason PodCompleted or PodFailed; a
-finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or Secret volume whose object is missing
-keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
+finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or
+Secret volume whose object is missing keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
 
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
 present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
@@ -32,17 +32,19 @@ probe after the annotation goes (or says "true") makes it Ready again. Strict mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import container_logs, containers, pod_status
+from .containers import ProbeResult
+from .faults import READY as FAULT_READY
+from .faults import honoured
+from .ipam import PodIPAM
 from .keys import NODES, PODS
+from .nodes import node_ip
 from .objects import Obj, annotations, deleting, edit_status, is_true, meta
 from .queue import guarded
-from .containers import ProbeResult
-from .faults import READY as FAULT_READY, honoured
-from .ipam import PodIPAM
-from .nodes import node_ip
 
 CRASH_NOTICED_AFTER = 1.0  # s from a container's exit to the kubelet acting on it (PLEG relist)
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # restart back-off, doubling (R14.8)
@@ -319,7 +321,7 @@ class Kubelet:
             return
         results = [self._probe_container(rt, pod, c) for c in rt.containers]
         ok = all(r.ok for r in results)
-        for c, r in zip(rt.containers, results):
+        for c, r in zip(rt.containers, results, strict=True):
             if not r.ok and r.message:
                 self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {r.message}",
                             f"spec.containers{{{c['name']}}}")
@@ -343,7 +345,9 @@ class Kubelet:
             return ProbeResult(False)
         probe = _probe(c)
         if honoured(self.cluster, pod).get(FAULT_READY, "true").lower() == "false":
-            return containers.http_failure(503) if "httpGet" in probe or not probe else ProbeResult(False, "probe failed")
+            if "httpGet" in probe or not probe:
+                return containers.http_failure(503)
+            return ProbeResult(False, "probe failed")
         app = containers.hook(self.cluster)
         result = app.probe(pod, c, probe, rt.ip) if app is not None and probe else None
         return result if result is not None else ProbeResult(True)

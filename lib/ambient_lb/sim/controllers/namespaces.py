@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import GR
+from .deletion import delete_object
 from .keys import CONFIG_MAPS, NAMESPACES, SERVICE_ACCOUNTS
 from .objects import Obj, deleting, meta, set_condition
 from .queue import WorkQueue
-from .deletion import delete_object
 
 ROOT_CA = ("-----BEGIN CERTIFICATE-----\nMIIDBTCCAe2gAwIBAgIIambientlbsimAMBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQD\n"
            "EwprdWJlcm5ldGVzMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFowFTET\n"
@@ -103,7 +103,8 @@ class NamespaceController:
     def _set_status(self, name: str, remaining: dict[GR, list[Obj]]) -> None:
         now = self.cluster.clock.now()
         if remaining:
-            what = ", ".join(f"{gr.resource}.{gr.group} has {len(objs)} resource instances" for gr, objs in sorted(remaining.items()))
+            what = ", ".join(f"{gr.resource}.{gr.group} has {len(objs)} resource instances"
+                             for gr, objs in sorted(remaining.items()))
             content = ("True", "SomeResourcesRemain", f"Some resources are remaining: {what}")
         else:
             content = ("False", "ContentRemoved", "All content successfully removed")

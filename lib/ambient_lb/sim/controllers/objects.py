@@ -9,7 +9,8 @@ the readers never change them; writes go through ``store.create`` / ``store.muta
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..clock import to_rfc3339
 from .keys import NAMESPACES

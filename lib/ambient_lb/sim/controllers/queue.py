@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 log = logging.getLogger("ambient_lb.sim.controllers")
 

@@ -22,12 +22,12 @@ from typing import Any
 from .. import selectors
 from ..clock import parse_rfc3339
 from .admission import admit
+from .deletion import delete_object
 from .keys import PODS, REPLICA_SETS, REPLICATION_CONTROLLERS
 from .names import named_rng, random_suffix
 from .objects import Obj, condition, deep, deleting, edit_status, is_true, labels, meta, namespace_open
 from .owners import controller_of, owned_by, owner_ref
 from .queue import QueuedController
-from .deletion import delete_object
 
 
 def active_pods(cluster: Any, owner: Obj) -> list[Obj]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
+from .jobs import JOBS
 from .objects import Obj, deleting, meta
 from .queue import WorkQueue
-from .jobs import JOBS
 
 
 def expires_at(job: Obj) -> float | None:

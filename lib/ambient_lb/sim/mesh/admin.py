@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..clock import to_rfc3339, to_rfc3339_milli
 from ..cluster import Cluster

@@ -16,8 +16,15 @@ from typing import Any
 from ..cluster import ProxyHandler
 from . import objects as o
 from .apps.base import AppRequest, AppResponse
-from .apps.faults import (FaultError, LATENCY_FAULT, PodFaults, REFUSE_FAULT, STATUS_FAULT, parse_latency,
-                          parse_status_cycle)
+from .apps.faults import (
+    LATENCY_FAULT,
+    REFUSE_FAULT,
+    STATUS_FAULT,
+    FaultError,
+    PodFaults,
+    parse_latency,
+    parse_status_cycle,
+)
 from .apps.httpbin import JSON_TYPE, TEXT_TYPE, httpbin
 
 __all__ = ["AppRequest", "AppResponse", "FaultError", "JSON_TYPE", "LATENCY_FAULT", "PodFaults", "REFUSE_FAULT",

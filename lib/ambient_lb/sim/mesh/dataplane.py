@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -38,7 +39,6 @@ from .app import AppRequest, PodFaults
 from .apps.runtime import AppRuntime
 from .istiod import Endpoint, Istiod, MeshView, ServiceView
 from .kgateway import KgatewayController
-from .routes import match_route
 from .listener import Listeners
 from .model import accesslog as al
 from .model.destinationrule import Leg, cluster_config
@@ -49,6 +49,7 @@ from .model.responses import RESPONSES, Kind, retry_policy
 from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 from .pod_sockets import track_pod_sockets
 from .proxies import Proxies, Proxy
+from .routes import match_route
 
 REFUSED = "io error: Connection refused (os error 111)"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",

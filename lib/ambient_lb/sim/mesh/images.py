@@ -11,8 +11,8 @@ the waypoint and kgateway proxy pods. The handler looks ``argv[0]`` up in the im
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from ..cluster import Cluster, ExecResult, ProgramNotFound
 from .exec_context import ExecContext

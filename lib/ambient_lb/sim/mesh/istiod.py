@@ -18,8 +18,9 @@ Rules implemented here:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .. import selectors
 from ..cluster import Cluster

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import GR, StoreError
-
 # the built-in types, re-exported as the control plane names them (one definition for both layers)
 from ..controllers.keys import (  # noqa: F401
-    CRDS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, PODS, SECRETS, SERVICE_ACCOUNTS, SERVICES)
+    CRDS,
+    DEPLOYMENTS,
+    GATEWAY_CLASSES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+)
+from ..store import GR, StoreError
 
 Obj = dict[str, Any]
 

@@ -19,7 +19,8 @@ Only what this module registered is ever replaced or removed.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..cluster import Cluster, ExecHandler, PodPort
 from . import objects as o
@@ -86,7 +87,8 @@ class PodSockets:
         out = {}
         for c in (pod.get("spec") or {}).get("containers") or []:
             if c.get("name") == flavour.container:
-                out[(ns, name, c["name"])] = lambda image=str(c.get("image", "")): exec_handler(self.cluster, image)
+                image = str(c.get("image", ""))
+                out[(ns, name, c["name"])] = lambda image=image: exec_handler(self.cluster, image)
         return out
 
     def _admin(self, ns: str, name: str, uid: str, flavour: Flavour) -> EnvoyAdmin:

@@ -16,7 +16,8 @@ itself owned and has owned children); ``path_string`` prints a path as conflicts
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .rules import FREE, ListOf, Rule, Struct, rule_for
 

@@ -18,16 +18,16 @@ structural schema into it; ``strategic.py``, ``fields.py`` and ``ssa.py`` walk a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Struct:
-    fields: dict[str, "Rule"] = field(default_factory=dict)
+    fields: dict[str, Rule] = field(default_factory=dict)
     value: bool = False
     atomic: bool = False
 
-    def child(self, name: str) -> "Rule | None":
+    def child(self, name: str) -> Rule | None:
         return self.fields.get(name)
 
 
@@ -44,7 +44,7 @@ class ListOf:
         return self.keys[0] if self.keys else ""
 
 
-Rule = Union[Struct, ListOf]
+Rule = Struct | ListOf
 ATOMIC = ListOf("atomic")
 SET = ListOf("set")
 FREE = Struct()  # an untyped map (labels, CR spec): merged key by key

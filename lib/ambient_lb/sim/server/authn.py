@@ -31,7 +31,8 @@ TOKEN_USER = rbac.User("kubernetes-admin", ("system:masters", "system:authentica
 PRIVILEGED_GROUP = "system:masters"
 ANONYMOUS = "system:anonymous"
 # creates every authenticated identity may make (system:basic-user), whatever RBAC holds
-SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
+SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
+                ("authorization.k8s.io", "selfsubjectrulesreviews"),
                 ("authentication.k8s.io", "selfsubjectreviews")}
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 

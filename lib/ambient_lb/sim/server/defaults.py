@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import batch_rules
 from ..store import GR
@@ -52,7 +53,7 @@ def _template(spec: Obj) -> None:
             pod_spec(tpl["spec"])
 
 
-def pod(obj: Obj, _: "Allocator") -> None:
+def pod(obj: Obj, _: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     pod_spec(spec)
     spec.setdefault("serviceAccountName", "default")
@@ -61,7 +62,8 @@ def pod(obj: Obj, _: "Allocator") -> None:
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("tolerations", [
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}])
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 300}])
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", _qos(spec))
@@ -76,7 +78,7 @@ def _qos(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def deployment(obj: Obj, _: "Allocator") -> None:
+def deployment(obj: Obj, _: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -88,13 +90,13 @@ def deployment(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def replicaset(obj: Obj, _: "Allocator") -> None:
+def replicaset(obj: Obj, _: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     _template(spec)
 
 
-def replicationcontroller(obj: Obj, _: "Allocator") -> None:
+def replicationcontroller(obj: Obj, _: Allocator) -> None:
     """``SetDefaults_ReplicationController`` (R16.20): selector and labels from the template, 1 replica."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -107,7 +109,7 @@ def replicationcontroller(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def rbac_binding(obj: Obj, _: "Allocator") -> None:
+def rbac_binding(obj: Obj, _: Allocator) -> None:
     """``SetDefaults_RoleBinding``/``ClusterRoleBinding``/``Subject`` (R16.14): the RBAC group for the
     roleRef and for User and Group subjects."""
     ref = obj.setdefault("roleRef", {})
@@ -118,7 +120,7 @@ def rbac_binding(obj: Obj, _: "Allocator") -> None:
             subject["apiGroup"] = RBAC_GROUP
 
 
-def job(obj: Obj, alloc: "Allocator") -> None:
+def job(obj: Obj, alloc: Allocator) -> None:
     """R16.17: the pod template's defaults, then ``SetDefaults_Job`` and the generated selector."""
     spec = obj.setdefault("spec", {})
     if isinstance(spec, dict):
@@ -126,14 +128,14 @@ def job(obj: Obj, alloc: "Allocator") -> None:
     batch_rules.job_defaults(obj, alloc.store.new_uid)
 
 
-def cronjob(obj: Obj, _: "Allocator") -> None:
+def cronjob(obj: Obj, _: Allocator) -> None:
     batch_rules.cronjob_defaults(obj)
     job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec")
     if isinstance(job_spec, dict):
         _template(job_spec)
 
 
-def daemonset(obj: Obj, _: "Allocator") -> None:
+def daemonset(obj: Obj, _: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("updateStrategy", {"type": "RollingUpdate",
@@ -141,7 +143,7 @@ def daemonset(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def service(obj: Obj, alloc: "Allocator") -> None:
+def service(obj: Obj, alloc: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -165,18 +167,18 @@ def service(obj: Obj, alloc: "Allocator") -> None:
     obj.setdefault("status", {}).setdefault("loadBalancer", {})
 
 
-def namespace(obj: Obj, _: "Allocator") -> None:
+def namespace(obj: Obj, _: Allocator) -> None:
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     obj.setdefault("status", {}).setdefault("phase", "Active")
     md = obj["metadata"]
     md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md["name"]
 
 
-def secret(obj: Obj, _: "Allocator") -> None:
+def secret(obj: Obj, _: Allocator) -> None:
     obj.setdefault("type", "Opaque")
 
 
-def crd(obj: Obj, _: "Allocator") -> None:
+def crd(obj: Obj, _: Allocator) -> None:
     spec = obj.setdefault("spec", {})
     names = spec.setdefault("names", {})
     if isinstance(names, dict) and names.get("kind"):
@@ -185,7 +187,7 @@ def crd(obj: Obj, _: "Allocator") -> None:
     spec.setdefault("conversion", {"strategy": "None"})
 
 
-DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
+DEFAULTERS: dict[tuple[str, str], Callable[[Obj, Allocator], None]] = {
     ("", "Pod"): pod, ("", "Service"): service, ("", "Namespace"): namespace, ("", "Secret"): secret,
     ("apps", "Deployment"): deployment, ("apps", "ReplicaSet"): replicaset,
     ("", "ReplicationController"): replicationcontroller,

@@ -17,8 +17,7 @@ from . import bodies
 from .routing import Target
 from .state import ServerState, engine, respond_object
 from .status import ApiError, not_found, unsupported_media_type
-from .writes import (check_rv, commit_create, commit_update, field_manager, prepare_new,
-                     prepare_update)
+from .writes import check_rv, commit_create, commit_update, field_manager, prepare_new, prepare_update
 
 Obj = dict[str, Any]
 JSON_PATCH = "application/json-patch+json"

@@ -16,7 +16,8 @@ tells the user to use ``kubectl apply -f``.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 MAGIC = b"k8s\x00"
 
@@ -98,7 +99,8 @@ S: dict[str, dict[int, tuple[str, str]]] = {
     # batch/v1
     "Job": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:JobSpec"), 3: ("status", "msg:Ignored")},
     "JobSpec": {1: ("parallelism", "int*"), 2: ("completions", "int*"), 3: ("activeDeadlineSeconds", "int*"),
-                4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool*"), 6: ("template", "msg:PodTemplateSpec"),
+                4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool*"),
+                6: ("template", "msg:PodTemplateSpec"),
                 7: ("backoffLimit", "int*"), 8: ("ttlSecondsAfterFinished", "int*"), 9: ("completionMode", "str*"),
                 10: ("suspend", "bool*"), 14: ("podReplacementPolicy", "str*"), 15: ("managedBy", "str*")},
     "CronJob": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:CronJobSpec"), 3: ("status", "msg:Ignored")},

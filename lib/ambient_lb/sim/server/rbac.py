@@ -18,8 +18,9 @@ over the store's Roles, ClusterRoles, RoleBindings and ClusterRoleBindings; noth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..store import GR
 

@@ -165,7 +165,7 @@ def _check_running(obj: Obj, container: str, previous: bool) -> None:
 
 
 def _stamp(epoch: float) -> str:
-    d = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(epoch, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 1000:09d}Z"
 
 

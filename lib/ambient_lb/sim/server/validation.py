@@ -74,9 +74,9 @@ def label_causes(md: Obj) -> list[Cause]:
             out.append(("FieldValueInvalid", f"metadata.{field}", "Invalid value: must be a map of strings"))
             continue
         if field == "labels":
-            for k, v in m.items():
+            for v in m.values():
                 if v and (len(v) > 63 or not _QNAME.match(v)):
-                    out.append(("FieldValueInvalid", f"metadata.labels", f'Invalid value: "{v}": a valid '
+                    out.append(("FieldValueInvalid", "metadata.labels", f'Invalid value: "{v}": a valid '
                                 "label must be an empty string or consist of alphanumeric characters, "
                                 "'-', '_' or '.', and must start and end with an alphanumeric character"))
     return out
@@ -310,7 +310,8 @@ def schema_type_causes(schema: Any, value: Any, at: str) -> list[Cause]:
     check = _OPENAPI_TYPES.get(want or "")
     if check is not None and not check(value):
         shown = json_type(value)
-        return [("FieldValueTypeInvalid", at, f'Invalid value: "{shown}": {at} in body must be of type {want}: "{shown}"')]
+        return [("FieldValueTypeInvalid", at,
+                 f'Invalid value: "{shown}": {at} in body must be of type {want}: "{shown}"')]
     out: list[Cause] = []
     if isinstance(value, dict):
         for k, sub in (schema.get("properties") or {}).items():
@@ -355,7 +356,8 @@ def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = 
     schema = crd_openapi(crd, version or rt.version) if crd else None
     if schema:
         body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
-        props = {k: v for k, v in (schema.get("properties") or {}).items() if k not in ("metadata", "apiVersion", "kind")}
+        props = {k: v for k, v in (schema.get("properties") or {}).items()
+                 if k not in ("metadata", "apiVersion", "kind")}
         causes += schema_type_causes({**schema, "properties": props, "required": [
             r for r in schema.get("required") or [] if r not in ("metadata", "apiVersion", "kind")]}, body, "")
     if causes:

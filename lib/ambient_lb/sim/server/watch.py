@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -141,7 +142,7 @@ async def _pump(srv: ServerState, resp: web.StreamResponse, w: Watcher, pred: An
         try:
             ev = await asyncio.wait_for(w.queue.get(), timeout=max(0.0, min(waits))) if waits \
                 else await w.queue.get()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             await resp.write(enc.bookmark(srv.store.resource_version))

@@ -8,10 +8,10 @@ wide ones included, as the real apiserver does; kubectl chooses what to show.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .cells import (containers_and_images, format_labels, format_selector, join_host_port,
-                    list_with_more)
+from .cells import containers_and_images, format_labels, format_selector, join_host_port, list_with_more
 from .duration import age
 
 Obj = dict[str, Any]
@@ -195,7 +195,7 @@ WIDE_WORKLOAD = [col("Containers", priority=1, desc="Names of each container in 
 
 def _workload_wide(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
-    names, images = containers_and_images(((spec.get("template") or {}).get("spec")))
+    names, images = containers_and_images((spec.get("template") or {}).get("spec"))
     return [names, images, format_selector(spec.get("selector"))]
 
 
@@ -231,7 +231,7 @@ def replicaset_row(obj: Obj, now: float) -> Row:
 def replication_controller_row(obj: Obj, now: float) -> Row:
     """``printReplicationController``: as a ReplicaSet, the selector a plain map (R16.20)."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = containers_and_images(((spec.get("template") or {}).get("spec")))
+    names, images = containers_and_images((spec.get("template") or {}).get("spec"))
     return [_meta(obj).get("name", ""), int(spec.get("replicas", 1) or 0), int(status.get("replicas") or 0),
             int(status.get("readyReplicas") or 0), _age(obj, now), names, images,
             format_labels(spec.get("selector"))], None

@@ -8,8 +8,9 @@ launches them for the kubelet and asks them for answers), and ``mesh/app.py`` (r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 Obj = dict[str, Any]
 
@@ -50,7 +51,7 @@ class ImageRef:
         return f"{self.registry}/{self.path}"
 
     @classmethod
-    def parse(cls, image: str) -> "ImageRef":
+    def parse(cls, image: str) -> ImageRef:
         ref, _, digest = image.strip().partition("@")
         if digest and not _DIGEST.match(digest):
             digest = ""

@@ -64,7 +64,7 @@ def argv_of(c: Container) -> list[str]:
 
 def _date(t: float) -> str:
     """busybox ``date``: ``Sat Jan  3 12:04:05 UTC 2026``."""
-    d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(t, dt.UTC)
     return d.strftime("%a %b ") + f"{d.day:2d}" + d.strftime(" %H:%M:%S UTC %Y")
 
 

@@ -14,11 +14,12 @@ Who calls it: ``runtime`` (which applies them on top of whatever app the pod run
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from ...controllers.faults import HTTP_STATUS as STATUS_FAULT, LATENCY as LATENCY_FAULT, \
-    REFUSE_CONNECTIONS as REFUSE_FAULT
+from ...controllers.faults import HTTP_STATUS as STATUS_FAULT
+from ...controllers.faults import LATENCY as LATENCY_FAULT
+from ...controllers.faults import REFUSE_CONNECTIONS as REFUSE_FAULT
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 
@@ -65,7 +66,7 @@ class PodFaults:
                 annotations.get(LATENCY_FAULT, ""))
 
     @classmethod
-    def parse(cls, annotations: Mapping[str, str]) -> "PodFaults":
+    def parse(cls, annotations: Mapping[str, str]) -> PodFaults:
         src = cls.source_of(annotations)
         f = cls(source=src, refuse=src[1].strip().lower() == "true")
         if src[0]:

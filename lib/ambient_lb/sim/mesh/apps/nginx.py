@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .base import AppRequest, AppResponse, Container, ImageRef, Launch
 from .nginx_conf import MAIN, Directive, Emerg, FileSystem, parse
-from .nginx_http import build_http, Request
+from .nginx_http import Request, build_http
 from .nginx_serve import Pipeline
 
 # The image the runbook deploys (params ``faulty.image``), R14.1: docker-library/repo-info

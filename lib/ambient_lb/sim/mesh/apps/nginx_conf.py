@@ -14,8 +14,8 @@ its contexts and argument counts, with nginx's messages: ``unknown directive "re
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 MAIN, EVENTS, HTTP, SERVER, LOCATION, IF, UPSTREAM = "main", "events", "http", "server", "location", "if", "upstream"
 ANY = frozenset({MAIN, EVENTS, HTTP, SERVER, LOCATION, IF, UPSTREAM, "limit_except", "stream", "mail"})
@@ -113,9 +113,9 @@ class Directive:
     args: list[str]
     file: str
     line: int
-    block: list["Directive"] | None = None
+    block: list[Directive] | None = None
 
-    def children(self, name: str) -> list["Directive"]:
+    def children(self, name: str) -> list[Directive]:
         return [d for d in self.block or [] if d.name == name]
 
 

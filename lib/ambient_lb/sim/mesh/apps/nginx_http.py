@@ -27,8 +27,9 @@ import posixpath
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .nginx_conf import Directive, Emerg
 
@@ -100,7 +101,7 @@ class Location(Level):
     name: str = ""
     regex: re.Pattern[str] | None = None
     alias: str | None = None
-    locations: list["Location"] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
 
 
 @dataclass

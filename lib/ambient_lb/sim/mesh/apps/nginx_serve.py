@@ -13,11 +13,28 @@ from __future__ import annotations
 import hashlib
 import time
 import urllib.parse
-from typing import Callable
+from collections.abc import Callable
 
-from .nginx_http import (ADD_HEADER_CODES, MSIE_PADDING, REDIRECTS, HttpConf, Level, Location, Request, Response,
-                         Return, Server, error_page_body, expand, find_location, http_date, mime_type, normalize,
-                         select_server, time_local)
+from .nginx_http import (
+    ADD_HEADER_CODES,
+    MSIE_PADDING,
+    REDIRECTS,
+    HttpConf,
+    Level,
+    Location,
+    Request,
+    Response,
+    Return,
+    Server,
+    error_page_body,
+    expand,
+    find_location,
+    http_date,
+    mime_type,
+    normalize,
+    select_server,
+    time_local,
+)
 
 # special responses after which nginx closes the connection (ngx_http_special_response_handler)
 _CLOSES = frozenset({400, 413, 414, 497, 495, 496, 500, 501})

@@ -19,7 +19,8 @@ from .. import objects as o
 from ..charts import CONTROLLER_IMAGE
 from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
 from .faults import PodFaults
-from .registry import Unmodelled, is_modelled, launch as launch_image
+from .registry import Unmodelled, is_modelled
+from .registry import launch as launch_image
 
 KUBELET_PROBE_SOURCE = "169.254.7.127"  # istio-cni SNATs kubelet probes of ambient pods to this (R14.7)
 TEXT = "text/plain; charset=utf-8"

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 from ...clock import to_rfc3339_micro, to_rfc3339_milli
 
 # --- timestamps (hot path: one or more per log line) ------------------------------------------------
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 _fromtimestamp = _dt.datetime.fromtimestamp
 _SECOND: list[object] = [None, ""]  # [whole epoch second, its "%Y-%m-%dT%H:%M:%S" text]
 

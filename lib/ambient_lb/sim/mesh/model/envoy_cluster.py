@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from .envoy_lb import LbPolicy, LoadBalancer, PriorityLevel, PriorityLoad, priority_load
 from .errors import InvalidModelInput
@@ -101,7 +101,7 @@ class EnvoyCluster:
             self.detector.set_hosts(addresses)
         return events
 
-    def rebuilt(self, config: ClusterConfig, now: float) -> "EnvoyCluster":
+    def rebuilt(self, config: ClusterConfig, now: float) -> EnvoyCluster:
         """A DR change rebuilds the cluster. R2.12: hosts' state, the LB, the detector and its sweep
         phase restart. R13.10: the cluster's stats carry over by name (``outlier_detection.*``
         included, ``ejections_active`` less the old ejections), except the response-code stats
@@ -184,7 +184,7 @@ class EnvoyCluster:
         count = max(self.priorities, default=-1) + 1
         levels = []
         for p in range(count):
-            members = [h for h, hp in zip(self.hosts, self.priorities) if hp == p]
+            members = [h for h, hp in zip(self.hosts, self.priorities, strict=True) if hp == p]
             healthy = [h.address for h in members if h.healthy and not self.is_ejected(h.address)]
             levels.append(PriorityLevel(tuple(h.address for h in members), tuple(healthy)))
         return levels
@@ -227,7 +227,7 @@ class EnvoyCluster:
     def host_rows(self) -> list[dict[str, object]]:
         """One dict per host with what admin ``/clusters`` prints for it."""
         rows = []
-        for host, prio in zip(self.hosts, self.priorities):
+        for host, prio in zip(self.hosts, self.priorities, strict=True):
             c = self.per_host[host.address]
             rows.append({"address": host.address, "hostname": host.name, "cx_active": 0,
                          "cx_connect_fail": c.cx_connect_fail, "cx_total": c.rq_total, "rq_active": c.rq_active,

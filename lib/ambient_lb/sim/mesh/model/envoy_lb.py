@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 OVERPROVISIONING = 140  # Envoy's default overprovisioning factor 1.4, as a percentage (R4.6)
 

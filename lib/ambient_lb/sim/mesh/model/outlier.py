@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from ...clock import to_rfc3339_milli
-from .hosts import Failure, Outcome
 from .errors import InvalidModelInput
+from .hosts import Failure, Outcome
 
 #: Envoy's detector defaults (R2.5, R2.6, R3.1 "when unset").
 DEFAULT_MAX_EJECTION_TIME = 300.0
@@ -90,7 +90,7 @@ class OutlierConfig:
             return self.max_ejection_time
         return max(DEFAULT_MAX_EJECTION_TIME, self.base_ejection_time)
 
-    def with_(self, **changes: object) -> "OutlierConfig":
+    def with_(self, **changes: object) -> OutlierConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -178,7 +178,7 @@ class OutlierDetector:
     def stats(self) -> dict[str, int]:
         return dict(self.counters)
 
-    def inherit(self, old: "OutlierDetector") -> None:
+    def inherit(self, old: OutlierDetector) -> None:
         """R13.10: a rebuilt cluster's detector shares the old one's stats by name; the old detector's
         destructor takes its ejected hosts out of ``ejections_active`` (this one has none ejected)."""
         self.counters = dict(old.counters)

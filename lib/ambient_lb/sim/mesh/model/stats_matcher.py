@@ -13,8 +13,8 @@ full match (Envoy uses RE2; Python's ``re`` agrees on the patterns these proxies
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 #: R13.3 Istio's bootstrap: the patterns every Istio proxy's inclusion list ends its groups with.
 ISTIO_REQUIRED: dict[str, tuple[str, ...]] = {

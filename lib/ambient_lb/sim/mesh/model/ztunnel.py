@@ -10,11 +10,11 @@ until the caller drops it: existing connections are never re-balanced (R4.5).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
 
 from .hosts import Host, Locality
-from .locality import ModeDecision, Mode, ztunnel_eligible
+from .locality import Mode, ModeDecision, ztunnel_eligible
 
 NO_HEALTHY_UPSTREAM = "no healthy upstream"
 

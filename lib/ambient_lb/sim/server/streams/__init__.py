@@ -26,7 +26,9 @@ from ..rest import get_or_404
 from ..routing import Target
 from ..state import ServerState
 from ..status import ApiError, method_not_allowed
-from . import channels, exec as ex, exec_spdy, exec_ws, portforward as pf, portforward_ws
+from . import channels, exec_spdy, exec_ws, portforward_ws
+from . import exec as ex
+from . import portforward as pf
 from .transports import is_spdy_upgrade
 
 WEBSOCKETS = "api_server.stream_websockets"

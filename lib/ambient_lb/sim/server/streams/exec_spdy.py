@@ -18,7 +18,8 @@ import json
 from aiohttp import web
 
 from ..state import ServerState
-from . import channels, exec as ex
+from . import channels
+from . import exec as ex
 from .session import SpdySession, SpdyStream
 from .transports import NoProtocol, handshake, upgrade_spdy
 
@@ -55,7 +56,7 @@ async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest) -> 
         await asyncio.wait_for(arrived.wait(), STREAM_CREATION_TIMEOUT)
         await _exec(srv, req, streams, protocol)
         await asyncio.wait_for(asyncio.shield(reader), GOODBYE_TIMEOUT)
-    except (asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError):
         pass
     finally:
         reader.cancel()

@@ -20,7 +20,8 @@ import json
 from aiohttp import web
 
 from ..state import ServerState
-from . import channels, exec as ex
+from . import channels
+from . import exec as ex
 from .channels import ChannelSocket
 
 LEGACY = ["", channels.V1, channels.V1_BASE64, channels.V4, channels.V4_BASE64]  # the kubelet's

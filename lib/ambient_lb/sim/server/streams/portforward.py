@@ -13,7 +13,8 @@ closed (R15.13); what kubectl does with it is kubectl's business.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 

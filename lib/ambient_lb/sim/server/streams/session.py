@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from . import spdy
 
@@ -34,7 +35,7 @@ class ByteTransport(Protocol):
 class SpdyStream:
     """A client-opened stream: ``headers`` (lower-case names), ``read`` until b"", ``write``, ``close``."""
 
-    def __init__(self, session: "SpdySession", stream_id: int, headers: dict[str, str]) -> None:
+    def __init__(self, session: SpdySession, stream_id: int, headers: dict[str, str]) -> None:
         self.session, self.id, self.headers = session, stream_id, headers
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.remote_done = False  # the client sent FIN or RST: nothing more will arrive
