@@ -54,6 +54,7 @@ class Kind:
 
     @property
     def custom(self) -> bool:
+        """True for a custom resource (a group kubectl has no built-in types for)."""
         return self.group not in _TYPED_APIS
 
 

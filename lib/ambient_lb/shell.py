@@ -106,6 +106,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
+        """True when the command exited 0."""
         return self.returncode == 0
 
     def check_returncode(self) -> CommandResult:
@@ -140,6 +141,7 @@ class CommandLog:
         self._tokens: list[contextvars.Token[tuple[CommandLog, ...]]] = []
 
     def record(self, result: CommandResult) -> None:
+        """Appends a command's result to the log."""
         self.entries.append(result)
 
     def lines(self) -> list[str]:

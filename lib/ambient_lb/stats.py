@@ -246,9 +246,11 @@ class FailoverSummary:
 
     @property
     def pod_got_traffic_after(self) -> bool:
+        """True when the pod got any request after the disruption."""
         return self.pod_requests_after > 0
 
     def lines(self) -> list[str]:
+        """The summary as text lines: totals, the disruption, the pods before and after, time to recovery."""
         kinds = f" ({_kinds(self.failures_by_kind)})" if self.failed else ""
         out = [f"{self.total} requests, {self.failed} failed{kinds}"]
         if self.clock != WALL_CLOCK:

@@ -72,6 +72,7 @@ class Target:
 
     @property
     def url(self) -> str:
+        """The target's URL (an IPv6 address in brackets)."""
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{address}:{self.port}{self.path}"
 
@@ -298,6 +299,7 @@ class TrafficSampler:
         self._t0 = 0.0
 
     def start(self) -> TrafficSampler:
+        """Starts sending requests at the set rate in the background; RuntimeError if it was already started."""
         if self._thread is not None:
             raise RuntimeError("this TrafficSampler was already started; create a new one for another run")
         self._t0 = time.perf_counter()
@@ -358,6 +360,7 @@ class TrafficSampler:
 
     @property
     def marks(self) -> pd.DataFrame:
+        """The marks set so far (t, wall time, label), as a DataFrame."""
         with self._lock:
             return pd.DataFrame(self._marks, columns=["t", "at", "label"])
 

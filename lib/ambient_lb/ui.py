@@ -152,6 +152,7 @@ class LiveChart:
             _display(w.VBox([w.HTML(f"<b>{title}</b>"), self._out]))
 
     def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> LiveChart:
+        """Starts redrawing the chart from source() in the background (only where widgets are shown)."""
         import threading
 
         if self.enabled:
@@ -168,6 +169,7 @@ class LiveChart:
                 continue
 
     def update(self, data: Any, draw: Callable[[Any], Any]) -> None:
+        """Redraws the chart with draw(data)."""
         if not self.enabled or self._out is None:
             return
         import matplotlib.pyplot as plt
@@ -179,6 +181,7 @@ class LiveChart:
         plt.close(fig)
 
     def stop(self) -> None:
+        """Stops the background redraws."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

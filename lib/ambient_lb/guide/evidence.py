@@ -134,6 +134,7 @@ def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
 
 
 def stats_line(st: dict[str, float], delta: bool = False) -> str:
+    """The waypoint's outlier-detection counters on one line (with ``+`` signs for a delta)."""
     keys = ("ejections_active", "ejections_detected_consecutive_5xx",
             "ejections_enforced_consecutive_5xx", "ejections_overflow")
     if not st:

@@ -26,6 +26,7 @@ from .two_clusters import TwoClusters, cluster_run, clusters
 
 
 def app_pods(crun: Run) -> list[dict[str, Any]]:
+    """The app's Ready pods in one cluster."""
     return ready_pods(crun, crun.params.namespaces.app, replicas_selector(crun))
 
 

@@ -149,9 +149,11 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """True when the case had answers, none failed, and every zone's count is within its allowed range."""
         return self.n > 0 and self.failed == 0 and all(r["ok"] for r in self.rows)
 
     def lines(self) -> list[str]:
+        """The verdict as text: a PASS/FAIL head line, one line per zone with its expected range, and why."""
         t = "~" if self.varies else ""
         head = f"[{'PASS' if self.ok else 'FAIL'}] {self.label}: {t}{self.n} answers" + \
             (f", {self.failed} failed" if self.failed else "")
@@ -208,6 +210,7 @@ def verdict(label: str, df: Any, places: dict[str, Place], shares: dict[str, flo
 
 
 def tolerance_text(exact: bool) -> str:
+    """How the allowed range per zone is computed: exact floor/ceil for round robin, else a binomial interval."""
     return ("round robin (R4.1): floor/ceil of each pod's share, no tolerance" if exact else
             f"random pick per request (R4.3, R4.5): Binomial(n, share) per zone, {CONFIDENCE:.1%} interval "
             "(stats.binomial_interval, Bonferroni over the zones)")
@@ -222,6 +225,7 @@ def slug(zone: str) -> str:
 
 
 def deployment_name(zone: str, ready: bool = True) -> str:
+    """The name of a zone's lab Deployment (``-unready`` for the one whose pods never become Ready)."""
     return f"{APP}-{slug(zone)}" + ("" if ready else "-unready")
 
 
@@ -241,6 +245,7 @@ def _deployment(run: Run, zone: str, replicas: int, ready: bool) -> dict[str, An
 
 
 def lab_docs(run: Run, zones: Sequence[str]) -> list[dict[str, Any]]:
+    """The lab's manifests: its ambient namespace, the app's Service, and the ready Deployment of each zone."""
     p = run.params
     docs = [{"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": LAB_NS, "labels": {"istio.io/dataplane-mode": "ambient"}}},
@@ -258,6 +263,7 @@ def lab_docs(run: Run, zones: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def waypoint_doc(run: Run) -> dict[str, Any]:
+    """The lab's waypoint Gateway."""
     return manifests.label({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": WAYPOINT, "namespace": LAB_NS},
@@ -271,11 +277,14 @@ def waypoint_doc(run: Run) -> dict[str, Any]:
 
 @dataclass
 class Lab:
+    """Where the lab runs: each node's locality, the zones, and the ingress gateway's pods."""
+
     nodes: dict[str, Place]  # node -> its locality (pod = "")
     zones: list[str]
     gateways: list[Place]  # the ingress gateway's pods
 
     def place(self, pod: dict[str, Any]) -> Place:
+        """A pod's place: its node's locality, its name, and whether it is Ready and not being deleted."""
         node = (pod.get("spec") or {}).get("nodeName") or ""
         at = self.nodes.get(node, Place("", node, "", ""))
         ready = any(c.get("type") == "Ready" and c.get("status") == "True"
@@ -313,6 +322,7 @@ def lab_pods(run: Run) -> dict[str, Place]:
 
 
 def waypoint_pods(run: Run) -> dict[str, Place]:
+    """The lab waypoint's Ready pods, by name, with their places."""
     lb = _lab(run)
     return {x["metadata"]["name"]: lb.place(x)
             for x in ready_pods(run, LAB_NS, f"gateway.networking.k8s.io/gateway-name={WAYPOINT}")}
@@ -327,6 +337,7 @@ def _ips(run: Run) -> dict[str, str]:
 
 
 def curl_line(count: int, status_only: bool = False) -> str:
+    """The curl command (a loop when count > 1) a person runs to send requests through the gateway."""
     opts = "-s -o /dev/null -w '%{http_code}\\n' " if status_only else "-s "
     one = f'curl {opts}-H "Host: {HOST}" http://$KGATEWAY_IP:{{port}}/hostname'
     return one if count == 1 else f"for i in $(seq 1 {count}); do {one}; done"
@@ -776,6 +787,7 @@ class Case:
     requests: int = 40
 
     def describe(self, zones: Sequence[str]) -> str:
+        """The case on one line: mode, where it is set, waypoint or not, and the pods per zone."""
         r = self.ready or (PER_ZONE,) * len(zones)
         u = self.unready or (0,) * len(zones)
         pods = ", ".join(f"{z}: {a} ready" + (f" + {b} not" if b else "") for z, a, b in zip(zones, r, u, strict=False))
@@ -792,6 +804,7 @@ def explorer_cases(lb: Lab, wp_zone: str) -> list[Case]:
 
 
 def apply_case(run: Run, case: Case) -> None:
+    """Sets up a case: the ready and unready pods per zone, then the Service's traffic distribution and labels."""
     lb = _lab(run)
     ready = case.ready or (PER_ZONE,) * len(lb.zones)
     unready = case.unready or (0,) * len(lb.zones)

@@ -52,16 +52,19 @@ class Run:
 
     @property
     def sim(self) -> bool:
+        """True when the target is the built-in simulator."""
         return self.params.target == "sim"
 
     @property
     def kubeconfig(self) -> Path | None:
+        """The kubeconfig the run uses: the params' own, else the simulator's default on sim, else kubectl's (None)."""
         if self.params.kubeconfig is not None:
             return self.params.kubeconfig
         return SIM_KUBECONFIG.expanduser() if self.sim else None
 
     @property
     def kube(self) -> Any:
+        """The run's Kube, made on first use."""
         if self._kube is None:
             self._kube = _make_kube(Kube, self)
         return self._kube
@@ -147,12 +150,15 @@ class Step:
         self.result = StepResult(step=number, title=title)
 
     def show(self, text: str) -> None:
+        """Adds text to the step's output."""
         self.result.output += text.rstrip("\n") + "\n"
 
     def note(self, text: str) -> None:
+        """Adds a note (an explanation shown below the step's result)."""
         self.result.notes.append(text)
 
     def add(self, *checks: CheckResult) -> None:
+        """Adds checks to the step's result."""
         self.result.checks.extend(checks)
 
     def figure(self, fig: Any) -> None:
@@ -190,6 +196,7 @@ def _printed(r: Any) -> str:
 
 def do_step(run: Run, number: str, title: str, action: Action | None, verify: Action | None,
           knobs: dict[str, tuple[int, int, int]] | None = None) -> None:
+    """Runs a guide step (its action, then its verification) and shows the result; with knobs, as a widget."""
     parts = [p for p in (action, verify) if p is not None]
     if run.state.get("_preparing"):  # inside prepare(): run, record, no display
         run.results.append(_execute(run, number, title, parts))
@@ -210,4 +217,5 @@ def do_step(run: Run, number: str, title: str, action: Action | None, verify: Ac
 
 
 def seconds(duration: Any) -> float:
+    """A Duration (or a number) as seconds."""
     return float(getattr(duration, "seconds", duration))

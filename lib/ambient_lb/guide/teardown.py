@@ -11,6 +11,7 @@ CREATED_KINDS = ("destinationrules", "httproutes", "gateways", "deployments", "s
 
 
 def cleanup(run: Run) -> None:
+    """Step 05.1: delete what the runbook created and check nothing of it is left."""
     p = run.params
     ns = p.namespaces
 

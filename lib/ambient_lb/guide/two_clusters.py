@@ -35,9 +35,11 @@ class ContextKube(Kube):
     """``kubectl --context <ctx> ...``: a Kube that names its context on every command it shows."""
 
     def argv(self, *args: str) -> list[str]:
+        """The kubectl command line with ``--context`` first."""
         return ["kubectl", "--context", self.context, *args]
 
     def kubectl(self, *args: str, shown_as: str | None = None, **kw: Any) -> Any:
+        """Runs kubectl in this context; a command shown as a pipe into kubectl names the context too."""
         if shown_as is not None:  # a pipe into kubectl: the kubectl in it names the context too
             shown_as = shown_as.replace("kubectl ", f"kubectl --context {self.context} ")
         return super().kubectl(*args, shown_as=shown_as, **kw)
@@ -57,6 +59,7 @@ class ContextHelm(Helm):
     """``helm --kube-context <ctx> ...`` for a :class:`ContextKube`."""
 
     def argv(self, *args: str) -> list[str]:
+        """The helm command line with ``--kube-context`` first."""
         return ["helm", "--kube-context", self.kube.context, *args]
 
 
@@ -75,10 +78,12 @@ class TwoClusters:
 
     @property
     def both(self) -> tuple[Run, Run]:
+        """The run of each cluster: (local, remote)."""
         return self.local, self.remote
 
     @property
     def kubeconfig_shown(self) -> str | None:
+        """The kubeconfig path as commands show it, or None for kubectl's default."""
         return display_path(self.kubeconfig) if self.kubeconfig is not None else None
 
 

@@ -13,6 +13,7 @@ from .run import Run, Step, do_step
 
 
 def waypoint(run: Run) -> None:
+    """Step 03.1: create the waypoint and check it rolls out."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -109,6 +110,7 @@ WAYPOINT_LABELS = ("istio.io/ingress-use-waypoint", "istio.io/use-waypoint")
 
 
 def use_waypoint(run: Run) -> None:
+    """Step 03.3: label the app's Service so ingress traffic goes through the waypoint, and check the labels."""
     p = run.params
     want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name), strict=True))
 
@@ -133,6 +135,7 @@ def use_waypoint(run: Run) -> None:
 
 
 def waypoint_in_path(run: Run) -> None:
+    """Step 03.5: send requests and check the waypoint's access log shows them crossing it."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -162,6 +165,7 @@ def _waypoint_hits(run: Run, logs: Any) -> int:
 
 
 def waypoint_distribution(run: Run) -> None:
+    """Step 03.6: send requests through the waypoint and check their spread over the replicas fits the lb policy."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:

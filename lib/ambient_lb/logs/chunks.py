@@ -53,6 +53,7 @@ class Skips:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, line_no: int, reason: str, text: str) -> None:
+        """Counts a skipped line and keeps it (shortened) as an example while there are fewer than MAX_EXAMPLES."""
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
             shown = text if len(text) <= 200 else text[:197] + "..."

@@ -39,6 +39,7 @@ class Columns:
         self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []
 
     def add_chunk(self, n: int, cols: dict[str, np.ndarray]) -> None:
+        """Adds one chunk's columns (n rows); a column first seen here joins the frame's column order."""
         if not n:
             return
         for name in cols:
@@ -58,6 +59,7 @@ class Columns:
         return kind == "str" or (kind is None and pd.api.types.infer_dtype(values, skipna=True) == "string")
 
     def frame(self) -> pd.DataFrame:
+        """The chunks as one DataFrame: columns concatenated in order, missing parts filled with NA, typed."""
         if not self.pieces:
             return pd.DataFrame({c: pd.Series([], dtype=_empty_dtype(c, self)) for c in self.core})
         data: dict[str, Any] = {}
@@ -164,6 +166,7 @@ INT64 = range(-(2**63), 2**63)
 
 
 def fits_int64(text: str) -> bool:
+    """True when the decimal text fits a signed 64-bit integer."""
     return int(text) in INT64
 
 

@@ -128,6 +128,7 @@ class Block:
     errors: str
 
     def lines(self) -> list[str]:
+        """The block's text as lines, without a trailing empty line."""
         text = str(self.data, "utf-8", self.errors)
         lines = text.split("\n")
         if text.endswith("\n"):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
+    """Parses ``python -m ambient_lb.sim``'s command line (``serve`` and its options)."""
     p = argparse.ArgumentParser(prog="python -m ambient_lb.sim")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the cluster-in-a-box until SIGTERM")
@@ -39,6 +40,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    """Serves the cluster-in-a-box until SIGTERM or SIGINT."""
     from .process import context_name, start_servers, tune_gc
 
     topology = None
@@ -86,6 +88,7 @@ def watch_parent(loop: asyncio.AbstractEventLoop, pid: int, stop: asyncio.Event)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``python -m ambient_lb.sim``: serves until stopped, flushes the log, and exits the process at once."""
     args = parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args))

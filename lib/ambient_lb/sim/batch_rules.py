@@ -37,6 +37,7 @@ CRONJOB_NAME_MAX = 52  # 63 minus the 11 characters of the "-<minutes>" suffix o
 
 
 def job_spec_defaults(spec: Obj) -> None:
+    """Defaults a Job spec (or a CronJob's job template spec) as the API server does."""
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"], spec["parallelism"] = 1, 1
     spec.setdefault("parallelism", 1)
@@ -69,6 +70,7 @@ def job_defaults(obj: Obj, new_uid: Callable[[], str]) -> None:
 
 
 def cronjob_defaults(obj: Obj) -> None:
+    """Defaults a CronJob as the API server does, its job template's spec included."""
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -89,6 +91,7 @@ def _non_negative(spec: Obj, at: str, keys: tuple[str, ...]) -> list[Cause]:
 
 
 def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]:
+    """The validation errors of a Job spec at path ``at`` (the selector too, unless selector=False)."""
     out = _non_negative(spec, at, ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"))
     deadline = spec.get("activeDeadlineSeconds")
     if isinstance(deadline, int) and deadline <= 0:
@@ -122,11 +125,13 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
 
 
 def job_causes(obj: Obj) -> list[Cause]:
+    """The validation errors of a Job."""
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     return job_spec_causes(spec, "spec")
 
 
 def cronjob_causes(obj: Obj) -> list[Cause]:
+    """The validation errors of a CronJob: its name length, schedule, time zone, policy and job template."""
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     name = str((obj.get("metadata") or {}).get("name") or "")
     out: list[Cause] = []

@@ -20,10 +20,15 @@ from typing import Any, Protocol
 
 
 class Timer(Protocol):
-    def cancel(self) -> None: ...
+    """A scheduled call that can be cancelled."""
+
+    def cancel(self) -> None:
+        """Cancels the call if it has not run yet."""
 
 
 class Clock(Protocol):
+    """Simulated time: what the simulator reads the time from and schedules its timers on."""
+
     speed: float
 
     def now(self) -> float:
@@ -50,6 +55,7 @@ def to_rfc3339_milli(epoch: float) -> str:
 
 
 def parse_rfc3339(text: str) -> float:
+    """An RFC 3339 timestamp (``2025-01-01T00:00:00Z``) as epoch seconds."""
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -67,15 +73,19 @@ class ScaledClock:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the timers run on: the bound one, else the running one."""
         return self._loop or asyncio.get_running_loop()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Binds the clock to an event loop (for timers scheduled from other threads)."""
         self._loop = loop
 
     def now(self) -> float:
+        """Simulated epoch seconds: the start time plus the wall time since, times the speed."""
         return self._start + (time.monotonic() - self._mono0) * self.speed
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Calls fn(*args) after delay simulated seconds (delay / speed wall seconds)."""
         return self.loop.call_later(max(0.0, delay) / self.speed, fn, *args)
 
     def wall_seconds(self, sim_seconds: float) -> float:
@@ -101,9 +111,11 @@ class ManualClock:
         self._heap: list[tuple[float, int, _ManualTimer, Callable[..., Any], tuple[Any, ...]]] = []
 
     def now(self) -> float:
+        """The current simulated time (it moves only when the test advances it)."""
         return self._now
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Calls fn(*args) when the clock is advanced past now + delay."""
         t = _ManualTimer()
         heapq.heappush(self._heap, (self._now + max(0.0, delay), next(self._seq), t, fn, args))
         return t

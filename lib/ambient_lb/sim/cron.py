@@ -85,6 +85,8 @@ def _field(text: str, bounds: tuple[int, int, dict[str, int]]) -> tuple[frozense
 
 @dataclass(frozen=True)
 class Schedule:
+    """A parsed cron schedule: the minutes, hours, days, months and weekdays it fires on, in a time zone."""
+
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -95,6 +97,7 @@ class Schedule:
 
     @classmethod
     def parse(cls, spec: str, tz_name: str | None = None) -> Schedule:
+        """Parses a five-field cron spec or an ``@`` descriptor; CronError names what is wrong."""
         text = spec.strip()
         if text.startswith("@"):
             if text not in DESCRIPTORS:

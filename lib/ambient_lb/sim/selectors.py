@@ -105,6 +105,7 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Labels) -> bool:
+        """True when the labels satisfy this requirement."""
         present = self.key in labels
         if self.op in ("in", "=", "=="):
             return present and labels[self.key] in self.values
@@ -138,6 +139,7 @@ class Selector:
     nothing: bool = False
 
     def matches(self, labels: Labels | None) -> bool:
+        """True when the labels satisfy every requirement (never for the selector that selects nothing)."""
         return not self.nothing and all(r.matches(labels or {}) for r in self.requirements)
 
     @property

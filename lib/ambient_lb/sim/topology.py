@@ -119,6 +119,7 @@ class ClusterTopology(BaseModel):
         return self
 
     def node(self, name: str) -> NodeSpec | None:
+        """The node of this name, or None."""
         return next((n for n in self.nodes if n.name == name), None)
 
 
@@ -163,6 +164,7 @@ class Topology(BaseModel):
 
     @classmethod
     def default(cls) -> Topology:
+        """The default topology: one cluster with ClusterTopology's defaults."""
         return cls()
 
     def cluster(self, name: str | None = None) -> ClusterTopology:

@@ -64,12 +64,14 @@ class Admission:
     name = "admission"
 
     def start(self, cluster: Any) -> None:
+        """Joins the cluster's admission chain, with its own random numbers drawn from the cluster's seed."""
         self.cluster = cluster
         self.rng = random.Random(cluster.rng.getrandbits(64))
         chain: list[Admit] = cluster.extensions.setdefault("admission", [])
         chain.append(self)
 
     def __call__(self, op: str, gr: GR, obj: Obj, old: Obj | None) -> Obj:
+        """Defaults and checks an object being written, as the API server's defaulting and admission do."""
         fn = self._by_gr.get(gr)
         if fn is None:
             return obj

@@ -54,9 +54,12 @@ def data_documents(name: str) -> Iterator[Obj]:
 
 
 class Bootstrap:
+    """Seeds the cluster as the guide finds it (nodes, system namespaces, CoreDNS, an Istio ambient mesh)."""
+
     name = "bootstrap"
 
     def start(self, cluster: Any) -> None:
+        """Seeds the store once the server starts (from an on_start hook, when every controller listens)."""
         self.cluster = cluster
         self.seeded = False
 

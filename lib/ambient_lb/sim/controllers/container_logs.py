@@ -69,10 +69,12 @@ def _match(image: str) -> tuple[Lines, Lines] | None:
 
 
 def start_lines(image: str, now: float, port: int) -> list[str]:
+    """The log lines a container of this image prints when it starts (none for an unknown image)."""
     m = _match(image)
     return m[0](now, port) if m else []
 
 
 def stop_lines(image: str, now: float, port: int) -> list[str]:
+    """The log lines a container of this image prints when it stops (none for an unknown image)."""
     m = _match(image)
     return m[1](now, port) if m else []

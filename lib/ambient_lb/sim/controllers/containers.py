@@ -44,6 +44,8 @@ class ContainerStart:
 
 @dataclass
 class ProbeResult:
+    """The result of one probe: passed or not, and the kubelet's message when not."""
+
     ok: bool
     message: str = ""  # the kubelet's words after "Readiness probe failed: "
 
@@ -65,6 +67,7 @@ class AppHook(Protocol):
 
 
 def hook(cluster: Any) -> AppHook | None:
+    """The apps hook (what runs in the containers), when the mesh registered one."""
     return cluster.extensions.get("apps")
 
 
@@ -86,6 +89,7 @@ def missing_volumes(cluster: Any, pod: Obj) -> list[tuple[str, str]]:
 
 
 def mount_failed_message(volume: str, reason: str) -> str:
+    """The kubelet's FailedMount message for a volume."""
     return f'MountVolume.SetUp failed for volume "{volume}" : {reason}'
 
 
@@ -142,10 +146,12 @@ def probe_port(container: Obj, port: Any) -> int | None:
 
 
 def http_failure(status: int) -> ProbeResult:
+    """A failed HTTP probe's result with the kubelet's message for this status code."""
     return ProbeResult(False, f"HTTP probe failed with statuscode: {status}")
 
 
 def refused(ip: str, port: int, path: str | None = None) -> ProbeResult:
+    """A failed probe's result for a refused connection, with the kubelet's message (an HTTP GET's, given a path)."""
     dial = f"dial tcp {ip}:{port}: connect: connection refused"
     return ProbeResult(False, f'Get "http://{ip}:{port}{path}": {dial}' if path is not None else dial)
 

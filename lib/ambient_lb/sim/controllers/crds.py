@@ -23,14 +23,19 @@ CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def crd_gr(crd: Obj) -> GR:
+    """The group/resource a CustomResourceDefinition serves."""
     spec = crd.get("spec") or {}
     return GR(spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
 
 
 class CRDController:
+    """Serves each CustomResourceDefinition's resource: registers it, marks the CRD Established, and removes the
+    resource and its objects when the CRD goes."""
+
     name = "crd-controller"
 
     def start(self, cluster: Any) -> None:
+        """Registers the CRDs already stored and watches for new and changed ones."""
         self.cluster = cluster
         for crd in cluster.store.list(CRDS):
             cluster.registry.register_crd(crd)

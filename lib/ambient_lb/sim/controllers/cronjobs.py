@@ -41,6 +41,7 @@ MANY_MISSED = 100
 
 
 def job_name(cronjob: Obj, scheduled: float) -> str:
+    """The name of the Job a CronJob creates for a scheduled time (its name and the minute since the epoch)."""
     return f"{meta(cronjob)['name']}-{int(scheduled) // 60}"
 
 
@@ -68,9 +69,12 @@ def _start(job: Obj) -> str:
 
 
 class CronJobController:
+    """The cronjob controller (v2): a Job at every scheduled time, the concurrency policy, and the history limits."""
+
     name = "cronjob-controller"
 
     def start(self, cluster: Any) -> None:
+        """Queues a CronJob when it or one of its Jobs changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)

@@ -57,6 +57,8 @@ def _eligible(ds: Obj, node: Obj) -> bool:
 
 
 class DaemonSetController(QueuedController):
+    """The DaemonSet controller: one pod per matching node, with rolling updates."""
+
     name = "daemonset-controller"
 
     def _on_event(self, ev: Any) -> None:

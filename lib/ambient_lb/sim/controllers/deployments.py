@@ -51,6 +51,7 @@ def resolve(value: Any, total: int, round_up: bool) -> int:
 
 
 def surge_and_unavailable(d: Obj) -> tuple[int, int]:
+    """A Deployment's (maxSurge, maxUnavailable) as pod counts; (0, 0) for Recreate, and never both 0."""
     strategy = d["spec"].get("strategy") or {}
     if strategy.get("type") != "RollingUpdate":
         return 0, 0
@@ -76,9 +77,13 @@ def _available(rs: Obj) -> int:
 
 
 class DeploymentController:
+    """The deployment controller: a ReplicaSet per pod template, rolled over with maxSurge/maxUnavailable."""
+
     name = "deployment-controller"
 
     def start(self, cluster: Any) -> None:
+        """Queues a Deployment when it or one of its ReplicaSets changes (and when a ReplicaSet's pod goes), and
+        reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         self._deadline_checks: set[tuple[str, str]] = set()

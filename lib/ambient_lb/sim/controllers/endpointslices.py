@@ -61,6 +61,8 @@ def _pod_key(pod: Obj) -> tuple[float, str]:
 
 
 class EndpointSliceController(QueuedController):
+    """The EndpointSlice controller: the slices (and legacy Endpoints) of every Service with a selector."""
+
     name = "endpointslice-controller"
 
     def _on_event(self, ev: Any) -> None:

@@ -36,6 +36,8 @@ def _involved(obj: Obj, api_version: str, kind: str, field_path: str | None) -> 
 
 
 class EventRecorder:
+    """Records Events as the components of a cluster do, and keeps at most max_events of them."""
+
     name = "events"
 
     def __init__(self, max_events: int = MAX_EVENTS) -> None:
@@ -46,6 +48,7 @@ class EventRecorder:
         self._seq = 0
 
     def start(self, cluster: Any) -> None:
+        """Publishes the recorder as ``cluster.extensions["events"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["events"] = self
         cluster.store.subscribe(self._on_event)

@@ -23,6 +23,7 @@ LATENCY = FAULT_PREFIX + "latency"
 
 
 def fault_annotations(pod: Obj | None) -> dict[str, str]:
+    """The pod's ``fault.ambient-lb.dev/*`` annotations, whether or not strict mode honours them."""
     return {k: v for k, v in annotations(pod).items() if k.startswith(FAULT_PREFIX)}
 
 
@@ -32,6 +33,7 @@ def honoured(cluster: Any, pod: Obj | None) -> dict[str, str]:
 
 
 def notice(annotation: str, value: str) -> str:
+    """The pod log line strict mode writes for a fault annotation it ignores."""
     return (f"[ambient-lb simulator] strict mode: ignoring the annotation {annotation}={value!r} on this pod; "
             "fault annotations are for tests and drills, make the app fail as it would on a cluster")
 
@@ -45,6 +47,7 @@ class StrictNotices:
         self._noticed: set[tuple[str, str]] = set()
 
     def start(self, cluster: Any) -> None:
+        """Listens to pod changes (it writes its notices only in strict mode)."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
 

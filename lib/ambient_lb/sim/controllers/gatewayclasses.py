@@ -25,9 +25,12 @@ ISTIO_CLASSES: dict[str, tuple[str, str]] = {
 
 
 class IstioGatewayClasses:
+    """istiod's GatewayClasses, created when the Gateway API CRDs appear."""
+
     name = "istiod-gatewayclasses"
 
     def start(self, cluster: Any) -> None:
+        """Listens to the store for the Gateway API CRDs."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
 

@@ -33,6 +33,8 @@ def _owner_uids(o: Obj | None) -> set[str]:
 
 
 class GarbageCollector:
+    """The garbage collector: dependents go when their owners go (ownerReferences, by uid)."""
+
     name = "garbage-collector"
 
     def __init__(self) -> None:
@@ -41,6 +43,8 @@ class GarbageCollector:
         self._orphan: set[str] = set()
 
     def start(self, cluster: Any) -> None:
+        """Publishes itself as ``cluster.extensions["gc"]``, indexes the stored objects' owners, and listens to the
+        store."""
         self.cluster = cluster
         cluster.extensions["gc"] = self
         for gr, obj in list(cluster.store):
@@ -52,6 +56,7 @@ class GarbageCollector:
         self._orphan.add(owner_uid)
 
     def dependents(self, owner_uid: str) -> list[Key]:
+        """The keys of the objects that name owner_uid in their ownerReferences, sorted."""
         return sorted(self._dependents.get(owner_uid, ()))
 
     # ---- indexing ---------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def finish_time(pod: Obj) -> float:
 
 
 def backoff_wait(failures: int) -> float:
+    """How long the job controller waits before a new pod after this many failures (exponential, capped)."""
     return 0.0 if failures <= 0 else min(BACKOFF_MAX, BACKOFF_START * 2 ** (failures - 1))
 
 
@@ -100,9 +101,12 @@ def _condition(kind: str, status: str, reason: str, message: str, now: str) -> O
 
 
 class JobController(QueuedController):
+    """The job controller: pods run to completion, counted, retried with back-off, and the Job finishes."""
+
     name = "job-controller"
 
     def start(self, cluster: Any) -> None:
+        """Starts as a queued controller, with no back-off recorded yet."""
         super().start(cluster)
         self._backoff: dict[tuple[str, str], tuple[int, float | None]] = {}  # failures since success, last failure
 
@@ -311,6 +315,7 @@ class JobController(QueuedController):
 
 
 def controller_uid_of(pod: Obj) -> str | None:
+    """The uid of the Job that controls the pod, or None."""
     for ref in meta(pod).get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == "Job":
             return ref.get("uid")

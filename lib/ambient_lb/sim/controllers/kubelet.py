@@ -65,6 +65,8 @@ class KubeletTimings:
 
 @dataclass
 class PodRuntime:
+    """What the kubelet knows of one pod while it runs: its stage, timers, containers, restarts and exit codes."""
+
     uid: str
     namespace: str
     name: str
@@ -87,6 +89,8 @@ class PodRuntime:
 
 
 class Kubelet:
+    """The kubelet of every node: a pod's life from binding to removal, as a table of timed stages."""
+
     name = "kubelet"
 
     def __init__(self, timings: KubeletTimings | None = None) -> None:
@@ -96,20 +100,24 @@ class Kubelet:
         self.ipam = PodIPAM()
 
     def start(self, cluster: Any) -> None:
+        """Publishes the kubelet as ``cluster.extensions["kubelet"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["kubelet"] = self
         cluster.store.subscribe(self._on_event)
 
     # ---- the data plane's view ------------------------------------------------------------------
     def listening(self, namespace: str, pod: str) -> bool:
+        """True while the pod's app accepts connections."""
         rt = self._pods.get((namespace, pod))
         return bool(rt and rt.listening)
 
     def sigterm_at(self, namespace: str, pod: str) -> float | None:
+        """When the pod's containers got SIGTERM (simulated time), or None."""
         rt = self._pods.get((namespace, pod))
         return rt.sigterm_at if rt else None
 
     def started_at(self, namespace: str, pod: str) -> float | None:
+        """When the pod's containers started (simulated time), or None."""
         rt = self._pods.get((namespace, pod))
         return rt.started_at if rt else None
 

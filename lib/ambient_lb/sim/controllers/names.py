@@ -16,10 +16,12 @@ ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def random_suffix(rng: Any, n: int = 5) -> str:
+    """n random characters from Kubernetes' name-suffix alphabet."""
     return "".join(rng.choice(ALPHANUMS) for _ in range(n))
 
 
 def fnv32a(data: bytes) -> int:
+    """The 32-bit FNV-1a hash of data (what pod-template-hash is built from)."""
     h = 0x811C9DC5
     for b in data:
         h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF

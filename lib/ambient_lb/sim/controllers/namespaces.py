@@ -37,9 +37,12 @@ _DONE_CONDITIONS = (  # type, status, reason, message: the steps that succeed at
 
 
 class NamespaceController:
+    """The namespace controller: a Terminating namespace is emptied, then its finalizer removed."""
+
     name = "namespace-controller"
 
     def start(self, cluster: Any) -> None:
+        """Queues a namespace when it changes or an object in it goes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         self._draining: set[str] = set()
@@ -77,6 +80,7 @@ class NamespaceController:
 
     # ---- deletion -----------------------------------------------------------------------------
     def contents(self, name: str) -> dict[GR, list[Obj]]:
+        """The namespaced objects still in a namespace, by group/resource (types with none left out)."""
         out: dict[GR, list[Obj]] = {}
         for gr in self.cluster.store.types():
             t = self.cluster.registry.get(gr)

@@ -19,22 +19,27 @@ Obj = dict[str, Any]
 
 
 def meta(o: Obj | None) -> Obj:
+    """The object's metadata ({} when it has none)."""
     return (o or {}).get("metadata") or {}
 
 
 def labels(o: Obj | None) -> dict[str, str]:
+    """The object's labels ({} when it has none)."""
     return meta(o).get("labels") or {}
 
 
 def annotations(o: Obj | None) -> dict[str, str]:
+    """The object's annotations ({} when it has none)."""
     return meta(o).get("annotations") or {}
 
 
 def uid(o: Obj | None) -> str:
+    """The object's uid, or ""."""
     return meta(o).get("uid", "")
 
 
 def deleting(o: Obj | None) -> bool:
+    """True when the object has a deletionTimestamp."""
     return bool(meta(o).get("deletionTimestamp"))
 
 
@@ -45,6 +50,7 @@ def namespace_open(cluster: Any, namespace: str) -> bool:
 
 
 def condition(o: Obj | None, kind: str) -> Obj | None:
+    """The object's status condition of this type, or None."""
     for c in ((o or {}).get("status") or {}).get("conditions") or []:
         if c.get("type") == kind:
             return c
@@ -52,6 +58,7 @@ def condition(o: Obj | None, kind: str) -> Obj | None:
 
 
 def is_true(o: Obj | None, kind: str) -> bool:
+    """True when the object's condition of this type has status True."""
     c = condition(o, kind)
     return bool(c and c.get("status") == "True")
 
@@ -97,8 +104,10 @@ def edit_status(store: Any, gr: Any, namespace: str | None, name: str, fn: Calla
 
 
 def deep(o: Obj) -> Obj:
+    """A deep copy of the object."""
     return copy.deepcopy(o)
 
 
 def now_str(clock: Any) -> str:
+    """The clock's time as an RFC 3339 timestamp."""
     return to_rfc3339(clock.now())

@@ -29,12 +29,14 @@ class WorkQueue:
         self._scheduled = False
 
     def add(self, key: Hashable) -> None:
+        """Queues a key; the queue is flushed on the next clock tick, each key reconciled once."""
         self._pending[key] = None
         if not self._scheduled:
             self._scheduled = True
             self.clock.call_later(0, self._flush)
 
     def add_after(self, delay: float, key: Hashable) -> None:
+        """Queues a key after delay simulated seconds."""
         self.clock.call_later(delay, self.add, key)
 
     def _flush(self) -> None:
@@ -55,6 +57,7 @@ class QueuedController:
     name = ""
 
     def start(self, cluster: Any) -> None:
+        """Draws the controller's random numbers, makes its work queue, and listens to the store."""
         self.cluster = cluster
         self.rng = self._make_rng(cluster)
         self.queue = WorkQueue(cluster.clock, self._reconcile)

@@ -29,9 +29,12 @@ _GRS = {"ClusterRole": CLUSTER_ROLES, "ClusterRoleBinding": CLUSTER_ROLE_BINDING
 
 
 class RbacDefaults:
+    """Creates the default roles and bindings a cluster starts with, once the server starts."""
+
     name = "rbac-defaults"
 
     def start(self, cluster: Any) -> None:
+        """Seeds the default roles and bindings from an on_start hook."""
         self.cluster = cluster
         self.rng = named_rng(cluster, self.name)
 
@@ -40,6 +43,7 @@ class RbacDefaults:
         cluster.on_start.append(on_start)
 
     def seed(self) -> None:
+        """Creates each object of ``rbac-defaults.yaml`` that is not in the store yet."""
         store = self.cluster.store
         for obj in data_documents("rbac-defaults.yaml"):
             gr = _GRS[obj["kind"]]
@@ -66,9 +70,12 @@ def aggregated_rules(role: Obj, roles: list[Obj]) -> list[Obj]:
 
 
 class ClusterRoleAggregation:
+    """The ClusterRole aggregation controller: an aggregated ClusterRole's rules are those of the roles it selects."""
+
     name = "clusterrole-aggregation-controller"
 
     def start(self, cluster: Any) -> None:
+        """Reconciles every aggregated ClusterRole (from the work queue) whenever a ClusterRole changes."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)

@@ -38,6 +38,7 @@ def active_pods(cluster: Any, owner: Obj) -> list[Obj]:
 
 
 def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
+    """True when the pod has been Ready for at least min_ready seconds."""
     c = condition(pod, "Ready")
     if not c or c.get("status") != "True":
         return False
@@ -80,6 +81,8 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, int, float]:
 
 
 class ReplicaSetController(QueuedController):
+    """The ReplicaSet controller: keeps spec.replicas pods alive and reports how many are ready and available."""
+
     name = "replicaset-controller"
     gr, kind, api_version = REPLICA_SETS, "ReplicaSet", "apps/v1"
 

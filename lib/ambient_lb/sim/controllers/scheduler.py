@@ -41,9 +41,12 @@ def node_fits(pod: Obj, node: Obj) -> bool:
 
 
 class Scheduler:
+    """The default scheduler: binds each unscheduled pod to a node."""
+
     name = "default-scheduler"
 
     def start(self, cluster: Any) -> None:
+        """Queues pods to schedule from store events and keeps the placements it spreads pods by."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._schedule)
         self._unschedulable: set[tuple[str, str]] = set()

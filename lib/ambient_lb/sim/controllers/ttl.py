@@ -30,9 +30,12 @@ def expires_at(job: Obj) -> float | None:
 
 
 class TTLAfterFinished:
+    """The TTL-after-finished controller: deletes a finished Job ttlSecondsAfterFinished after it finished."""
+
     name = "ttl-after-finished-controller"
 
     def start(self, cluster: Any) -> None:
+        """Queues each Job that has a TTL when it changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)

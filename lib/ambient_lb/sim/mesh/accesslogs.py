@@ -70,12 +70,15 @@ def src_peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
 
 
 class HopLogger:
+    """Writes each hop's access-log lines into the log of the proxy or ztunnel that handled it."""
+
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.logs = cluster.logs
         self._containers: dict[str, str] = {}
 
     def envoy(self, ep: Endpoint, container: str, record: al.EnvoyRecord) -> None:
+        """Writes an Envoy access-log line into the proxy pod's container log."""
         self.logs.write(ep.namespace, ep.pod, container, al.envoy_line(record))
 
     def envoy_fields(self, ep: Endpoint, container: str, *fields: Any) -> None:
@@ -94,6 +97,7 @@ class HopLogger:
         return pod, c
 
     def ztunnel(self, view: MeshView, node: str, *lines: str) -> None:
+        """Writes lines into the log of the ztunnel on this node (nothing when the node has none)."""
         zt = self._ztunnel(view, node)
         if zt is not None:
             for line in lines:

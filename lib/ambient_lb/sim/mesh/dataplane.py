@@ -78,6 +78,7 @@ class Downstream:
 
     @property
     def user_agent(self) -> str:
+        """The request's User-Agent header, or ""."""
         return self.headers.get("user-agent", "")
 
 
@@ -111,6 +112,8 @@ def reset_reply() -> Reply:
 
 
 class DataPlane:
+    """The request path, hop by hop, from the gateway's listener to the app, as of istiod's last push."""
+
     name = "dataplane"
 
     def __init__(self) -> None:
@@ -124,6 +127,7 @@ class DataPlane:
         self._built: dict[tuple[str, str, str], Callable[[MeshView, Proxy], None]] = {}
 
     def start(self, cluster: Cluster) -> None:
+        """Wires the data plane to istiod, kgateway and the apps, opens the listeners, and takes the current push."""
         self.cluster = cluster
         self.clock = cluster.clock
         self.rng = cluster.rng
@@ -168,6 +172,7 @@ class DataPlane:
 
     # ---- the HTTP entry point ------------------------------------------------------------------
     async def handle(self, port: int, request: web.BaseRequest) -> web.Response:
+        """Serves one HTTP request received on a gateway port and answers as Envoy does (hop-by-hop headers removed)."""
         body = await request.read() if request.can_read_body else b""
         peername = request.transport.get_extra_info("peername") if request.transport else None
         sock = request.transport.get_extra_info("sockname") if request.transport else None

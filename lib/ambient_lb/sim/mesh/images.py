@@ -43,6 +43,7 @@ IMAGES: tuple[tuple[str, Image], ...] = (("proxyv2", PROXYV2), ("envoy-wrapper",
 
 
 def image_for(reference: str) -> Image | None:
+    """The program table of the image a reference names (the first entry whose marker is in it), or None."""
     return next((img for marker, img in IMAGES if marker in reference), None)
 
 

@@ -36,6 +36,8 @@ _WATCHED = {o.PODS, o.SERVICES, o.NODES, o.NAMESPACES, o.GATEWAYS, o.DESTINATION
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A pod as istiod pushes it: address, node and locality, service account, readiness."""
+
     namespace: str
     pod: str
     ip: str
@@ -47,11 +49,14 @@ class Endpoint:
 
     @property
     def identity(self) -> str:
+        """The pod's SPIFFE identity."""
         return o.spiffe(self.namespace, self.sa)
 
 
 @dataclass
 class ServiceView:
+    """A Service as istiod pushes it: its VIP, ports, labels, and the waypoint it uses (R8.2)."""
+
     namespace: str
     name: str
     cluster_ip: str
@@ -71,9 +76,11 @@ class ServiceView:
 
     @property
     def fqdn(self) -> str:
+        """The Service's cluster-local DNS name."""
         return f"{self.name}.{self.namespace}.svc.cluster.local"
 
     def target_port(self, port: int) -> int:
+        """The pod port a Service port sends to (a named targetPort counts as the same port)."""
         for p in self.ports:
             if p.get("port") == port:
                 tp = p.get("targetPort", port)
@@ -83,6 +90,8 @@ class ServiceView:
 
 @dataclass
 class MeshView:
+    """What istiod last pushed: services, VIPs, pods, ztunnels, namespaces and node localities, with a version."""
+
     version: int = 0
     services: dict[tuple[str, str], ServiceView] = field(default_factory=dict)
     by_vip: dict[str, ServiceView] = field(default_factory=dict)
@@ -111,12 +120,14 @@ class Istiod:
         self._waiters: list[tuple[int, Callable[[], None]]] = []
 
     def start(self, cluster: Cluster) -> None:
+        """Publishes istiod as ``cluster.extensions["istiod"]``, listens to the store, and pushes the first view."""
         self.cluster = cluster
         cluster.extensions["istiod"] = self
         cluster.store.subscribe(self._on_event)
         self.push_now()
 
     def subscribe(self, fn: Callable[[MeshView], None]) -> None:
+        """Calls fn with every view istiod pushes."""
         self._listeners.append(fn)
 
     def delay(self) -> float:
@@ -216,6 +227,7 @@ def _dr_for(cluster: Cluster, ns: str, name: str) -> o.Obj | None:
 
 
 def build_view(cluster: Cluster, version: int, order: dict[str, int], seen: Any) -> MeshView:
+    """The mesh as the store shows it now, as istiod would push it (version and EDS order given)."""
     store = cluster.store
     v = MeshView(version=version)
     v.node_locality = {o.name(n): _locality(n) for n in store.list(o.NODES)}

@@ -40,26 +40,32 @@ SUBZONE = "topology.istio.io/subzone"
 
 
 def meta(o: Obj) -> Obj:
+    """The object's metadata ({} when it has none)."""
     return o.get("metadata") or {}
 
 
 def name(o: Obj) -> str:
+    """The object's name, or ""."""
     return meta(o).get("name", "")
 
 
 def namespace(o: Obj) -> str:
+    """The object's namespace, or ""."""
     return meta(o).get("namespace", "")
 
 
 def labels(o: Obj | None) -> dict[str, str]:
+    """The object's labels ({} for no object or no labels)."""
     return (meta(o).get("labels") or {}) if o else {}
 
 
 def annotations(o: Obj | None) -> dict[str, str]:
+    """The object's annotations ({} for no object or no annotations)."""
     return (meta(o).get("annotations") or {}) if o else {}
 
 
 def condition(o: Obj, kind: str) -> Obj | None:
+    """The object's status condition of this type, or None."""
     for c in (o.get("status") or {}).get("conditions") or []:
         if c.get("type") == kind:
             return c
@@ -67,27 +73,33 @@ def condition(o: Obj, kind: str) -> Obj | None:
 
 
 def pod_ready(pod: Obj) -> bool:
+    """True when the pod's Ready condition is True."""
     c = condition(pod, "Ready")
     return bool(c and c.get("status") == "True")
 
 
 def pod_terminating(pod: Obj) -> bool:
+    """True when the pod is being deleted."""
     return bool(meta(pod).get("deletionTimestamp"))
 
 
 def pod_ip(pod: Obj) -> str:
+    """The pod's IP, or ""."""
     return (pod.get("status") or {}).get("podIP") or ""
 
 
 def pod_node(pod: Obj) -> str:
+    """The node the pod is bound to, or ""."""
     return (pod.get("spec") or {}).get("nodeName") or ""
 
 
 def pod_sa(pod: Obj) -> str:
+    """The pod's service account (``default`` when it names none)."""
     return (pod.get("spec") or {}).get("serviceAccountName") or "default"
 
 
 def spiffe(ns: str, sa: str) -> str:
+    """The SPIFFE identity of a service account in the mesh's trust domain."""
     return f"spiffe://{TRUST_DOMAIN}/ns/{ns}/sa/{sa}"
 
 
@@ -99,6 +111,7 @@ def owned_by_deployment(pod: Obj, deployment: str) -> bool:
 
 def now_condition(kind: str, status: bool, reason: str, message: str, generation: int,
                   stamp: str) -> Obj:
+    """A status condition as a controller writes it."""
     return {"type": kind, "status": "True" if status else "False", "reason": reason,
             "message": message, "observedGeneration": generation, "lastTransitionTime": stamp}
 
@@ -147,4 +160,5 @@ class Debounced:
         self.reconcile()
 
     def reconcile(self) -> None:  # pragma: no cover - abstract
+        """Brings the controller's objects in line with the store (each subclass says how)."""
         raise NotImplementedError

@@ -40,6 +40,8 @@ Wanted = dict[int, tuple[Any, Callable[[], PodPort]]]  # port -> (identity, how 
 
 
 class PodSockets:
+    """The sockets of each meshed pod: app ports, the proxies' admin ports, and the programs exec can run."""
+
     def __init__(self, cluster: Cluster, dp: Any) -> None:
         self.cluster, self.dp = cluster, dp
         self._ports: dict[tuple[str, str, int], tuple[Any, PodPort]] = {}
@@ -47,6 +49,7 @@ class PodSockets:
         self._admins: dict[tuple[str, str, str], EnvoyAdmin] = {}  # (ns, pod, uid)
 
     def sync(self, view: MeshView) -> None:
+        """Opens the sockets and exec handlers the pods of a pushed view need, and closes those of pods gone."""
         classes = {(o.namespace(g), o.name(g)): (g.get("spec") or {}).get("gatewayClassName")
                    for g in self.cluster.store.list(o.GATEWAYS)}
         wanted_ports: dict[tuple[str, str, int], tuple[Any, Callable[[], PodPort]]] = {}
@@ -140,6 +143,7 @@ def _status(admin: EnvoyAdmin, path: str) -> Callable[..., Any]:
 
 
 def track_pod_sockets(cluster: Cluster, dp: Any) -> PodSockets:
+    """Makes the pods' sockets follow istiod's pushes, and publishes them as ``cluster.extensions["pod_sockets"]``."""
     sockets = PodSockets(cluster, dp)
     dp.istiod.subscribe(sockets.sync)
     sockets.sync(dp.istiod.view)

@@ -31,6 +31,8 @@ class _Entry:
 
 @dataclass
 class Proxy:
+    """One Envoy proxy pod as the data plane keeps it: its locality, labels, built clusters and counters."""
+
     namespace: str
     pod: str
     locality: Locality
@@ -41,6 +43,8 @@ class Proxy:
 
 
 class Proxies:
+    """Every Envoy proxy the data plane has used, by pod; it emits their outlier events and runs their sweeps."""
+
     def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None],
                  clock: Any = None) -> None:
         self.rng = rng
@@ -50,6 +54,7 @@ class Proxies:
         self._sweeps: dict[int, Any] = {}  # id(cluster) -> timer for its next sweep
 
     def proxy(self, namespace: str, pod: str, locality: Locality, labels: dict[str, str]) -> Proxy:
+        """The proxy of this pod, made anew when it is new or its locality changed."""
         p = self.by_pod.get((namespace, pod))
         if p is None or p.locality != locality:
             p = self.by_pod[(namespace, pod)] = Proxy(namespace, pod, locality, dict(labels))
@@ -80,6 +85,7 @@ class Proxies:
         return entry.cluster
 
     def emit(self, proxy: Proxy, events: list[OutlierEvent], cluster: EnvoyCluster | None = None) -> None:
+        """Emits the proxy's outlier events and, when the cluster has ejected hosts, schedules its next sweep."""
         self._emit(proxy, events)
         if cluster is not None and cluster.ejected():
             self._arm_sweep(proxy, cluster)

@@ -88,6 +88,7 @@ def _walk_item(item: Any, rule: ListOf, path: Path, members: bool) -> Iterator[t
 
 
 def field_set(obj: dict, schema: Struct, *, maps_are_members: bool = False) -> set[Path]:
+    """The paths of the fields set in obj (the field set server-side apply tracks)."""
     return {p for p, _, _ in walk(obj, schema, maps_are_members=maps_are_members)}
 
 
@@ -181,6 +182,7 @@ def locate(obj: Any, path: Path, schema: Struct) -> tuple[Any, Any]:
 
 
 def value_at(obj: Any, path: Path, schema: Struct) -> Any:
+    """The value at path in obj, or MISSING."""
     container, key = locate(obj, path, schema)
     return MISSING if container is None else container[key]
 

@@ -57,6 +57,7 @@ def requester(request: web.Request) -> rbac.User:
 
 
 def privileged(user: rbac.User) -> bool:
+    """True for a user in the privileged group (allowed everything, as system:masters)."""
     return PRIVILEGED_GROUP in user.groups
 
 
@@ -68,6 +69,7 @@ def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool
 
 
 def request_verb(method: str, named: bool, watching: bool) -> str:
+    """The RBAC verb of a request (get, list, watch, delete, deletecollection, create, ...)."""
     if method == "GET":
         return "get" if named else "watch" if watching else "list"
     if method == "DELETE":

@@ -34,6 +34,7 @@ def _container(c: Obj) -> None:
 
 
 def pod_spec(spec: Obj) -> None:
+    """Defaults a pod spec (or template spec) and its containers as the API server does."""
     for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         if isinstance(c, dict):
             _container(c)
@@ -54,6 +55,7 @@ def _template(spec: Obj) -> None:
 
 
 def pod(obj: Obj, _: Allocator) -> None:
+    """Defaults a Pod: its spec, service account, priority, tolerations and status."""
     spec = obj.setdefault("spec", {})
     pod_spec(spec)
     spec.setdefault("serviceAccountName", "default")
@@ -79,6 +81,7 @@ def _qos(spec: Obj) -> str:
 
 
 def deployment(obj: Obj, _: Allocator) -> None:
+    """Defaults a Deployment: replicas, history, progress deadline, rolling update strategy, template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -91,6 +94,7 @@ def deployment(obj: Obj, _: Allocator) -> None:
 
 
 def replicaset(obj: Obj, _: Allocator) -> None:
+    """Defaults a ReplicaSet: replicas and template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     _template(spec)
@@ -129,6 +133,7 @@ def job(obj: Obj, alloc: Allocator) -> None:
 
 
 def cronjob(obj: Obj, _: Allocator) -> None:
+    """Defaults a CronJob and its job template."""
     batch_rules.cronjob_defaults(obj)
     job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec")
     if isinstance(job_spec, dict):
@@ -136,6 +141,7 @@ def cronjob(obj: Obj, _: Allocator) -> None:
 
 
 def daemonset(obj: Obj, _: Allocator) -> None:
+    """Defaults a DaemonSet: history, rolling update strategy, template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("updateStrategy", {"type": "RollingUpdate",
@@ -144,6 +150,7 @@ def daemonset(obj: Obj, _: Allocator) -> None:
 
 
 def service(obj: Obj, alloc: Allocator) -> None:
+    """Defaults a Service: type, affinity, traffic policies, port protocols and target ports, cluster IP, node ports."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -168,6 +175,7 @@ def service(obj: Obj, alloc: Allocator) -> None:
 
 
 def namespace(obj: Obj, _: Allocator) -> None:
+    """Defaults a Namespace: the kubernetes finalizer, phase Active, and its name label."""
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     obj.setdefault("status", {}).setdefault("phase", "Active")
     md = obj["metadata"]
@@ -175,10 +183,12 @@ def namespace(obj: Obj, _: Allocator) -> None:
 
 
 def secret(obj: Obj, _: Allocator) -> None:
+    """Defaults a Secret's type to Opaque."""
     obj.setdefault("type", "Opaque")
 
 
 def crd(obj: Obj, _: Allocator) -> None:
+    """Defaults a CustomResourceDefinition: its singular and list kind names, and conversion strategy None."""
     spec = obj.setdefault("spec", {})
     names = spec.setdefault("names", {})
     if isinstance(names, dict) and names.get("kind"):
@@ -209,6 +219,7 @@ class Allocator:
         return self.store.list(GR("", "services"))
 
     def cluster_ip(self) -> str:
+        """A free cluster IP from 10.96.0.0/16."""
         used = {(s.get("spec") or {}).get("clusterIP") for s in self._services()}
         while True:
             ip = str(self.net[self.rng.randrange(10, self.net.num_addresses - 1)])
@@ -216,6 +227,7 @@ class Allocator:
                 return ip
 
     def node_port(self) -> int:
+        """A free node port from 30000-32767."""
         used = {p.get("nodePort") for s in self._services() for p in (s.get("spec") or {}).get("ports") or []
                 if isinstance(p, dict)}
         while True:
@@ -225,6 +237,7 @@ class Allocator:
 
 
 def apply_defaults(group: str, kind: str, obj: Obj, alloc: Allocator) -> None:
+    """Applies the defaults of a group and kind to a new object (no defaulter: nothing to do)."""
     fn = DEFAULTERS.get((group, kind))
     if fn is not None:
         fn(obj, alloc)

@@ -56,6 +56,7 @@ def apply_patch(t: Target, ctype: str, old: Obj, body: Any) -> Obj:
 
 
 async def patch(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``PATCH``: JSON, merge or strategic-merge patch, or server-side apply, by the Content-Type."""
     ctype = bodies.media_type(request)
     if ctype not in PATCH_TYPES:
         raise unsupported_media_type(ctype, ", " + ", ".join(PATCH_TYPES))

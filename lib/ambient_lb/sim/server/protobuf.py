@@ -162,6 +162,7 @@ def _is_zero(v: Any) -> bool:
 
 
 def decode_message(name: str, buf: bytes, where: str = "") -> dict[str, Any]:
+    """Decodes a protobuf message of a known schema into a dict; Unsupported for a set field it does not know."""
     schema, out = S[name], {}
     if name in ("Ignored",):
         return {}

@@ -64,6 +64,7 @@ class Attributes:
 
     @property
     def is_resource(self) -> bool:
+        """True for a resource request (False for a non-resource URL)."""
         return not self.path
 
 
@@ -122,6 +123,7 @@ def _has(values: list[str] | None, wanted: str) -> bool:
 
 
 def rule_allows(attrs: Attributes, rule: Obj) -> bool:
+    """True when one PolicyRule allows the request's verb on its resource (or non-resource URL)."""
     if not _has(rule.get("verbs"), attrs.verb):
         return False
     if not attrs.is_resource:

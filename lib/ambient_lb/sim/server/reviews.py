@@ -78,6 +78,7 @@ def _status(srv: ServerState, request: web.Request, t: Target, review: Obj) -> O
 
 
 def answer(srv: ServerState, request: web.Request, t: Target, body: Any) -> web.StreamResponse:
+    """Answers an access or token review with its status filled in (reviews are not stored)."""
     review = copy.deepcopy(body) if isinstance(body, dict) else {}
     md = dict(review.get("metadata") or {})
     md.setdefault("creationTimestamp", None)

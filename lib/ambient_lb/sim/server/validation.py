@@ -45,6 +45,7 @@ def path_segment_causes(name: str, field: str) -> list[Cause]:
 
 
 def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
+    """The errors of an object's name: required, a string, and the format its kind needs."""
     name = md.get("name")
     if not name:
         return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
@@ -65,6 +66,7 @@ def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
 
 
 def label_causes(md: Obj) -> list[Cause]:
+    """The errors of an object's labels and annotations: maps of strings, label values of the valid form."""
     out: list[Cause] = []
     for field in ("labels", "annotations"):
         m = md.get(field)
@@ -332,11 +334,13 @@ def schema_type_causes(schema: Any, value: Any, at: str) -> list[Cause]:
 
 
 def json_type(v: Any) -> str:
+    """The JSON type name of a value, as the API server's messages say it."""
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
             dict: "object"}.get(type(v), "null")
 
 
 def crd_openapi(crd: Obj | None, version: str) -> Obj | None:
+    """A CRD version's openAPIV3Schema, or None."""
     for v in ((crd or {}).get("spec") or {}).get("versions") or []:
         if v.get("name") == version:
             return (v.get("schema") or {}).get("openAPIV3Schema")
@@ -380,6 +384,7 @@ def check_shape(rt: ResourceType, obj: Any) -> Obj:
 
 
 def cannot_handle(rt: ResourceType, why: str) -> ApiError:
+    """400: the body cannot be decoded as this kind (and why)."""
     return ApiError("BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a '
                     f"{rt.kind}: {why}")
 
@@ -420,6 +425,7 @@ def prune(tree: Any, obj: Any) -> None:
 
 
 def schema_for(rt: ResourceType, crd: Obj | None, version: str) -> Any:
+    """The field schema of a type in a version: the CRD's, else the built-in one (None: not known)."""
     if rt.crd is not None or crd is not None:
         return S.crd_schema(crd or rt.crd, version)
     return S.BUILTIN_SCHEMAS.get((rt.group, rt.kind))

@@ -107,6 +107,7 @@ def _backlog(srv: ServerState, t: Target, pred: Any, start: int | None, enc: _En
 
 
 async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) -> web.StreamResponse:
+    """A watch: events from the requested resourceVersion on, with bookmarks and a timeout when asked."""
     start = _start_rv(request)
     timeout = bodies.int_param(request, "timeoutSeconds")
     bookmarks = bodies.bool_param(request, "allowWatchBookmarks")

@@ -15,6 +15,8 @@ from ..store import GR, Event
 
 
 class Watcher:
+    """One open watch: its type, namespace, and the queue of events for it (None ends it)."""
+
     def __init__(self, gr: GR, namespace: str | None) -> None:
         self.gr = gr
         self.namespace = namespace
@@ -35,12 +37,14 @@ class WatchHub:
                 w.queue.put_nowait(ev)
 
     def open(self, gr: GR, namespace: str | None) -> Watcher:
+        """Opens a watch of a type (in a namespace, or all)."""
         w = Watcher(gr, namespace)
         self._by_gr[gr].add(w)
         self._changed()
         return w
 
     def close(self, w: Watcher) -> None:
+        """Closes a watch."""
         self._by_gr[w.gr].discard(w)
         self._changed()
 
@@ -50,9 +54,11 @@ class WatchHub:
             fn(n)
 
     def close_all(self) -> None:
+        """Ends every open watch (at shutdown)."""
         for ws in self._by_gr.values():
             for w in ws:
                 w.queue.put_nowait(None)
 
     def count(self) -> int:
+        """How many watches are open."""
         return sum(len(ws) for ws in self._by_gr.values())

@@ -62,11 +62,13 @@ class PodFaults:
 
     @staticmethod
     def source_of(annotations: Mapping[str, str]) -> tuple[str, str, str]:
+        """The fault annotations' raw values: (http-status, refuse-connections, latency)."""
         return (annotations.get(STATUS_FAULT, ""), annotations.get(REFUSE_FAULT, ""),
                 annotations.get(LATENCY_FAULT, ""))
 
     @classmethod
     def parse(cls, annotations: Mapping[str, str]) -> PodFaults:
+        """The pod's faults from its annotations; a malformed value is kept as a problem, not raised."""
         src = cls.source_of(annotations)
         f = cls(source=src, refuse=src[1].strip().lower() == "true")
         if src[0]:

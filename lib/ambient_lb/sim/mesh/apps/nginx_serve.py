@@ -49,13 +49,16 @@ class Pipeline:
         self.server_addr = server_addr
 
     def listens(self, port: int) -> bool:
+        """True when some server listens on the port."""
         return any(p == port for s in self.conf.servers for p, _ in s.ports)
 
     def ports(self) -> frozenset[int]:
+        """The ports its servers listen on."""
         return frozenset(p for s in self.conf.servers for p, _ in s.ports if p)
 
     # ---- the phases ------------------------------------------------------------------------------
     def serve(self, req: Request) -> Response:
+        """Serves one request through nginx's phases: server and location, rewrite (return), content, errors."""
         srv = select_server(self.conf, req.port, _host(req))
         assert srv is not None, "serve() needs a port some server listens on"
         base = [srv, self.conf]

@@ -119,6 +119,7 @@ class Peer:
 
 
 def spiffe(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
+    """The SPIFFE identity of a service account."""
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 

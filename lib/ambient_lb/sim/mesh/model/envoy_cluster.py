@@ -53,6 +53,8 @@ class ClusterConfig:
 
 @dataclass
 class HostCounters:
+    """One host's request and connection counters (what admin ``/clusters`` prints)."""
+
     rq_total: int = 0
     rq_success: int = 0
     rq_error: int = 0
@@ -115,6 +117,7 @@ class EnvoyCluster:
         return new
 
     def host(self, address: str) -> Host | None:
+        """The host with this address, or None."""
         return self._by_address.get(address)
 
     # --- per request -----------------------------------------------------------------------------
@@ -194,12 +197,15 @@ class EnvoyCluster:
         return self._levels_and_load()[1]
 
     def is_ejected(self, address: str) -> bool:
+        """True while outlier detection has the host ejected."""
         return self.detector is not None and self.detector.is_ejected(address)
 
     def ejected(self) -> list[str]:
+        """The addresses outlier detection has ejected now."""
         return self.detector.ejected() if self.detector is not None else []
 
     def next_sweep_at(self) -> float | None:
+        """When outlier detection sweeps next (None without outlier detection)."""
         return self.detector.next_sweep_at() if self.detector is not None else None
 
     def health_flags(self, host: Host) -> str:

@@ -17,6 +17,8 @@ OVERPROVISIONING = 140  # Envoy's default overprovisioning factor 1.4, as a perc
 
 
 class LbPolicy(enum.Enum):
+    """Envoy's load-balancing policies the model implements."""
+
     ROUND_ROBIN = "ROUND_ROBIN"
     LEAST_REQUEST = "LEAST_REQUEST"
     RANDOM = "RANDOM"

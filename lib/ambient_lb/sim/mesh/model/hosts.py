@@ -58,6 +58,7 @@ class Host:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def label(self, key: str) -> str:
+        """The host's value for a label: from its locality for the topology labels, else from its labels, else ""."""
         topo = self.locality.label(key)
         return topo if topo is not None else self.labels.get(key, "")
 

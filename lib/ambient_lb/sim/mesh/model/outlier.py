@@ -91,6 +91,7 @@ class OutlierConfig:
         return max(DEFAULT_MAX_EJECTION_TIME, self.base_ejection_time)
 
     def with_(self, **changes: object) -> OutlierConfig:
+        """A copy with these fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -111,6 +112,7 @@ class HostMonitor:
     last_type: str = "CONSECUTIVE_5XX"
 
     def reset_counters(self) -> None:
+        """Resets the host's consecutive-failure counters (after a success, or when it is ejected)."""
         self.consecutive_5xx = self.consecutive_gateway_failure = self.consecutive_local_origin_failure = 0
 
 
@@ -169,13 +171,16 @@ class OutlierDetector:
             self.monitors.setdefault(addr, HostMonitor())
 
     def is_ejected(self, address: str) -> bool:
+        """True while the host at address is ejected."""
         mon = self.monitors.get(address)
         return bool(mon and mon.ejected)
 
     def ejected(self) -> list[str]:
+        """The addresses ejected now."""
         return [a for a, m in self.monitors.items() if m.ejected]
 
     def stats(self) -> dict[str, int]:
+        """The outlier_detection.* counters."""
         return dict(self.counters)
 
     def inherit(self, old: OutlierDetector) -> None:
@@ -186,6 +191,7 @@ class OutlierDetector:
             self.ejected())
 
     def next_sweep_at(self) -> float:
+        """When the next sweep runs."""
         return self._next_sweep
 
     # --- outcomes (R2.1, R2.2, R2.3) ----------------------------------------------------------

@@ -57,6 +57,7 @@ class ConnectionPool:
     bound: dict[Hashable, Host] = field(default_factory=dict)
 
     def get(self, key: Hashable, choose: Callable[[], Host | None]) -> Host | None:
+        """The host bound to key; a new connection binds choose()'s host (None: nothing to choose, nothing bound)."""
         if key in self.bound:
             return self.bound[key]
         host = choose()
@@ -65,6 +66,7 @@ class ConnectionPool:
         return host
 
     def drop(self, key: Hashable) -> None:
+        """Closes the connection of key."""
         self.bound.pop(key, None)
 
     def drop_endpoint(self, address: str) -> None:

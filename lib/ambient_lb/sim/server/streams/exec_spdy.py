@@ -29,6 +29,7 @@ GOODBYE_TIMEOUT = 10.0  # wall seconds we wait for the client to close before cl
 
 
 async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest) -> web.StreamResponse:
+    """Serves an exec over SPDY/3.1: the handshake, then the streams, then the Status."""
     try:
         protocol = handshake(request, PROTOCOLS)
     except NoProtocol as exc:

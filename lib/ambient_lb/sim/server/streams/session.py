@@ -24,12 +24,16 @@ CHUNK = 32 * 1024  # bytes of payload per DATA frame we send
 
 
 class ByteTransport(Protocol):
+    """The byte stream a SPDY session runs over (an upgraded connection or a WebSocket tunnel)."""
+
     async def read(self) -> bytes:
         """The next bytes from the client; b"" once it is gone."""
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes) -> None:
+        """Sends bytes to the client."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Closes the connection."""
 
 
 class SpdyStream:
@@ -43,11 +47,13 @@ class SpdyStream:
         self.reset = False
 
     async def read(self) -> bytes:
+        """The next data the client sent on this stream; b"" once it finished its side."""
         if self.remote_done and self._inbox.empty():
             return b""
         return await self._inbox.get()
 
     async def write(self, data: bytes) -> None:
+        """Sends data on this stream in DATA frames (stops once this side is done)."""
         for i in range(0, len(data), CHUNK):
             if self.local_done:
                 return
@@ -93,6 +99,7 @@ class SpdySession:
         self._send_lock = asyncio.Lock()
 
     async def send(self, frame: bytes) -> None:
+        """Sends one frame (nothing once the session is closed or the client is gone)."""
         async with self._send_lock:
             if self.closed.is_set():
                 return
@@ -102,6 +109,7 @@ class SpdySession:
                 self.closed.set()
 
     async def run(self) -> None:
+        """Reads and dispatches frames until the client goes or sends a bad frame, then closes the session."""
         reader = spdy.FrameReader()
         try:
             while data := await self.transport.read():
