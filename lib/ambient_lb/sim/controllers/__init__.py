@@ -17,8 +17,8 @@ Extensions hung on the cluster (``cluster.extensions``):
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..cluster import Controller
+from ..protocols import SimCluster
 from .admission import Admission, AdmissionInvalid, admit
 from .bootstrap import Bootstrap
 from .crds import CRDController
@@ -42,7 +42,7 @@ from .ttl import TTLAfterFinished
 __all__ = ["all_controllers", "AdmissionInvalid", "admit", "delete_object", "Kubelet", "KubeletTimings"]
 
 
-def all_controllers(cluster: Any) -> list[Any]:
+def all_controllers(cluster: SimCluster) -> list[Controller]:
     """Every control-plane controller, in start order."""
     cluster.extensions.setdefault("delete", delete_object)
     return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),

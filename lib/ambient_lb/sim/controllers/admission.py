@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from . import defaults, shapes
 from .keys import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES
@@ -51,7 +52,7 @@ class AdmissionInvalid(StoreError):
                         "field": field}]
 
 
-def admit(cluster: Any, op: str, gr: GR, obj: Obj, old: Obj | None = None) -> Obj:
+def admit(cluster: SimCluster, op: str, gr: GR, obj: Obj, old: Obj | None = None) -> Obj:
     """Run the admission chain the API server runs (for objects controllers create themselves)."""
     for fn in cluster.extensions.get("admission", []):
         obj = fn(op, gr, obj, old)
@@ -63,7 +64,7 @@ class Admission:
 
     name = "admission"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Joins the cluster's admission chain, with its own random numbers drawn from the cluster's seed."""
         self.cluster = cluster
         self.rng = random.Random(cluster.rng.getrandbits(64))

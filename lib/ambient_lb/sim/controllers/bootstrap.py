@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from ..clock import to_rfc3339_micro
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from ..topology import NETWORK_LABEL, cluster_topology
 from .admission import admit
@@ -58,7 +59,7 @@ class Bootstrap:
 
     name = "bootstrap"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Seeds the store once the server starts (from an on_start hook, when every controller listens)."""
         self.cluster = cluster
         self.seeded = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
 from .keys import CRDS
 from .objects import Obj, meta, set_condition
@@ -34,7 +35,7 @@ class CRDController:
 
     name = "crd-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Registers the CRDs already stored and watches for new and changed ones."""
         self.cluster = cluster
         for crd in cluster.store.list(CRDS):

@@ -27,6 +27,7 @@ from typing import Any
 
 from .. import batch_rules, cron
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from .admission import admit
 from .deletion import delete_object
@@ -73,7 +74,7 @@ class CronJobController:
 
     name = "cronjob-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Queues a CronJob when it or one of its Jobs changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)

@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from ..clock import parse_rfc3339
+from ..protocols import SimCluster
 from .admission import admit
 from .deletion import delete_object
 from .keys import DEPLOYMENTS, PODS, REPLICA_SETS
@@ -81,7 +82,7 @@ class DeploymentController:
 
     name = "deployment-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Queues a Deployment when it or one of its ReplicaSets changes (and when a ReplicaSet's pod goes), and
         reconciles it from the work queue."""
         self.cluster = cluster
@@ -102,9 +103,9 @@ class DeploymentController:
     # ---- reconcile ------------------------------------------------------------------------------
     def _reconcile(self, key: tuple[str, str]) -> None:
         if key[0] == "pods-gone":
-            for d in self.cluster.store.list(DEPLOYMENTS, key[1]):
-                if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-                    self.queue.add((key[1], meta(d)["name"]))
+            for dep in self.cluster.store.list(DEPLOYMENTS, key[1]):
+                if (dep["spec"].get("strategy") or {}).get("type") == "Recreate":
+                    self.queue.add((key[1], meta(dep)["name"]))
             return
         d = self.cluster.store.get(DEPLOYMENTS, *key)
         if d is None or deleting(d) or d["spec"].get("paused"):

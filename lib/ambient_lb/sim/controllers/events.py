@@ -17,6 +17,7 @@ import collections
 from typing import Any
 
 from ..clock import to_rfc3339
+from ..protocols import SimCluster
 from .keys import EVENTS, NAMESPACES
 from .objects import Obj, deleting, meta
 
@@ -47,7 +48,7 @@ class EventRecorder:
         self._key_of: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._seq = 0
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Publishes the recorder as ``cluster.extensions["events"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["events"] = self

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from .keys import PODS
 from .objects import Obj, annotations, meta
 
@@ -27,7 +28,7 @@ def fault_annotations(pod: Obj | None) -> dict[str, str]:
     return {k: v for k, v in annotations(pod).items() if k.startswith(FAULT_PREFIX)}
 
 
-def honoured(cluster: Any, pod: Obj | None) -> dict[str, str]:
+def honoured(cluster: SimCluster, pod: Obj | None) -> dict[str, str]:
     """The pod's fault annotations the simulator acts on: none in strict mode."""
     return {} if getattr(cluster, "strict", False) else fault_annotations(pod)
 
@@ -46,7 +47,7 @@ class StrictNotices:
     def __init__(self) -> None:
         self._noticed: set[tuple[str, str]] = set()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Listens to pod changes (it writes its notices only in strict mode)."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)

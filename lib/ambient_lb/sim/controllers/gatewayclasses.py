@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from .keys import CRDS, GATEWAY_CLASSES
 from .objects import Obj, meta, set_condition
 
@@ -29,7 +30,7 @@ class IstioGatewayClasses:
 
     name = "istiod-gatewayclasses"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Listens to the store for the Gateway API CRDs."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)

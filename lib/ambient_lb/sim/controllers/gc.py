@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
 from .deletion import delete_object
 from .objects import Obj, meta
@@ -42,7 +43,7 @@ class GarbageCollector:
         self._dependents: dict[str, set[Key]] = collections.defaultdict(set)
         self._orphan: set[str] = set()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Publishes itself as ``cluster.extensions["gc"]``, indexes the stored objects' owners, and listens to the
         store."""
         self.cluster = cluster

@@ -34,6 +34,7 @@ import random
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
 from ..store import GR
 from .deletion import delete_object
 from .keys import PODS
@@ -105,12 +106,12 @@ class JobController(QueuedController):
 
     name = "job-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Starts as a queued controller, with no back-off recorded yet."""
         super().start(cluster)
         self._backoff: dict[tuple[str, str], tuple[int, float | None]] = {}  # failures since success, last failure
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return named_rng(cluster, self.name)
 
     def _on_event(self, ev: Any) -> None:

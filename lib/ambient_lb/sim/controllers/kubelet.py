@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocols import SimCluster
 from . import container_logs, containers, pod_status
 from .containers import ProbeResult
 from .faults import READY as FAULT_READY
@@ -99,7 +100,7 @@ class Kubelet:
         self._listeners: list[Listener] = []
         self.ipam = PodIPAM()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Publishes the kubelet as ``cluster.extensions["kubelet"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["kubelet"] = self

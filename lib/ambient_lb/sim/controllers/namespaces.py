@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
 from .deletion import delete_object
 from .keys import CONFIG_MAPS, NAMESPACES, SERVICE_ACCOUNTS
@@ -41,7 +42,7 @@ class NamespaceController:
 
     name = "namespace-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Queues a namespace when it changes or an object in it goes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from ..clock import to_rfc3339
+from ..protocols import SimCluster
 from ..topology import ClusterTopology, NodeSpec
 from .keys import NODES
 from .objects import Obj
@@ -57,7 +58,7 @@ def node_object(spec: NodeSpec, topo: ClusterTopology, now: float, rng: Any) -> 
     }
 
 
-def create_nodes(cluster: Any, topo: ClusterTopology) -> None:
+def create_nodes(cluster: SimCluster, topo: ClusterTopology) -> None:
     """Creates the topology's nodes that are not in the store yet."""
     for spec in topo.nodes:
         if cluster.store.get(NODES, None, spec.name) is None:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clock import to_rfc3339
+from ..protocols import Clock, ObjectStore, SimCluster
+from ..store import GR
 from .keys import NAMESPACES
 
 Obj = dict[str, Any]
@@ -43,7 +45,7 @@ def deleting(o: Obj | None) -> bool:
     return bool(meta(o).get("deletionTimestamp"))
 
 
-def namespace_open(cluster: Any, namespace: str) -> bool:
+def namespace_open(cluster: SimCluster, namespace: str) -> bool:
     """Whether objects may be created in ``namespace`` (it exists and is not being deleted)."""
     ns = cluster.store.get(NAMESPACES, None, namespace)
     return ns is not None and not deleting(ns)
@@ -84,7 +86,7 @@ def set_condition(status: Obj, cond: Obj, now: float, *, stamp_update: bool = Fa
     conds.append({k: v for k, v in sorted(new.items())})
 
 
-def edit_status(store: Any, gr: Any, namespace: str | None, name: str, fn: Callable[[Obj], Any],
+def edit_status(store: ObjectStore, gr: GR, namespace: str | None, name: str, fn: Callable[[Obj], Any],
                 *, spec: bool = False) -> Obj | None:
     """``store.mutate`` for controllers that change only ``status`` (and, with ``spec=True``,
     top-level ``spec`` fields such as ``nodeName``): copies just those parts, not the whole object,
@@ -108,6 +110,6 @@ def deep(o: Obj) -> Obj:
     return copy.deepcopy(o)
 
 
-def now_str(clock: Any) -> str:
+def now_str(clock: Clock) -> str:
     """The clock's time as an RFC 3339 timestamp."""
     return to_rfc3339(clock.now())

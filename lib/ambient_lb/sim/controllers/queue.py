@@ -12,6 +12,8 @@ import random
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from ..protocols import Clock, SimCluster
+
 log = logging.getLogger("ambient_lb.sim.controllers")
 
 
@@ -22,7 +24,7 @@ class WorkQueue:
     ``add_after`` schedules one key later (a requeue), e.g. when a pod becomes available.
     """
 
-    def __init__(self, clock: Any, reconcile: Callable[[Any], None]) -> None:
+    def __init__(self, clock: Clock, reconcile: Callable[[Any], None]) -> None:
         self.clock = clock
         self.reconcile = reconcile
         self._pending: dict[Hashable, None] = {}
@@ -56,14 +58,14 @@ class QueuedController:
 
     name = ""
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Draws the controller's random numbers, makes its work queue, and listens to the store."""
         self.cluster = cluster
         self.rng = self._make_rng(cluster)
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return random.Random(cluster.rng.getrandbits(64))
 
     def _on_event(self, ev: Any) -> None:  # pragma: no cover - abstract

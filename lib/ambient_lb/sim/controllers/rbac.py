@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from .. import selectors
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from .admission import admit
 from .bootstrap import data_documents
@@ -33,7 +34,7 @@ class RbacDefaults:
 
     name = "rbac-defaults"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Seeds the default roles and bindings from an on_start hook."""
         self.cluster = cluster
         self.rng = named_rng(cluster, self.name)
@@ -74,7 +75,7 @@ class ClusterRoleAggregation:
 
     name = "clusterrole-aggregation-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Reconciles every aggregated ClusterRole (from the work queue) whenever a ClusterRole changes."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
@@ -91,5 +92,6 @@ class ClusterRoleAggregation:
                 continue
             rules = aggregated_rules(role, roles)
             if rules != (role.get("rules") or []):
-                self.cluster.store.mutate(CLUSTER_ROLES, None, meta(role)["name"],
-                                          lambda o, r=rules: o.__setitem__("rules", r))
+                def set_rules(o: Obj, rules: list[Obj] = rules) -> None:
+                    o["rules"] = rules
+                self.cluster.store.mutate(CLUSTER_ROLES, None, meta(role)["name"], set_rules)

@@ -21,6 +21,7 @@ from typing import Any
 
 from .. import selectors
 from ..clock import parse_rfc3339
+from ..protocols import SimCluster
 from .admission import admit
 from .deletion import delete_object
 from .keys import PODS, REPLICA_SETS, REPLICATION_CONTROLLERS
@@ -30,7 +31,7 @@ from .owners import controller_of, owned_by, owner_ref
 from .queue import QueuedController
 
 
-def active_pods(cluster: Any, owner: Obj) -> list[Obj]:
+def active_pods(cluster: SimCluster, owner: Obj) -> list[Obj]:
     """Pods the owner controls that are not terminating and not in a terminal phase."""
     return [p for p in cluster.store.list(PODS, meta(owner)["namespace"])
             if owned_by(p, owner) and not deleting(p)
@@ -46,7 +47,7 @@ def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
     return min_ready <= 0 or (since is not None and parse_rfc3339(since) + min_ready <= now)
 
 
-def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, node: str | None = None,
+def pod_from_template(cluster: SimCluster, owner: Obj, kind: str, rng: random.Random, node: str | None = None,
                       api_version: str = "apps/v1") -> Obj:
     """A new Pod from ``owner.spec.template``, owned by it, defaulted by the admission chain."""
     tmpl = deep(owner["spec"]["template"])
@@ -145,5 +146,5 @@ class ReplicationControllerController(ReplicaSetController):
     name = "replication-controller"
     gr, kind, api_version = REPLICATION_CONTROLLERS, "ReplicationController", "v1"
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return named_rng(cluster, self.name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import selectors
+from ..protocols import SimCluster
 from ..store import Event
 from .keys import NODES, PODS
 from .nodes import max_pods, node_ready
@@ -45,7 +46,7 @@ class Scheduler:
 
     name = "default-scheduler"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Queues pods to schedule from store events and keeps the placements it spreads pods by."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._schedule)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
 from .jobs import JOBS
 from .objects import Obj, deleting, meta
 from .queue import WorkQueue
@@ -34,7 +35,7 @@ class TTLAfterFinished:
 
     name = "ttl-after-finished-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Queues each Job that has a TTL when it changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)

@@ -263,7 +263,9 @@ class KgatewayController(o.Debounced):
             parents = []
             for key in self.gateways:
                 gw = self.cluster.store.get(o.GATEWAYS, *key)
-                for ref in parent_refs(route, gw) if (gw and self.ready) else []:
+                if not gw or not self.ready:
+                    continue
+                for ref in parent_refs(route, gw):
                     parents.append(self._parent_status(route, gw, ref, table))
             if parents:
                 self._route_status(route, parents)

@@ -20,6 +20,7 @@ from ..controllers.keys import (  # noqa: F401
     SERVICE_ACCOUNTS,
     SERVICES,
 )
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 
 Obj = dict[str, Any]
@@ -128,7 +129,7 @@ def merge_conditions(old: list[Obj] | None, new: list[Obj]) -> list[Obj]:
     return out
 
 
-def create(cluster: Any, gr: Any, obj: Obj) -> Obj | None:
+def create(cluster: SimCluster, gr: GR, obj: Obj) -> Obj | None:
     """Create ``obj`` the way the API server would: admission chain first (defaults, a Service's
     ClusterIP), then the store. An object that already exists is left alone (returns None)."""
     md = obj["metadata"]
@@ -148,7 +149,7 @@ class Debounced:
 
     watched: frozenset[GR] | set[GR] = frozenset()
     _pending = False
-    cluster: Any
+    cluster: SimCluster
 
     def _on_event(self, ev: Any) -> None:
         if ev.gr in self.watched and not self._pending:

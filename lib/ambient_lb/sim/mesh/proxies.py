@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocols import Clock
 from .model.envoy_cluster import ClusterConfig, EnvoyCluster
 from .model.hosts import Host, Locality
 from .model.outlier import OutlierEvent
@@ -46,7 +47,7 @@ class Proxies:
     """Every Envoy proxy the data plane has used, by pod; it emits their outlier events and runs their sweeps."""
 
     def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None],
-                 clock: Any = None) -> None:
+                 clock: Clock | None = None) -> None:
         self.rng = rng
         self.on_event = on_event
         self.clock = clock
@@ -93,7 +94,8 @@ class Proxies:
     def _arm_sweep(self, proxy: Proxy, cluster: EnvoyCluster) -> None:
         """R2.6: un-ejection happens at a sweep; run it on time so the UNEJECT line appears then."""
         at = cluster.next_sweep_at()
-        if self.clock is None or at is None or id(cluster) in self._sweeps:
+        clock = self.clock
+        if clock is None or at is None or id(cluster) in self._sweeps:
             return
 
         def sweep() -> None:
@@ -101,10 +103,10 @@ class Proxies:
             entry = proxy.clusters.get(cluster.config.name)
             if entry is None or entry.cluster is not cluster:  # rebuilt or gone (R2.12)
                 return
-            self._emit(proxy, cluster.advance(self.clock.now()))
+            self._emit(proxy, cluster.advance(clock.now()))
             if cluster.ejected():
                 self._arm_sweep(proxy, cluster)
-        self._sweeps[id(cluster)] = self.clock.call_later(max(0.0, at - self.clock.now()), sweep)
+        self._sweeps[id(cluster)] = clock.call_later(max(0.0, at - clock.now()), sweep)
 
     def _emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
         for ev in events:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..protocols import ObjectReader
 from ..resources import ResourceType
 from . import rbac
 from .status import ApiError, qualified
@@ -61,7 +62,7 @@ def privileged(user: rbac.User) -> bool:
     return PRIVILEGED_GROUP in user.groups
 
 
-def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
+def decide(store: ObjectReader, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
     """The authorizer chain: the privileged group is allowed without a reason, else RBAC."""
     if privileged(user):
         return True, ""
@@ -77,7 +78,7 @@ def request_verb(method: str, named: bool, watching: bool) -> str:
     return VERBS.get(method, method.lower())
 
 
-def authorize_request(store: object, request: web.Request, rt: ResourceType, namespace: str | None,
+def authorize_request(store: ObjectReader, request: web.Request, rt: ResourceType, namespace: str | None,
                       name: str | None, sub: str | None, verb: str) -> None:
     """403 Forbidden for an impersonated identity that RBAC does not allow (R16.11)."""
     user = requester(request)

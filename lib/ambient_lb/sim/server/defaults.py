@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import batch_rules
+from ..protocols import ObjectStore
 from ..store import GR
 
 Obj = dict[str, Any]
@@ -210,7 +211,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj, Allocator], None]] = {
 class Allocator:
     """Service cluster IPs (10.96.0.0/16) and node ports (30000–32767), drawn from the seeded rng."""
 
-    def __init__(self, store: Any, rng: random.Random) -> None:
+    def __init__(self, store: ObjectStore, rng: random.Random) -> None:
         self.store = store
         self.rng = rng
         self.net = ipaddress.ip_network("10.96.0.0/16")

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ..clock import parse_rfc3339, to_rfc3339
 from ..cluster import Cluster
+from ..protocols import ObjectStore
 from ..resources import ResourceType
 from ..store import GR
 from . import encoding
@@ -69,7 +70,7 @@ class ServerState:
         self.hub = WatchHub(self.cluster.store)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ObjectStore:
         """The cluster's object store."""
         return self.cluster.store
 

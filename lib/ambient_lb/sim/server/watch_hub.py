@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable
-from typing import Any
 
+from ..protocols import ObjectStore
 from ..store import GR, Event
 
 
@@ -26,7 +26,7 @@ class Watcher:
 class WatchHub:
     """The single store listener that feeds every open watch of a type (and ends them at shutdown)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self._by_gr: dict[GR, set[Watcher]] = collections.defaultdict(set)
         self.on_change: list[Callable[[int], None]] = []  # called with count() when a watch opens or closes
         store.subscribe(self._on_event)

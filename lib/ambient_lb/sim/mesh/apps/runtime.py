@@ -11,10 +11,10 @@ apply on top of whatever app runs, except in strict mode, where they are ignored
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ...controllers.containers import ContainerStart, ProbeResult, http_result, probe_port, refused
 from ...controllers.faults import honoured
+from ...protocols import SimCluster
 from .. import objects as o
 from ..charts import CONTROLLER_IMAGE
 from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
@@ -43,7 +43,7 @@ class AppRuntime:
         self._faults: dict[tuple[str, str], PodFaults] = {}
         self.models: dict[str, tuple[str, Model]] = {}  # this cluster's own entries (before the table)
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
         """Publishes the runtime as ``cluster.extensions["apps"]`` and adds the kgateway controller's model."""
         self.cluster = cluster
         cluster.extensions["apps"] = self
@@ -163,7 +163,7 @@ class AppRuntime:
 class KgatewayController:
     """The enterprise-kgateway controller's health port: ``/readyz`` is 200 only with a valid license."""
 
-    cluster: Any
+    cluster: SimCluster
 
     def ports(self) -> frozenset[int]:
         return frozenset((9093, 9977))
