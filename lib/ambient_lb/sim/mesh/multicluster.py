@@ -122,8 +122,8 @@ class Peering:
         """GW Envoy → global VIP → ZT(GW) → a local pod, or the remote E/W gateway → remote pod."""
         members = self.members(host)
         if not members:  # ResolvedRefs=False: kgateway answers 500 itself
-            reply = Reply(500, {}, b"", 500, "-", "direct_response")
-            dp._gw_log(gw, down, reply, start, route, None, None)
+            reply = Reply(status=500, headers={}, body=b"", outcome=500, flags="-", details="direct_response")
+            dp._gw_log(gw, down, reply, start, route, upstream=None, cluster=None)
             return reply
         vip = f"{global_vip(host)}:{port}"
         by_ip = {ep.ip: (m, ep) for m in members for ep in m.service.endpoints if not ep.terminating}
@@ -137,7 +137,7 @@ class Peering:
             member, ep = by_ip[chosen.address]
             reply = await self._to_endpoint(dp, gw, view, member, ep, port, host, down)
         _as_gateway_sees_it(reply, dp.clock.now() - start)
-        dp._gw_log(gw, down, reply, start, route, vip, f"outbound|{port}||{host}")
+        dp._gw_log(gw, down, reply, start, route, upstream=vip, cluster=f"outbound|{port}||{host}")
         return reply
 
     async def _to_endpoint(self, dp: DataPlane, gw: Endpoint, view: MeshView, member: Member, ep: Endpoint,
@@ -152,8 +152,8 @@ class Peering:
         via = self.east_west_address(member.cluster) if ep.locality.network != gw.locality.network else ep.ip
         dst = peer(ep, f"{via}:{EAST_WEST_PORT}", mtls=True, service=host, hbone_addr=f"{ep.ip}:{tp}")
         error = None if reply.extra.get("upstream") else "http status: 503 Service Unavailable"
-        dp.log.outbound(view, dp.clock.now(), gw, f"{gw.ip}:{dp._port()}", dst, down.body_len + 200,
-                        len(reply.body) + 150, int((dp.clock.now() - began) * 1000), error)
+        dp.log.outbound(view, dp.clock.now(), gw, f"{gw.ip}:{dp._port()}", dst, sent=down.body_len + 200,
+                        recv=len(reply.body) + 150, ms=int((dp.clock.now() - began) * 1000), error=error)
         return reply
 
     def east_west_address(self, cluster: Cluster) -> str:
