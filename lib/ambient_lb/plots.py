@@ -11,7 +11,7 @@ same data gives the same picture. ``to_png(fig)`` gives the bytes for reports.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -110,7 +110,7 @@ def _short(pod: str, width: int = 28) -> str:
 
 
 def plot_failover_timeline(
-    timeline: pd.DataFrame, *, marks: list[Mapping[str, Any]] | None = None, title: str | None = None
+    timeline: pd.DataFrame, *, marks: Sequence[Mapping[str, Any]] | None = None, title: str | None = None
 ) -> Figure:
     """Time on x, answering pod on y; failed requests in a red ``failed`` row; marks as dashed lines.
 

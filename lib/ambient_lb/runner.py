@@ -173,9 +173,10 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
-        if (skips or {}).get(nb.stem):
-            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skips[nb.stem]))
-            print(f"skipped: {skips[nb.stem]}", flush=True)
+        skipped = (skips or {}).get(nb.stem)
+        if skipped:
+            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skipped))
+            print(f"skipped: {skipped}", flush=True)
             continue
         rec = execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout)
         run.notebooks.append(rec)

@@ -239,9 +239,11 @@ def _access_lines(run: Run) -> Any:
     p = run.params
     df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
                                   "--tail=-1").stdout)
-    host = df["upstream_host"].astype(str) if not df.empty else df.get("upstream_host")
-    df["upstream_ip"] = [] if df.empty else \
-        host.str.replace("envoy://connect_originate/", "", regex=False).str.rsplit(":", n=1).str[0]
+    if df.empty:
+        df["upstream_ip"] = []
+    else:
+        host = df["upstream_host"].astype(str)
+        df["upstream_ip"] = host.str.replace("envoy://connect_originate/", "", regex=False).str.rsplit(":", n=1).str[0]
     return df.reset_index(drop=True)
 
 

@@ -267,10 +267,13 @@ def return_to_cluster1(run: Run) -> None:
         def change(sampler: Any) -> None:
             tc.local.kube.scale("deployment", p.app.name, p.app.replicas, namespace=ns)
             sampler.mark(f"scaled to {p.app.replicas}")
-            pods = []
-            s.add(from_wait(f"cluster1: {p.app.replicas} replicas Ready", lambda: pods.extend(
-                tc.local.kube.wait_for_ready_pods(ns, replicas_selector(tc.local), p.app.replicas,
-                                                  timeout=p.timeouts.pods_ready)) or pods,
+            pods: list[dict[str, Any]] = []
+
+            def ready() -> list[dict[str, Any]]:
+                pods.extend(tc.local.kube.wait_for_ready_pods(ns, replicas_selector(tc.local), p.app.replicas,
+                                                              timeout=p.timeouts.pods_ready))
+                return pods
+            s.add(from_wait(f"cluster1: {p.app.replicas} replicas Ready", ready,
                 detail=lambda x: f"{len(x)} pods Ready",
                 hint=f"kubectl --context {_name(tc.local)} describe pods -n {ns}"))
             t = sampler.mark("pods ready")

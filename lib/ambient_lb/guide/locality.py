@@ -498,7 +498,7 @@ def zonal_app(run: Run) -> None:
 def _accepted(run: Run) -> tuple[bool, str]:
     r = get_json(run, "httproute", APP, LAB_NS) or {}
     conds = (((r.get("status") or {}).get("parents") or [{}])[0]).get("conditions") or []
-    c = next((c for c in conds if c.get("type") == "Accepted"), {})
+    c: dict[str, Any] = next((c for c in conds if c.get("type") == "Accepted"), {})
     return c.get("status") == "True", f"Accepted={c.get('status', 'not yet')} {c.get('reason', '')}".strip()
 
 
@@ -835,7 +835,7 @@ def explore(run: Run, case: Case, s: Step) -> Verdict:
         chooser = predict("ztunnel", waypoint_mode(run), ref, list(wps.values()))  # R5.2, R5.7
         for name in [w for w, x in chooser.items() if x > 0]:
             s.add(wait_for_config(run, s, "waypoint", mode, wps[name], pods, waypoint=name))
-        wp = wps[max(chooser, key=chooser.get)]
+        wp = wps[max(chooser, key=lambda w: chooser[w])]
         shares: dict[str, float] = {p: 0.0 for p in pods}
         for w, weight in chooser.items():
             for pod, x in predict("waypoint", mode, wps[w], list(pods.values())).items():
@@ -938,7 +938,7 @@ def _upstreams(run: Run, pods: Sequence[str]) -> dict[str, list[str]]:
     """Each waypoint pod's access-log lines for the lab's host: the upstream pod IP of each (R7.6)."""
     from .. import logs  # pandas: loaded on use, not at notebook start
 
-    out = {}
+    out: dict[str, list[str]] = {}
     for pod in pods:
         df = logs.parse_envoy(quietly(run, "logs", "-n", LAB_NS, pod, "--tail=-1", check=False).stdout)
         if df.empty:

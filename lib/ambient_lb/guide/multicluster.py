@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from .. import manifests, shell
 from ..checks import CheckResult, check, from_wait, poll
@@ -168,9 +169,10 @@ def app_in_both_clusters(run: Run) -> None:
             crun.kube.scale("deployment", p.app.name, crun.params.app.replicas, namespace=p.namespaces.app)
         for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             want = crun.params.app.replicas
-            s.add(from_wait(f"{label}: {want} replicas Ready",
-                lambda crun=crun, want=want: crun.kube.wait_for_ready_pods(
-                    p.namespaces.app, replicas_selector(crun), want, timeout=p.timeouts.pods_ready),
+            def ready(crun: Run = crun, want: int = want) -> list[dict[str, Any]]:
+                return crun.kube.wait_for_ready_pods(p.namespaces.app, replicas_selector(crun), want,
+                                                     timeout=p.timeouts.pods_ready)
+            s.add(from_wait(f"{label}: {want} replicas Ready", ready,
                 detail=lambda pods: f"{len(pods)} pods Ready",
                 hint=f"kubectl --context {_name(crun)} describe pods -n {p.namespaces.app}"))
         for crun in tc.both:
@@ -196,7 +198,9 @@ def route_to_global_service(run: Run) -> None:
             {"group": "networking.istio.io", "kind": "Hostname", "name": global_host(run), "port": p.app.port}]
         local.kube.apply(route)
         for cond in ("Accepted", "ResolvedRefs"):
-            s.add(poll(f"HTTPRoute {p.route.name} {cond}", lambda c=cond: _route_condition(local, c),
+            def route_condition(c: str = cond) -> tuple[bool, str]:
+                return _route_condition(local, c)
+            s.add(poll(f"HTTPRoute {p.route.name} {cond}", route_condition,
                        timeout=seconds(p.timeouts.gateway_ready), interval=0.2,
                        hint=f"kubectl --context {_name(local)} describe httproute {p.route.name} -n "
                             f"{p.namespaces.app}: BackendNotFound means no cluster exports {global_host(run)}"))
@@ -244,9 +248,9 @@ def cleanup_clusters(run: Run) -> None:
         for crun in tc.both:  # both at once, then watch both go
             crun.kube.delete_namespace(p.namespaces.app, wait=False, ignore_not_found=True)
         for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
-            s.add(from_wait(f"{label}: namespace {p.namespaces.app} deleted",
-                lambda crun=crun: crun.kube.wait_for_deletion(
-                    "namespace", p.namespaces.app, timeout=p.timeouts.deletion), detail="gone",
+            def deleted(crun: Run = crun) -> None:
+                crun.kube.wait_for_deletion("namespace", p.namespaces.app, timeout=p.timeouts.deletion)
+            s.add(from_wait(f"{label}: namespace {p.namespaces.app} deleted", deleted, detail="gone",
                 hint=f"kubectl --context {_name(crun)} get namespace {p.namespaces.app} -o yaml"))
         for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             left = _leftovers(crun)

@@ -618,8 +618,9 @@ def outlier_locality_failover(run: Run) -> None:
                     lo <= inside <= hi and bool(rest["upstream_ip"].eq(ip).sum() == 0),
                     f"{inside} of {n} in {wz} (allowed {lo}..{hi} at 99.9 %); without locality it would be "
                     f"{flat:.0f} %"))
-        counts = rest["upstream_ip"].map(lambda x: f"{pods.get(x, {}).get('zone', '?')} "
-                                                   f"({pods.get(x, {}).get('name', x).rsplit('-', 1)[-1]})")
+        def zone_and_pod(x: str) -> str:
+            return f"{pods.get(x, {}).get('zone', '?')} ({pods.get(x, {}).get('name', x).rsplit('-', 1)[-1]})"
+        counts = rest["upstream_ip"].map(zone_and_pod)
         s.figure(plots.plot_requests_per_pod(counts.value_counts().sort_index(), title=(
             f"after the ejection: {inside} of {n} in {wz}, {share} % expected (R4.6)")))
         s.note(f"The mesh's localityLbSetting is on by default, but fails over only for a rule with "

@@ -114,11 +114,17 @@ def where(run: Run) -> tuple[Path | None, list[str] | None]:
     are read once it runs (None here). A cluster target without contexts is a parameter error."""
     mc = run.params.multicluster
     if run.sim:
-        main = run.kubeconfig or SIM_KUBECONFIG.expanduser()
-        return (mc.kubeconfig.expanduser() if mc.kubeconfig else second_simulator_kubeconfig(main)), mc.contexts
+        return sim_kubeconfig(run), mc.contexts
     if mc.contexts is None:
         raise ParameterError(MISSING_CONTEXTS, hint=MISSING_CONTEXTS_HINT)
     return (mc.kubeconfig or run.params.kube.kubeconfig or None), mc.contexts
+
+
+def sim_kubeconfig(run: Run) -> Path:
+    """On ``sim``: the second simulator's kubeconfig (``multicluster.kubeconfig``, else the file beside the first's)."""
+    mc = run.params.multicluster
+    main = run.kubeconfig or SIM_KUBECONFIG.expanduser()
+    return mc.kubeconfig.expanduser() if mc.kubeconfig else second_simulator_kubeconfig(main)
 
 
 def contexts_in(kubeconfig: Path | None) -> list[str]:
@@ -155,7 +161,7 @@ def ensure_second_simulator(run: Run) -> bool:
     True when this call started it, False when it was running already. On a cluster: False."""
     if not run.sim:
         return False
-    kubeconfig, _ = where(run)
+    kubeconfig = sim_kubeconfig(run)
     sim = run.params.sim
     flags = ["--topology", TOPOLOGY, "--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
     argv = [sys.executable, "-m", "ambient_lb.cli", "sim", "up", "--kubeconfig", str(kubeconfig), *flags]
@@ -169,7 +175,7 @@ def release_second_simulator(run: Run, started: bool) -> str | None:
     the two-cluster simulator, else leave it running; what was done, for a note (None on a cluster)."""
     if not run.sim:
         return None
-    kubeconfig, _ = where(run)
+    kubeconfig = sim_kubeconfig(run)
     down = f"ambient-lb sim down --kubeconfig {display_path(kubeconfig)}"
     if not started:
         return f"The two-cluster simulator was running before this notebook, so it keeps running; {down} stops it."

@@ -101,7 +101,7 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
     if mode not in ("NonIndexed", "Indexed"):
         out.append(("FieldValueNotSupported", f"{at}.completionMode",
                     f'Unsupported value: "{mode}": supported values: "NonIndexed", "Indexed"'))
-    tmpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    tmpl = found if isinstance(found := spec.get("template"), dict) else {}
     policy = (tmpl.get("spec") or {}).get("restartPolicy") or "Always"
     if policy == "Always":
         out.append(("FieldValueRequired", f"{at}.template.spec.restartPolicy",
@@ -126,13 +126,13 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
 
 def job_causes(obj: Obj) -> list[Cause]:
     """The validation errors of a Job."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     return job_spec_causes(spec, "spec")
 
 
 def cronjob_causes(obj: Obj) -> list[Cause]:
     """The validation errors of a CronJob: its name length, schedule, time zone, policy and job template."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     name = str((obj.get("metadata") or {}).get("name") or "")
     out: list[Cause] = []
     if len(name) > CRONJOB_NAME_MAX:
@@ -167,7 +167,7 @@ def cronjob_causes(obj: Obj) -> list[Cause]:
 
 def refusal(kind: str, obj: Obj) -> str | None:
     """Why the simulator refuses this Job or CronJob (R16.24), or None."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     if kind == "CronJob":
         spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
     what = [text for key, text in UNMODELLED.items() if spec.get(key) is not None]

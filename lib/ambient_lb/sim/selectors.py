@@ -602,7 +602,10 @@ def field_predicate(text: str | None, kind: str) -> Predicate | None:
         if key not in allowed:
             raise SelectorError(f'"{key}" is not a known field selector: only "{", ".join(allowed)}"')
         path = "source.component" if (kind == "Event" and key == "source") else key
-        preds.append(lambda o, p=path, v=val, n=neg: (_field_value(o, p) == v) != n)
+
+        def matches(o: Obj, p: str = path, v: str = val, n: bool = neg) -> bool:
+            return (_field_value(o, p) == v) != n
+        preds.append(matches)
     return lambda obj: all(p(obj) for p in preds)
 
 

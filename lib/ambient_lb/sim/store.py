@@ -19,6 +19,7 @@ or ``loop.call_soon``), which keeps every change a separate, ordered event.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import copy
 import logging
@@ -111,7 +112,7 @@ class Store:
         """The group/resources that have had objects."""
         return list(self._objects)
 
-    def events_since(self, rv: int) -> list[Event]:
+    def events_since(self, rv: int) -> builtins.list[Event]:
         """Events with resourceVersion > ``rv``; raises ``Expired`` if history no longer reaches back."""
         if rv >= self._rv:
             return []

@@ -31,7 +31,7 @@ from .admission import admit
 from .deletion import delete_object
 from .keys import DEPLOYMENTS, PODS, REPLICA_SETS
 from .names import template_hash
-from .objects import Obj, annotations, condition, deep, deleting, meta, namespace_open, set_condition
+from .objects import Obj, annotations_of, condition, deep, deleting, meta, namespace_open, set_condition
 from .owners import controller_of, owned_by, owner_ref
 from .queue import WorkQueue
 from .replicasets import active_pods
@@ -139,8 +139,8 @@ class DeploymentController:
 
     def _bump_revision(self, new: Obj, old: list[Obj]) -> None:
         """An older ReplicaSet that becomes the new one again (``rollout undo``) gets the next revision."""
-        top = max([int(annotations(rs).get(REVISION, "0")) for rs in old] + [0])
-        if int(annotations(new).get(REVISION, "0")) < top:
+        top = max([int(annotations_of(rs).get(REVISION, "0")) for rs in old] + [0])
+        if int(annotations_of(new).get(REVISION, "0")) < top:
             self.cluster.store.mutate(REPLICA_SETS, meta(new)["namespace"], meta(new)["name"],
                                       lambda o: o["metadata"].setdefault("annotations", {}).update(
                                           {REVISION: str(top + 1)}))
@@ -151,7 +151,7 @@ class DeploymentController:
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
         selector = deep(d["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
-        revision = 1 + max([int(annotations(rs).get(REVISION, "0")) for rs in rss] + [0])
+        revision = 1 + max([int(annotations_of(rs).get(REVISION, "0")) for rs in rss] + [0])
         desired = int(d["spec"].get("replicas", 1))
         surge, _ = surge_and_unavailable(d)
         current = sum(_replicas(rs) for rs in rss)
@@ -276,7 +276,7 @@ class DeploymentController:
             avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-        revision = annotations(new).get(REVISION) if new else None
+        revision = annotations_of(new).get(REVISION) if new else None
         deadline = d["spec"].get("progressDeadlineSeconds", 600)
 
         def edit(o: Obj) -> None:

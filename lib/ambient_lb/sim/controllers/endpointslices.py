@@ -158,7 +158,8 @@ class EndpointSliceController(QueuedController):
     def _write_endpoints(self, svc: Obj, pods: list[Obj], ports: list[Obj]) -> None:
         ns, name = meta(svc)["namespace"], meta(svc)["name"]
         pnr = bool(svc["spec"].get("publishNotReadyAddresses"))
-        ready, not_ready = [], []
+        ready: list[Obj] = []
+        not_ready: list[Obj] = []
         for pod in pods:
             if deleting(pod) and not pnr:
                 continue

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..protocols import SimCluster
 from .keys import PODS
-from .objects import Obj, annotations, meta
+from .objects import Obj, annotations_of, meta
 
 FAULT_PREFIX = "fault.ambient-lb.dev/"
 READY = FAULT_PREFIX + "ready"
@@ -25,7 +25,7 @@ LATENCY = FAULT_PREFIX + "latency"
 
 def fault_annotations(pod: Obj | None) -> dict[str, str]:
     """The pod's ``fault.ambient-lb.dev/*`` annotations, whether or not strict mode honours them."""
-    return {k: v for k, v in annotations(pod).items() if k.startswith(FAULT_PREFIX)}
+    return {k: v for k, v in annotations_of(pod).items() if k.startswith(FAULT_PREFIX)}
 
 
 def honoured(cluster: SimCluster, pod: Obj | None) -> dict[str, str]:

@@ -77,7 +77,7 @@ def finish_time(pod: Obj) -> float:
     ends = [((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
             for cs in (pod.get("status") or {}).get("containerStatuses") or []]
     if ends and all(ends):
-        return max(parse_rfc3339(e) for e in ends)
+        return max(parse_rfc3339(e) for e in ends if e)
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready" and c.get("status") == "False" and c.get("lastTransitionTime"):
             return parse_rfc3339(c["lastTransitionTime"])

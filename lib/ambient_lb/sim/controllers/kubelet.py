@@ -44,7 +44,7 @@ from .faults import honoured
 from .ipam import PodIPAM
 from .keys import NODES, PODS
 from .nodes import node_ip
-from .objects import Obj, annotations, deleting, edit_status, is_true, meta
+from .objects import Obj, annotations_of, deleting, edit_status, is_true, meta
 from .queue import guarded
 
 CRASH_NOTICED_AFTER = 1.0  # s from a container's exit to the kubelet acting on it (PLEG relist)
@@ -152,7 +152,7 @@ class Kubelet:
         elif rt is None and node:
             rt = self._pods[key] = PodRuntime(meta(ev.obj)["uid"], key[0], key[1], node)
             self._after(rt, self.timings.pending, self._pull)
-        elif rt is not None and FAULT_READY in annotations(ev.obj) | annotations(ev.old):
+        elif rt is not None and FAULT_READY in annotations_of(ev.obj) | annotations_of(ev.old):
             self._ensure_probing(rt)
 
     def _after(self, rt: PodRuntime, delay: float, fn: Callable[[PodRuntime], None]) -> None:
@@ -283,8 +283,10 @@ class Kubelet:
         if rt.timer is not None:
             rt.timer.cancel()
             rt.timer = None
-        self._mutate(rt, lambda p: (pod_status.container_exited(p, name, now, code, count),
-                                    pod_status.finished(p, now, phase)))
+        def exited_and_finished(p: Obj) -> None:
+            pod_status.container_exited(p, name, now, code, count)
+            pod_status.finished(p, now, phase)
+        self._mutate(rt, exited_and_finished)
         if rt.ip and rt.node and not (pod or {}).get("spec", {}).get("hostNetwork"):
             self.ipam.release(rt.node, rt.ip)  # the sandbox goes; status.podIP stays, as on a node
             rt.ip = ""
@@ -342,7 +344,7 @@ class Kubelet:
             now = self.cluster.clock.now()
             self._mutate(rt, lambda p: pod_status.readiness(p, now, ok))
         rt.stage = "Ready" if ok else "Started" if rt.stage == "Started" else "NotReady"
-        rt.probing = not ok or FAULT_READY in annotations(pod) or (
+        rt.probing = not ok or FAULT_READY in annotations_of(pod) or (
             containers.hook(self.cluster) is not None and any(_probe(c) for c in rt.containers))
         if rt.probing:
             self._after(rt, period, self._probe)

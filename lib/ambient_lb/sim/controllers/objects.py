@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..clock import to_rfc3339
 from ..protocols import Clock, ObjectStore, SimCluster
@@ -18,6 +18,8 @@ from ..store import GR
 from .keys import NAMESPACES
 
 Obj = dict[str, Any]
+
+T = TypeVar("T")
 
 
 def meta(o: Obj | None) -> Obj:
@@ -30,8 +32,8 @@ def labels(o: Obj | None) -> dict[str, str]:
     return meta(o).get("labels") or {}
 
 
-def annotations(o: Obj | None) -> dict[str, str]:
-    """The object's annotations ({} when it has none)."""
+def annotations_of(o: Obj | None) -> dict[str, str]:
+    """The object's annotations ({} when it has none); named apart from the ``__future__`` import."""
     return meta(o).get("annotations") or {}
 
 
@@ -105,7 +107,7 @@ def edit_status(store: ObjectStore, gr: GR, namespace: str | None, name: str, fn
     return store.update(gr, new)
 
 
-def deep(o: Obj) -> Obj:
+def deep(o: T) -> T:
     """A deep copy of the object."""
     return copy.deepcopy(o)
 

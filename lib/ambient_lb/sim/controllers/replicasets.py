@@ -53,11 +53,11 @@ def pod_from_template(cluster: SimCluster, owner: Obj, kind: str, rng: random.Ra
     tmpl = deep(owner["spec"]["template"])
     md = tmpl.get("metadata") or {}
     name = f"{meta(owner)['name']}-{random_suffix(rng)}"
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-", "namespace": meta(owner)["namespace"],
-                        "labels": dict(md.get("labels") or {}),
-                        "ownerReferences": [owner_ref(owner, api_version, kind)]},
-           "spec": tmpl.get("spec") or {}}
+    pod: Obj = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-",
+                             "namespace": meta(owner)["namespace"], "labels": dict(md.get("labels") or {}),
+                             "ownerReferences": [owner_ref(owner, api_version, kind)]},
+                "spec": tmpl.get("spec") or {}}
     if md.get("annotations"):
         pod["metadata"]["annotations"] = dict(md["annotations"])
     if node:

@@ -163,7 +163,8 @@ def _masked(entry: dict[str, Any], mask: str) -> dict[str, Any]:
     """``mask=cluster.name,cluster.lb_policy``: keep only those fields of each dumped element."""
     out: dict[str, Any] = {"@type": entry.get("@type")}
     for path in mask.split(","):
-        src, dst, parts = entry, out, path.strip().split(".")
+        src: Any = entry
+        dst, parts = out, path.strip().split(".")
         for part in parts[:-1]:
             src = src.get(part) if isinstance(src, dict) else None
             dst = dst.setdefault(part, {})

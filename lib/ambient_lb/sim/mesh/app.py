@@ -86,6 +86,10 @@ def pod_proxy_handler(cluster: SimCluster, namespace: str, pod: str, port: int) 
 
 async def sleep(cluster: SimCluster, seconds: float) -> None:
     """Wait ``seconds`` of simulated time."""
-    fut = asyncio.get_running_loop().create_future()
-    cluster.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+    cluster.clock.call_later(seconds, wake)
     await fut

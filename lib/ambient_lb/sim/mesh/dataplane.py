@@ -382,7 +382,8 @@ class DataPlane:
         start = self.clock.now()
         proxy = self.proxies.proxy(wp.namespace, wp.pod, wp.locality, {})
         cluster = self._wp_cluster(proxy, sv, svc_port)
-        policy, tried, reply, host = retry_policy("waypoint"), [], None, None
+        policy, reply, host = retry_policy("waypoint"), None, None
+        tried: list[str] = []
         for attempt in range(policy.num_retries + 1):
             host = cluster.pick(self.clock.now(), exclude=tried if policy.previous_hosts else ())
             if host is None:
@@ -492,6 +493,10 @@ class DataPlane:
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time (a model delay, e.g. the latency fault)."""
-        fut = asyncio.get_running_loop().create_future()
-        self.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+        self.clock.call_later(seconds, wake)
         await fut

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import selectors
+from ..clock import Timer
 from ..cluster import Cluster
 from ..store import Event
 from . import objects as o
@@ -112,7 +113,7 @@ class Istiod:
         self.push_delay = push_delay
         self.problem = ""  # why a mesh_options push_delay was not used, if it was not
         self.view = MeshView()
-        self._pending = None
+        self._pending: Timer | None = None
         self._seen = itertools.count()
         self._order: dict[str, int] = {}  # pod uid -> first-seen index (§11 EDS order)
         self._listeners: list[Callable[[MeshView], None]] = []
@@ -157,8 +158,8 @@ class Istiod:
             fn(self.view)
         due = [fn for rv, fn in self._waiters if rv <= self.pushed_rv]
         self._waiters = [(rv, fn) for rv, fn in self._waiters if rv > self.pushed_rv]
-        for fn in due:
-            fn()
+        for waiter in due:
+            waiter()
 
     def when_pushed(self, rv: int, fn: Callable[[], None]) -> None:
         """Call ``fn`` once the proxies have a view built from store resourceVersion ``rv`` or later.
@@ -210,7 +211,7 @@ def waypoint_of(svc: o.Obj, ns: dict[str, Any], gateways: set[tuple[str, str]]) 
 def distribution_of(svc: o.Obj, ns: dict[str, Any]) -> ModeDecision:
     """R5.1: spec.trafficDistribution, then the Service annotation, then the Namespace's, else Any."""
     spec = svc.get("spec") or {}
-    return resolve_mode(spec.get("trafficDistribution"), o.annotations(svc), ns.get("annotations") or {},
+    return resolve_mode(spec.get("trafficDistribution"), o.annotations_of(svc), ns.get("annotations") or {},
                         internal_traffic_policy=spec.get("internalTrafficPolicy"))
 
 

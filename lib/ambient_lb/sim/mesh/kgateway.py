@@ -130,7 +130,7 @@ class KgatewayController(o.Debounced):
                     '"msg":"license validated","product":"enterprise-kgateway"}')
             self.cluster.logs.write(o.KGATEWAY_NS, o.name(pod), "kgateway", text)
         want = "false" if problem else None
-        if o.annotations(pod).get(READY_FAULT) != want and not o.pod_terminating(pod):
+        if o.annotations_of(pod).get(READY_FAULT) != want and not o.pod_terminating(pod):
             self.cluster.store.mutate(o.PODS, o.KGATEWAY_NS, o.name(pod), lambda p: _set_ann(p, READY_FAULT, want))
 
     def _class(self) -> None:

@@ -25,6 +25,7 @@ service is not modelled: ZT(GW) balances it directly ("if no waypoint, load bala
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,7 @@ class Peering:
         self.clusters = clusters
         for c in clusters:
             c.extensions["peering"] = self
-            c.store.subscribe(lambda ev, origin=c: self._poke(origin, ev))
+            c.store.subscribe(functools.partial(self._poke, c))
 
     def _poke(self, origin: Cluster, ev: Event) -> None:
         """A Service or Namespace changed in one cluster: the others' kgateway re-resolves its routes."""
@@ -99,8 +100,10 @@ class Peering:
     def members(self, host: str) -> list[Member]:
         """R9.1: every cluster whose same-named Service in the same-named namespace is global."""
         key = split_host(host)
-        out = []
-        for c in self.clusters if key else []:
+        out: list[Member] = []
+        if key is None:
+            return out
+        for c in self.clusters:
             view = c.extensions["istiod"].view
             sv = view.services.get(key)
             ns_labels = (view.namespaces.get(key[0]) or {}).get("labels") or {}
@@ -114,7 +117,7 @@ class Peering:
         svc = m.cluster.store.get(o.SERVICES, m.service.namespace, m.service.name) or {}
         ns = (m.view.namespaces.get(m.service.namespace) or {}).get("annotations") or {}
         spec = svc.get("spec") or {}
-        return resolve_mode(spec.get("trafficDistribution"), o.annotations(svc), ns, distribution="solo")
+        return resolve_mode(spec.get("trafficDistribution"), o.annotations_of(svc), ns, distribution="solo")
 
     # ---- the request path ----------------------------------------------------------------------
     async def serve(self, dp: DataPlane, gw: Endpoint, view: MeshView, host: str, port: int,

@@ -60,8 +60,8 @@ def labels(o: Obj | None) -> dict[str, str]:
     return (meta(o).get("labels") or {}) if o else {}
 
 
-def annotations(o: Obj | None) -> dict[str, str]:
-    """The object's annotations ({} for no object or no annotations)."""
+def annotations_of(o: Obj | None) -> dict[str, str]:
+    """The object's annotations ({} for no object or none); named apart from the ``__future__`` import."""
     return (meta(o).get("annotations") or {}) if o else {}
 
 

@@ -19,6 +19,7 @@ Only what this module registered is ever replaced or removed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -59,7 +60,7 @@ class PodSockets:
             if pod is None:
                 continue
             gw = o.labels(pod).get("gateway.networking.k8s.io/gateway-name")
-            flavour = CLASS_FLAVOURS.get(classes.get((ns, gw or "")))
+            flavour = CLASS_FLAVOURS.get(classes.get((ns, gw or "")) or "")
             ports = self._proxy_ports(pod, flavour, gw or "") if flavour else self._app_ports(ns, name)
             wanted_ports.update({(ns, name, port): spec for port, spec in ports.items()})
             if flavour:
@@ -76,22 +77,23 @@ class PodSockets:
                        status_port: (("status", uid), lambda: PodPort(handler=_status(admin, status_path)))}
         listeners = self.cluster.extensions.get("listeners")
         state = self.dp.kgw.gateways.get((ns, gateway)) if flavour.name == "kgateway" else None
-        for port, bound in (state.ports.items() if state and listeners is not None else ()):
-            address = (listeners.address, bound)
-            out[port] = (("listener", address), lambda a=address: PodPort(address=a))
+        if state is not None and listeners is not None:
+            for port, bound in state.ports.items():
+                address = (listeners.address, bound)
+                out[port] = (("listener", address), functools.partial(PodPort, address=address))
         return out
 
     def _app_ports(self, ns: str, name: str) -> Wanted:
-        return {port: (("app",), lambda p=port: PodPort(handler=pod_proxy_handler(self.cluster, ns, name, p)))
-                for port in listening_ports(self.cluster, ns, name)}
+        def app_port(p: int) -> PodPort:
+            return PodPort(handler=pod_proxy_handler(self.cluster, ns, name, p))
+        return {port: (("app",), functools.partial(app_port, port)) for port in listening_ports(self.cluster, ns, name)}
 
     def _programs(self, pod: o.Obj, flavour: Flavour) -> dict[tuple[str, str, str], Callable[[], ExecHandler]]:
         ns, name = o.namespace(pod), o.name(pod)
-        out = {}
+        out: dict[tuple[str, str, str], Callable[[], ExecHandler]] = {}
         for c in (pod.get("spec") or {}).get("containers") or []:
             if c.get("name") == flavour.container:
-                image = str(c.get("image", ""))
-                out[(ns, name, c["name"])] = lambda image=image: exec_handler(self.cluster, image)
+                out[(ns, name, c["name"])] = functools.partial(exec_handler, self.cluster, str(c.get("image", "")))
         return out
 
     def _admin(self, ns: str, name: str, uid: str, flavour: Flavour) -> EnvoyAdmin:

@@ -117,7 +117,7 @@ class WaypointController(o.Debounced):
         owner = [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "name": name,
                   "uid": o.meta(gw).get("uid", ""), "controller": True}]
         ann, infra_labels = infra_annotations(gw), infrastructure(gw, "labels")
-        md = {"name": name, "namespace": ns, "labels": {**infra_labels, **sel}, "ownerReferences": owner}
+        md: o.Obj = {"name": name, "namespace": ns, "labels": {**infra_labels, **sel}, "ownerReferences": owner}
         if ann:
             md["annotations"] = ann
         self._create(o.SERVICE_ACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(md)})

@@ -163,7 +163,8 @@ def locate(obj: Any, path: Path, schema: Struct) -> tuple[Any, Any]:
     """``(container, key)`` so that ``container[key]`` is the node at ``path``; ``(None, None)`` if absent."""
     node: Any = obj
     rule: Rule = schema
-    container, key = None, None
+    container: Any = None
+    key: Any = None
     for el in path:
         kind, _, text = el.partition(":")
         if kind == "f" and isinstance(node, dict) and text in node:

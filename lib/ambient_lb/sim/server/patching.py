@@ -96,7 +96,7 @@ async def server_side_apply(srv: ServerState, request: web.Request, t: Target, b
     if not isinstance(body, dict):
         raise ApiError("BadRequest", "an apply-patch body must be a YAML or JSON object with apiVersion, "
                        "kind and metadata.name")
-    md = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+    md = found if isinstance(found := body.get("metadata"), dict) else None
     if md is None or md.get("name") != t.name:
         raise ApiError("BadRequest", f"metadata.name in the applied object ({(md or {}).get('name')!r}) must "
                        f"equal the name on the URL ({t.name!r})")

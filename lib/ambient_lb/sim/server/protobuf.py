@@ -46,6 +46,7 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        v: int | bytes
         if wt == 0:
             v, i = _varint(buf, i)
         elif wt == 2:
@@ -163,7 +164,8 @@ def _is_zero(v: Any) -> bool:
 
 def decode_message(name: str, buf: bytes, where: str = "") -> dict[str, Any]:
     """Decodes a protobuf message of a known schema into a dict; Unsupported for a set field it does not know."""
-    schema, out = S[name], {}
+    schema = S[name]
+    out: dict[str, Any] = {}
     if name in ("Ignored",):
         return {}
     for num, wt, v in fields(buf):

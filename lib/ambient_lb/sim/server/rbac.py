@@ -120,7 +120,9 @@ def visit_rules(store: ObjectReader, user: User, namespace: str) -> Iterator[tup
 
 
 def _has(values: list[str] | None, wanted: str) -> bool:
-    return bool(values) and ("*" in values or wanted in values)
+    if not values:
+        return False
+    return "*" in values or wanted in values
 
 
 def rule_allows(attrs: Attributes, rule: Obj) -> bool:

@@ -38,6 +38,7 @@ def _attributes(kind: str, spec: Obj) -> rbac.Attributes:
                        details={"group": "authorization.k8s.io", "kind": kind})
     if non is not None:
         return rbac.Attributes(non.get("verb", ""), path=non.get("path", "") or "/")
+    assert res is not None  # exactly one of the two is set (checked above)
     return rbac.Attributes(res.get("verb", ""), res.get("group", ""), res.get("resource", ""),
                            res.get("subresource", ""), res.get("name", ""), res.get("namespace", ""))
 

@@ -145,7 +145,7 @@ def _container(obj: Obj, wanted: str | None) -> str:
         return wanted
     default = (md.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
     main = [c.get("name") for c in spec.get("containers") or []]
-    if default in main:
+    if isinstance(default, str) and default in main:
         return default
     if len(main) == 1:
         return main[0]

@@ -86,7 +86,7 @@ def label_causes(md: Obj) -> list[Cause]:
 
 def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     """Required fields the real validation insists on (and the kubernetes client's models need)."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     key = (rt.group, rt.kind)
     out: list[Cause] = []
     if key == ("", "Pod"):
@@ -134,7 +134,7 @@ def rbac_causes(kind: str, obj: Obj) -> list[Cause]:
         if kind == "ClusterRole" and isinstance(obj.get("aggregationRule"), dict):
             out += _aggregation_causes(obj["aggregationRule"])
         return out
-    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+    ref = found if isinstance(found := obj.get("roleRef"), dict) else {}
     if ref.get("apiGroup") != RBAC_GROUP:
         out.append(_supported("roleRef.apiGroup", ref.get("apiGroup", ""), [RBAC_GROUP]))
     kinds = ["Role", "ClusterRole"] if kind == "RoleBinding" else ["ClusterRole"]
@@ -208,8 +208,8 @@ def _subject_causes(s: Obj, namespaced: bool, at: str) -> list[Cause]:
 
 def _rc_causes(spec: Obj) -> list[Cause]:
     """``ValidateReplicationControllerSpec``: a map selector that selects the template, which restarts Always."""
-    sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
-    tpl = spec.get("template") if isinstance(spec.get("template"), dict) else None
+    sel = found if isinstance(found := spec.get("selector"), dict) else {}
+    tpl = found if isinstance(found := spec.get("template"), dict) else None
     if tpl is None:
         return [("FieldValueRequired", "spec.template", "Required value")]
     out: list[Cause] = [] if sel else [("FieldValueRequired", "spec.selector", "Required value")]
@@ -225,7 +225,7 @@ def _rc_causes(spec: Obj) -> list[Cause]:
 
 
 def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
-    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    names = found if isinstance(found := spec.get("names"), dict) else {}
     group, plural = spec.get("group") or "", names.get("plural") or ""
     name = (obj.get("metadata") or {}).get("name")
     out: list[Cause] = []
@@ -238,7 +238,7 @@ def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
     if group and plural and name != f"{plural}.{group}":
         out.append(("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": must be '
                     "spec.names.plural+\".\"+spec.group"))
-    versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
+    versions = found if isinstance(found := spec.get("versions"), list) else []
     if sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
         out.append(("FieldValueInvalid", "spec.versions", "Invalid value: must have exactly one version "
                     "marked as storage version"))
@@ -349,7 +349,7 @@ def crd_openapi(crd: Obj | None, version: str) -> Obj | None:
 
 def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = "") -> None:
     """Raise 422 Invalid with every cause found (names, labels, required fields, CRD schema types)."""
-    md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    md = found if isinstance(found := obj.get("metadata"), dict) else {}
     check_types(rt, obj)
     why_not = batch_rules.refusal(rt.kind, obj) if rt.group == "batch" else None
     if why_not:  # R16.24: refused like an admission plugin's denial, never silently ignored

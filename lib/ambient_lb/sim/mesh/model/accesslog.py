@@ -168,9 +168,9 @@ def connection_failed(ts: float, src_addr: str, dst_addr: str, direction: str, e
                          ("error", error)])
 
 
-def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, method: str, path: str,
-                          protocol: str, response_code: int, host: str, user_agent: str, request_id: str,
-                          duration_ms: int) -> str:
+def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, method: str, path: str | None,
+                          protocol: str, response_code: int, host: str | None, user_agent: str | None,
+                          request_id: str | None, duration_ms: int) -> str:
     """Solo ztunnel's ``http access request complete`` line (guide line 48; `[solo]`, R7.6)."""
     parts = [_peer_text(src, dst, direction), f"method={method}"]
     if path is not None:

@@ -67,7 +67,8 @@ def priority_load(levels: Sequence[PriorityLevel], panic_threshold: float) -> Pr
 
 
 def _cascade(health: Sequence[int], total: int) -> tuple[int, ...]:
-    shares, remaining, first = [], 100, None
+    shares: list[int] = []
+    remaining, first = 100, None
     for h in health:
         share = min(remaining, h * 100 // total) if total else 0
         if first is None and h > 0:

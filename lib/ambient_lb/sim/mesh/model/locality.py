@@ -148,7 +148,7 @@ def _v(version: tuple[int, int]) -> str:
 
 # --- ztunnel: strict tiers (R5.2) -----------------------------------------------------------------
 def _scope_match(scope: Scope, a: Locality, b: Locality) -> bool:
-    return getattr(a, scope.value) == getattr(b, scope.value)
+    return bool(getattr(a, scope.value) == getattr(b, scope.value))
 
 
 def ztunnel_rank(src: Locality, dst: Locality, ladder: Sequence[Scope]) -> int:

@@ -218,7 +218,8 @@ class OutlierDetector:
         return self._count_http(mon, code)
 
     def _count_http(self, mon: HostMonitor, code: int) -> list[str]:
-        cfg, hits = self.config, []
+        cfg = self.config
+        hits: list[str] = []
         is_error = code in cfg.error_codes if cfg.error_codes is not None else 500 <= code <= 599
         if not is_error:  # R2.1: any non-error resets both counters
             mon.consecutive_5xx = mon.consecutive_gateway_failure = 0
