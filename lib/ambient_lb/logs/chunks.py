@@ -167,8 +167,8 @@ def _merge_rows(
         if name in time_cols:
             out[name] = merged_times(name, parsed, slow_rows, rank)
             continue
-        text = merged_text(name, parsed, slow_rows, order)
-        out[name] = text if text is not None else merged_objects(name, parsed, slow_rows, rank)
+        as_text = merged_text(name, parsed, slow_rows, order)
+        out[name] = as_text if as_text is not None else merged_objects(name, parsed, slow_rows, rank)
     return len(positions), out
 
 

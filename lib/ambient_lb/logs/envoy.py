@@ -175,13 +175,14 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         a = np.array(groups[j], dtype=object)
         return a if all_ok else a[ok]
 
-    out: dict[str, np.ndarray] = {"start_time": ts if all_ok else ts[ok]}
+    out: dict[str, Any] = {"start_time": ts if all_ok else ts[ok]}  # numpy arrays and pandas IntegerArrays
     for j, name in enumerate(_ENVOY_FAST_NAMES, start=6):
         values = col(j)
         dash = values == "-"
         if name in _ENVOY_INTS:
-            values = int_array(values)
-        elif dash.any():
+            out[name] = int_array(values)
+            continue
+        if dash.any():
             values[dash] = None
         out[name] = values
     kp, kc, sp, sc, lt = (col(j) for j in range(5))
@@ -198,13 +199,17 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 _QUOTES_PER_LINE = 14  # the current layout: request line + 6 quoted fields, 2 quotes each
 
 
-def _dash_na(values: list[str]) -> pa.Array:
+def _dash_na(values: list[str]) -> pa.Array[Any]:
     """Envoy text tokens -> an Arrow string array with ``-`` as null (built without numpy object arrays)."""
     arr = pa.array(values, type=pa.large_string())
-    present = pc.not_equal(arr, "-")  # a fresh array without nulls: its value bits become the validity bits
+    # a fresh array without nulls: its value bits become the validity bits (pyarrow wraps the str as a scalar;
+    # pyarrow-stubs lists no str operand)
+    present = pc.not_equal(arr, "-")  # type: ignore[call-overload]
     if pc.all(present).as_py():
         return arr
-    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2], present.buffers()[1])
+    # an array built from Python strings always has its offsets and data buffers (stubs type them Optional)
+    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2],  # type: ignore[arg-type]
+                                            present.buffers()[1])
 
 
 def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:

@@ -164,6 +164,7 @@ def _zt_header(rest: str, tabbed: bool) -> tuple[str, str, str]:
     if _ZT_KEY_START.match(after):
         return target, "", after
     m = _ZT_MSG_SPACES.match(after)
+    assert m is not None  # the pattern matches any text (its last alternative is $)
     return target, m[1], after[m.end():]
 
 
@@ -335,7 +336,7 @@ def _shape_columns(shape: _Shape, groups: list[tuple[str, ...]], ok: np.ndarray)
         return a if all_ok else a[ok]
 
     kpre, stern, ltime = shape.prefix
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}  # numpy arrays, and Arrow for the constant text columns
     i = 0
     if kpre or stern:
         out["log_pod"], out["log_container"] = col(0), col(1)
@@ -491,8 +492,9 @@ def _split_columns(shape: _Shape, raw: dict[str, list[str]], n: int) -> dict[str
         return None
     out: dict[str, Any] = {}
     if "log_prefix" in raw:
-        pods = [_KPREFIX_TOKEN.fullmatch(t) for t in raw.pop("log_prefix")]
-        if not all(pods):
+        tokens = raw.pop("log_prefix")
+        pods = [m for m in (_KPREFIX_TOKEN.fullmatch(t) for t in tokens) if m is not None]
+        if len(pods) != len(tokens):
             return None
         out["log_pod"] = text_column([m[1] for m in pods])
         out["log_container"] = text_column([m[2] for m in pods])
