@@ -24,9 +24,10 @@ import gzip
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -164,7 +165,7 @@ class Helm:
         except NotFound:
             if not create:
                 raise ClusterError(f'helm: namespaces "{namespace}" not found',
-                                   hint="add --create-namespace (create_namespace=True) or create it first")
+                                   hint="add --create-namespace (create_namespace=True) or create it first") from None
             self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                             server_side=True, field_manager="helm", show_input=False)
 
@@ -208,7 +209,7 @@ def decode_release(secret: Mapping[str, Any]) -> dict[str, Any]:
 
 def _release_record(release: str, namespace: str, chart: str, version: str, revision: int,
                     config: dict[str, Any], manifest: str, previous: list[dict[str, Any]]) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     first = decode_release(previous[0])["info"]["first_deployed"] if previous else now
     short = chart.rstrip("/").rsplit("/", 1)[-1]
     return {"name": release, "namespace": namespace, "version": revision, "config": config,

@@ -18,6 +18,7 @@ change between the two is missed and nothing polls; a timeout says the last stat
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -27,9 +28,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -55,6 +57,7 @@ class Kind:
 
     @property
     def custom(self) -> bool:
+        """True for a custom resource (a group kubectl has no built-in types for)."""
         return self.group not in _TYPED_APIS
 
 
@@ -131,7 +134,7 @@ def context_server(config: Mapping[str, Any], context: str) -> str | None:
     if ctx is None:
         return None
     cluster_name = (ctx.get("context") or {}).get("cluster")
-    cluster = next((c for c in config["clusters"] if c.get("name") == cluster_name), {})
+    cluster: Mapping[str, Any] = next((c for c in config["clusters"] if c.get("name") == cluster_name), {})
     return str((cluster.get("cluster") or {}).get("server", ""))
 
 
@@ -386,7 +389,7 @@ class Kube:
         kwargs = _drop_none(label_selector=selector, field_selector=field_selector)
         return self._call_json(fn, args, k, None, namespace, **kwargs)
 
-    def items(self, kind: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+    def items(self, kind: str, namespace: str | None = None, **kw: Any) -> builtins.list[dict[str, Any]]:
         """Just the items of :meth:`list`."""
         return list(self.list(kind, namespace, **kw).get("items") or [])
 
@@ -463,7 +466,8 @@ class Kube:
                            f"within {self.timeout:g} s", hint=TIMEOUT_HINT) from exc
         except (HTTPError, OSError) as exc:
             raise ClusterError(f"cannot reach the API server of context {self.context}: {exc}",
-                               hint="is the cluster (or `ambient-lb sim up`) running? try kubectl cluster-info") from exc
+                               hint="is the cluster (or `ambient-lb sim up`) running? "
+                                    "try kubectl cluster-info") from exc
 
     # -- watch-based waits ---------------------------------------------------------------------
 
@@ -499,7 +503,7 @@ class Kube:
                 threading.Event().wait(wait)
 
     def _relist(self, kind: str, namespace: str | None, selector: str | None,
-                field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+                field_selector: str | None) -> Generator[tuple[str, dict[str, Any]], None, str]:
         listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
         for obj in listing.get("items") or []:
             yield "LISTED", obj
@@ -507,7 +511,7 @@ class Kube:
         return (listing.get("metadata") or {}).get("resourceVersion") or ""
 
     def _watch_from(self, kind: str, namespace: str | None, rv: str, deadline: float, selector: str | None,
-                    field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+                    field_selector: str | None) -> Generator[tuple[str, dict[str, Any]], None, str]:
         """One watch request from ``rv`` until the server closes it; returns the last version seen."""
         from kubernetes import watch
 
@@ -586,14 +590,14 @@ class Kube:
                       what="deletion")
 
     def wait_for_pod_count(self, namespace: str, selector: str, count: int,
-                           timeout: float | Any = 120.0) -> list[dict]:
+                           timeout: float | Any = 120.0) -> builtins.list[dict]:
         """Until exactly ``count`` pods match ``selector`` (terminating ones still count: 0 = all gone)."""
         pods = self._watch_pods(namespace, selector, timeout, lambda pods, listing: not listing and
                                 len(pods) == count, f"{count} pod(s)", "")
         return sorted(pods, key=lambda p: p["metadata"]["name"])
 
     def wait_for_ready_pods(self, namespace: str, selector: str, count: int,
-                            timeout: float | Any = 180.0) -> list[dict]:
+                            timeout: float | Any = 180.0) -> builtins.list[dict]:
         """Until at least ``count`` pods matching ``selector`` are Ready and not terminating."""
         pods = self._watch_pods(namespace, selector, timeout,
                                 lambda pods, _: sum(pod_ready(p) for p in pods) >= count,
@@ -601,7 +605,7 @@ class Kube:
         return sorted((p for p in pods if pod_ready(p)), key=lambda p: p["metadata"]["name"])
 
     def _watch_pods(self, namespace: str, selector: str, timeout: float | Any,
-                    done: Callable[[list[dict], bool], bool], what: str, hint: str) -> list[dict]:
+                    done: Callable[[builtins.list[dict], bool], bool], what: str, hint: str) -> builtins.list[dict]:
         """Watch the pods matching ``selector`` until ``done(pods, still_listing)``; TimedOut names
         each pod's state otherwise."""
         seconds = float(getattr(timeout, "seconds", timeout))

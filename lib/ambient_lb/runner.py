@@ -36,6 +36,7 @@ ERROR_CELL_TAG = "papermill-error-cell-tag"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds ``ambient-lb run``'s arguments: params, overrides, which notebooks, where outputs go."""
     p.add_argument("--params", metavar="FILE", help="params YAML (default: the built-in sim defaults)")
     p.add_argument("-p", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override one parameter, e.g. -p destination_rule.max_ejection_percent=100")
@@ -48,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Runs the selected notebooks headless and writes the summary; returns 0 when every notebook passed."""
     notebooks = select_notebooks(Path(args.notebooks), args.start, args.only)
     run = RunRecord(out=Path(args.out))
     run.out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,8 @@ def start_simulator(params_file: str, run_id: str) -> Path | None:
 
 @dataclass
 class NotebookRecord:
+    """One notebook's outcome: passed or not, how long, its steps, its error or why it was skipped."""
+
     name: str
     ok: bool = False
     seconds: float = 0.0
@@ -134,15 +138,20 @@ class NotebookRecord:
 
 @dataclass
 class RunRecord:
+    """One headless run: where its outputs go and each notebook's record."""
+
     out: Path
     notebooks: list[NotebookRecord] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when every notebook passed."""
         return all(n.ok for n in self.notebooks)
 
     @property
     def first_failure(self) -> str:
+        """The first failed check on one line (notebook, step, check, detail, why, hint), else the first notebook error;
+        "" when all passed."""
         for n in self.notebooks:
             for s in n.steps:
                 for c in s.get("checks", []):
@@ -158,18 +167,21 @@ class RunRecord:
         return ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The run for summary.json."""
         return {"ok": self.ok, "first_failure": self.first_failure or None,
                 "notebooks": [n.__dict__ for n in self.notebooks]}
 
 
 def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_id: str,
                 cell_timeout: float, skips: dict[str, str] | None = None) -> int:
+    """Executes the notebooks in order (skipping those with a reason), stopping at the first failure; returns 0 or 1."""
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
     for i, nb in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
-        if (skips or {}).get(nb.stem):
-            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skips[nb.stem]))
-            print(f"skipped: {skips[nb.stem]}", flush=True)
+        skipped = (skips or {}).get(nb.stem)
+        if skipped:
+            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skipped))
+            print(f"skipped: {skipped}", flush=True)
             continue
         rec = execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout)
         run.notebooks.append(rec)
@@ -183,6 +195,7 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
 
 def execute_one(src: Path, dest: Path, params_file: str, run_id: str,
                 cell_timeout: float) -> NotebookRecord:
+    """Executes one notebook with papermill into dest and records its steps, or the error it stopped at."""
     import papermill as pm
 
     rec = NotebookRecord(name=src.stem)
@@ -234,5 +247,6 @@ def step_records(nb: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_summary(run: RunRecord) -> None:
+    """Writes the run's summary.json and summary.html into its output directory."""
     (run.out / "summary.json").write_text(json.dumps(run.to_dict(), indent=2) + "\n")
     (run.out / "summary.html").write_text(render_run_html(run.to_dict(), title=str(run.out)))

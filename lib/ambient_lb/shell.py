@@ -24,8 +24,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import ClusterError, TimedOut, ToolMissing
 
@@ -111,6 +112,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
+        """True when the command exited 0."""
         return self.returncode == 0
 
     def check_returncode(self) -> CommandResult:
@@ -145,6 +147,7 @@ class CommandLog:
         self._tokens: list[contextvars.Token[tuple[CommandLog, ...]]] = []
 
     def record(self, result: CommandResult) -> None:
+        """Appends a command's result to the log."""
         self.entries.append(result)
 
     def lines(self) -> list[str]:

@@ -88,7 +88,7 @@ def check(text: str | bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEP
         elif isinstance(event, yaml.AliasEvent):
             if any(frame[0] == event.anchor for frame in stack):
                 raise Refused(f"anchor '{event.anchor}' value contains itself", line)
-            target = sizes.get(event.anchor, 0)  # an unknown anchor: PyYAML's load says so
+            target = sizes.get(event.anchor or "", 0)  # an unknown anchor: PyYAML's load says so
             decoded += 1 + target
             aliased += target
             _add(stack, sizes, None, 1 + target)

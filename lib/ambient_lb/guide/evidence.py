@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import re
 import shlex
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .. import shell
 from ..checks import check
 from ..errors import RunbookError
-from .cluster import kubectl, quietly, ready_pods
+from .cluster import kubectl, quietly
 from .install import find_address
 from .run import Run, Step, seconds
 
@@ -173,6 +174,7 @@ def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
 
 
 def stats_line(st: dict[str, float], delta: bool = False) -> str:
+    """The waypoint's outlier-detection counters on one line (with ``+`` signs for a delta)."""
     keys = ("ejections_active", "ejections_detected_consecutive_5xx",
             "ejections_enforced_consecutive_5xx", "ejections_overflow")
     if not st:

@@ -6,10 +6,11 @@ import contextlib
 import os
 import socket
 import tempfile
-import yaml
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .. import manifests, shell
 from ..checks import check, poll
@@ -21,6 +22,7 @@ from .run import Run, Step, do_step, seconds
 
 
 def gateway_api_crds(run: Run) -> None:
+    """Step 01.1: deploy the Kubernetes Gateway API CRDs and check they are established."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -59,6 +61,7 @@ def values_file(run: Run) -> Iterator[Path]:
 
 
 def kgateway_crds(run: Run) -> None:
+    """Step 01.2: deploy the Solo Enterprise for kgateway CRDs with helm and check the release is deployed."""
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
@@ -95,6 +98,7 @@ def release_deployed(run: Run, release: str) -> Any:
 
 
 def kgateway(run: Run) -> None:
+    """Step 01.3: install Solo Enterprise for kgateway with helm and check the control plane runs."""
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
@@ -131,6 +135,7 @@ def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[str,
 
 
 def ambient_namespace(run: Run) -> None:
+    """Step 01.4: label the kgateway namespace into the ambient mesh and check it is."""
     ns = run.params.namespaces.kgateway
 
     def act(run: Run, s: Step) -> None:
@@ -146,6 +151,7 @@ def ambient_namespace(run: Run) -> None:
 
 
 def gateway(run: Run) -> None:
+    """Step 01.5: create the ingress Gateway and check it is programmed."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:

@@ -32,6 +32,7 @@ def loopback(value: str) -> str:
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
+    """Parses ``python -m ambient_lb.sim``'s command line (``serve`` and its options)."""
     p = argparse.ArgumentParser(prog="python -m ambient_lb.sim")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the cluster-in-a-box until SIGTERM")
@@ -52,6 +53,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    """Serves the cluster-in-a-box until SIGTERM or SIGINT."""
     from .in_process import start_servers, tune_gc
     from .kubeconfig import context_name
 
@@ -100,6 +102,7 @@ def watch_parent(loop: asyncio.AbstractEventLoop, pid: int, stop: asyncio.Event)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``python -m ambient_lb.sim``: serves until stopped, flushes the log, and exits the process at once."""
     args = parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args))

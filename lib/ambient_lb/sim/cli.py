@@ -6,8 +6,9 @@ Who calls it: ``ambient_lb.cli`` (through the seam's ``CLI_MODULE``) with the ar
 daemon wrote. Without ``--kubeconfig``, the kubeconfig is ``~/.ambient-lb/sim/kubeconfig``, or for a
 topology of several clusters its own home (``--topology two-clusters``:
 ``~/.ambient-lb/sim-two-clusters/kubeconfig``), so the two run side by side and ``down``/``status``
-take the same ``--topology`` to find it. ``--strict`` makes the simulator ignore its ``fault.ambient-lb.dev/*`` annotations, so
-a run proves it uses only what a cluster offers; the state file and ``sim status`` say so.
+take the same ``--topology`` to find it. ``--strict`` makes the simulator ignore its
+``fault.ambient-lb.dev/*`` annotations, so a run proves it uses only what a cluster offers; the state file
+and ``sim status`` say so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import ParameterError
-
 from .daemon import Simulator, _alive, _read_state, start_background, stop_background
 from .kubeconfig import CONTEXT, DEFAULT_KUBECONFIG, home_relative, topology_kubeconfig
 
@@ -32,6 +32,7 @@ def _positive(value: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``ambient-lb sim`` (up, fault, down, status) and their flags."""
     sub = parser.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
     up = sub.add_parser("up", help="start the simulator in the background and write a kubeconfig")
     up.add_argument("--seed", type=int, default=0, help="makes names, IPs and random choices reproducible")
@@ -108,6 +109,7 @@ def _usage(sim: Simulator, topology: str | None) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run one ``ambient-lb sim`` action; the process exit code."""
     topology = getattr(args, "topology", None)
     kubeconfig = kubeconfig_for(getattr(args, "kubeconfig", None), topology)  # validates --topology
     if args.sim_command == "up":
@@ -120,13 +122,15 @@ def main(args: argparse.Namespace) -> int:
         return fault_command(args, kubeconfig)
     if args.sim_command == "down":
         stopped = stop_background(kubeconfig)
-        print("cluster-in-a-box stopped" if stopped else f"no cluster-in-a-box was running for {home_relative(kubeconfig)}")
+        print("cluster-in-a-box stopped" if stopped
+              else f"no cluster-in-a-box was running for {home_relative(kubeconfig)}")
         return 0
     state = _read_state(kubeconfig.resolve())
     if state and _alive(state):
         mode = ", strict" if state.get("strict") else ""
         print(f"cluster-in-a-box running at {state['url']} (pid {state['pid']}, seed {state['seed']}, "
-              f"speed {state['speed']}{mode})\n  export KUBECONFIG={home_relative(state['kubeconfig'])}\n  log: {home_relative(state['log_file'])}")
+              f"speed {state['speed']}{mode})\n  export KUBECONFIG={home_relative(state['kubeconfig'])}\n"
+              f"  log: {home_relative(state['log_file'])}")
         for name, url in (state.get("contexts") or {}).items():
             print(f"  context {name}: {url}" + (" (current)" if name == CONTEXT else ""))
         return 0

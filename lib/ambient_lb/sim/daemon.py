@@ -28,8 +28,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ParameterError, SimulatorError
 from .in_process import Simulator
@@ -39,6 +40,7 @@ READY_TIMEOUT = 30.0  # wall seconds `sim up` waits for the child to answer
 
 
 def state_dir(kubeconfig: Path) -> Path:
+    """The directory beside ``kubeconfig`` where ``sim up`` keeps the server's pid, port, token and log."""
     return kubeconfig.parent / f".{kubeconfig.name}.sim"
 
 
@@ -140,7 +142,8 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     read_fd, write_fd = os.pipe()
     argv = [sys.executable, "-m", "ambient_lb.sim", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--speed", str(speed), "--token-file", str(token_file),
-            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else []) \
+            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] \
+        + (["--topology", _topology_arg(topology)] if topology else []) \
         + (["--exit-with-pid", str(exit_with_pid)] if exit_with_pid else []) + (["--strict"] if strict else [])
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
@@ -196,7 +199,8 @@ def running_simulator_process(*, seed: int = 0, speed: float = 1.0, topology: st
                               workdir: str | Path | None = None, strict: bool = False) -> Iterator[Simulator]:
     """A simulator as a separate process (like ``sim up``) in a private directory, stopped on exit."""
     with contextlib.ExitStack() as stack:
-        root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
+        root = Path(workdir) if workdir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
         kubeconfig = root / "kubeconfig"
         sim, _ = start_background(kubeconfig, seed=seed, speed=speed, topology=topology,
                                   exit_with_pid=os.getpid(), strict=strict)

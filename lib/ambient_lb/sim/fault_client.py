@@ -73,9 +73,11 @@ class FaultClient:
         return dict(self.request("POST", body={k: v for k, v in fault.items() if v is not None}))
 
     def list(self) -> list[dict[str, Any]]:
+        """The active faults, as the endpoint lists them."""
         return list(self.request("GET").get("faults") or [])
 
     def clear(self, fault_id: str | None = None) -> int:
+        """Remove one fault (by id) or all of them; how many were removed."""
         return int(self.request("DELETE", f"/{fault_id}" if fault_id else "").get("removed") or 0)
 
 

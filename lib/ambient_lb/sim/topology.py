@@ -101,7 +101,7 @@ class ClusterTopology(BaseModel):
         return _dns_label(v, "cluster name")
 
     @model_validator(mode="after")
-    def _fill(self) -> "ClusterTopology":
+    def _fill(self) -> ClusterTopology:
         if not self.nodes:
             self.nodes = [NodeSpec() for _ in range(3)]
         names = _default_names(self.name, len(self.nodes))
@@ -122,6 +122,7 @@ class ClusterTopology(BaseModel):
         return self
 
     def node(self, name: str) -> NodeSpec | None:
+        """The node of this name, or None."""
         return next((n for n in self.nodes if n.name == name), None)
 
 
@@ -156,7 +157,7 @@ class Topology(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _unique(self) -> "Topology":
+    def _unique(self) -> Topology:
         names = [c.name for c in self.clusters]
         if not names:
             raise ValueError("clusters must list at least one cluster")
@@ -165,7 +166,8 @@ class Topology(BaseModel):
         return self
 
     @classmethod
-    def default(cls) -> "Topology":
+    def default(cls) -> Topology:
+        """The default topology: one cluster with ClusterTopology's defaults."""
         return cls()
 
     def cluster(self, name: str | None = None) -> ClusterTopology:

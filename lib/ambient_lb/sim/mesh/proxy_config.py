@@ -80,7 +80,7 @@ def user_lists(proxy_config: dict[str, Any], annotations: dict[str, str], pod_ip
 
 def waypoint_stats_matcher(cluster: Cluster, pod: o.Obj | None) -> tuple[StatsMatcher, list[str]]:
     """The matcher of a waypoint pod's Envoy (R13.3, R13.5) and the problems found on the way."""
-    annotations = o.annotations(pod)
+    annotations = o.annotations_of(pod)
     proxy_config, problems = effective_proxy_config(mesh_default_config(cluster), annotations)
     matcher = istio_stats_matcher(user_lists(proxy_config, annotations, o.pod_ip(pod) if pod else ""),
                                   metadata_discovery=True)

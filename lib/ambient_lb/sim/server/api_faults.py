@@ -29,8 +29,9 @@ import itertools
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -86,15 +87,18 @@ class Fault:
         self.ends = time.monotonic() + self.seconds
 
     def live(self) -> bool:
+        """Still in force: its time has not run out and it has requests left."""
         return time.monotonic() < self.ends and (self.count is None or self.hits < self.count)
 
     def matches(self, verb: str, resource: str, namespace: str | None, user_agent: str = "") -> bool:
+        """The request is in this fault's scope (every scope field left empty matches anything)."""
         return ((not self.verbs or verb in self.verbs)
                 and (not self.resources or resource in self.resources or resource.split("/")[0] in self.resources)
                 and (self.namespace is None or self.namespace == namespace)
                 and (self.user_agent is None or self.user_agent.lower() in user_agent.lower()))
 
     def to_dict(self) -> dict[str, Any]:
+        """The fault as the endpoint shows it (its JSON field names, hits and seconds left)."""
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, "verbs": sorted(self.verbs),
                                "resources": sorted(self.resources), "namespace": self.namespace,
                                "userAgent": self.user_agent,
@@ -177,6 +181,7 @@ class Faults:
         self.open_watches: Callable[[], int] = lambda: 0
 
     def add(self, fault: Fault) -> Fault:
+        """Put a fault in force (a watch-close one also ends the open watches of its scope at once)."""
         self.rows.append(fault)
         if fault.kind == "watch-close":
             for fn in self.on_watch_close:
@@ -184,6 +189,7 @@ class Faults:
         return fault
 
     def active(self) -> list[Fault]:
+        """The faults still in force, forgetting the ones that ended."""
         self.rows = [f for f in self.rows if f.live()]
         return self.rows
 
@@ -197,6 +203,7 @@ class Faults:
         return None
 
     def remove(self, fault_id: str | None = None) -> int:
+        """Remove one fault (by id) or all; how many went."""
         before = len(self.rows)
         self.rows = [f for f in self.rows if fault_id is not None and f.id != fault_id]
         return before - len(self.rows)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -39,6 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Middleware: an ApiError, an HTTP error or a bug becomes a Status response; records each request's time."""
     started = time.perf_counter()
     try:
         return await handler(request)
@@ -91,10 +93,12 @@ async def fault_admin(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.StreamResponse:
+    """``/healthz`` and friends: ``ok``."""
     return web.Response(text="ok")
 
 
 async def discovery_root(request: web.Request) -> web.StreamResponse:
+    """``/api`` and ``/apis``: the discovery documents (aggregated when the client asks for them)."""
     srv = request.app[STATE]
     core = request.path.rstrip("/") == "/api"
     ctype = discovery.aggregated_content_type(request.headers.get("Accept", ""))
@@ -108,6 +112,7 @@ async def discovery_root(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi_v3(request: web.Request) -> web.StreamResponse:
+    """``/openapi/v3``: the index, or the document of one group/version."""
     reg = request.app[STATE].cluster.registry
     tail = request.match_info.get("tail", "").strip("/")
     if not tail:
@@ -119,6 +124,7 @@ async def openapi_v3(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi_v2(request: web.Request) -> web.StreamResponse:
+    """``/openapi/v2``: not served (404), so clients use v3."""
     raise path_not_found()
 
 
@@ -138,6 +144,7 @@ VERBS_ON_OBJECT = {"GET": rest.get, "PUT": rest.update, "PATCH": patch, "DELETE"
 
 
 async def resources(request: web.Request) -> web.StreamResponse:
+    """Every resource URL: legacy discovery, or authorize the verb, then the subresource or verb's handler."""
     srv = request.app[STATE]
     parts = request.path.strip("/").split("/")
     if len(parts) <= 3 and (parts[0] == "api" and len(parts) == 2 or parts[0] == "apis" and len(parts) in (2, 3)):

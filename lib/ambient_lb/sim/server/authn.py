@@ -33,6 +33,7 @@ import hmac
 
 from aiohttp import web
 
+from ..protocols import ObjectReader
 from ..resources import ResourceType
 from . import rbac
 from .status import ApiError, qualified
@@ -44,7 +45,8 @@ ANONYMOUS_USER = rbac.User(ANONYMOUS, ("system:unauthenticated",))
 # R16.27: the paths anonymous requests may reach (system:public-info-viewer's nonResourceURLs), only with GET
 PUBLIC = ("/healthz", "/livez", "/readyz", "/version", "/version/")
 # creates every authenticated identity may make (system:basic-user), whatever RBAC holds
-SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
+SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
+                ("authorization.k8s.io", "selfsubjectrulesreviews"),
                 ("authentication.k8s.io", "selfsubjectreviews")}
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
@@ -96,10 +98,11 @@ def requester(request: web.Request) -> rbac.User:
 
 
 def privileged(user: rbac.User) -> bool:
+    """True for a user in the privileged group (allowed everything, as system:masters)."""
     return PRIVILEGED_GROUP in user.groups
 
 
-def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
+def decide(store: ObjectReader, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
     """The authorizer chain: the privileged group is allowed without a reason, else RBAC."""
     if privileged(user):
         return True, ""
@@ -107,6 +110,7 @@ def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool
 
 
 def request_verb(method: str, named: bool, watching: bool) -> str:
+    """The RBAC verb of a request (get, list, watch, delete, deletecollection, create, ...)."""
     if method == "GET":
         return "get" if named else "watch" if watching else "list"
     if method == "DELETE":
@@ -114,7 +118,7 @@ def request_verb(method: str, named: bool, watching: bool) -> str:
     return VERBS.get(method, method.lower())
 
 
-def authorize_request(store: object, request: web.Request, rt: ResourceType, namespace: str | None,
+def authorize_request(store: ObjectReader, request: web.Request, rt: ResourceType, namespace: str | None,
                       name: str | None, sub: str | None, verb: str) -> None:
     """403 Forbidden for an impersonated identity that RBAC does not allow (R16.11)."""
     user = requester(request)

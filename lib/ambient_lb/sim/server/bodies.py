@@ -37,6 +37,7 @@ YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x
 
 
 def media_type(request: web.Request) -> str:
+    """The request's media type, lower-case, without parameters."""
     return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
@@ -107,6 +108,7 @@ def depth(doc: Any) -> int:
 
 
 def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:
+    """An integer query parameter (default when absent or empty); 400 when it is not an integer."""
     v = request.query.get(name)
     if v is None or v == "":
         return default
@@ -117,10 +119,12 @@ def int_param(request: web.Request, name: str, default: int | None = None) -> in
 
 
 def bool_param(request: web.Request, name: str) -> bool:
+    """True when the query parameter is ``true`` or ``1``."""
     return (request.query.get(name) or "").lower() in ("true", "1")
 
 
 def dry_run(request: web.Request, body: dict[str, Any] | None = None) -> bool:
+    """True for a dry run (``dryRun=All`` in the query or the body); 400 for any other dryRun value."""
     values = request.query.getall("dryRun", []) + list((body or {}).get("dryRun") or [])
     for v in values:
         if v != "All":
