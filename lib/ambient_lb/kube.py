@@ -621,8 +621,10 @@ class Kube:
             if done(list(pods.values()), etype == "LISTED"):
                 return list(pods.values())
         states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
+        why = next((POD_STATE_HINTS[pod_state(p)].format(pod=n, ns=namespace) for n, p in sorted(pods.items())
+                    if pod_state(p) in POD_STATE_HINTS), "")
         raise TimedOut(f"{what} with {selector} in {namespace} not reached within {seconds:g}s",
-                       last_seen=states, hint=f"kubectl get pods -n {namespace} -l {selector}{hint}")
+                       last_seen=states, hint=f"{why}kubectl get pods -n {namespace} -l {selector}{hint}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,6 +709,17 @@ def _pairs(values: Mapping[str, str | None]) -> list[str]:
 
 
 READ_ATTEMPTS = 6
+# a pod's waiting reason (``pod_state``) -> what it means and where to look, said first when a wait times out
+POD_STATE_HINTS: dict[str, str] = {
+    "ErrImagePull": "the node cannot pull the image: check its name and tag (kubectl describe pod -n {ns} {pod} "
+                    "shows the registry's answer); ",
+    "ImagePullBackOff": "the node cannot pull the image and is backing off: check its name and tag (kubectl "
+                        "describe pod -n {ns} {pod} shows the registry's answer); ",
+    "ErrImageNeverPull": "imagePullPolicy is Never and the image is not on the node; ",
+    "CrashLoopBackOff": "the container keeps exiting: kubectl logs -n {ns} {pod} --previous shows why; ",
+    "CreateContainerConfigError": "a ConfigMap, Secret or key the container needs is missing: kubectl describe pod "
+                                  "-n {ns} {pod}; ",
+}
 RELIST_STATUS = 410  # a watch answered this (Expired, "too old resource version") lists again (R19.4)
 TIMEOUT_HINT = ("is the API server overloaded or hung? kubectl get --raw /readyz; on the simulator: ambient-lb sim "
                 "status (and ambient-lb sim fault list, if a drill is running); or raise timeouts.command in params")
