@@ -43,22 +43,27 @@ class ImagePull:
     last: float = 0.0
 
     def failed(self, now: float, error: PullError) -> None:
+        """A pull failed at ``now``: the back-off starts at 10 s, or doubles (at most 5 min)."""
         self.error, self.last = error, now
         self.backoff = min(IMAGE_BACKOFF_MAX, 2 * self.backoff) if self.backoff else IMAGE_BACKOFF_START
 
     def in_back_off(self, now: float) -> bool:
+        """Whether a sync at ``now`` must not pull (``IsInBackOffSinceUpdate``)."""
         return now - self.last < self.backoff
 
 
 def pulling(image: str) -> str:
+    """The ``Pulling`` event's message."""
     return f'Pulling image "{image}"'
 
 
 def failed(image: str, error: PullError) -> str:
+    """The first ``Failed`` event's message (the second one is ``Error: ErrImagePull``)."""
     return f'Failed to pull image "{image}": {error.message}'
 
 
 def back_off(image: str) -> str:
+    """The ``BackOff`` event's message."""
     return f'Back-off pulling image "{image}"'
 
 
@@ -68,4 +73,5 @@ def back_off_message(image: str, error: PullError) -> str:
 
 
 def never_pull(image: str) -> str:
+    """The ``ErrImageNeverPull`` event's message, and the waiting message."""
     return f'Container image "{image}" is not present with pull policy of Never'
