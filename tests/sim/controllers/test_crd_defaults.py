@@ -1,4 +1,4 @@
-"""Structural defaulting of custom resources from their CRD (docs/semantics-addendum.md R16.27), and the
+"""Structural defaulting of custom resources from their CRD (docs/semantics-addendum.md R16.30), and the
 status the Gateway API CRDs give a new Gateway or GatewayClass. In-process; the kubectl view is in
 ``test_failure_states_kubectl.py``."""
 

@@ -1,6 +1,6 @@
 """What a learner's kubectl shows for the failure states a cluster gets into, on the simulator: an image
 that cannot be pulled (R14.11, R14.12), a container that keeps exiting (R14.8), and a Gateway whose
-class no controller owns (R16.27). The real kubectl against one simulator (with the mesh) at speed 50;
+class no controller owns (R16.30). The real kubectl against one simulator (with the mesh) at speed 50;
 waits are kubectl's own (``wait``, ``get -w``)."""
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_get_pods_shows_crash_loop_back_off_for_a_container_that_exits(sim, cach
 
 
 def test_a_gateway_whose_class_has_no_controller_keeps_the_defaulted_status(kubectl) -> None:
-    """R16.27: the API server defaults a new Gateway's status from the CRD (Accepted and Programmed
+    """R16.30: the API server defaults a new Gateway's status from the CRD (Accepted and Programmed
     Unknown, Pending, "Waiting for controller") and no controller ever changes it."""
     kubectl("apply", "-f", str(GATEWAY_API))
     kubectl("wait", "--for=condition=Established", "crd/gateways.gateway.networking.k8s.io", "--timeout=60s")

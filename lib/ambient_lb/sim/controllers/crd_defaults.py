@@ -1,4 +1,4 @@
-"""Structural defaulting of custom resources: the ``default`` values of a CRD's schema (R16.27).
+"""Structural defaulting of custom resources: the ``default`` values of a CRD's schema (R16.30).
 
 Who calls it: the API server's admission chain (``cluster.extensions["admission"]``, registered by
 ``CRDController``), on every create and update of an object whose kind a CRD defines, after the

@@ -7,7 +7,7 @@ apply`` of the Gateway API CRDs, the kgateway chart, the Istio CRDs the bootstra
   discovery lists the kind before the client's next request (registering is not a store write),
   then the status gets ``acceptedNames``, ``storedVersions`` and the conditions NamesAccepted and
   Established (True, with the real reasons).
-- Custom resources are defaulted from their CRD's schema (``crd_defaults.py``, R16.27) on create and
+- Custom resources are defaulted from their CRD's schema (``crd_defaults.py``, R16.30) on create and
   update, through the admission chain.
 - Deleted (removed, or ``deletionTimestamp`` with the ``customresourcecleanup`` finalizer): every
   object of the kind is removed, the kind leaves discovery, and the CRD goes.
@@ -35,7 +35,7 @@ class CRDController:
 
     def start(self, cluster: Any) -> None:
         self.cluster = cluster
-        cluster.extensions.setdefault("admission", []).append(CRDDefaulting(cluster))  # R16.27
+        cluster.extensions.setdefault("admission", []).append(CRDDefaulting(cluster))  # R16.30
         for crd in cluster.store.list(CRDS):
             cluster.registry.register_crd(crd)
         cluster.store.subscribe(self._on_event)

@@ -10,7 +10,7 @@ real ones (``kubectl get gateway`` shows CLASS ADDRESS PROGRAMMED AGE, ``kubectl
 shows HOSTNAMES AGE); schemas are kept open (``x-kubernetes-preserve-unknown-fields``) except for
 the ``status`` defaults of Gateway and GatewayClass, which are the release's: the API server gives a
 new one ``Accepted`` (and ``Programmed``) ``Unknown``, reason ``Pending``, "Waiting for controller",
-which it keeps until a controller of its class takes it (R16.27).
+which it keeps until a controller of its class takes it (R16.30).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _KINDS: dict[str, tuple[str, list[str], list[str], list[dict[str, Any]]]] = {
 }
 _CLUSTER_SCOPED = {"GatewayClass"}
 _NO_STATUS = {"ReferenceGrant"}
-#: R16.27: the conditions a new object of these kinds is defaulted with (the release's ``status.default``)
+#: R16.30: the conditions a new object of these kinds is defaulted with (the release's ``status.default``)
 PENDING_CONDITIONS: dict[str, tuple[str, ...]] = {"GatewayClass": ("Accepted",), "Gateway": ("Accepted", "Programmed")}
 NEVER = "1970-01-01T00:00:00Z"
 
