@@ -4,8 +4,10 @@ Who calls it: ``kubelet.py``. The mesh registers an ``AppHook`` as ``cluster.ext
 (``sim/mesh/apps/runtime.py``, which knows the images); without it (controller-only tests) every
 container starts, writes the kubelet's own start lines and passes its probes, as before.
 
-Kubelet semantics modelled here (R14.7, R14.8):
+Kubelet semantics modelled here (R14.7, R14.8, R14.11):
 
+- an image the registry model cannot pull (``AppHook.pull``) leaves its container waiting
+  (``ErrImagePull``, then ``ImagePullBackOff``; ``image_pulls.py``); without the hook every image pulls;
 - a ConfigMap or Secret volume whose object does not exist (and is not ``optional``) keeps the pod in
   ContainerCreating: ``Warning FailedMount MountVolume.SetUp failed for volume "<v>" : configmap
   "<name>" not found``, retried with back-off (0.5 s doubling to 2 min 2 s) until it appears;
@@ -51,8 +53,24 @@ class ProbeResult:
     message: str = ""  # the kubelet's words after "Readiness probe failed: "
 
 
+@dataclass(frozen=True)
+class PullError:
+    """Why the container runtime could not pull an image (R14.11): the CRI's gRPC code and containerd's text."""
+
+    code: str  # "NotFound", "Unknown"
+    detail: str
+
+    @property
+    def message(self) -> str:
+        """The error as the kubelet reports it: ``remote_image.go`` strips an ``Unknown`` code, keeps others."""
+        return self.detail if self.code == "Unknown" else f"rpc error: code = {self.code} desc = {self.detail}"
+
+
 class AppHook(Protocol):
     """The container runtime's view of what runs in a container (registered by the mesh)."""
+
+    def pull(self, pod: Obj, container: Obj) -> PullError | None:
+        """Pull the container's image on the pod's node; None: pulled (R14.11)."""
 
     def launch(self, pod: Obj, container: Obj, files: dict[str, str], ip: str, now: float) -> ContainerStart | None:
         """A container starts; None: the image is not modelled (it runs, quietly)."""
@@ -70,6 +88,12 @@ class AppHook(Protocol):
 def hook(cluster: SimCluster) -> AppHook | None:
     """The apps hook (what runs in the containers), when the mesh registered one."""
     return cluster.extensions.get("apps")
+
+
+def pull(cluster: Any, pod: Obj, container: Obj) -> PullError | None:
+    """Pull a container's image: the mesh's registry model decides (R14.11); without it every image pulls."""
+    app = hook(cluster)
+    return app.pull(pod, container) if app is not None else None
 
 
 # ---- volumes ----------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ apply`` of the Gateway API CRDs, the kgateway chart, the Istio CRDs the bootstra
   discovery lists the kind before the client's next request (registering is not a store write),
   then the status gets ``acceptedNames``, ``storedVersions`` and the conditions NamesAccepted and
   Established (True, with the real reasons).
+- Custom resources are defaulted from their CRD's schema (``crd_defaults.py``, R16.30) on create and
+  update, through the admission chain.
 - Deleted (removed, or ``deletionTimestamp`` with the ``customresourcecleanup`` finalizer): every
   object of the kind is removed, the kind leaves discovery, and the CRD goes.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..protocols import SimCluster
 from ..store import GR
+from .crd_defaults import CRDDefaulting
 from .keys import CRDS
 from .objects import Obj, meta, set_condition
 
@@ -38,6 +41,7 @@ class CRDController:
     def start(self, cluster: SimCluster) -> None:
         """Registers the CRDs already stored and watches for new and changed ones."""
         self.cluster = cluster
+        cluster.extensions.setdefault("admission", []).append(CRDDefaulting(cluster))  # R16.30
         for crd in cluster.store.list(CRDS):
             cluster.registry.register_crd(crd)
         cluster.store.subscribe(self._on_event)

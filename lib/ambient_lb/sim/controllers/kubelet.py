@@ -24,6 +24,10 @@ every container runs and passes its probes. A container that exits is restarted 
 ``Succeeded`` (all exited 0) or ``Failed``, Ready False with reason PodCompleted or PodFailed; a
 finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or
 Secret volume whose object is missing keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
+An image the hook's registry model cannot pull (``AppHook.pull``, R14.11) leaves its container uncreated and waiting,
+``ErrImagePull`` then ``ImagePullBackOff``, retried each pod sync with the image back-off (10 s
+doubling to 5 min, ``image_pulls.py``, R14.12); the pod stays Pending and not Ready. Strict mode
+does not change this: it is the cluster's behaviour, not a fault annotation.
 
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
 present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
@@ -37,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocols import SimCluster
-from . import container_logs, containers, pod_status
+from . import container_logs, containers, image_pulls, pod_status
 from .containers import ProbeResult
 from .faults import READY as FAULT_READY
 from .faults import honoured
@@ -87,6 +91,8 @@ class PodRuntime:
     restart_timers: dict[str, Any] = field(default_factory=dict)
     mount_wait: float = 0.0
     exit_codes: dict[str, int] = field(default_factory=dict)  # containers that ended for good
+    pulls: dict[str, image_pulls.ImagePull] = field(default_factory=dict)  # containers waiting for an image
+    sync_timer: Any = None  # the next pod sync that retries those pulls (R14.12)
 
 
 class Kubelet:
@@ -194,14 +200,22 @@ class Kubelet:
             rt.mount_wait = min(containers.MOUNT_BACKOFF_MAX, 2 * rt.mount_wait or containers.MOUNT_BACKOFF_START)
             self._after(rt, rt.mount_wait, self._pull)
             return
+        rt.pulls.clear()
         for c in rt.containers:
-            self._pulled(rt, c)
+            error = containers.pull(self.cluster, pod, c)
+            if error is None:
+                self._pulled(rt, c)
+                continue
+            rt.pulls[c["name"]] = image_pulls.ImagePull(str(c.get("image", "")), error)
+            if c.get("imagePullPolicy") != "Never":
+                self._event(rt, "Normal", "Pulling", image_pulls.pulling(str(c.get("image", ""))), _path(c))
         self._after(rt, self.timings.creating, self._start_containers)
 
-    def _pulled(self, rt: PodRuntime, c: Obj) -> None:
+    def _pulled(self, rt: PodRuntime, c: Obj, fresh: bool = False) -> None:
         path = f"spec.containers{{{c['name']}}}"
-        if c.get("imagePullPolicy") == "Always":
-            self._event(rt, "Normal", "Pulling", f'Pulling image "{c.get("image")}"', path)
+        if c.get("imagePullPolicy") == "Always" or fresh:
+            if not fresh:
+                self._event(rt, "Normal", "Pulling", f'Pulling image "{c.get("image")}"', path)
             self._event(rt, "Normal", "Pulled", f'Successfully pulled image "{c.get("image")}" in 1.02s '
                         "(1.02s including waiting). Image size: 24563322 bytes.", path)
         else:
@@ -222,9 +236,15 @@ class Kubelet:
                 self._after(rt, 5.0, self._start_containers)
                 return
         rt.stage, rt.started_at = "Started", now
-        self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip))
+        waiting = {name: self._waiting(pull, pull.error, self._spec(rt, name)) for name, pull in rt.pulls.items()}
+        self._mutate(rt, lambda p: pod_status.running(p, now, rt.ip, waiting))
         for c in rt.containers:
-            self._run(rt, pod, c, now)
+            if c["name"] in rt.pulls:
+                self._pull_failed(rt, c, rt.pulls[c["name"]], now)
+            else:
+                self._run(rt, pod, c, now)
+        if rt.pulls:
+            self._sync_later(rt, image_pulls.FIRST_SYNC)
         if rt.stage == "Finished":
             return
         self._set_listening(rt, bool(rt.running))
@@ -262,6 +282,78 @@ class Kubelet:
     def _write_if_running(self, rt: PodRuntime, name: str, line: str) -> None:
         if self._pods.get((rt.namespace, rt.name)) is rt and name in rt.running and rt.sigterm_at is None:
             self.cluster.logs.write(rt.namespace, rt.name, name, line)
+
+    # ---- an image that cannot be pulled: ErrImagePull, ImagePullBackOff (R14.12) -------------------
+    def _spec(self, rt: PodRuntime, name: str) -> Obj:
+        return next(c for c in rt.containers if c["name"] == name)
+
+    @staticmethod
+    def _waiting(pull: image_pulls.ImagePull, error: containers.PullError, c: Obj) -> tuple[str, str]:
+        """The container's waiting (reason, message) after a pull attempt that failed."""
+        if c.get("imagePullPolicy") == "Never":
+            return "ErrImageNeverPull", image_pulls.never_pull(pull.image)
+        return "ErrImagePull", error.message
+
+    def _pull_failed(self, rt: PodRuntime, c: Obj, pull: image_pulls.ImagePull, now: float) -> None:
+        """A pull that failed (or an image absent under policy Never): the events, and the back-off grows."""
+        path = _path(c)
+        if c.get("imagePullPolicy") == "Never":
+            self._event(rt, "Warning", "ErrImageNeverPull", image_pulls.never_pull(pull.image), path)
+            self._event(rt, "Warning", "Failed", "Error: ErrImageNeverPull", path)
+            return
+        self._event(rt, "Warning", "Failed", image_pulls.failed(pull.image, pull.error), path)
+        self._event(rt, "Warning", "Failed", "Error: ErrImagePull", path)
+        pull.failed(now, pull.error)
+
+    def _sync_later(self, rt: PodRuntime, delay: float) -> None:
+        if rt.sync_timer is not None:
+            rt.sync_timer.cancel()
+        rt.sync_timer = self.cluster.clock.call_later(delay, self._fire_sync, rt)
+
+    def _fire_sync(self, rt: PodRuntime) -> None:
+        rt.sync_timer = None
+        if self._pods.get((rt.namespace, rt.name)) is rt and rt.sigterm_at is None:
+            guarded(self._sync_images, rt)
+
+    def _sync_images(self, rt: PodRuntime) -> None:
+        """A pod sync: each container still without its image is pulled again, or backs off."""
+        pod = self._pod(rt)
+        if pod is None or not rt.pulls:
+            return
+        now, specs = self.cluster.clock.now(), {c["name"]: c for c in pod["spec"].get("containers") or []}
+        for name in list(rt.pulls):
+            if name in specs:
+                self._sync_image(rt, pod, specs[name], now)
+        if rt.pulls:
+            self._sync_later(rt, image_pulls.SYNC_RETRY)
+
+    def _sync_image(self, rt: PodRuntime, pod: Obj, c: Obj, now: float) -> None:
+        name, image, path = c["name"], str(c.get("image", "")), _path(c)
+        pull = rt.pulls[name]
+        if image != pull.image:  # the spec's image was changed: a new back-off key
+            pull = rt.pulls[name] = image_pulls.ImagePull(image, pull.error)
+        if c.get("imagePullPolicy") != "Never" and pull.in_back_off(now):
+            self._event(rt, "Normal", "BackOff", image_pulls.back_off(image), path)
+            self._event(rt, "Warning", "Failed", "Error: ImagePullBackOff", path)
+            message = image_pulls.back_off_message(image, pull.error)
+            self._mutate(rt, lambda p: pod_status.image_waiting(p, name, "ImagePullBackOff", message, image))
+            return
+        if c.get("imagePullPolicy") != "Never":
+            self._event(rt, "Normal", "Pulling", image_pulls.pulling(image), path)
+        error = containers.pull(self.cluster, pod, c)
+        if error is not None:
+            pull.error = error
+            self._pull_failed(rt, c, pull, now)
+            reason, message = self._waiting(pull, error, c)
+            self._mutate(rt, lambda p: pod_status.image_waiting(p, name, reason, message, image))
+            return
+        del rt.pulls[name]
+        rt.containers = [c if x["name"] == name else x for x in rt.containers]
+        self._pulled(rt, c, fresh=c.get("imagePullPolicy") != "Never")
+        self._mutate(rt, lambda p: pod_status.container_started(p, name, now, image))
+        self._run(rt, pod, c, now)
+        self._set_listening(rt, bool(rt.running))
+        self._ensure_probing(rt)
 
     # ---- a container that exits: restart with back-off (R14.8) ----------------------------------
     def _exited(self, rt: PodRuntime, name: str, now: float, code: int) -> None:
@@ -402,6 +494,8 @@ class Kubelet:
         self._set_listening(rt, False)
         pod, app = self._pod(rt), containers.hook(self.cluster)
         for c in rt.containers:
+            if c["name"] in rt.pulls:
+                continue  # never created (its image was not pulled): nothing to stop
             self._event(rt, "Normal", "Killing", f"Stopping container {c['name']}", f"spec.containers{{{c['name']}}}")
             if c["name"] not in rt.running:
                 continue
@@ -434,6 +528,8 @@ class Kubelet:
             rt.timer.cancel()
         for timer in rt.restart_timers.values():
             timer.cancel()
+        if rt.sync_timer is not None:
+            rt.sync_timer.cancel()
         app = containers.hook(self.cluster)
         if app is not None:
             app.forget(*key)
@@ -446,6 +542,10 @@ class Kubelet:
 
 def _probe(c: Obj) -> Obj:
     return c.get("readinessProbe") or {}
+
+
+def _path(c: Obj) -> str:
+    return f"spec.containers{{{c['name']}}}"
 
 
 def _go_duration(seconds: float) -> str:

@@ -68,13 +68,44 @@ def creating(pod: Obj, now: float, host_ip: str) -> None:
         pod, {"waiting": {"reason": "ContainerCreating"}}, ready=False, started=False, with_id=False)
 
 
-def running(pod: Obj, now: float, pod_ip: str) -> None:
-    """Running, containers started, not yet Ready (the readiness probe has not passed)."""
+def running(pod: Obj, now: float, pod_ip: str, waiting: dict[str, tuple[str, str]] | None = None) -> None:
+    """Running, containers started, not yet Ready (the readiness probe has not passed). A container in
+    ``waiting`` (name -> (reason, message), an image not pulled, R14.12) was not created: it waits, and
+    while it does the pod stays Pending (``getPhase``: a container that never ran is ``waiting``)."""
     status = pod["status"]
-    status.update(phase="Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    status.update(podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     _conditions(pod, now, PodReadyToStartContainers=("True", None))
     status["containerStatuses"] = _container_statuses(
         pod, {"running": {"startedAt": to_rfc3339(now)}}, ready=False, started=True)
+    for name, (reason, message) in (waiting or {}).items():
+        image_waiting(pod, name, reason, message)
+    status["phase"] = _started_phase(pod)
+
+
+def _started_phase(pod: Obj) -> str:
+    """Pending while a container has never run (waiting, no terminated last state), else Running."""
+    never_ran = [cs for cs in pod["status"].get("containerStatuses") or []
+                 if "waiting" in (cs.get("state") or {}) and not (cs.get("lastState") or {}).get("terminated")]
+    return "Pending" if never_ran else "Running"
+
+
+def image_waiting(pod: Obj, name: str, reason: str, message: str, image: str | None = None) -> None:
+    """A container whose image is not pulled (R14.12): not created, so no containerID and no imageID;
+    ``image`` is the spec's (it may have been changed since the pod started)."""
+    cs = _container(pod, name)
+    cs.pop("containerID", None)
+    cs.update(imageID="", ready=False, started=False, state={"waiting": {"message": message, "reason": reason}})
+    if image is not None:
+        cs["image"] = image
+
+
+def container_started(pod: Obj, name: str, now: float, image: str) -> None:
+    """A container created at last, its image now pulled: running; the pod Running once none waits for one."""
+    cs = _container(pod, name)
+    cs.update(containerID=container_id(pod["metadata"].get("uid", ""), name), image=image, imageID=image_id(image),
+              started=True, ready=False, state={"running": {"startedAt": to_rfc3339(now)}})
+    pod["status"]["containerStatuses"] = [dict(sorted(c.items())) for c in pod["status"]["containerStatuses"]]
+    pod["status"]["phase"] = _started_phase(pod)
 
 
 def readiness(pod: Obj, now: float, ready: bool) -> None:

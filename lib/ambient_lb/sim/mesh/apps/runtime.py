@@ -1,9 +1,10 @@
 """The apps running in the cluster's pods: the kubelet's hook and the data plane's way in.
 
 Who calls it: ``mesh.all_controllers`` starts ``AppRuntime`` first, which registers itself as
-``cluster.extensions["apps"]``. The kubelet calls ``launch`` when it starts a container (the image's
-model reads the files the pod mounts, R14.1), ``probe`` for readiness probes (R14.7), ``stopping``
-at SIGTERM and ``forget`` when the pod is gone. The data plane (``dataplane._to_pod``) and the
+``cluster.extensions["apps"]``. The kubelet calls ``pull`` for a container's image (``pulls.py``
+decides from the reference whether it can be pulled, R14.11), ``launch`` when it starts a container
+(the image's model reads the files the pod mounts, R14.1), ``probe`` for readiness probes (R14.7),
+``stopping`` at SIGTERM and ``forget`` when the pod is gone. The data plane (``dataplane._to_pod``) and the
 pods proxy (``mesh/app.py``) call ``faults``, ``listening`` and ``answer``: the fault annotations
 apply on top of whatever app runs, except in strict mode, where they are ignored.
 """
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...controllers.containers import ContainerStart, ProbeResult, http_result, probe_port, refused
+from ...controllers.containers import ContainerStart, ProbeResult, PullError, http_result, probe_port, refused
 from ...controllers.faults import honoured
+from ...controllers.nodes import node_ip
 from ...protocols import SimCluster
 from .. import objects as o
 from ..charts import CONTROLLER_IMAGE
 from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
 from .faults import PodFaults
+from .pulls import pull_error
 from .registry import Unmodelled, is_modelled
 from .registry import launch as launch_image
 
@@ -50,6 +53,14 @@ class AppRuntime:
         self.models[ImageRef.parse(CONTROLLER_IMAGE).repository] = ("kgateway-controller", self._kgateway_controller)
 
     # ---- the kubelet's hook (controllers/containers.py AppHook) -----------------------------------
+    def pull(self, pod: o.Obj, container: o.Obj) -> PullError | None:
+        """R14.11: the reference decides (``pulls.py``); the cluster's own images always pull."""
+        image = str(container.get("image", ""))
+        if ImageRef.parse(image).repository in self.models:
+            return None
+        node = self.cluster.store.get(o.NODES, None, (pod.get("spec") or {}).get("nodeName", ""))
+        return pull_error(image, node_ip(node))
+
     def launch(self, pod: o.Obj, container: o.Obj, files: dict[str, str], ip: str, now: float) -> ContainerStart:
         """Starts a container with its image's model: what it logs, whether it runs, and for how long."""
         ns, name = o.namespace(pod), o.name(pod)
