@@ -252,9 +252,12 @@ def from_wait(name: str, wait: Callable[[], Any], *, detail: Callable[[Any], str
     try:
         value = wait()
     except Exception as exc:
-        return CheckResult(name, False, "did not happen in time" if "Timed" in type(exc).__name__
-                           else f"{type(exc).__name__}", hint, str(exc), 1,
-                           time.monotonic() - start)
+        if "Timed" in type(exc).__name__:  # what was seen last is why: e.g. Programmed=Unknown reason=Pending
+            last = getattr(exc, "last_seen", None)
+            text = "did not happen in time" + (f"; last seen: {last}" if last else "")
+        else:
+            text = f"{type(exc).__name__}: {str(getattr(exc, 'message', '') or exc).splitlines()[0][:300]}"
+        return CheckResult(name, False, text, hint, str(exc), 1, time.monotonic() - start)
     text = detail(value) if callable(detail) else detail
     return CheckResult(name, True, text, hint, attempts=1, seconds=time.monotonic() - start)
 

@@ -169,6 +169,22 @@ def no_ready_endpoints(env: Env) -> Callable[[], None]:
     return lambda: kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3")
 
 
+def _kubectl(env: Env, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["kubectl", *args], check=False, capture_output=True, timeout=60,
+                   env={**os.environ, "KUBECONFIG": str(env.kubeconfig)})
+
+
+def removes_gateway_orphan(env: Env) -> Callable[[], None]:
+    return lambda: _kubectl(env, "delete", "gateway", "orphan", "-n", "kgateway-system", "--ignore-not-found")
+
+
+def removes_failing_replica(env: Env) -> Callable[[], None]:
+    return lambda: _kubectl(env, "delete", "deployment,configmap", "in-ambient-faulty", "-n", "httpbin",
+                            "--ignore-not-found", "--wait=true")
+
+
 # ---- sabotage ----------------------------------------------------------------------------------------
 
 
@@ -193,6 +209,10 @@ def no_endpoints_check(env: Env) -> None:
 
     env.monkeypatch.setattr("ambient_lb.guide.routing.endpoints_check",
                             lambda run, service, namespace: check("not checked", True, ""))
+
+
+def no_pod_state_hints(env: Env) -> None:
+    env.monkeypatch.setattr("ambient_lb.kube.POD_STATE_HINTS", {})
 
 
 def no_context_check(env: Env) -> None:
@@ -242,4 +262,15 @@ DRILLS: tuple[Drill, ...] = (
     Drill("a Service with no ready endpoints", "traffic_reaches_every_replica", setup=no_ready_endpoints,
           params={"traffic__requests": 6},
           expect=r"Service in-ambient has ready endpoints: no ready endpoints", sabotage=no_endpoints_check),
+    Drill("a Gateway whose class has no controller", "gateway", setup=removes_gateway_orphan,
+          params={"gateway__name": "orphan", "gateway__class_name": "no-such-class",
+                  "timeouts__gateway_ready": "3s"},
+          expect=r"Gateway orphan Programmed[\s\S]*(Waiting for controller|Pending)", within=40,
+          sabotaged_params={"timeouts__gateway_ready": "300s"}),
+    Drill("a replica whose image cannot be pulled", "deploy_failing_replica", setup=removes_failing_replica,
+          params={"faulty__image": "nginx:does-not-exist", "timeouts__pods_ready": "5s"},
+          expect=r"(ErrImagePull|ImagePullBackOff)[\s\S]*the node cannot pull the image", sabotage=no_pod_state_hints),
+    Drill("a replica in CrashLoopBackOff", "deploy_failing_replica", setup=removes_failing_replica,
+          params={"faulty__image": "busybox:1.36", "timeouts__pods_ready": "5s"},
+          expect=r"CrashLoopBackOff[\s\S]*kubectl logs -n httpbin .* --previous", sabotage=no_pod_state_hints),
 )
