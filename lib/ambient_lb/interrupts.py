@@ -87,7 +87,8 @@ class SignalWatch:
     def refuse_new_cells(self, **_: Any) -> None:
         """papermill's ``on_cell_execute`` hook: once a signal came, no further cell starts."""
         if self.stopping.is_set():
-            raise Stopped(f"stopped before this cell: ambient-lb run received {name(self.received or 2)}")
+            got = name(self.received or signal.SIGINT)
+            raise Stopped(f"stopped before this cell: ambient-lb run received {got}")
 
     def sweep(self) -> list[str]:
         """After an interrupted notebook: stop whatever is left below the runner, and what was there
