@@ -1,4 +1,4 @@
-# ambient-lb: the two commands of the quick start (make run, make test), plus make lab.
+# ambient-lb: the two commands of the quick start (make run, make test), plus make lab and make lint.
 # Each target creates .venv and installs the project into it when missing or out of date.
 PYTHON ?= python3
 VENV   := .venv
@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lab bench clean-runs
+.PHONY: run test lint lab bench clean-runs
 
 $(STAMP): pyproject.toml lib/ambient_lb/_logscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml lib/ambient_lb/_logscan.c
 run: $(STAMP)
 	$(BIN)/ambient-lb run --params params/sim.yaml --out runs/latest
 
-test: $(STAMP)
+# The gate before the tests (CI's .ci/run runs make test): ruff (style, bugs, docstrings of public names),
+# mypy on lib/ (strict on sim/mesh/model and logs/), and the import layers. Settings: pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 lab: $(STAMP)

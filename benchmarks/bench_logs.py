@@ -220,14 +220,15 @@ def peak_ratio(fn: Callable[[], pd.DataFrame]) -> tuple[float, float, int]:
     return (peak + pool.max_memory()) / 1e6, result / 1e6, len(df)
 
 
-def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Callable], n: int, tmp: Path) -> Iterator[str]:
+def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Callable], n: int,
+          tmp: Path) -> Iterator[str]:
     path = tmp / f"{name}.log"
     write_lines(path, make, n)
     size = path.stat().st_size / 1e6
     yield f"== {name}: {n:,} lines, {size:.0f} MB (CPU seconds)"
     t_base = []
-    for label, naive in zip(("A untyped", "B typed  "), naives):
-        t, df = timed(lambda: naive(path))
+    for label, naive in zip(("A untyped", "B typed  "), naives, strict=True):
+        t, df = timed(lambda naive=naive: naive(path))
         t_base.append(t)
         yield f"   baseline {label} (re -> dict -> DataFrame): {t:7.2f} s {n / t:>10,.0f} lines/s ({len(df):,} rows)"
         del df
@@ -236,7 +237,8 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
             warnings.simplefilter("ignore")  # the option is deprecated (pandas 4 drops it): fine for a reference
             with pd.option_context("future.infer_string", False):
                 t_a0, df = timed(lambda: naives[0](path))
-        yield f"   baseline A0 (A with object text columns):    {t_a0:7.2f} s {n / t_a0:>10,.0f} lines/s (information only)"
+        yield (f"   baseline A0 (A with object text columns):    {t_a0:7.2f} s {n / t_a0:>10,.0f} lines/s "
+               "(information only)")
         del df
     else:
         t_a0 = t_base[0]
@@ -244,7 +246,8 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
     rows, skipped = len(df), df.attrs["skipped"]
     del df
     peak, result, _ = peak_ratio(lambda: parse(path))
-    yield f"   ambient_lb.logs.parse_{name} ({logs.engine()}):{' ' * (11 - len(name))}{t_fast:7.2f} s {n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)"
+    yield (f"   ambient_lb.logs.parse_{name} ({logs.engine()}):{' ' * (11 - len(name))}{t_fast:7.2f} s "
+           f"{n / t_fast:>10,.0f} lines/s ({rows:,} rows, {skipped:,} skipped)")
     if logs.engine() == "compiled":
         compiled, logs.scanner.compiled = logs.scanner.compiled, None
         try:
@@ -253,9 +256,12 @@ def bench(name: str, make: Callable, parse: Callable, naives: tuple[Callable, Ca
             logs.scanner.compiled = compiled
         assert len(df) == rows and df.attrs["skipped"] == skipped
         del df
-        yield f"   ... without the compiled scanner (python):    {t_py:7.2f} s {n / t_py:>10,.0f} lines/s ({t_base[0] / t_py:4.1f}x baseline A, information only)"
-    yield f"   throughput ratio: {t_base[0] / t_fast:4.1f}x baseline A, {t_base[1] / t_fast:4.1f}x baseline B, {t_a0 / t_fast:4.1f}x A0  (target >= 10x A)"
-    yield f"   peak memory (traced + Arrow pool) {peak:,.0f} MB / result {result:,.0f} MB = {peak / result:4.2f}x  (target <= 2x)"
+        yield (f"   ... without the compiled scanner (python):    {t_py:7.2f} s {n / t_py:>10,.0f} lines/s "
+               f"({t_base[0] / t_py:4.1f}x baseline A, information only)")
+    yield (f"   throughput ratio: {t_base[0] / t_fast:4.1f}x baseline A, {t_base[1] / t_fast:4.1f}x baseline B, "
+           f"{t_a0 / t_fast:4.1f}x A0  (target >= 10x A)")
+    yield (f"   peak memory (traced + Arrow pool) {peak:,.0f} MB / result {result:,.0f} MB = {peak / result:4.2f}x  "
+           "(target <= 2x)")
 
 
 def main(argv: list[str] | None = None) -> int:

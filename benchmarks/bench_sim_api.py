@@ -31,8 +31,13 @@ import aiohttp
 import psutil
 from aiohttp import web
 
-from ambient_lb.sim.process import (running_simulator, running_simulator_process, start_background, stop_background,
-                                    tune_gc)
+from ambient_lb.sim.process import (
+    running_simulator,
+    running_simulator_process,
+    start_background,
+    stop_background,
+    tune_gc,
+)
 from ambient_lb.sim.server.tls import self_signed
 from ambient_lb.sim.store import GR
 
@@ -195,7 +200,8 @@ def rss_at_1000_pods() -> float:
                     body = pod(i)
                     body.pop("status")
                     body["spec"]["nodeName"] = node_names[i % len(node_names)]
-                    await timed(s, "POST", f"{sim.url}/api/v1/namespaces/{body['metadata']['namespace']}/pods", json=body)
+                    ns = body["metadata"]["namespace"]
+                    await timed(s, "POST", f"{sim.url}/api/v1/namespaces/{ns}/pods", json=body)
         asyncio.run(create())
         return psutil.Process(sim.pid).memory_info().rss / 2**20
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ambient_lb.sim.clock import to_rfc3339
 from ambient_lb.sim.patch import apply_strategic_merge_patch, record_update, server_side_apply
@@ -57,7 +58,8 @@ def main() -> None:
     dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"},
            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
-                        {"name": "web", "image": "nginx", "env": [{"name": f"E{i}", "value": "v"} for i in range(20)]}]}}}}
+                        {"name": "web", "image": "nginx",
+                         "env": [{"name": f"E{i}", "value": "v"} for i in range(20)]}]}}}}
     live = server_side_apply(None, dep, "kubectl", force=False, now="2025-01-01T00:00:00Z")
     ssa = best_ms(lambda: server_side_apply(live, dep, "kubectl", force=False, now="2025-01-01T00:01:00Z"), 50)
     upd = best_ms(lambda: record_update(live, copy.deepcopy(live), "kubectl-scale", "Update", "x"), 50)

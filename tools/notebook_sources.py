@@ -256,7 +256,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def build(name: str) -> "object":
+def build(name: str) -> object:
     """One notebook as an ``nbformat`` node, without outputs."""
     import nbformat.v4 as v4
 

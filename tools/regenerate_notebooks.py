@@ -3,10 +3,10 @@
     .venv/bin/python tools/regenerate_notebooks.py [--speed 10] [--only 02] [--sources-only]
 
 Builds every notebook from ``tools/notebook_sources.py``, starts a private simulator (seed 42; its
-kubeconfig at the default ``~/.ambient-lb/sim/kubeconfig`` of a private temporary HOME), executes the notebooks in order with papermill, headless, with
-their default parameters (``$AMBIENT_LB_PARAMS`` points them at the private simulator), strips
-papermill's run metadata, writes them back, and stops the simulator. ``make test`` then runs nbval
-against these outputs (``tests/notebooks/test_nbval.py``).
+kubeconfig at the default ``~/.ambient-lb/sim/kubeconfig`` of a private temporary HOME), executes the notebooks
+in order with papermill, headless, with their default parameters (``$AMBIENT_LB_PARAMS`` points them at the
+private simulator), strips papermill's run metadata, writes them back, and stops the simulator. ``make test``
+then runs nbval against these outputs (``tests/notebooks/test_nbval.py``).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 STEP_MIME = "application/vnd.ambient-lb.step+json"
 
@@ -48,6 +49,7 @@ class CheckResult:
 
     @property
     def status(self) -> str:
+        """PASS, FAIL or SKIP."""
         return "SKIP" if self.skipped else ("PASS" if self.ok else "FAIL")
 
     def stable(self) -> dict[str, Any]:
@@ -55,10 +57,12 @@ class CheckResult:
         return {"name": self.name, "status": self.status}
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole record for summary.json: the stable part plus detail, hint, reason, attempts and seconds."""
         return {**self.stable(), "ok": self.ok, "detail": self.detail, "hint": self.hint,
                 "reason": self.reason, "attempts": self.attempts, "seconds": round(self.seconds, 3)}
 
     def timing(self) -> str:
+        """How long the check took, e.g. ``(2 attempts, 0.41 s)``."""
         n = "attempt" if self.attempts == 1 else "attempts"
         return f"({self.attempts} {n}, {self.seconds:.2f} s)"
 
@@ -81,6 +85,7 @@ _COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "SKIP": "#6e7781"}
 
 
 def check_row_html(c: CheckResult) -> str:
+    """One check as an HTML table row for a step card, with what was seen and the hint when it failed."""
     e = html.escape
     extra = ""
     if not c.ok:
@@ -108,21 +113,26 @@ class StepResult:
 
     @property
     def ok(self) -> bool:
+        """True when every check passed (a step without checks passes)."""
         return all(c.ok for c in self.checks)
 
     @property
     def first_failure(self) -> CheckResult | None:
+        """The first check that failed, or None."""
         return next((c for c in self.checks if not c.ok), None)
 
-    def add(self, *checks: CheckResult) -> "StepResult":
+    def add(self, *checks: CheckResult) -> StepResult:
+        """Adds checks to the step and returns the step (for chaining)."""
         self.checks.extend(checks)
         return self
 
     def stable(self) -> dict[str, Any]:
+        """The part of the record that is the same on every run of the same target (step, title, ok, checks)."""
         return {"step": self.step, "title": self.title, "ok": self.ok,
                 "checks": [c.stable() for c in self.checks]}
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole record for summary.json: commands, notes and every check's full record."""
         return {"step": self.step, "title": self.title, "ok": self.ok, "commands": self.commands,
                 "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
 
@@ -160,6 +170,7 @@ def transcript(s: StepResult) -> list[str]:
 
 
 def step_card_html(s: StepResult) -> str:
+    """One step as an HTML card: its status, commands, output, notes and a row per check."""
     e = html.escape
     colour = _COLOURS["PASS" if s.ok else "FAIL"]
     parts = [f"<div class='alb-step' style='border-left:4px solid {colour};padding-left:8px'>",
@@ -185,6 +196,7 @@ def check(name: str, ok: bool, detail: str = "", hint: str = "", reason: str = "
 
 
 def skipped(name: str, why: str) -> CheckResult:
+    """A check that did not run, with why (it counts as passed and shows as SKIP)."""
     return CheckResult(name=name, ok=True, detail=why, skipped=True, attempts=0)
 
 

@@ -24,6 +24,7 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ambient-lb`` argument parser: one subcommand per entry of SUBCOMMANDS, each from its module."""
     parser = argparse.ArgumentParser(prog="ambient-lb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``ambient-lb COMMAND ...`` and returns its exit code."""
     args = build_parser().parse_args(argv)
     if getattr(args, "_missing", None):
         print(f"ambient-lb {args.command}: not available in this build ({args._missing} is missing)",

@@ -20,8 +20,9 @@ callers (``shell``, ``kube``, ``helm``) redact before they build them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 
 class RunbookError(Exception):

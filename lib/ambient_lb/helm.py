@@ -24,17 +24,19 @@ import gzip
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from . import shell, simulator
-from .errors import ClusterError, NotFound
+from . import shell, simulator, yaml_limits
+from .errors import ClusterError, NotFound, ParameterError
 from .kube import Kube, to_yaml
 
 REDACTED = "<redacted>"
+VALUES_MAX_BYTES = 16 * 2**20
 Renderer = Callable[[str, str, str, str, dict[str, Any]], list[dict[str, Any]]]
 
 
@@ -163,7 +165,7 @@ class Helm:
         except NotFound:
             if not create:
                 raise ClusterError(f'helm: namespaces "{namespace}" not found',
-                                   hint="add --create-namespace (create_namespace=True) or create it first")
+                                   hint="add --create-namespace (create_namespace=True) or create it first") from None
             self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                             server_side=True, field_manager="helm", show_input=False)
 
@@ -207,7 +209,7 @@ def decode_release(secret: Mapping[str, Any]) -> dict[str, Any]:
 
 def _release_record(release: str, namespace: str, chart: str, version: str, revision: int,
                     config: dict[str, Any], manifest: str, previous: list[dict[str, Any]]) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     first = decode_release(previous[0])["info"]["first_deployed"] if previous else now
     short = chart.rstrip("/").rsplit("/", 1)[-1]
     return {"name": release, "namespace": namespace, "version": revision, "config": config,
@@ -299,7 +301,12 @@ def _merged_values(files: Sequence[str | os.PathLike[str]], set_values: Mapping[
     """What helm would compute: files in order, then --set (YAML scalars), then --set-string."""
     values: dict[str, Any] = {}
     for f in files:
-        values = _merge(values, yaml.safe_load(Path(f).read_text(encoding="utf-8")) or {})
+        try:
+            loaded = yaml_limits.load(yaml_limits.read(f, max_bytes=VALUES_MAX_BYTES), max_bytes=VALUES_MAX_BYTES)
+        except yaml_limits.Refused as exc:  # R16.29: helm reads values with go-yaml's limits
+            raise ParameterError(f"values file {f}: refused, nothing was installed: {exc}",
+                                 hint="a values file holds plain keys, e.g. `controller:\n  replicaCount: 1`") from None
+        values = _merge(values, loaded or {})
     parsed = {k: yaml.safe_load(_helm_scalar(v)) for k, v in (set_values or {}).items()}
     values = _merge(values, _nest(parsed))
     return _merge(values, _nest({k: str(v) for k, v in (set_string_values or {}).items()}))

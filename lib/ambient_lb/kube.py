@@ -18,6 +18,7 @@ change between the two is missed and nothing polls; a timeout says the last stat
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -27,14 +28,17 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from . import shell
+from . import shell, yaml_limits
 from .errors import ClusterError, ContextMismatch, NotFound, TimedOut
+
+KUBECONFIG_MAX_BYTES = 64 * 2**20  # kubeconfigs with many embedded certificates stay far below
 
 # ---------------------------------------------------------------------------------------------
 # Kinds the guide touches: how to reach each through the client.
@@ -53,6 +57,7 @@ class Kind:
 
     @property
     def custom(self) -> bool:
+        """True for a custom resource (a group kubectl has no built-in types for)."""
         return self.group not in _TYPED_APIS
 
 
@@ -112,8 +117,8 @@ def read_kubeconfig(path: Path | None) -> dict[str, Any]:
         if not file.is_file():
             continue
         try:
-            doc = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            doc = yaml_limits.load(file.read_text(encoding="utf-8"), max_bytes=KUBECONFIG_MAX_BYTES) or {}
+        except (yaml.YAMLError, yaml_limits.Refused) as exc:
             raise ClusterError(f"kubeconfig {file} is not valid YAML: {exc}",
                                hint="repair it, or point kube.kubeconfig in params at a working one") from exc
         merged["current-context"] = merged["current-context"] or doc.get("current-context")
@@ -129,7 +134,7 @@ def context_server(config: Mapping[str, Any], context: str) -> str | None:
     if ctx is None:
         return None
     cluster_name = (ctx.get("context") or {}).get("cluster")
-    cluster = next((c for c in config["clusters"] if c.get("name") == cluster_name), {})
+    cluster: Mapping[str, Any] = next((c for c in config["clusters"] if c.get("name") == cluster_name), {})
     return str((cluster.get("cluster") or {}).get("server", ""))
 
 
@@ -151,6 +156,7 @@ class Kube:
             self.env["KUBECONFIG"] = str(self.kubeconfig)
         self._server = context_server(read_kubeconfig(self.kubeconfig), context)
         self._api: Any = None
+        self.retried: list[str] = []  # reads that succeeded on a later attempt, and why (R19.6)
 
     @classmethod
     def from_params(cls, params: Any, kubeconfig: str | os.PathLike[str] | None = None) -> Kube:
@@ -180,6 +186,9 @@ class Kube:
             return shell.run(self.argv(*args), timeout=timeout or self.timeout, input=input,
                              env=self.env, check=check, show_input=show_input, secrets=secrets,
                              display=shown_as)
+        except TimedOut as exc:
+            raise TimedOut(f"{exc.message.splitlines()[0]}: the API server did not answer in time",
+                           argv_display=exc.argv_display, stderr_tail=exc.stderr_tail, hint=TIMEOUT_HINT) from exc
         except ClusterError as exc:
             if type(exc) is ClusterError and "(NotFound)" in (exc.stderr_tail or ""):
                 raise NotFound(exc.message, argv_display=exc.argv_display, returncode=exc.returncode,
@@ -190,6 +199,10 @@ class Kube:
                                    f"(context {self.context})", argv_display=exc.argv_display,
                                    returncode=exc.returncode, stderr_tail=exc.stderr_tail,
                                    hint=UNREACHABLE_HINT) from exc
+            hint = kubectl_hint(exc.stderr_tail or "")
+            if type(exc) is ClusterError and hint:
+                raise ClusterError(exc.message.splitlines()[0], argv_display=exc.argv_display,
+                                   returncode=exc.returncode, stderr_tail=exc.stderr_tail, hint=hint) from exc
             raise
 
     def apply(self, manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None, *,
@@ -352,11 +365,14 @@ class Kube:
     def api(self) -> Any:
         """The kubernetes ApiClient for this kubeconfig and context (imported on first use)."""
         if self._api is None:
-            from kubernetes import config
+            from kubernetes import client, config
 
+            settings = client.Configuration()
+            settings.retries = False  # urllib3 would retry timeouts 3 times; the runbook retries as R19.6 says
             try:
-                self._api = config.new_client_from_config(
-                    config_file=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+                config.load_kube_config(config_file=str(self.kubeconfig) if self.kubeconfig else None,
+                                        context=self.context, client_configuration=settings)
+                self._api = client.ApiClient(configuration=settings)
             except config.ConfigException as exc:
                 raise ClusterError(f"cannot use context {self.context!r} from "
                                    f"{self.kubeconfig or 'the default kubeconfig'}: {exc}",
@@ -378,7 +394,7 @@ class Kube:
         kwargs = _drop_none(label_selector=selector, field_selector=field_selector)
         return self._call_json(fn, args, k, None, namespace, **kwargs)
 
-    def items(self, kind: str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+    def items(self, kind: str, namespace: str | None = None, **kw: Any) -> builtins.list[dict[str, Any]]:
         """Just the items of :meth:`list`."""
         return list(self.list(kind, namespace, **kw).get("items") or [])
 
@@ -416,15 +432,28 @@ class Kube:
 
     def _guarded_call(self, fn: Callable[..., Any], args: tuple, k: Kind, name: str | None,
                       namespace: str | None, **kwargs: Any) -> Any:
-        kwargs.setdefault("_request_timeout", self.timeout)
-        with self._api_errors(k, name, namespace):
-            return fn(*args, **kwargs)
+        """One read (a GET) through the client, retried as client-go would and a little more (R19.6):
+        429/5xx (after ``Retry-After`` if given, else a short back-off) and a reset connection, at most
+        ``READ_ATTEMPTS`` times, all within ``self.timeout``; anything else raises at once."""
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            kwargs["_request_timeout"] = max(0.5, deadline - time.monotonic())
+            try:
+                with self._api_errors(k, name, namespace):
+                    return fn(*args, **kwargs)
+            except ClusterError as exc:
+                wait = retry_wait(exc.__cause__, attempt)
+                if wait is None or attempt == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
+                    raise
+                self.retried.append(f"{exc.message.splitlines()[0]} (retried after {wait:g} s)")
+                threading.Event().wait(wait)  # the server asked for this pause (Retry-After) or back-off
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     @contextlib.contextmanager
     def _api_errors(self, k: Kind, name: str | None, namespace: str | None) -> Iterator[None]:
         """Turn client exceptions into NotFound / ClusterError that name the object."""
         from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        from urllib3.exceptions import HTTPError, ReadTimeoutError
 
         what = f"{k.kind} {name}" if name else f"{k.plural}"
         where = f" in namespace {namespace}" if namespace and k.namespaced else ""
@@ -436,7 +465,10 @@ class Kube:
                                hint=f"check that the step creating it ran (kubectl get {k.plural} -A)") from exc
             raise ClusterError(f"reading {what}{where} failed: HTTP {exc.status} {exc.reason}",
                                stderr_tail=_status_message(exc.body),
-                               hint="check access rights and that the API server is healthy") from exc
+                               hint=API_HINTS.get(exc.status, API_HINTS[0])) from exc
+        except ReadTimeoutError as exc:
+            raise TimedOut(f"reading {what}{where}: the API server of context {self.context} did not answer "
+                           f"within {self.timeout:g} s", hint=TIMEOUT_HINT) from exc
         except (HTTPError, OSError) as exc:
             raise ClusterError(f"the API server did not answer (context {self.context}): {exc}",
                                hint=UNREACHABLE_HINT) from exc
@@ -454,20 +486,28 @@ class Kube:
         """
         deadline = time.monotonic() + timeout
         rv: str | None = None
+        failures = 0
         while rv is None or deadline - time.monotonic() > 0.05:
             if rv is None:  # first time, and after the server said our version is too old
                 rv = yield from self._relist(kind, namespace, selector, field_selector)
                 continue
             try:
                 rv = yield from self._watch_from(kind, namespace, rv, deadline, selector, field_selector)
+                failures = 0
             except ClusterError as exc:
-                if getattr(exc.__cause__, "status", None) != 410:
+                if getattr(exc.__cause__, "status", None) == RELIST_STATUS:  # R19.4: too old: list again
+                    rv = None
+                    yield "RESET", {}
+                    continue
+                failures += 1
+                wait = retry_wait(exc.__cause__, failures)  # R19.6: as for reads
+                if wait is None or failures == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
                     raise
-                rv = None
-                yield "RESET", {}
+                self.retried.append(f"{exc.message.splitlines()[0]} (watch retried after {wait:g} s)")
+                threading.Event().wait(wait)
 
     def _relist(self, kind: str, namespace: str | None, selector: str | None,
-                field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+                field_selector: str | None) -> Generator[tuple[str, dict[str, Any]], None, str]:
         listing = self.list(kind, namespace, selector=selector, field_selector=field_selector)
         for obj in listing.get("items") or []:
             yield "LISTED", obj
@@ -475,7 +515,7 @@ class Kube:
         return (listing.get("metadata") or {}).get("resourceVersion") or ""
 
     def _watch_from(self, kind: str, namespace: str | None, rv: str, deadline: float, selector: str | None,
-                    field_selector: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+                    field_selector: str | None) -> Generator[tuple[str, dict[str, Any]], None, str]:
         """One watch request from ``rv`` until the server closes it; returns the last version seen."""
         from kubernetes import watch
 
@@ -554,14 +594,14 @@ class Kube:
                       what="deletion")
 
     def wait_for_pod_count(self, namespace: str, selector: str, count: int,
-                           timeout: float | Any = 120.0) -> list[dict]:
+                           timeout: float | Any = 120.0) -> builtins.list[dict]:
         """Until exactly ``count`` pods match ``selector`` (terminating ones still count: 0 = all gone)."""
         pods = self._watch_pods(namespace, selector, timeout, lambda pods, listing: not listing and
                                 len(pods) == count, f"{count} pod(s)", "")
         return sorted(pods, key=lambda p: p["metadata"]["name"])
 
     def wait_for_ready_pods(self, namespace: str, selector: str, count: int,
-                            timeout: float | Any = 180.0) -> list[dict]:
+                            timeout: float | Any = 180.0) -> builtins.list[dict]:
         """Until at least ``count`` pods matching ``selector`` are Ready and not terminating."""
         pods = self._watch_pods(namespace, selector, timeout,
                                 lambda pods, _: sum(pod_ready(p) for p in pods) >= count,
@@ -569,7 +609,7 @@ class Kube:
         return sorted((p for p in pods if pod_ready(p)), key=lambda p: p["metadata"]["name"])
 
     def _watch_pods(self, namespace: str, selector: str, timeout: float | Any,
-                    done: Callable[[list[dict], bool], bool], what: str, hint: str) -> list[dict]:
+                    done: Callable[[builtins.list[dict], bool], bool], what: str, hint: str) -> builtins.list[dict]:
         """Watch the pods matching ``selector`` until ``done(pods, still_listing)``; TimedOut names
         each pod's state otherwise."""
         seconds = float(getattr(timeout, "seconds", timeout))
@@ -688,6 +728,56 @@ def _pairs(values: Mapping[str, str | None]) -> list[str]:
     return [f"{k}-" if v is None else f"{k}={v}" for k, v in values.items()]
 
 
+READ_ATTEMPTS = 6
+RELIST_STATUS = 410  # a watch answered this (Expired, "too old resource version") lists again (R19.4)
+TIMEOUT_HINT = ("is the API server overloaded or hung? kubectl get --raw /readyz; on the simulator: ambient-lb sim "
+                "status (and ambient-lb sim fault list, if a drill is running); or raise timeouts.command in params")
+# HTTP status of a failed read -> what to do next (0: anything else)
+API_HINTS: dict[int, str] = {
+    401: "the cluster refused the credentials (a wrong or expired token): refresh them, e.g. your cloud's "
+         "get-credentials command; on the simulator, ambient-lb sim up writes a fresh kubeconfig",
+    403: "your user may not do this: kubectl auth can-i --list shows what it may",
+    429: "the API server is overloaded and asked clients to slow down; wait a minute and run the step again",
+    500: "the API server failed; kubectl get --raw /readyz?verbose says which of its checks fails",
+    503: "the API server is unavailable (starting, or its storage is); wait and run the step again",
+    504: "the API server timed out; wait and run the step again",
+    0: "check access rights and that the API server is healthy (kubectl get --raw /readyz?verbose)",
+}
+
+
+# what kubectl printed -> what to do next (the first match wins)
+KUBECTL_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\(Unauthorized\)|You must be logged in|asked for the client to provide credentials"),
+     API_HINTS[401]),
+    (re.compile(r"\(Forbidden\)"), API_HINTS[403]),
+    (re.compile(r"\(TooManyRequests\)"), API_HINTS[429]),
+    (re.compile(r"\(InternalError\)"), API_HINTS[500]),
+    (re.compile(r"\(ServiceUnavailable\)"), API_HINTS[503]),
+    (re.compile(r"\(Timeout\)"), API_HINTS[504]),
+    (re.compile(r"Unable to connect to the server|connection refused|no such host"),
+     "the API server cannot be reached: is the cluster (or ambient-lb sim up) running? kubectl cluster-info"),
+)
+
+
+def kubectl_hint(stderr: str) -> str | None:
+    """The next thing to try for a failed kubectl, from what it printed; None if nothing specific."""
+    return next((hint for pattern, hint in KUBECTL_HINTS if pattern.search(stderr)), None)
+
+
+def retry_wait(cause: BaseException | None, attempt: int) -> float | None:
+    """Seconds to wait before read ``attempt + 1`` after ``cause``, or None when it is not retried (R19.6):
+    a 429/5xx after its ``Retry-After`` (else 0.25 s doubling, at most 2 s), a reset connection after 1 s."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import ProtocolError
+
+    if isinstance(cause, ApiException) and (cause.status == 429 or (cause.status or 0) >= 500):
+        after = str((cause.headers or {}).get("Retry-After") or "")
+        return float(after) if after.isdigit() else min(2.0, 0.25 * 2 ** (attempt - 1))
+    if isinstance(cause, (ProtocolError, ConnectionResetError)):
+        return 1.0
+    return None
+
+
 def _drop_none(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
@@ -703,9 +793,9 @@ _FORWARDING = re.compile(r"Forwarding from [\[\]0-9a-fA-F.:]+:(\d+) ->")
 
 
 def _start_streaming(argv: list[str], env: Mapping[str, str]) -> tuple[subprocess.Popen[str], queue.Queue]:
-    exe = shell._resolve(argv[0], {**os.environ, **env} if env else None)
+    exe = shell._resolve(argv[0], shell.child_env(env))
     proc = subprocess.Popen([exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **env} if env else None,
+                            stderr=subprocess.STDOUT, text=True, env=shell.child_env(env),
                             start_new_session=True)
     lines: queue.Queue = queue.Queue()
 

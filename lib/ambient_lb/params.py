@@ -16,17 +16,18 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import core_schema
 
-from . import simulator
+from . import simulator, yaml_limits
 from .errors import ParameterError, Problem
-from .shell import Secret
+from .shell import Secret, withhold
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -44,6 +45,7 @@ class Duration:
 
     @classmethod
     def parse(cls, value: Any) -> Duration:
+        """Parses a Go-style duration (``90s``, ``1m30s``); ValueError for a number or text without a unit."""
         if isinstance(value, Duration):
             return value
         if isinstance(value, bool) or not isinstance(value, str):
@@ -126,11 +128,15 @@ class _Section(BaseModel):
 
 
 class KubeParams(_Section):
+    """Which cluster to use when target is ``cluster``: its kube context and kubeconfig."""
+
     context: ContextName | None = _f(None, "kind-ambient", "kube context for target=cluster")
     kubeconfig: Path | None = _f(None, "~/.kube/config", "kubeconfig file; null = kubectl's default")
 
 
 class SimParams(_Section):
+    """The built-in simulator: seed, speed, kubeconfig and topology."""
+
     seed: int = Field(42, ge=0, examples=["42"], description="random seed: same seed, same run")
     speed: float = Field(1.0, gt=0, le=10000, examples=["20"], description="simulated s per wall s")
     kubeconfig: Path | None = _f(None, str(simulator.DEFAULT_KUBECONFIG), "null = `ambient-lb sim up`'s default")
@@ -141,12 +147,16 @@ class SimParams(_Section):
 
 
 class Namespaces(_Section):
+    """The namespaces the guide uses."""
+
     kgateway: DnsLabel = _f("kgateway-system", "kgateway-system", "kgateway control plane + gateway")
     app: DnsLabel = _f("httpbin", "httpbin", "the sample app and its waypoint")
     istio: DnsLabel = _f("istio-system", "istio-system", "istiod and the ztunnels")
 
 
 class GatewayParams(_Section):
+    """The ingress Gateway: name, class and listener."""
+
     name: DnsName = _f("http", "http", "the ingress Gateway")
     class_name: DnsName = _f("enterprise-kgateway", "enterprise-kgateway", "its gatewayClassName")
     listener: DnsLabel = _f("http", "http", "listener name")
@@ -154,12 +164,16 @@ class GatewayParams(_Section):
 
 
 class RouteParams(_Section):
+    """The HTTPRoute: name, hostname and path."""
+
     name: DnsName = _f("in-ambient", "in-ambient", "the HTTPRoute")
     hostname: Hostname = _f("httpbin.example.com", "httpbin.example.com", "Host header it matches")
     path: HttpPath = _f("/", "/", "PathPrefix it matches")
 
 
 class AppParams(_Section):
+    """The sample app (in-ambient): name, replicas, image, port and manifest."""
+
     name: DnsLabel = _f("in-ambient", "in-ambient", "Deployment and Service name")
     replicas: int = Field(3, ge=1, le=50, examples=["3"], description="replicas to balance over")
     image: Image = _f("docker.io/mccutchen/go-httpbin:v2.15.0", "docker.io/mccutchen/go-httpbin:v2.15.0",
@@ -176,6 +190,8 @@ FAULTY_IMAGE = ("docker.io/library/nginx:1.30.5-alpine@sha256:"
 
 
 class FaultyParams(_Section):
+    """The failing replica of step 4: its Deployment, image and the 5xx it answers."""
+
     name: DnsLabel = _f("in-ambient-faulty", "in-ambient-faulty",
                         "the second Deployment behind the app's Service, and its ConfigMap (step 4)")
     image: Image = _f(FAULTY_IMAGE, FAULTY_IMAGE, "public nginx image pinned by digest; its config answers `status`")
@@ -184,12 +200,16 @@ class FaultyParams(_Section):
 
 
 class WaypointParams(_Section):
+    """The waypoint: name, class and HBONE port."""
+
     name: DnsName = _f("httpbin-waypoint", "httpbin-waypoint", "waypoint Gateway and Deployment")
     class_name: DnsName = _f("istio-waypoint", "istio-waypoint", "its gatewayClassName")
     port: Port = Field(15008, examples=["15008"], description="HBONE listener port")
 
 
 class DestinationRuleParams(_Section):
+    """The DestinationRule of step 4: lb policy and outlier detection."""
+
     name: DnsName = _f("in-ambient-failover", "in-ambient-failover", "DestinationRule name")
     lb_policy: LbPolicy = _f("ROUND_ROBIN", "ROUND_ROBIN", "loadBalancer.simple (R3.4)")
     consecutive_5xx_errors: int = Field(5, ge=0, le=1000, examples=["5"], description="0 disables (R3.2)")
@@ -199,12 +219,16 @@ class DestinationRuleParams(_Section):
 
 
 class TrafficParams(_Section):
+    """How much traffic the checks send."""
+
     requests: int = Field(9, ge=1, le=100000, examples=["9"], description="requests per burst")
     failover_requests: int = Field(6, ge=1, le=100000, examples=["6"], description="step 4 burst")
     request_timeout: Duration = _f("2s", "2s", "curl --max-time per request")
 
 
 class Timeouts(_Section):
+    """How long each kind of wait may take."""
+
     command: Duration = _f("60s", "60s", "any single kubectl/helm command")
     gateway_ready: Duration = _f("2m", "2m", "Gateway Programmed=True")
     rollout: Duration = _f("3m", "3m", "rollout status of a deployment")
@@ -214,12 +238,15 @@ class Timeouts(_Section):
 
 
 class GatewayApiParams(_Section):
+    """The Gateway API release whose CRDs step 01.1 installs."""
+
     version: TagVersion = _f("v1.5.0", "v1.5.0", "Gateway API release")
     crds_url: Url | None = _f(None, "https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                               "v1.5.0/standard-install.yaml", "null = the release's standard-install.yaml")
 
     @property
     def url(self) -> str:
+        """Where the CRDs come from: crds_url, else the release's standard-install.yaml."""
         return self.crds_url or ("https://github.com/kubernetes-sigs/gateway-api/releases/download/"
                                  f"{self.version}/standard-install.yaml")
 
@@ -228,6 +255,8 @@ _CHARTS = "oci://us-docker.pkg.dev/solo-public/enterprise-kgateway/charts"
 
 
 class KgatewayParams(_Section):
+    """The kgateway charts and releases."""
+
     version: ChartVersion = _f("2.2.0-rc.2", "2.2.0-rc.2", "chart version for both charts")
     crds_chart: OciRef = _f(f"{_CHARTS}/enterprise-kgateway-crds", f"{_CHARTS}/enterprise-kgateway-crds",
                             "the CRDs chart")
@@ -242,6 +271,8 @@ class KgatewayParams(_Section):
 
 
 class LicenseParams(_Section):
+    """Where the license key comes from (the name of an environment variable, never the key)."""
+
     env_var: EnvVarName = _f("LICENSE_KEY", "LICENSE_KEY", "NAME of the env var holding the key")
 
 
@@ -256,7 +287,8 @@ class MulticlusterParams(_Section):
         description="[cluster with the gateway, peered cluster]; null on sim = the two-cluster simulator's")
     kubeconfig: Path | None = _f(None, "~/.kube/config", "file holding both contexts; null = on sim the "
                                  "two-cluster simulator's, on a cluster kube.kubeconfig (else kubectl's default)")
-    remote_replicas: int = Field(2, ge=1, le=50, examples=["2"], description="in-ambient replicas in the peered cluster")
+    remote_replicas: int = Field(2, ge=1, le=50, examples=["2"],
+                                 description="in-ambient replicas in the peered cluster")
     requests: int = Field(30, ge=5, le=100000, examples=["30"], description="requests per measured burst")
 
 
@@ -303,6 +335,7 @@ class Params(_Section):
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
         env = os.environ if environ is None else environ
+        withhold(self.license.env_var)  # the children (kubectl, helm) never get it in their environment
         value = env.get(self.license.env_var, "")
         if not value.strip():
             raise ParameterError(
@@ -324,6 +357,10 @@ class Params(_Section):
 # Loading: YAML file + overrides -> Params, or one ParameterError with every problem.
 
 OVERRIDE = "override"
+MAX_FILE_BYTES = 2**20  # a params file is a few KiB
+MAX_DEPTH = 16  # params nest three levels (e.g. kgateway.version under its section)
+SHAPE_HINT = ("a params file is a few KiB of plain keys nested at most 3 levels, without anchors (&name) "
+              "or aliases (*name); e.g. `app:\n  replicas: 3` (see params/sim.yaml)")
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "params" / "sim.yaml"
 
 
@@ -347,6 +384,7 @@ def load_params(path: str | os.PathLike[str] | None = None,
     problems += _cross_checks(params, source, pairs)
     if problems:
         raise ParameterError(problems=problems)
+    withhold(params.license.env_var)  # from here on no child process gets the key in its environment
     return params
 
 
@@ -356,7 +394,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ParameterError(f"params file {path} does not exist",
                              hint="pass one of " + (", ".join(f"params/{n}" for n in near) or "params/sim.yaml"))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_limits.load(yaml_limits.read(path, max_bytes=MAX_FILE_BYTES), max_bytes=MAX_FILE_BYTES,
+                                max_depth=MAX_DEPTH)
+    except yaml_limits.Refused as exc:  # a YAML bomb, absurd nesting, a huge file: not read (R16.29)
+        raise ParameterError(f"{path}: refused, nothing was taken from it: {exc}", hint=SHAPE_HINT) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -384,7 +425,11 @@ def _parse_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> tup
                                     "app.replicas=5"))
             continue
         try:
-            pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+            pairs[key.strip()] = yaml_limits.load(raw, max_bytes=MAX_FILE_BYTES, max_depth=MAX_DEPTH) \
+                if raw.strip() else raw
+        except yaml_limits.Refused as exc:
+            shown = raw if len(raw) <= 40 else raw[:40] + "..."
+            problems.append(Problem(OVERRIDE, key.strip(), shown, f"refused: {exc}", "app.replicas=5"))
         except yaml.YAMLError:
             pairs[key.strip()] = raw
     return pairs, problems

@@ -3,15 +3,15 @@
 Who calls it: the notebooks (and ``report``), on rows from ``traffic`` and results from ``stats``.
 
 Each function returns a ``matplotlib.figure.Figure`` (a ``PngFigure``) built without pyplot (no global state,
-no duplicate display); it has ``_repr_png_``, so a notebook shows it as a PNG (jupyter-toolchain.md §6: static PNG renders on GitHub and nbval
-ignores images). Sizes and styles are fixed and nothing random is drawn, so the same data gives the same
-picture. ``to_png(fig)`` gives the bytes for reports.
+no duplicate display); it has ``_repr_png_``, so a notebook shows it as a PNG (jupyter-toolchain.md §6: static
+PNG renders on GitHub and nbval ignores images). Sizes and styles are fixed and nothing random is drawn, so the
+same data gives the same picture. ``to_png(fig)`` gives the bytes for reports.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -88,7 +88,9 @@ def plot_requests_per_pod(data: Any, *, check: Any = None, title: str | None = N
                 colors[i] = COLORS["fail"]
     bars = ax.bar(range(len(pods)), counts.to_numpy(), color=colors, width=0.6)
     ax.bar_label(bars, padding=2)
-    ax.set_xticks(range(len(pods)), [_short(p) for p in pods], rotation=0 if len(pods) <= 4 else 30, ha="center" if len(pods) <= 4 else "right")
+    few = len(pods) <= 4
+    ax.set_xticks(range(len(pods)), [_short(p) for p in pods], rotation=0 if few else 30,
+                  ha="center" if few else "right")
     ax.set_ylabel("requests")
     ax.set_ylim(0, max([1, *counts.to_numpy(), *(check.table["high"] if check is not None else [])]) * 1.2)
     ax.set_title(title or _bars_title(counts, check), fontsize=10)
@@ -108,7 +110,7 @@ def _short(pod: str, width: int = 28) -> str:
 
 
 def plot_failover_timeline(
-    timeline: pd.DataFrame, *, marks: list[Mapping[str, Any]] | None = None, title: str | None = None
+    timeline: pd.DataFrame, *, marks: Sequence[Mapping[str, Any]] | None = None, title: str | None = None
 ) -> Figure:
     """Time on x, answering pod on y; failed requests in a red ``failed`` row; marks as dashed lines.
 

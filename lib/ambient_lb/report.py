@@ -17,14 +17,16 @@ from .errors import ParameterError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds ``ambient-lb report``'s arguments: run directories and an optional HTML file."""
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (with summary.json)")
     p.add_argument("--html", metavar="FILE", help="also write the table as an HTML page")
 
 
 def main(args: argparse.Namespace) -> int:
+    """Prints one row per run (and writes the HTML table when asked); returns 0 when every run passed, else 1."""
     rows = [row_for(Path(d)) for d in args.runs]
     names = [r["run"] for r in rows]
-    for r, d in zip(rows, args.runs):  # same directory names (runs/a/latest, runs/b/latest): paths
+    for r, d in zip(rows, args.runs, strict=True):  # same directory names (runs/a/latest, runs/b/latest): paths
         if names.count(r["run"]) > 1:
             r["run"] = str(d)
     print(render_text(rows))
@@ -35,6 +37,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def load_summary(run_dir: Path) -> dict[str, Any]:
+    """A run directory's summary.json; ParameterError when the directory has none."""
     path = run_dir / "summary.json"
     if not path.is_file():
         raise ParameterError(f"{run_dir}: no summary.json there; pass a directory written by "
@@ -57,12 +60,13 @@ def row_for(run_dir: Path) -> dict[str, Any]:
 
 
 def render_text(rows: list[dict[str, Any]]) -> str:
+    """The runs as a plain-text table (cells cut at 80 characters) followed by a count of the stuck runs."""
     cols = ["run", "ok", "reached", "checks", "seconds", "stuck_at"]
     cells = [[str(r[c]) for c in cols] for r in rows]
     widths = [max(len(c), *(len(x[i][:80]) for x in cells)) if cells else len(c)
               for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     stuck = sum(1 for r in rows if not r["ok"])
     lines.append(f"{len(rows) - stuck} of {len(rows)} runs passed; {stuck} stuck")
     return "\n".join(lines)
@@ -74,6 +78,7 @@ _STYLE = ("<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;paddin
 
 
 def render_rows_html(rows: list[dict[str, Any]]) -> str:
+    """The rows as a standalone HTML page with one table."""
     e = html.escape
     head = "".join(f"<th>{e(c)}</th>" for c in rows[0]) if rows else ""
     body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r.values()) + "</tr>"

@@ -45,6 +45,7 @@ DEFAULT_RUN_ID = "ambient-lb"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds ``ambient-lb run``'s arguments: params, overrides, which notebooks, where outputs go."""
     p.add_argument("--params", metavar="FILE", help="params YAML (default: the built-in sim defaults)")
     p.add_argument("-p", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="override one parameter, e.g. -p destination_rule.max_ejection_percent=100")
@@ -59,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Runs the selected notebooks (or resumes a run) headless and writes the summary; returns 0 when every
+    notebook passed, 1 at a failure, 128 + the signal's number when one stopped it."""
     plan = plan_resume(args) if args.resume else plan_new(args)  # every bad input stops here
     if not plan.notebooks:
         print(f"ambient-lb run --resume {plan.shown_out}: nothing to resume: the {len(plan.planned)} notebook(s) "
@@ -268,6 +271,8 @@ def explain(run: RunRecord, plan: Plan, sim_gone: str) -> None:
 
 @dataclass
 class NotebookRecord:
+    """One notebook's outcome: passed or not, how long, its steps, its error or why it was skipped."""
+
     name: str
     ok: bool = False
     status: str = ""  # ok, failed, interrupted or skipped
@@ -286,6 +291,8 @@ class NotebookRecord:
 
 @dataclass
 class RunRecord:
+    """One headless run: where its outputs go and each notebook's record."""
+
     out: Path
     notebooks: list[NotebookRecord] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)  # every notebook this run means to run, in order
@@ -300,10 +307,13 @@ class RunRecord:
 
     @property
     def ok(self) -> bool:
+        """True when every notebook passed and no signal stopped the run."""
         return self.interrupted is None and all(n.ok for n in self.notebooks)
 
     @property
     def first_failure(self) -> str:
+        """The first failed check on one line (notebook, step, check, detail, why, hint), else the first notebook error;
+        "" when all passed."""
         for n in self.notebooks:
             if n.interrupted:
                 return str(n.interrupted["text"])
@@ -321,6 +331,7 @@ class RunRecord:
         return str(self.interrupted["text"]) if self.interrupted else ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The run for summary.json."""
         return {"ok": self.ok, "first_failure": self.first_failure or None, "cause": self.cause or None,
                 "next": self.next or None, "interrupted": self.interrupted, "run_id": self.run_id,
                 "planned": self.planned, "only": self.only,
@@ -340,10 +351,11 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
             run.interrupted = interruption(nb.stem, None, run.out / nb.name, signals.pending() or 0)
             return interrupts.exit_code(signals.pending() or 0)
         print(f"[{i}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
-        if (skips or {}).get(nb.stem):
-            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, status="skipped", skipped=skips[nb.stem],
+        skipped = (skips or {}).get(nb.stem)
+        if skipped:
+            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, status="skipped", skipped=skipped,
                                                 attempt=run.attempt))
-            print(f"skipped: {skips[nb.stem]}", flush=True)
+            print(f"skipped: {skipped}", flush=True)
             continue
         keep_earlier_attempt(run, run.out / nb.name)
         rec = signals.call(lambda: execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout,

@@ -6,7 +6,11 @@ Secrets (:class:`Secret`, e.g. the license key) are replaced by ``${LICENSE_KEY}
 ``<redacted>`` in the display line, in the stdout/stderr kept in results, and in error messages.
 A secret on argv would be visible to ``ps``, so :func:`run` refuses one there: wrappers pass
 secrets through stdin or a private file instead (see ``helm.py``); the display line may still
-show the guide's ``--set-string licensing.licenseKey=${LICENSE_KEY}``.
+show the guide's ``--set-string licensing.licenseKey=${LICENSE_KEY}``. Nor does a secret ride along in
+a child's environment (``/proc/<pid>/environ``): every process started here gets :func:`child_env`,
+the runbook's environment without the variables in ``WITHHELD`` (``LICENSE_KEY``, and whatever
+``license.env_var`` the params name, which ``params`` adds with :func:`withhold`). kubectl, helm and
+``ambient-lb sim up`` need none of them: helm gets the key from a private values file.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import ClusterError, TimedOut, ToolMissing
 
@@ -36,6 +41,8 @@ INSTALL_HINTS = {
             "target sim does not need helm",
 }
 STDERR_TAIL_LINES = 12
+#: environment variables that hold secrets: never passed to a child process (see child_env)
+WITHHELD: set[str] = {"LICENSE_KEY"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
+        """True when the command exited 0."""
         return self.returncode == 0
 
     def check_returncode(self) -> CommandResult:
@@ -139,6 +147,7 @@ class CommandLog:
         self._tokens: list[contextvars.Token[tuple[CommandLog, ...]]] = []
 
     def record(self, result: CommandResult) -> None:
+        """Appends a command's result to the log."""
         self.entries.append(result)
 
     def lines(self) -> list[str]:
@@ -187,6 +196,16 @@ def record(result: CommandResult) -> None:
 # Running.
 
 
+def withhold(name: str) -> None:
+    """Keep the environment variable ``name`` (it holds a secret) out of every child's environment."""
+    WITHHELD.add(name)
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a child process gets: this one plus ``env``, without the ``WITHHELD`` secrets."""
+    return {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in WITHHELD}
+
+
 def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
         env: Mapping[str, str] | None = None, secrets: Iterable[Secret | str] = (),
         check: bool = True, display: str | None = None, show_input: bool = False,
@@ -196,7 +215,7 @@ def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
     Args:
         timeout: seconds, or anything with ``.seconds`` (a params Duration).
         input: text for stdin. ``show_input`` adds it to the display as a heredoc.
-        env: variables added to the inherited environment.
+        env: variables added to the inherited environment (which never carries ``WITHHELD`` secrets).
         secrets: values to redact everywhere (display, stdout, stderr, errors).
         check: raise ClusterError on a non-zero exit.
         display: the learner-facing line if it differs from argv (redacted all the same).
@@ -205,7 +224,7 @@ def run(argv: Sequence[str], *, timeout: float | Any, input: str | None = None,
     found = as_secrets(secrets)
     _refuse_secret_on_argv(argv, found)
     seconds = float(getattr(timeout, "seconds", timeout))
-    full_env = {**os.environ, **env} if env else None
+    full_env = child_env(env)
     exe = _resolve(argv[0], full_env)
     shown = redact(display or display_line(argv, found), found)
     if show_input and input:

@@ -177,18 +177,21 @@ def check_distribution(
 
 def _table(counts: pd.Series, universe: list[str], low: list[int], high: list[int]) -> pd.DataFrame:
     got = [int(counts.get(p, 0)) for p in universe]
-    ok = [lo <= c <= hi for c, lo, hi in zip(got, low, high)]
+    ok = [lo <= c <= hi for c, lo, hi in zip(got, low, high, strict=True)]
     return pd.DataFrame({"pod": universe, "count": got, "low": low, "high": high, "ok": ok})
 
 
-def _exact(counts: pd.Series, universe: list[str], n: int, k: int, alpha: float) -> tuple[pd.DataFrame, list[str], bool]:
+def _exact(counts: pd.Series, universe: list[str], n: int, k: int,
+           alpha: float) -> tuple[pd.DataFrame, list[str], bool]:
     lo, hi = n // k, -(-n // k)
     table = _table(counts, universe, [lo] * k, [hi] * k)
-    notes = [f"round robin (R4.1): each of {k} pods gets floor({n}/{k})={lo} or ceil({n}/{k})={hi} requests, no tolerance"]
+    notes = [f"round robin (R4.1): each of {k} pods gets floor({n}/{k})={lo} or ceil({n}/{k})={hi} requests, "
+             "no tolerance"]
     return table, notes, bool(table["ok"].all())
 
 
-def _binomial(counts: pd.Series, universe: list[str], n: int, k: int, alpha: float) -> tuple[pd.DataFrame, list[str], bool]:
+def _binomial(counts: pd.Series, universe: list[str], n: int, k: int,
+              alpha: float) -> tuple[pd.DataFrame, list[str], bool]:
     per_pod = alpha / k
     lo, hi = binomial_interval(n, 1 / k, per_pod)
     table = _table(counts, universe, [lo] * k, [hi] * k)
@@ -210,7 +213,8 @@ def _period_note(seq: list[str], k: int, notes: list[str]) -> bool:
         notes.append(f"fewer than {k} answers: the rotation period cannot be checked")
         return True
     if bad:
-        notes.append(f"rotation broken: answers {bad[0]}..{bad[0] + k - 1} repeat a pod ({', '.join(seq[bad[0]:bad[0] + k])})")
+        window = ", ".join(seq[bad[0]:bad[0] + k])
+        notes.append(f"rotation broken: answers {bad[0]}..{bad[0] + k - 1} repeat a pod ({window})")
         return False
     notes.append(f"rotation holds: every {k} consecutive answers name {k} different pods (period {k})")
     return True
@@ -242,10 +246,13 @@ class FailoverSummary:
 
     @property
     def pod_got_traffic_after(self) -> bool:
+        """True when the pod got any request after the disruption."""
         return self.pod_requests_after > 0
 
     def lines(self) -> list[str]:
-        out = [f"{self.total} requests, {self.failed} failed" + (f" ({_kinds(self.failures_by_kind)})" if self.failed else "")]
+        """The summary as text lines: totals, the disruption, the pods before and after, time to recovery."""
+        kinds = f" ({_kinds(self.failures_by_kind)})" if self.failed else ""
+        out = [f"{self.total} requests, {self.failed} failed{kinds}"]
         if self.clock != WALL_CLOCK:
             out.append(f"times (t) in {self.clock}")
         if self.disrupted_at is not None:
@@ -255,7 +262,8 @@ class FailoverSummary:
             ttr = self.time_to_recovery_s
             out.append("no failures after the disruption" if ttr == 0 else
                        "not recovered by the end of the timeline" if ttr is None else
-                       f"time to recovery: {ttr:.2f}s (from the disruption to the first success after the last failure)")  # fmt: skip
+                       f"time to recovery: {ttr:.2f}s "
+                       "(from the disruption to the first success after the last failure)")  # fmt: skip
         if self.pod is not None:
             seen = f", last at t={self.pod_last_seen_s:.2f}s" if self.pod_last_seen_s is not None else ""
             out.append(f"{self.pod} answered {self.pod_requests_after} request(s) after the cut-off{seen}")
@@ -314,7 +322,8 @@ def failover_summary(
     """
     missing = {"t", "pod", "status", "error"} - set(timeline.columns)
     if missing:
-        raise ParameterError(f"timeline lacks columns {sorted(missing)}; pass TrafficSampler.stop() or send_requests() rows")
+        raise ParameterError(f"timeline lacks columns {sorted(missing)}; "
+                             "pass TrafficSampler.stop() or send_requests() rows")
     t_dis = _mark_time(timeline, disrupted_at)
     t_cut = _mark_time(timeline, after) if after is not None else t_dis
     bad = timeline["error"].notna() | (timeline["status"].fillna(0) >= 500)

@@ -72,6 +72,7 @@ class Target:
 
     @property
     def url(self) -> str:
+        """The target's URL (an IPv6 address in brackets)."""
         address = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{address}:{self.port}{self.path}"
 
@@ -130,7 +131,8 @@ def _error_kind(exc: BaseException) -> str:
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
-    out, seen = [], set()
+    out: list[BaseException] = []
+    seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
@@ -150,9 +152,14 @@ class _Sender:
         self.headers = {"Host": target.host, "User-Agent": "ambient-lb", **headers}
         if not reuse:
             self.headers["Connection"] = "close"
-        pool_cls = urllib3.HTTPSConnectionPool if target.scheme == "https" else urllib3.HTTPConnectionPool
-        extra = {"cert_reqs": "CERT_NONE", "assert_hostname": False} if target.scheme == "https" else {}
-        self.pool = pool_cls(target.address, target.port, maxsize=max(1, concurrency), block=False, retries=False, **extra)
+        self.pool: urllib3.HTTPConnectionPool
+        if target.scheme == "https":
+            self.pool = urllib3.HTTPSConnectionPool(target.address, target.port, maxsize=max(1, concurrency),
+                                                    block=False, retries=False, cert_reqs="CERT_NONE",
+                                                    assert_hostname=False)
+        else:
+            self.pool = urllib3.HTTPConnectionPool(target.address, target.port, maxsize=max(1, concurrency),
+                                                   block=False, retries=False)
 
     def one(self, seq: int, t0: float) -> dict[str, Any]:
         sent = time.time()
@@ -297,21 +304,22 @@ class TrafficSampler:
         self._t0 = 0.0
 
     def start(self) -> TrafficSampler:
+        """Starts sending requests at the set rate in the background; RuntimeError if it was already started."""
         if self._thread is not None:
             raise RuntimeError("this TrafficSampler was already started; create a new one for another run")
         self._t0 = time.perf_counter()
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ambient-lb-sample")
-        self._thread = threading.Thread(target=self._schedule, name="ambient-lb-sampler", daemon=True)
+        pool = self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ambient-lb-sample")
+        self._thread = threading.Thread(target=self._schedule, args=(pool,), name="ambient-lb-sampler", daemon=True)
         self._thread.start()
         return self
 
-    def _schedule(self) -> None:
+    def _schedule(self, pool: ThreadPoolExecutor) -> None:
         seq = 0
         while not self._stop.is_set():
             due = self._t0 + seq / self.rate
             if self._stop.wait(max(0.0, due - time.perf_counter())):
                 break
-            self._pool.submit(self._send, seq)
+            pool.submit(self._send, seq)
             seq += 1
 
     def _send(self, seq: int) -> None:
@@ -357,6 +365,7 @@ class TrafficSampler:
 
     @property
     def marks(self) -> pd.DataFrame:
+        """The marks set so far (t, wall time, label), as a DataFrame."""
         with self._lock:
             return pd.DataFrame(self._marks, columns=["t", "at", "label"])
 

@@ -14,7 +14,8 @@ stops there and the runner names the first failed check.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .checks import StepResult
 from .errors import CheckFailed
@@ -150,7 +151,8 @@ class LiveChart:
             self._out = w.Output()
             _display(w.VBox([w.HTML(f"<b>{title}</b>"), self._out]))
 
-    def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> "LiveChart":
+    def start(self, source: Callable[[], Any], draw: Callable[[Any], Any]) -> LiveChart:
+        """Starts redrawing the chart from source() in the background (only where widgets are shown)."""
         import threading
 
         if self.enabled:
@@ -167,6 +169,7 @@ class LiveChart:
                 continue
 
     def update(self, data: Any, draw: Callable[[Any], Any]) -> None:
+        """Redraws the chart with draw(data)."""
         if not self.enabled or self._out is None:
             return
         import matplotlib.pyplot as plt
@@ -178,11 +181,12 @@ class LiveChart:
         plt.close(fig)
 
     def stop(self) -> None:
+        """Stops the background redraws."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "LiveChart":
+    def __enter__(self) -> LiveChart:
         return self
 
     def __exit__(self, *exc: Any) -> None:

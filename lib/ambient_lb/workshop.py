@@ -21,6 +21,7 @@ from .report import render_rows_html, render_text, row_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Adds ``ambient-lb workshop``'s arguments: attendees or contexts, params, parallelism, output."""
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--attendees", type=int, metavar="N", help="N attendees, one simulator each")
     who.add_argument("--contexts", metavar="CTX[,CTX...]", help="one attendee per kube context")
@@ -35,12 +36,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 @dataclass
 class Attendee:
+    """One attendee: a name, their parameter overrides, and their own simulator's kubeconfig if any."""
+
     name: str
     overrides: list[str]
     kubeconfig: Path | None = None  # the attendee's own simulator, stopped at the end
 
 
 def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
+    """The attendees: N with a simulator each, or one per kube context; ParameterError for a bad count."""
     if args.attendees is not None:
         if not 1 <= args.attendees <= 200:
             raise ParameterError(f"--attendees {args.attendees}: must be 1..200 (e.g. --attendees 12)")
@@ -58,6 +62,7 @@ def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Runs every attendee (K at a time), stops their simulators, and prints and writes the report."""
     if args.parallel < 1:
         raise ParameterError(f"--parallel {args.parallel}: must be at least 1 (e.g. --parallel 2)")
     out = Path(args.out)
@@ -73,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
     rows = [row_for(out / a.name) if (out / a.name / "summary.json").exists()
             else {"run": a.name, "ok": False, "reached": "-", "checks": "0/0", "seconds": 0,
                   "stuck_at": f"did not start (exit {code}); see {out / a.name / 'run.log'}"}
-            for a, code in zip(people, codes)]
+            for a, code in zip(people, codes, strict=True)]
     print(render_text(rows))
     (out / "report.html").write_text(render_rows_html(rows))
     print(f"report: {out / 'report.html'}")

@@ -87,12 +87,37 @@ def test_deletion_wait_is_not_fooled_by_a_relist(kube: Kube, monkeypatch: pytest
     assert script.watch_rvs == ["5", "7"]
 
 
-def test_other_watch_errors_are_cluster_errors(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_watch_answered_500_once_is_retried_from_its_resource_version(kube: Kube,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """R19.6: a 5xx is retried after a short back-off, from the same resourceVersion (no relist)."""
+    script = Script([[pod("a", "5", False)]], [500, [pod("a", "6", True)]])
+    script.install(kube, monkeypatch)
+    assert [p["metadata"]["name"] for p in kube.wait_for_ready_pods("ns", "app=x", 1, timeout=5)] == ["a"]
+    assert script.watch_rvs == ["5", "5"]
+    assert len(kube.retried) == 1 and "HTTP 500" in kube.retried[0]
+
+
+def test_a_watch_that_keeps_failing_500_surfaces_as_a_cluster_error(kube: Kube,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from ambient_lb.errors import ClusterError
+    from ambient_lb.kube import READ_ATTEMPTS
+
+    script = Script([[]], [500] * READ_ATTEMPTS)
+    script.install(kube, monkeypatch)
+    with pytest.raises(ClusterError, match="HTTP 500") as info:
+        kube.wait_for_ready_pods("ns", "app=x", 1, timeout=30)
+    assert "kubectl get --raw /readyz" in str(info.value)  # the next thing to try
+    assert len(script.watch_rvs) == READ_ATTEMPTS
+
+
+def test_other_watch_errors_are_cluster_errors_at_once(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
     from ambient_lb.errors import ClusterError
 
-    Script([[]], [500]).install(kube, monkeypatch)
-    with pytest.raises(ClusterError, match="HTTP 500"):
+    script = Script([[]], [403])
+    script.install(kube, monkeypatch)
+    with pytest.raises(ClusterError, match="HTTP 403"):
         kube.wait_for_ready_pods("ns", "app=x", 1, timeout=5)
+    assert len(script.watch_rvs) == 1 and kube.retried == []
 
 
 def test_timeout_when_events_never_satisfy(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,31 +24,81 @@ not wait for them.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .earlier_state import prepare
-from .failover import (delete_pod_under_traffic, deploy_failing_replica, destination_rule, ejected_again,
-                       ejection, no_ejection_by_default, remove_failing_replica)
-from .global_failover import (any_mode, failover_to_cluster2, other_service_scopes,
-                              outlier_detection_across_clusters, prefer_network, return_to_cluster1,
-                              waypoint_on_global_service, ztunnel_proof)
-from .locality import (client_to_gateway, every_waypoint_ranks_from_its_own_zone, explorer, gateway_to_backend,
-                       gateway_to_waypoint, lab_cleanup, waypoint_to_backend, zonal_app, zones)
-from .install import (ambient_namespace, find_address, gateway, gateway_address, gateway_api_crds,
-                      kgateway, kgateway_crds)
-from .multicluster import (app_in_both_clusters, cleanup_clusters, kgateway_in_cluster1, peered_clusters,
-                           route_to_global_service)
-from .outlier_lab import (consecutive_5xx, default_max_ejection, failing_replicas, gateway_errors,
-                          max_ejection_percent, outlier_locality_failover, panic_threshold,
-                          remove_outlier_lab, sweep_and_backoff, vip_collapse)
-from .prerequisites import (ambient_mesh, cluster_reachable, ensure_simulator, license_key,
-                            simulator, tools)
+from .failover import (
+    delete_pod_under_traffic,
+    deploy_failing_replica,
+    destination_rule,
+    ejected_again,
+    ejection,
+    no_ejection_by_default,
+    remove_failing_replica,
+)
+from .global_failover import (
+    any_mode,
+    failover_to_cluster2,
+    other_service_scopes,
+    outlier_detection_across_clusters,
+    prefer_network,
+    return_to_cluster1,
+    waypoint_on_global_service,
+    ztunnel_proof,
+)
+from .install import (
+    ambient_namespace,
+    find_address,
+    gateway,
+    gateway_address,
+    gateway_api_crds,
+    kgateway,
+    kgateway_crds,
+)
+from .locality import (
+    client_to_gateway,
+    every_waypoint_ranks_from_its_own_zone,
+    explorer,
+    gateway_to_backend,
+    gateway_to_waypoint,
+    lab_cleanup,
+    waypoint_to_backend,
+    zonal_app,
+    zones,
+)
+from .multicluster import (
+    app_in_both_clusters,
+    cleanup_clusters,
+    kgateway_in_cluster1,
+    peered_clusters,
+    route_to_global_service,
+)
+from .outlier_lab import (
+    consecutive_5xx,
+    default_max_ejection,
+    failing_replicas,
+    gateway_errors,
+    max_ejection_percent,
+    outlier_locality_failover,
+    panic_threshold,
+    remove_outlier_lab,
+    sweep_and_backoff,
+    vip_collapse,
+)
+from .prerequisites import ambient_mesh, cluster_reachable, ensure_simulator, license_key, simulator, tools
 from .routing import http_route, mtls_proof, sample_app, scale_app, traffic_reaches_every_replica
 from .run import Run, dump_params, load, open_run
 from .teardown import cleanup, leftovers
 from .two_clusters import unavailable as _two_clusters_unavailable
-from .via_waypoint import (gateway_sees_pods, gateway_sees_the_vip, use_waypoint, waypoint,
-                           waypoint_distribution, waypoint_in_path)
+from .via_waypoint import (
+    gateway_sees_pods,
+    gateway_sees_the_vip,
+    use_waypoint,
+    waypoint,
+    waypoint_distribution,
+    waypoint_in_path,
+)
 
 __all__ = [
     "Run", "open_run", "load", "dump_params", "prepare",

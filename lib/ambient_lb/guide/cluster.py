@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checks import check, from_wait
+from ..checks import from_wait
 from ..errors import NotFound
 from ..shell import quiet
 from .run import Run, Step
@@ -16,6 +16,7 @@ from .run import Run, Step
 
 def kubectl(run: Run, *args: str, input: str | None = None, check: bool = True,
             timeout: float | None = None, show_input: bool = False) -> Any:
+    """A kubectl call shown as one of the step's commands; returns the command's result."""
     return run.kube.kubectl(*args, input=input, check=check, timeout=timeout, show_input=show_input)
 
 
@@ -26,6 +27,7 @@ def quietly(run: Run, *args: str, check: bool = True, timeout: float | None = No
 
 
 def apply(run: Run, docs: list[dict[str, Any]], server_side: bool = False) -> Any:
+    """Applies manifests (client-side, or server-side when asked) as a shown command."""
     return run.kube.apply(docs, server_side=server_side)
 
 
@@ -38,6 +40,7 @@ def get_json(run: Run, kind: str, name: str, namespace: str | None = None) -> An
 
 
 def items(run: Run, kind: str, namespace: str | None = None, selector: str | None = None) -> list:
+    """The objects of a kind in a namespace, optionally filtered by a label selector."""
     return run.kube.items(kind, namespace, selector=selector)
 
 
@@ -53,6 +56,7 @@ def condition(obj: dict[str, Any] | None, kind: str, path: str = "") -> dict[str
 
 
 def seen(cond: dict[str, Any]) -> str:
+    """A condition as one line (``Ready=True reason=...: message``) for a check's detail."""
     if not cond:
         return "no such condition yet"
     return f"{cond.get('type')}={cond.get('status')} reason={cond.get('reason')}: " \
@@ -68,6 +72,7 @@ def wait_condition(run: Run, s: Step, name: str, kind: str, obj: str, namespace:
 
 
 def ready_pods(run: Run, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The pods matching the selector that are Ready and not being deleted."""
     pods = items(run, "pods", namespace, selector)
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")
             and condition(p, "Ready").get("status") == "True"]
@@ -88,4 +93,5 @@ def replicas_selector(run: Run) -> str:
 
 
 def identity(namespace: str, sa: str) -> str:
+    """The SPIFFE identity of a service account in the cluster.local trust domain."""
     return f"spiffe://cluster.local/ns/{namespace}/sa/{sa}"

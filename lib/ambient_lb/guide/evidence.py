@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import re
 import shlex
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .. import shell
 from ..checks import check
 from ..errors import RunbookError
-from .cluster import kubectl, quietly, ready_pods
+from .cluster import kubectl, quietly
 from .install import find_address
 from .run import Run, Step, seconds
 
@@ -74,6 +75,19 @@ def pods_seen(df: Any) -> dict[str, int]:
     """Requests per pod among successful answers."""
     ok = df[df["pod"].notna() & (df["pod"] != "")]
     return {str(k): int(v) for k, v in ok["pod"].value_counts().sort_index().items()}
+
+
+def endpoints_check(run: Run, service: str, namespace: str) -> Any:
+    """``Service <name> has ready endpoints``, counted in its EndpointSlices: the addresses kgateway and
+    ztunnel send to (a Service whose pods all fail readiness has endpoints, none ready)."""
+    slices = run.kube.items("endpointslices", namespace, selector=f"kubernetes.io/service-name={service}")
+    endpoints = [e for sl in slices for e in sl.get("endpoints") or []]
+    ready = [e for e in endpoints if (e.get("conditions") or {}).get("ready") is not False]
+    detail = (f"{len(ready)} ready of {len(endpoints)} endpoints" if ready else
+              f"no ready endpoints ({len(endpoints)} endpoints, none ready)")
+    return check(f"Service {service} has ready endpoints", bool(ready), detail,
+                 f"kubectl get endpointslices -n {namespace} -l kubernetes.io/service-name={service}; "
+                 f"kubectl get pods -n {namespace}: are the pods Running and Ready (kubectl describe pod)?")
 
 
 def distribution(run: Run, s: Step, df: Any, pods: list[str], policy: str, where: str) -> None:
@@ -160,6 +174,7 @@ def parse_outlier_stats(text: str, cluster: str) -> dict[str, float]:
 
 
 def stats_line(st: dict[str, float], delta: bool = False) -> str:
+    """The waypoint's outlier-detection counters on one line (with ``+`` signs for a delta)."""
     keys = ("ejections_active", "ejections_detected_consecutive_5xx",
             "ejections_enforced_consecutive_5xx", "ejections_overflow")
     if not st:

@@ -8,13 +8,10 @@ from typing import Any
 from .. import manifests, shell, ui
 from ..checks import CheckResult, check, from_wait, poll
 from ..errors import RunbookError
-from .cluster import (FAULTY_LABEL, app_selector, apply, get_json, items, kubectl, quietly, ready_pods,
-                      replicas_selector)
-from .evidence import (failures, pods_seen, send, stats_delta, stats_line, waypoint_admin,
-                       waypoint_stats)
+from .cluster import FAULTY_LABEL, app_selector, apply, get_json, items, kubectl, quietly, ready_pods, replicas_selector
+from .evidence import failures, pods_seen, send, stats_delta, stats_line, waypoint_admin, waypoint_stats
 from .install import find_address
 from .run import Run, Step, do_step, seconds
-
 
 
 def destination_rule(run: Run, max_ejection_percent: int | None = None) -> None:
@@ -242,9 +239,11 @@ def _access_lines(run: Run) -> Any:
     p = run.params
     df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
                                   "--tail=-1").stdout)
-    host = df["upstream_host"].astype(str) if not df.empty else df.get("upstream_host")
-    df["upstream_ip"] = [] if df.empty else \
-        host.str.replace("envoy://connect_originate/", "", regex=False).str.rsplit(":", n=1).str[0]
+    if df.empty:
+        df["upstream_ip"] = []
+    else:
+        host = df["upstream_host"].astype(str)
+        df["upstream_ip"] = host.str.replace("envoy://connect_originate/", "", regex=False).str.rsplit(":", n=1).str[0]
     return df.reset_index(drop=True)
 
 
@@ -318,7 +317,8 @@ def _rule_arrived(run: Run, pct: int | None, present: bool = False) -> tuple[boo
         if cluster.get("name") == name:
             od = cluster.get("outlier_detection")
             got = (od or {}).get("max_ejection_percent")
-            return (od is not None if present else got == pct), f"{name}: outlier_detection.max_ejection_percent = {got}"
+            ok = od is not None if present else got == pct
+            return ok, f"{name}: outlier_detection.max_ejection_percent = {got}"
     return False, f"no cluster {name} in the waypoint's config_dump yet"
 
 

@@ -10,7 +10,8 @@ the cluster-in-a-box does not model is said and skipped, with the reason.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import manifests, ui
 from ..checks import CheckResult, check, from_wait, poll, skipped
@@ -21,11 +22,11 @@ from .multicluster import MODE_ANNOTATION, SCOPE_LABEL, _name, global_host
 from .run import Run, Step, do_step, seconds
 from .two_clusters import TwoClusters, cluster_run, clusters
 
-
 # ---- 08.5-08.9 where the traffic goes -----------------------------------------------------------------
 
 
 def app_pods(crun: Run) -> list[dict[str, Any]]:
+    """The app's Ready pods in one cluster."""
     return ready_pods(crun, crun.params.namespaces.app, replicas_selector(crun))
 
 
@@ -203,7 +204,8 @@ def ztunnel_proof(run: Run) -> None:
         to_remote = out[out["dst.hbone_addr"].astype(str).str.rsplit(":", n=1).str[0].isin(remote)] \
             if "dst.hbone_addr" in out else out.iloc[0:0]
         via = sorted(set(to_remote["dst.addr"].astype(str))) if len(to_remote) else []
-        s.show(_table(to_remote, ["dst.addr", "dst.hbone_addr", "dst.service", "direction"], "cluster1's gateway ztunnel"))
+        s.show(_table(to_remote, ["dst.addr", "dst.hbone_addr", "dst.service", "direction"],
+                      "cluster1's gateway ztunnel"))
         n = p.multicluster.requests
         s.add(check("cluster1: the gateway's ztunnel sent the requests to cluster2's pods over HBONE",
                     len(to_remote) >= n, f"{len(to_remote)} outbound lines with a cluster2 pod as dst.hbone_addr",
@@ -265,14 +267,18 @@ def return_to_cluster1(run: Run) -> None:
         def change(sampler: Any) -> None:
             tc.local.kube.scale("deployment", p.app.name, p.app.replicas, namespace=ns)
             sampler.mark(f"scaled to {p.app.replicas}")
-            pods = []
-            s.add(from_wait(f"cluster1: {p.app.replicas} replicas Ready", lambda: pods.extend(
-                tc.local.kube.wait_for_ready_pods(ns, replicas_selector(tc.local), p.app.replicas,
-                                                  timeout=p.timeouts.pods_ready)) or pods,
+            pods: list[dict[str, Any]] = []
+
+            def ready() -> list[dict[str, Any]]:
+                pods.extend(tc.local.kube.wait_for_ready_pods(ns, replicas_selector(tc.local), p.app.replicas,
+                                                              timeout=p.timeouts.pods_ready))
+                return pods
+            s.add(from_wait(f"cluster1: {p.app.replicas} replicas Ready", ready,
                 detail=lambda x: f"{len(x)} pods Ready",
                 hint=f"kubectl --context {_name(tc.local)} describe pods -n {ns}"))
             t = sampler.mark("pods ready")
-            s.add(poll("cluster1 answers again", lambda: _answered_after(sampler.timeline(), _names(pods), t, "cluster1"),
+            s.add(poll("cluster1 answers again",
+                       lambda: _answered_after(sampler.timeline(), _names(pods), t, "cluster1"),
                        timeout=seconds(p.timeouts.pods_ready), interval=0.1))
         _sampled(run, s, tc.local, "return: cluster1 scaled back", change)
         measure(s, tc, "cluster1", "expected: 100 % in cluster1 again, no tolerance (R9.2, R5.2): the local "

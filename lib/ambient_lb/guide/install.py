@@ -6,9 +6,11 @@ import contextlib
 import os
 import socket
 import tempfile
-import yaml
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .. import manifests, shell
 from ..checks import check, poll
@@ -20,6 +22,7 @@ from .run import SIMULATOR_CONFIGMAP, Run, Step, do_step, seconds
 
 
 def gateway_api_crds(run: Run) -> None:
+    """Step 01.1: deploy the Kubernetes Gateway API CRDs and check they are established."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -43,18 +46,22 @@ def gateway_api_crds(run: Run) -> None:
     do_step(run, "01.1", "Deploy the Kubernetes Gateway API CRDs", act, verify)
 
 
-def values_file(run: Run) -> Path:
-    """The guide's ``enterprise-kgateway.yaml`` values file, in a private work dir of the run."""
-    work = Path(tempfile.gettempdir()) / f"ambient-lb-{os.getuid()}-{run.run_id}"
-    work.mkdir(mode=0o700, exist_ok=True)
-    path = work / "enterprise-kgateway.yaml"
-    integration = run.params.kgateway.istio_integration
-    path.write_text(yaml.safe_dump({"controller": {"extraEnv": {
-        "KGW_ENABLE_ISTIO_INTEGRATION": integration}}}, sort_keys=False))
-    return path
+@contextlib.contextmanager
+def values_file(run: Run) -> Iterator[Path]:
+    """The guide's ``enterprise-kgateway.yaml`` values file, for as long as helm needs it: mode 0600 in a
+    fresh private directory (0700, a name nobody can guess or plant first), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=f"ambient-lb-{run.run_id}-") as work:
+        path = Path(work) / "enterprise-kgateway.yaml"
+        integration = run.params.kgateway.istio_integration
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({"controller": {"extraEnv": {"KGW_ENABLE_ISTIO_INTEGRATION": integration}}}, fh,
+                           sort_keys=False)
+        yield path
 
 
 def kgateway_crds(run: Run) -> None:
+    """Step 01.2: deploy the Solo Enterprise for kgateway CRDs with helm and check the release is deployed."""
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
@@ -96,14 +103,15 @@ def release_deployed(run: Run, release: str) -> Any:
 
 
 def kgateway(run: Run) -> None:
+    """Step 01.3: install Solo Enterprise for kgateway with helm and check the control plane runs."""
     k = run.params.kgateway
 
     def act(run: Run, s: Step) -> None:
-        path = values_file(run)
-        shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
-                                         f"{path.read_text().rstrip()}\nEOF"))
-        helm_install(run, k.release, k.chart, values_files=(path.name,), license=license_secret(run),
-                     cwd=path.parent)
+        with values_file(run) as path:
+            shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n"
+                                             f"{path.read_text().rstrip()}\nEOF"))
+            helm_install(run, k.release, k.chart, values_files=(path.name,), license=license_secret(run),
+                         cwd=path.parent)
 
     def verify(run: Run, s: Step) -> None:
         ns = run.params.namespaces.kgateway
@@ -132,6 +140,7 @@ def helm_install(run: Run, release: str, chart: str, *, values_files: tuple[str,
 
 
 def ambient_namespace(run: Run) -> None:
+    """Step 01.4: label the kgateway namespace into the ambient mesh and check it is."""
     ns = run.params.namespaces.kgateway
 
     def act(run: Run, s: Step) -> None:
@@ -147,6 +156,7 @@ def ambient_namespace(run: Run) -> None:
 
 
 def gateway(run: Run) -> None:
+    """Step 01.5: create the ingress Gateway and check it is programmed."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:

@@ -20,12 +20,12 @@ import json
 import math
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .. import manifests, shell, ui
 from ..checks import CheckResult, StepResult, check, poll
-from ..errors import RunbookError
 from .cluster import apply, get_json, items, kubectl, quietly, ready_pods
 from .evidence import curl_output, grep_literal, shown_grep
 from .install import find_address
@@ -116,7 +116,7 @@ def predict(leg: str, mode: str, ref: Place, pods: Sequence[Place]) -> dict[str,
         return shares  # nothing healthy: 503 no healthy upstream (R7.3)
     panic = [total < 100 and h < 50 for h in health]  # R4.7: no DestinationRule, threshold 50
     remaining = 100.0
-    for lv, h, in_panic in zip(ordered, health, panic):
+    for lv, h, in_panic in zip(ordered, health, panic, strict=True):
         load = min(remaining, h * 100 / total)
         remaining -= load
         hosts = lv if in_panic else [p for p in lv if p.ready]
@@ -148,9 +148,11 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        """True when the case had answers, none failed, and every zone's count is within its allowed range."""
         return self.n > 0 and self.failed == 0 and all(r["ok"] for r in self.rows)
 
     def lines(self) -> list[str]:
+        """The verdict as text: a PASS/FAIL head line, one line per zone with its expected range, and why."""
         t = "~" if self.varies else ""
         head = f"[{'PASS' if self.ok else 'FAIL'}] {self.label}: {t}{self.n} answers" + \
             (f", {self.failed} failed" if self.failed else "")
@@ -207,6 +209,7 @@ def verdict(label: str, df: Any, places: dict[str, Place], shares: dict[str, flo
 
 
 def tolerance_text(exact: bool) -> str:
+    """How the allowed range per zone is computed: exact floor/ceil for round robin, else a binomial interval."""
     return ("round robin (R4.1): floor/ceil of each pod's share, no tolerance" if exact else
             f"random pick per request (R4.3, R4.5): Binomial(n, share) per zone, {CONFIDENCE:.1%} interval "
             "(stats.binomial_interval, Bonferroni over the zones)")
@@ -221,6 +224,7 @@ def slug(zone: str) -> str:
 
 
 def deployment_name(zone: str, ready: bool = True) -> str:
+    """The name of a zone's lab Deployment (``-unready`` for the one whose pods never become Ready)."""
     return f"{APP}-{slug(zone)}" + ("" if ready else "-unready")
 
 
@@ -232,13 +236,15 @@ def _deployment(run: Run, zone: str, replicas: int, ready: bool) -> dict[str, An
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
                      "template": {"metadata": {"labels": dict(labels)},
                                   "spec": {"nodeSelector": {ZONE_LABEL: zone},
-                                           "containers": [{"name": "httpbin", "image": run.params.app.image,
-                                                           "ports": [{"name": "http", "containerPort": APP_PORT}],
-                                                           "readinessProbe": {"httpGet": {"path": probe, "port": APP_PORT},
-                                                                              "periodSeconds": 10}}]}}}}
+                                           "containers": [{
+                                               "name": "httpbin", "image": run.params.app.image,
+                                               "ports": [{"name": "http", "containerPort": APP_PORT}],
+                                               "readinessProbe": {"httpGet": {"path": probe, "port": APP_PORT},
+                                                                  "periodSeconds": 10}}]}}}}
 
 
 def lab_docs(run: Run, zones: Sequence[str]) -> list[dict[str, Any]]:
+    """The lab's manifests: its ambient namespace, the app's Service, and the ready Deployment of each zone."""
     p = run.params
     docs = [{"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": LAB_NS, "labels": {"istio.io/dataplane-mode": "ambient"}}},
@@ -256,6 +262,7 @@ def lab_docs(run: Run, zones: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def waypoint_doc(run: Run) -> dict[str, Any]:
+    """The lab's waypoint Gateway."""
     return manifests.label({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
         "metadata": {"name": WAYPOINT, "namespace": LAB_NS},
@@ -269,11 +276,14 @@ def waypoint_doc(run: Run) -> dict[str, Any]:
 
 @dataclass
 class Lab:
+    """Where the lab runs: each node's locality, the zones, and the ingress gateway's pods."""
+
     nodes: dict[str, Place]  # node -> its locality (pod = "")
     zones: list[str]
     gateways: list[Place]  # the ingress gateway's pods
 
     def place(self, pod: dict[str, Any]) -> Place:
+        """A pod's place: its node's locality, its name, and whether it is Ready and not being deleted."""
         node = (pod.get("spec") or {}).get("nodeName") or ""
         at = self.nodes.get(node, Place("", node, "", ""))
         ready = any(c.get("type") == "Ready" and c.get("status") == "True"
@@ -311,6 +321,7 @@ def lab_pods(run: Run) -> dict[str, Place]:
 
 
 def waypoint_pods(run: Run) -> dict[str, Place]:
+    """The lab waypoint's Ready pods, by name, with their places."""
     lb = _lab(run)
     return {x["metadata"]["name"]: lb.place(x)
             for x in ready_pods(run, LAB_NS, f"gateway.networking.k8s.io/gateway-name={WAYPOINT}")}
@@ -325,6 +336,7 @@ def _ips(run: Run) -> dict[str, str]:
 
 
 def curl_line(count: int, status_only: bool = False) -> str:
+    """The curl command (a loop when count > 1) a person runs to send requests through the gateway."""
     opts = "-s -o /dev/null -w '%{http_code}\\n' " if status_only else "-s "
     one = f'curl {opts}-H "Host: {HOST}" http://$KGATEWAY_IP:{{port}}/hostname'
     return one if count == 1 else f"for i in $(seq 1 {count}); do {one}; done"
@@ -431,7 +443,8 @@ def zones(run: Run) -> None:
             return
         kubectl(run, "get", "pods", "-n", p.namespaces.kgateway, "-l", _gateway_selector(run), "-o", "wide")
         where = ", ".join(f"{g.pod} on {g.node} ({g.zone})" for g in lb.gateways)
-        s.add(check("the gateway's pod runs on a node with a zone", bool(lb.gateways) and all(g.zone for g in lb.gateways),
+        s.add(check("the gateway's pod runs on a node with a zone",
+                    bool(lb.gateways) and all(g.zone for g in lb.gateways),
                     where or "no ready gateway pod", f"kubectl get pods -n {p.namespaces.kgateway} -o wide"))
         s.note("Locality is the node's: Istio reads topology.kubernetes.io/region and /zone (and "
                "topology.istio.io/subzone) from the node each pod runs on. Without them every endpoint has the "
@@ -469,7 +482,7 @@ def zonal_app(run: Run) -> None:
 def _accepted(run: Run) -> tuple[bool, str]:
     r = get_json(run, "httproute", APP, LAB_NS) or {}
     conds = (((r.get("status") or {}).get("parents") or [{}])[0]).get("conditions") or []
-    c = next((c for c in conds if c.get("type") == "Accepted"), {})
+    c: dict[str, Any] = next((c for c in conds if c.get("type") == "Accepted"), {})
     return c.get("status") == "True", f"Accepted={c.get('status', 'not yet')} {c.get('reason', '')}".strip()
 
 
@@ -628,9 +641,10 @@ def gateway_to_waypoint(run: Run) -> None:
         per_pod = {w: after[w] - before.get(w, 0) for w in wps}
         shares = predict("ztunnel", mode, ref, list(wps.values()))
         v = verdict(f"waypoint Service {mode} (its {source})", _rows_for(per_pod), wps, shares,
-                    exact=all(x in (0.0, 1.0) for x in spread(shares, wps).values()), why=f"the gateway's ztunnel ranks waypoint pods from the gateway's node ({ref.zone}, "
-                                    "R1.5) and keeps only the best tier: all of it while that tier has a healthy "
-                                    "pod, nothing spills (R5.2)")
+                    exact=all(x in (0.0, 1.0) for x in spread(shares, wps).values()),
+                    why=f"the gateway's ztunnel ranks waypoint pods from the gateway's node ({ref.zone}, "
+                        "R1.5) and keeps only the best tier: all of it while that tier has a healthy "
+                        "pod, nothing spills (R5.2)")
         s.show(repr(v))
         s.add(check(f"every request crossed the waypoint in the gateway's zone ({ref.zone})", v.ok, _summary(v),
                     f"kubectl get svc {WAYPOINT} -n {LAB_NS} -o yaml; is it annotated PreferClose?"))
@@ -738,8 +752,8 @@ def _waypoint_why(mode: str, wp: Place, pods: dict[str, Place], exact: bool) -> 
     ready = sum(p.ready for p in zone)
     h = min(100, math.floor(140 * ready / len(zone))) if zone else 0
     return (f"{mode} ranked from the waypoint's node in {wp.zone} (R1.5, R5.3): P0 = its zone, {ready} of "
-            f"{len(zone)} ready, health {h} (R4.6): " + ("all of it stays there" if exact else
-                                                          f"{h} % stays, the rest spills to P1; " + tolerance_text(False)))
+            f"{len(zone)} ready, health {h} (R4.6): "
+            + ("all of it stays there" if exact else f"{h} % stays, the rest spills to P1; " + tolerance_text(False)))
 
 
 # ---- the explorer ---------------------------------------------------------------------------------
@@ -757,9 +771,10 @@ class Case:
     requests: int = 40
 
     def describe(self, zones: Sequence[str]) -> str:
+        """The case on one line: mode, where it is set, waypoint or not, and the pods per zone."""
         r = self.ready or (PER_ZONE,) * len(zones)
         u = self.unready or (0,) * len(zones)
-        pods = ", ".join(f"{z}: {a} ready" + (f" + {b} not" if b else "") for z, a, b in zip(zones, r, u))
+        pods = ", ".join(f"{z}: {a} ready" + (f" + {b} not" if b else "") for z, a, b in zip(zones, r, u, strict=False))
         return f"{self.mode} ({self.where}), {'waypoint' if self.waypoint else 'no waypoint'}; {pods}"
 
 
@@ -773,10 +788,11 @@ def explorer_cases(lb: Lab, wp_zone: str) -> list[Case]:
 
 
 def apply_case(run: Run, case: Case) -> None:
+    """Sets up a case: the ready and unready pods per zone, then the Service's traffic distribution and labels."""
     lb = _lab(run)
     ready = case.ready or (PER_ZONE,) * len(lb.zones)
     unready = case.unready or (0,) * len(lb.zones)
-    for z, r, u in zip(lb.zones, ready, unready):
+    for z, r, u in zip(lb.zones, ready, unready, strict=False):
         set_zone_pods(run, z, r, u)
     value = {"spec.trafficDistribution": (case.mode if case.mode != "Any" else None, None, None),
              "Service annotation": (None, case.mode, None),
@@ -803,7 +819,7 @@ def explore(run: Run, case: Case, s: Step) -> Verdict:
         chooser = predict("ztunnel", waypoint_mode(run), ref, list(wps.values()))  # R5.2, R5.7
         for name in [w for w, x in chooser.items() if x > 0]:
             s.add(wait_for_config(run, s, "waypoint", mode, wps[name], pods, waypoint=name))
-        wp = wps[max(chooser, key=chooser.get)]
+        wp = wps[max(chooser, key=lambda w: chooser[w])]
         shares: dict[str, float] = {p: 0.0 for p in pods}
         for w, weight in chooser.items():
             for pod, x in predict("waypoint", mode, wps[w], list(pods.values())).items():
@@ -814,7 +830,8 @@ def explore(run: Run, case: Case, s: Step) -> Verdict:
         s.add(wait_for_config(run, s, "gateway", mode, ref, pods))
         shares = predict("gateway", mode, ref, list(pods.values()))
         exact = True
-        why = f"the gateway's Envoy ranks from {ref.zone} and sees only ready pods (R1.1, R5.10): {tolerance_text(True)}"
+        why = (f"the gateway's Envoy ranks from {ref.zone} and sees only ready pods (R1.1, R5.10): "
+               f"{tolerance_text(True)}")
     df = send(run, case.requests, show=False)
     return verdict(case.describe(lb.zones), df, pods, shares, exact=exact, why=why)
 
@@ -905,7 +922,7 @@ def _upstreams(run: Run, pods: Sequence[str]) -> dict[str, list[str]]:
     """Each waypoint pod's access-log lines for the lab's host: the upstream pod IP of each (R7.6)."""
     from .. import logs  # pandas: loaded on use, not at notebook start
 
-    out = {}
+    out: dict[str, list[str]] = {}
     for pod in pods:
         df = logs.parse_envoy(quietly(run, "logs", "-n", LAB_NS, pod, "--tail=-1", check=False).stdout)
         if df.empty:
@@ -998,14 +1015,15 @@ def lab_cleanup(run: Run) -> None:
 
 def plot_cases(title: str, verdicts: Sequence[Verdict]) -> Any:
     """One panel per case: requests per zone (bars; red outside the band), the allowed range (grey)."""
-    from ..plots import COLORS, PngFigure  # matplotlib, pandas: loaded on use, not at notebook start
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ..plots import COLORS, PngFigure  # matplotlib, pandas: loaded on use, not at notebook start
 
     k = max(1, len(verdicts))
     fig = PngFigure(figsize=(min(12.0, 2.6 * k + 1.2), 3.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, k, squeeze=False)[0]
-    for ax, v in zip(axes, verdicts):
+    for ax, v in zip(axes, verdicts, strict=False):
         zones = [r["zone"] for r in v.rows]
         measured = [r["measured"] for r in v.rows]
         for i, r in enumerate(v.rows):

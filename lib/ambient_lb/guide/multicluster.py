@@ -4,15 +4,16 @@ The app runs in both clusters and is exported as a global service (``solo.io/ser
 R9.1); cluster1's gateway routes to ``in-ambient.httpbin.mesh.internal``; the gateway's ztunnel keeps
 every request in cluster1 while a pod there is healthy (Solo's default PreferNetwork, R9.2, R5.8) and
 sends them all to cluster2 through its east-west gateway when none is; both clusters' ztunnel logs
-prove the path; then the traffic comes home (``global_failover.py``). Every command names its cluster (``kubectl --context``;
-``two_clusters.py``), and the guide's own steps (install, sample app, Gateway) run on either cluster
-through a Run bound to it. What the cluster-in-a-box does not model is said and skipped, with the reason.
+prove the path; then the traffic comes home (``global_failover.py``). Every command names its cluster
+(``kubectl --context``; ``two_clusters.py``), and the guide's own steps (install, sample app, Gateway) run on
+either cluster through a Run bound to it. What the cluster-in-a-box does not model is said and skipped, with the reason.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import manifests, shell
 from ..checks import CheckResult, check, from_wait, poll
@@ -59,7 +60,7 @@ def peered_clusters(run: Run) -> None:
             shell.record(shell.CommandResult(["export"], 0, "", "", f"export KUBECONFIG={tc.kubeconfig_shown}"))
         shell.run(["kubectl", "config", "get-contexts"], timeout=30, env=tc.local.kube.env)
         networks = {}
-        for label, crun in zip(("cluster1", "cluster2"), tc.both):
+        for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             s.add(*_mesh_checks(crun, label))
             res = crun.kube.kubectl("get", "namespace", crun.params.namespaces.istio, "-L", NETWORK_LABEL,
                                     check=False)
@@ -138,11 +139,12 @@ def _install_charts(crun: Run) -> list[CheckResult]:
                                             k.install_enterprise_listener_set_crd)) if value is False}
     h.upgrade_install(k.crds_release, k.crds_chart, version=k.version, namespace=ns, create_namespace=True,
                       set_values=off or None)
-    path = values_file(crun)
-    shell.record(shell.CommandResult(["cat"], 0, "", "", f"cat <<EOF > {path.name}\n{path.read_text().rstrip()}\nEOF"))
-    h.upgrade_install(k.release, k.chart, version=k.version, namespace=ns, create_namespace=True,
-                      values_files=[path.name], secret_values={"licensing.licenseKey": license_secret(crun)},
-                      cwd=path.parent)
+    with values_file(crun) as path:
+        shell.record(shell.CommandResult(["cat"], 0, "", "",
+                                         f"cat <<EOF > {path.name}\n{path.read_text().rstrip()}\nEOF"))
+        h.upgrade_install(k.release, k.chart, version=k.version, namespace=ns, create_namespace=True,
+                          values_files=[path.name], secret_values={"licensing.licenseKey": license_secret(crun)},
+                          cwd=path.parent)
     out = []
     for release in (k.crds_release, k.release):
         st = h.status(release, namespace=ns)
@@ -162,14 +164,16 @@ def app_in_both_clusters(run: Run) -> None:
     def act(run: Run, s: Step) -> None:
         tc = clusters(run)
         p = run.params
-        for label, crun in zip(("cluster1", "cluster2"), tc.both):
+        for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             _guide_steps(s, crun, label, sample_app)
         for crun in tc.both:  # guide step 2's scale, in both clusters at once, then the waits
             crun.kube.scale("deployment", p.app.name, crun.params.app.replicas, namespace=p.namespaces.app)
-        for label, crun in zip(("cluster1", "cluster2"), tc.both):
+        for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             want = crun.params.app.replicas
-            s.add(from_wait(f"{label}: {want} replicas Ready", lambda crun=crun, want=want: crun.kube.wait_for_ready_pods(
-                p.namespaces.app, replicas_selector(crun), want, timeout=p.timeouts.pods_ready),
+            def ready(crun: Run = crun, want: int = want) -> list[dict[str, Any]]:
+                return crun.kube.wait_for_ready_pods(p.namespaces.app, replicas_selector(crun), want,
+                                                     timeout=p.timeouts.pods_ready)
+            s.add(from_wait(f"{label}: {want} replicas Ready", ready,
                 detail=lambda pods: f"{len(pods)} pods Ready",
                 hint=f"kubectl --context {_name(crun)} describe pods -n {p.namespaces.app}"))
         for crun in tc.both:
@@ -195,7 +199,9 @@ def route_to_global_service(run: Run) -> None:
             {"group": "networking.istio.io", "kind": "Hostname", "name": global_host(run), "port": p.app.port}]
         local.kube.apply(route)
         for cond in ("Accepted", "ResolvedRefs"):
-            s.add(poll(f"HTTPRoute {p.route.name} {cond}", lambda c=cond: _route_condition(local, c),
+            def route_condition(c: str = cond) -> tuple[bool, str]:
+                return _route_condition(local, c)
+            s.add(poll(f"HTTPRoute {p.route.name} {cond}", route_condition,
                        timeout=seconds(p.timeouts.gateway_ready), interval=0.2,
                        hint=f"kubectl --context {_name(local)} describe httproute {p.route.name} -n "
                             f"{p.namespaces.app}: BackendNotFound means no cluster exports {global_host(run)}"))
@@ -229,7 +235,7 @@ def export_gateway_address(crun: Run) -> str:
     return address
 
 
-# ---- 08.13 clean up (08.5-08.12: global_failover.py) ---------------------------------------------------------------------------------
+# ---- 08.13 clean up (08.5-08.12: global_failover.py) ---------------------------------------------------------
 
 
 def cleanup_clusters(run: Run) -> None:
@@ -242,11 +248,12 @@ def cleanup_clusters(run: Run) -> None:
         tc.local.kube.delete("gateway", [p.gateway.name], namespace=p.namespaces.kgateway, ignore_not_found=True)
         for crun in tc.both:  # both at once, then watch both go
             crun.kube.delete_namespace(p.namespaces.app, wait=False, ignore_not_found=True)
-        for label, crun in zip(("cluster1", "cluster2"), tc.both):
-            s.add(from_wait(f"{label}: namespace {p.namespaces.app} deleted", lambda crun=crun: crun.kube.wait_for_deletion(
-                "namespace", p.namespaces.app, timeout=p.timeouts.deletion), detail="gone",
+        for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
+            def deleted(crun: Run = crun) -> None:
+                crun.kube.wait_for_deletion("namespace", p.namespaces.app, timeout=p.timeouts.deletion)
+            s.add(from_wait(f"{label}: namespace {p.namespaces.app} deleted", deleted, detail="gone",
                 hint=f"kubectl --context {_name(crun)} get namespace {p.namespaces.app} -o yaml"))
-        for label, crun in zip(("cluster1", "cluster2"), tc.both):
+        for label, crun in zip(("cluster1", "cluster2"), tc.both, strict=True):
             left = _leftovers(crun)
             s.add(check(f"{label}: nothing notebook 08 created is left", not left,
                         "none" if not left else ", ".join(left[:10]),

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .. import manifests, shell
+from .. import manifests
 from ..errors import RunbookError
 from .cluster import FAULTY_LABEL, apply, get_json, items, quietly
 from .evidence import grep_literal, parse_outlier_stats, shown_grep, waypoint_admin
@@ -37,6 +37,7 @@ class Failing:
     what: str = ""
 
     def name(self, run: Run) -> str:
+        """The failing replica's Deployment name (the app's name and this replica's key)."""
         return f"{run.params.app.name}-{self.key}"
 
 
@@ -49,10 +50,12 @@ REPLICAS = (
 
 
 def lab_selector(run: Run) -> str:
+    """The label selector of every object the outlier lab creates."""
     return f"{LAB_LABEL}={LAB}"
 
 
 def replica_selector(run: Run, f: Failing) -> str:
+    """The label selector of one failing replica's pods."""
     return f"{REPLICA_LABEL}={f.name(run)}"
 
 
@@ -116,6 +119,7 @@ def lab_rule(run: Run, outlier: dict[str, Any] | None, *, locality: bool = False
 
 
 def apply_rule(run: Run, outlier: dict[str, Any] | None, *, locality: bool = False) -> None:
+    """Applies the lab's DestinationRule with this outlierDetection (None: without one)."""
     apply(run, lab_rule(run, outlier, locality=locality))
 
 
@@ -150,6 +154,7 @@ def duration_seconds(text: Any) -> float:
 
 
 def cluster_name(run: Run) -> str:
+    """The waypoint's Envoy cluster name for the app's Service (``inbound-vip|PORT|http|HOST``)."""
     p = run.params
     return f"inbound-vip|{p.app.port}|http|{p.app.name}.{p.namespaces.app}.svc.cluster.local"
 
@@ -221,6 +226,7 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 
 
 def stats_text(d: dict[str, float]) -> str:
+    """The outlier-detection counters on one line with short names (``active=1, overflow=0, ...``)."""
     if not d:
         return "no outlier_detection stats (is the waypoint's stats matcher set? step 03.1)"
     short = {"ejections_active": "active", "ejections_overflow": "overflow"}

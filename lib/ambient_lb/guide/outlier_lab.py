@@ -25,10 +25,28 @@ from ..errors import RunbookError
 from .cluster import apply, get_json, kubectl, quietly
 from .evidence import gateway_backend_hosts, gateway_cluster_name, send
 from .install import find_address
-from .outlier_evidence import (DR_NAME, REPLICA_LABEL, REPLICAS, ZONE, Failing, app_pods, apply_rule,
-                               delta, ejected_hosts, faulty_others, lab_selector, other_rules,
-                               outlier_stats, replica_docs, rule_arrived, stats_text,
-                               waypoint_cluster, waypoint_hosts, waypoint_log, waypoint_zone)
+from .outlier_evidence import (
+    DR_NAME,
+    REPLICA_LABEL,
+    REPLICAS,
+    ZONE,
+    Failing,
+    app_pods,
+    apply_rule,
+    delta,
+    ejected_hosts,
+    faulty_others,
+    lab_selector,
+    other_rules,
+    outlier_stats,
+    replica_docs,
+    rule_arrived,
+    stats_text,
+    waypoint_cluster,
+    waypoint_hosts,
+    waypoint_log,
+    waypoint_zone,
+)
 from .run import Run, Step, do_step, seconds
 from .via_waypoint import _endpoint_hosts
 
@@ -330,11 +348,13 @@ def max_ejection_percent(run: Run) -> None:
                     d.get("ejections_enforced_consecutive_5xx", 0) == allowed and len(out) == allowed,
                     f"enforced +{int(d.get('ejections_enforced_consecutive_5xx', 0))}; /clusters: "
                     f"{', '.join(out) or 'none'} failed_outlier_check"))
-        s.add(check("the others were detected and overflowed", d.get("ejections_overflow", 0) >= len(REPLICAS) - allowed,
+        s.add(check("the others were detected and overflowed",
+                    d.get("ejections_overflow", 0) >= len(REPLICAS) - allowed,
                     f"overflow +{int(d.get('ejections_overflow', 0))}"))
         ips = _by_replica(run)
         served = [f.name(run) for f in REPLICAS if (lines["upstream_ip"] == ips[f.name(run)]).sum() > N]
-        s.add(check(f"{len(REPLICAS) - allowed} failing replicas stay in rotation", len(served) == len(REPLICAS) - allowed,
+        s.add(check(f"{len(REPLICAS) - allowed} failing replicas stay in rotation",
+                    len(served) == len(REPLICAS) - allowed,
                     f"still getting traffic: {', '.join(served) or 'none'}"))
         s.note(f"maxEjectionPercent: {pct} lets {allowed} of {hosts} hosts be out at once: the first failing "
                f"replica to reach {N} errors is ejected, the others are detected again and again and stay "
@@ -552,10 +572,11 @@ def outlier_locality_failover(run: Run) -> None:
         zones = sorted({x["zone"] for x in pods.values()})
         if not wz or len(zones) < 2:
             s.add(skipped("locality failover at the waypoint",
-                          f"the app's pods run in {len(zones)} zone(s) ({', '.join(z or 'no zone label' for z in zones)}): "
+                          f"the app's pods run in {len(zones)} zone(s) "
+                          f"({', '.join(z or 'no zone label' for z in zones)}): "
                           "with every endpoint in the waypoint's locality there is nothing to fail over to "
-                          "(R5.9). On the simulator: params sim.topology: three-zones (the default), or ambient-lb sim up "
-                          "--topology three-zones"))
+                          "(R5.9). On the simulator: params sim.topology: three-zones (the default), "
+                          "or ambient-lb sim up --topology three-zones"))
             return
         before = waypoint_hosts(run, show=False)
         s.add(check("with localityLbSetting.enabled: false every host is priority 0",
@@ -597,8 +618,9 @@ def outlier_locality_failover(run: Run) -> None:
                     lo <= inside <= hi and bool(rest["upstream_ip"].eq(ip).sum() == 0),
                     f"{inside} of {n} in {wz} (allowed {lo}..{hi} at 99.9 %); without locality it would be "
                     f"{flat:.0f} %"))
-        counts = rest["upstream_ip"].map(lambda x: f"{pods.get(x, {}).get('zone', '?')} "
-                                                   f"({pods.get(x, {}).get('name', x).rsplit('-', 1)[-1]})")
+        def zone_and_pod(x: str) -> str:
+            return f"{pods.get(x, {}).get('zone', '?')} ({pods.get(x, {}).get('name', x).rsplit('-', 1)[-1]})"
+        counts = rest["upstream_ip"].map(zone_and_pod)
         s.figure(plots.plot_requests_per_pod(counts.value_counts().sort_index(), title=(
             f"after the ejection: {inside} of {n} in {wz}, {share} % expected (R4.6)")))
         s.note(f"The mesh's localityLbSetting is on by default, but fails over only for a rule with "

@@ -8,10 +8,10 @@ from typing import Any
 
 from .. import shell
 from ..checks import check, from_wait, skipped
-from ..shell import Secret, display_line, display_path, run as sh
+from ..shell import Secret, display_line, display_path
+from ..shell import run as sh
 from .cluster import get_json, items, kubectl, quietly
 from .run import SIM_KUBECONFIG, Run, Step, do_step
-
 
 DEMO_LICENSE = "ambient-lb-sim-demo-license"  # accepted by the simulator's kgateway only
 

@@ -6,12 +6,25 @@ from typing import Any
 
 from .. import manifests
 from ..checks import check, from_wait, poll
-from .cluster import app_selector, apply, replicas_selector, condition, get_json, identity, items, kubectl, quietly, ready_pods, seen
-from .evidence import distribution, send
+from .cluster import (
+    app_selector,
+    apply,
+    condition,
+    get_json,
+    identity,
+    items,
+    kubectl,
+    quietly,
+    ready_pods,
+    replicas_selector,
+    seen,
+)
+from .evidence import distribution, endpoints_check, send
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 
 
 def sample_app(run: Run) -> None:
+    """Step 02.1: deploy the in-ambient sample app and check its namespace is in the mesh and its Service's ports."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -40,6 +53,7 @@ def sample_app(run: Run) -> None:
 
 
 def scale_app(run: Run) -> None:
+    """Step 02.2: scale in-ambient to the replicas the params ask for and wait until that many are Ready."""
     p = run.params
     want = p.app.replicas
 
@@ -57,6 +71,7 @@ def scale_app(run: Run) -> None:
 
 
 def http_route(run: Run) -> None:
+    """Step 02.3: route the app's hostname to in-ambient with an HTTPRoute and check the Gateway accepts it."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -75,10 +90,12 @@ def http_route(run: Run) -> None:
 
 
 def traffic_reaches_every_replica(run: Run) -> None:
+    """Step 02.4: send requests through the gateway and check every replica answers some of them."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
         count = int(run.state.get("requests", p.traffic.requests))
+        s.add(endpoints_check(run, p.app.name, p.namespaces.app))
         pods = sorted(x["metadata"]["name"] for x in ready_pods(run, p.namespaces.app,
                                                                 replicas_selector(run)))
         df = send(run, count)

@@ -7,10 +7,12 @@ Every step module builds on it: ``_step`` runs a step's action and checks inside
 from __future__ import annotations
 
 import os
-import yaml
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import yaml
 
 from .. import manifests, ui
 from ..checks import CheckResult, StepResult, interrupted
@@ -18,7 +20,6 @@ from ..errors import ClusterError, NotFound, ParameterError, RunbookError
 from ..kube import Kube
 from ..shell import CommandLog, display_path
 from ..simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG  # where `ambient-lb sim up` writes it
-
 
 SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
 
@@ -51,16 +52,19 @@ class Run:
 
     @property
     def sim(self) -> bool:
+        """True when the target is the built-in simulator."""
         return self.params.target == "sim"
 
     @property
     def kubeconfig(self) -> Path | None:
+        """The kubeconfig the run uses: the params' own, else the simulator's default on sim, else kubectl's (None)."""
         if self.params.kubeconfig is not None:
             return self.params.kubeconfig
         return SIM_KUBECONFIG.expanduser() if self.sim else None
 
     @property
     def kube(self) -> Any:
+        """The run's Kube, made on first use."""
         if self._kube is None:
             self._kube = _make_kube(Kube, self)
         return self._kube
@@ -146,12 +150,15 @@ class Step:
         self.result = StepResult(step=number, title=title)
 
     def show(self, text: str) -> None:
+        """Adds text to the step's output."""
         self.result.output += text.rstrip("\n") + "\n"
 
     def note(self, text: str) -> None:
+        """Adds a note (an explanation shown below the step's result)."""
         self.result.notes.append(text)
 
     def add(self, *checks: CheckResult) -> None:
+        """Adds checks to the step's result."""
         self.result.checks.extend(checks)
 
     def figure(self, fig: Any) -> None:
@@ -162,8 +169,11 @@ class Step:
         """A command or wait inside the step raised: a failed check with its message and hint."""
         hint = getattr(exc, "hint", None) or "read the command output above; fix it and re-run"
         message = str(getattr(exc, "message", "") or exc).splitlines()
-        self.add(CheckResult(name, False, message[0] if message else type(exc).__name__, hint,
-                             "\n".join(message[1:])[:1000]))
+        detail = message[0] if message else type(exc).__name__
+        cause = [ln.strip() for ln in (getattr(exc, "stderr_tail", None) or "").splitlines() if ln.strip()]
+        if cause and cause[-1] not in detail:  # what the command said last is its reason (kubectl's error line)
+            detail = f"{detail}: {cause[-1][:300]}"
+        self.add(CheckResult(name, False, detail, hint, "\n".join(message[1:])[:1000]))
 
 
 Action = Callable[[Run, Step], None]
@@ -200,6 +210,7 @@ def _printed(r: Any) -> str:
 
 def do_step(run: Run, number: str, title: str, action: Action | None, verify: Action | None,
           knobs: dict[str, tuple[int, int, int]] | None = None) -> None:
+    """Runs a guide step (its action, then its verification) and shows the result; with knobs, as a widget."""
     parts = [p for p in (action, verify) if p is not None]
     if run.state.get("_preparing"):  # inside prepare(): run, record, no display
         run.results.append(_execute(run, number, title, parts))
@@ -220,4 +231,5 @@ def do_step(run: Run, number: str, title: str, action: Action | None, verify: Ac
 
 
 def seconds(duration: Any) -> float:
+    """A Duration (or a number) as seconds."""
     return float(getattr(duration, "seconds", duration))

@@ -6,12 +6,12 @@ from ..checks import check
 from .cluster import items
 from .run import RUN_LABEL, Run, Step, do_step, seconds
 
-
 CREATED_KINDS = ("destinationrules", "httproutes", "gateways", "deployments", "services",
                  "serviceaccounts", "configmaps", "pods", "namespaces")
 
 
 def cleanup(run: Run) -> None:
+    """Step 05.1: delete what the runbook created and check nothing of it is left."""
     p = run.params
     ns = p.namespaces
 

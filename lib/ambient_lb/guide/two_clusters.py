@@ -10,8 +10,8 @@ cluster through a :class:`~ambient_lb.guide.run.Run` bound to it (:func:`cluster
 On ``sim`` the main simulator is one cluster; notebook 08 starts (or reuses) a second one with
 ``ambient-lb sim up --topology two-clusters``, beside the main one (its own kubeconfig
 ``~/.ambient-lb/sim-two-clusters/kubeconfig``, state directory and port; ``--kubeconfig`` too when the
-main simulator is not the default one, e.g. a workshop attendee's), and stops it at the end if it started it. On a cluster the two
-contexts and their kubeconfig come from the params (``multicluster.*``).
+main simulator is not the default one, e.g. a workshop attendee's), and stops it at the end if it started
+it. On a cluster the two contexts and their kubeconfig come from the params (``multicluster.*``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 from ..errors import ParameterError
 from ..helm import Helm
 from ..kube import ContextMismatch, Kube, context_server, read_kubeconfig
-from ..shell import display_line, display_path, run as sh
+from ..shell import display_line, display_path
+from ..shell import run as sh
 from ..simulator import topology_kubeconfig
 from .run import SIM_KUBECONFIG, Run
 
@@ -36,9 +37,11 @@ class ContextKube(Kube):
     """``kubectl --context <ctx> ...``: a Kube that names its context on every command it shows."""
 
     def argv(self, *args: str) -> list[str]:
+        """The kubectl command line with ``--context`` first."""
         return ["kubectl", "--context", self.context, *args]
 
     def kubectl(self, *args: str, shown_as: str | None = None, **kw: Any) -> Any:
+        """Runs kubectl in this context; a command shown as a pipe into kubectl names the context too."""
         if shown_as is not None:  # a pipe into kubectl: the kubectl in it names the context too
             shown_as = shown_as.replace("kubectl ", f"kubectl --context {self.context} ")
         return super().kubectl(*args, shown_as=shown_as, **kw)
@@ -58,6 +61,7 @@ class ContextHelm(Helm):
     """``helm --kube-context <ctx> ...`` for a :class:`ContextKube`."""
 
     def argv(self, *args: str) -> list[str]:
+        """The helm command line with ``--kube-context`` first."""
         return ["helm", "--kube-context", self.kube.context, *args]
 
 
@@ -76,10 +80,12 @@ class TwoClusters:
 
     @property
     def both(self) -> tuple[Run, Run]:
+        """The run of each cluster: (local, remote)."""
         return self.local, self.remote
 
     @property
     def kubeconfig_shown(self) -> str | None:
+        """The kubeconfig path as commands show it, or None for kubectl's default."""
         return display_path(self.kubeconfig) if self.kubeconfig is not None else None
 
 
@@ -110,11 +116,17 @@ def where(run: Run) -> tuple[Path | None, list[str] | None]:
     are read once it runs (None here). A cluster target without contexts is a parameter error."""
     mc = run.params.multicluster
     if run.sim:
-        main = run.kubeconfig or SIM_KUBECONFIG.expanduser()
-        return (mc.kubeconfig.expanduser() if mc.kubeconfig else second_simulator_kubeconfig(main)), mc.contexts
+        return sim_kubeconfig(run), mc.contexts
     if mc.contexts is None:
         raise ParameterError(MISSING_CONTEXTS, hint=MISSING_CONTEXTS_HINT)
     return (mc.kubeconfig or run.params.kube.kubeconfig or None), mc.contexts
+
+
+def sim_kubeconfig(run: Run) -> Path:
+    """On ``sim``: the second simulator's kubeconfig (``multicluster.kubeconfig``, else the file beside the first's)."""
+    mc = run.params.multicluster
+    main = run.kubeconfig or SIM_KUBECONFIG.expanduser()
+    return mc.kubeconfig.expanduser() if mc.kubeconfig else second_simulator_kubeconfig(main)
 
 
 def contexts_in(kubeconfig: Path | None) -> list[str]:
@@ -172,7 +184,7 @@ def ensure_second_simulator(run: Run) -> bool:
     On a cluster: False."""
     if not run.sim:
         return False
-    kubeconfig, _ = where(run)
+    kubeconfig = sim_kubeconfig(run)
     sim = run.params.sim
     flags = [*_names_it(kubeconfig), "--seed", str(sim.seed), "--speed", f"{sim.speed:g}"]
     res = _sim_command("up", flags, kubeconfig, timeout=120)
@@ -184,7 +196,7 @@ def release_second_simulator(run: Run, started: bool) -> str | None:
     the two-cluster simulator, else leave it running; what was done, for a note (None on a cluster)."""
     if not run.sim:
         return None
-    kubeconfig, _ = where(run)
+    kubeconfig = sim_kubeconfig(run)
     flags = _names_it(kubeconfig)
     if not started:
         return (f"The two-cluster simulator was running before this notebook, so it keeps running; "

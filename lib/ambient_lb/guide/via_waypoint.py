@@ -13,6 +13,7 @@ from .run import Run, Step, do_step
 
 
 def waypoint(run: Run) -> None:
+    """Step 03.1: create the waypoint and check it rolls out."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -82,8 +83,8 @@ def gateway_sees_the_vip(run: Run) -> None:
                         "when it is bound to a waypoint (R8.1)"))
         hosts = gateway_backend_hosts(run)
         s.add(check("a DestinationRule has nothing to act on at this leg", hosts == [vip],
-                    f"one host, the VIP: outlier detection could eject it only by cutting all traffic, "
-                    f"and the default maxEjectionPercent (10 %) never lets it (1 of 1 = 100 %)",
+                    "one host, the VIP: outlier detection could eject it only by cutting all traffic, "
+                    "and the default maxEjectionPercent (10 %) never lets it (1 of 1 = 100 %)",
                     "R8.3; the waypoint applies the DestinationRule instead (step 04)"))
         s.note("The concepts page: with istio.io/ingress-use-waypoint the gateway \"collapses the Envoy "
                "endpoints to just one endpoint: the service VIP\", so a DestinationRule on the path from "
@@ -109,8 +110,9 @@ WAYPOINT_LABELS = ("istio.io/ingress-use-waypoint", "istio.io/use-waypoint")
 
 
 def use_waypoint(run: Run) -> None:
+    """Step 03.3: label the app's Service so ingress traffic goes through the waypoint, and check the labels."""
     p = run.params
-    want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name)))
+    want = dict(zip(WAYPOINT_LABELS, ("true", p.waypoint.name), strict=True))
 
     def act(run: Run, s: Step) -> None:
         run.kube.label("service", p.app.name, {"istio.io/ingress-use-waypoint": "true"},
@@ -133,6 +135,7 @@ def use_waypoint(run: Run) -> None:
 
 
 def waypoint_in_path(run: Run) -> None:
+    """Step 03.5: send requests and check the waypoint's access log shows them crossing it."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:
@@ -162,6 +165,7 @@ def _waypoint_hits(run: Run, logs: Any) -> int:
 
 
 def waypoint_distribution(run: Run) -> None:
+    """Step 03.6: send requests through the waypoint and check their spread over the replicas fits the lb policy."""
     p = run.params
 
     def act(run: Run, s: Step) -> None:

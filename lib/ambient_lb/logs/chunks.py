@@ -53,6 +53,7 @@ class Skips:
     examples: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, line_no: int, reason: str, text: str) -> None:
+        """Counts a skipped line and keeps it (shortened) as an example while there are fewer than MAX_EXAMPLES."""
         self.count += 1
         if len(self.examples) < MAX_EXAMPLES:
             shown = text if len(text) <= 200 else text[:197] + "..."
@@ -166,8 +167,8 @@ def _merge_rows(
         if name in time_cols:
             out[name] = merged_times(name, parsed, slow_rows, rank)
             continue
-        text = merged_text(name, parsed, slow_rows, order)
-        out[name] = text if text is not None else merged_objects(name, parsed, slow_rows, rank)
+        as_text = merged_text(name, parsed, slow_rows, order)
+        out[name] = as_text if as_text is not None else merged_objects(name, parsed, slow_rows, rank)
     return len(positions), out
 
 

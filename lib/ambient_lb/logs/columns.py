@@ -15,7 +15,7 @@ reason. Known columns come in the format's order, other ztunnel keys alphabetica
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,8 @@ class Columns:
         self.kinds = kinds  # column -> "int" when the format says so; other columns are typed by their values
         self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []
 
-    def add_chunk(self, n: int, cols: dict[str, np.ndarray]) -> None:
+    def add_chunk(self, n: int, cols: dict[str, Any]) -> None:
+        """Adds one chunk's columns (n rows); a column first seen here joins the frame's column order."""
         if not n:
             return
         for name in cols:
@@ -58,6 +59,7 @@ class Columns:
         return kind == "str" or (kind is None and pd.api.types.infer_dtype(values, skipna=True) == "string")
 
     def frame(self) -> pd.DataFrame:
+        """The chunks as one DataFrame: columns concatenated in order, missing parts filled with NA, typed."""
         if not self.pieces:
             return pd.DataFrame({c: pd.Series([], dtype=_empty_dtype(c, self)) for c in self.core})
         data: dict[str, Any] = {}
@@ -66,7 +68,7 @@ class Columns:
             if name not in self.core and all(p is None for p in parts):
                 continue
             kind = "time" if name in self.time_cols else self.kinds.get(name)
-            parts = [_na_part(n, kind) if p is None else p for (n, _), p in zip(self.pieces, parts)]
+            parts = [_na_part(n, kind) if p is None else p for (n, _), p in zip(self.pieces, parts, strict=True)]
             data[name] = self._typed(name, parts)
             del parts
         return pd.DataFrame({name: data[name] for name in self._column_order(data)}, copy=False)
@@ -81,7 +83,8 @@ class Columns:
         if name in self.time_cols:
             return pd.DatetimeIndex(np.concatenate(parts)).tz_localize("UTC")
         if all(isinstance(p, pd.arrays.IntegerArray) for p in parts):
-            return parts[0] if len(parts) == 1 else pd.arrays.IntegerArray._concat_same_type(parts)
+            # pandas' own concat of IntegerArrays (no pass through objects); private, so not in pandas-stubs
+            return parts[0] if len(parts) == 1 else pd.arrays.IntegerArray._concat_same_type(parts)  # type: ignore[attr-defined]
         text = _arrow_text(parts) if self.kinds.get(name) != "int" else None
         if text is not None:
             return _str_from_arrow(text)
@@ -106,7 +109,7 @@ def _na_part(n: int, kind: str | None) -> Any:
     return np.full(n, None, dtype=object)
 
 
-def _arrow_text(parts: list[Any]) -> pa.ChunkedArray | None:
+def _arrow_text(parts: list[Any]) -> pa.ChunkedArray[Any] | None:
     """The pieces of a column as one Arrow string column, if they are Arrow text or all missing (else None)."""
     if not any(isinstance(p, pa.Array) for p in parts):
         return None
@@ -124,10 +127,13 @@ def _arrow_text(parts: list[Any]) -> pa.ChunkedArray | None:
 def _object_array(part: Any) -> np.ndarray:
     """A column piece (object array, pandas extension array or Arrow array) as an object array (None for NA)."""
     if isinstance(part, pa.Array):
-        return part.to_numpy(zero_copy_only=False)
+        objects: np.ndarray = part.to_numpy(zero_copy_only=False)
+        return objects
     if isinstance(part, pd.api.extensions.ExtensionArray):
-        return part.to_numpy(dtype=object, na_value=None)
-    return part
+        values: np.ndarray = part.to_numpy(dtype=object, na_value=None)  # type: ignore[arg-type]  # None: pandas' NA
+        return values
+    already: np.ndarray = part  # an object array already
+    return already
 
 
 # pandas' "str" dtype (pandas 3 with pyarrow: Arrow storage, NaN as missing). Text columns are built as Arrow
@@ -135,7 +141,7 @@ def _object_array(part: Any) -> np.ndarray:
 _STR = pd.array([], dtype="str").dtype
 
 
-def _str_from_arrow(values: pa.ChunkedArray) -> Any:
+def _str_from_arrow(values: pa.ChunkedArray[Any]) -> Any:
     """An Arrow string column -> a pandas "str" array (no copy of the text when the dtype is Arrow-backed)."""
     if hasattr(_STR, "__from_arrow__"):
         return _STR.__from_arrow__(values)
@@ -164,6 +170,7 @@ INT64 = range(-(2**63), 2**63)
 
 
 def fits_int64(text: str) -> bool:
+    """True when the decimal text fits a signed 64-bit integer."""
     return int(text) in INT64
 
 
@@ -188,7 +195,7 @@ def _typed_array(arr: np.ndarray, kind: str | None) -> Any:
     return arr  # mixed values: kept as logged, per value
 
 
-def text_column(values: list[str]) -> pa.Array:
+def text_column(values: Sequence[str | None]) -> pa.Array[Any]:
     """Python strings -> an Arrow text column piece (what the frame's "str" columns are made of)."""
     return pa.array(values, type=pa.large_string())
 
@@ -217,9 +224,9 @@ def as_utc(values: np.ndarray) -> np.ndarray:
 def merged_text(
     name: str, parsed: list[tuple[np.ndarray, dict[str, Any]]], slow_rows: list[tuple[float, dict[str, Any]]],
     order: np.ndarray,
-) -> pa.Array | None:
+) -> pa.Array[Any] | None:
     """One column of the merged rows as Arrow text, when every piece is text or missing (else None)."""
-    segments = []
+    segments: list[pa.Array[Any]] = []
     for idx, cols in parsed:
         values = cols.get(name)
         if values is None:

@@ -27,7 +27,6 @@ from .scanner import compiled_column
 from .sources import prefix_re, prefix_values
 from .split import SEP, TS_COLUMN, aligned, line_edges, odd_space, segments_fit
 
-
 ENVOY_COLUMNS = (
     "start_time", "method", "path", "protocol", "response_code", "response_flags", "response_code_details",
     "connection_termination_details", "upstream_transport_failure_reason", "bytes_received", "bytes_sent",
@@ -56,10 +55,10 @@ ENVOY_LAYOUTS: tuple[tuple[str, str], ...] = (
      f"{_TAIL} requested_server_name route_name L:trailing"),
     ("istio-1.8", f"req response_code response_flags Q:upstream_transport_failure_reason bytes_received "
      f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
-    ("istio-1.3..1.7", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason bytes_received "
-     f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
-    ("istio-1.1..1.3", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason bytes_received "
-     f"bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name"),
+    ("istio-1.3..1.7", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason "
+     f"bytes_received bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name route_name"),
+    ("istio-1.1..1.3", f"req response_code response_flags Q:istio_policy_status Q:upstream_transport_failure_reason "
+     f"bytes_received bytes_sent duration upstream_service_time {_HEADERS} {_TAIL} requested_server_name"),
     ("istio-1.0", f"req response_code response_flags bytes_received bytes_sent duration upstream_service_time "
      f"{_HEADERS} {_TAIL} requested_server_name"),
 )  # fmt: skip
@@ -139,11 +138,11 @@ def _envoy_slow(line: str) -> list[dict[str, Any]]:
     rest = line[pm.end():] if pm else line
     if not _ENVOY_REQUEST_START.match(rest):
         raise Skip('not an Envoy access-log line (no \'[START_TIME] "METHOD PATH PROTOCOL"\' at the start)')
-    for layout, rx, names in _ENVOY_SLOW:
+    for _layout, rx, names in _ENVOY_SLOW:
         m = rx.match(rest)
         if m:
             record = {"start_time": m[1]}
-            for name, text in zip(names, m.groups()[1:]):
+            for name, text in zip(names, m.groups()[1:], strict=True):
                 record[name] = _envoy_value(name, text)
             record.update(prefix_values(*pm.groups()) if pm else {})
             return [record]
@@ -164,7 +163,7 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     found = _ENVOY_FAST.findall("\n".join(lines))
     if len(found) != len(lines):  # cannot happen with the catch-all branch; stay safe
         return np.zeros(len(lines), dtype=bool), {}
-    groups = list(zip(*found))
+    groups = list(zip(*found, strict=True))
     ts = np.array(groups[5], dtype=object)
     ok = ts != ""
     for j, name in enumerate(_ENVOY_FAST_NAMES, start=6):  # numbers too long for int64: the line parser says why
@@ -176,13 +175,14 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         a = np.array(groups[j], dtype=object)
         return a if all_ok else a[ok]
 
-    out: dict[str, np.ndarray] = {"start_time": ts if all_ok else ts[ok]}
+    out: dict[str, Any] = {"start_time": ts if all_ok else ts[ok]}  # numpy arrays and pandas IntegerArrays
     for j, name in enumerate(_ENVOY_FAST_NAMES, start=6):
         values = col(j)
         dash = values == "-"
         if name in _ENVOY_INTS:
-            values = int_array(values)
-        elif dash.any():
+            out[name] = int_array(values)
+            continue
+        if dash.any():
             values[dash] = None
         out[name] = values
     kp, kc, sp, sc, lt = (col(j) for j in range(5))
@@ -199,13 +199,17 @@ def _envoy_fast(lines: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 _QUOTES_PER_LINE = 14  # the current layout: request line + 6 quoted fields, 2 quotes each
 
 
-def _dash_na(values: list[str]) -> pa.Array:
+def _dash_na(values: list[str]) -> pa.Array[Any]:
     """Envoy text tokens -> an Arrow string array with ``-`` as null (built without numpy object arrays)."""
     arr = pa.array(values, type=pa.large_string())
-    present = pc.not_equal(arr, "-")  # a fresh array without nulls: its value bits become the validity bits
+    # a fresh array without nulls: its value bits become the validity bits (pyarrow wraps the str as a scalar;
+    # pyarrow-stubs lists no str operand)
+    present = pc.not_equal(arr, "-")  # type: ignore[call-overload]
     if pc.all(present).as_py():
         return arr
-    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2], present.buffers()[1])
+    # an array built from Python strings always has its offsets and data buffers (stubs type them Optional)
+    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], arr.buffers()[2],  # type: ignore[arg-type]
+                                            present.buffers()[1])
 
 
 def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
@@ -215,7 +219,7 @@ def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
     count line by line (separator tokens), else None and the caller uses the regex path.
     """
     cand = np.fromiter((line.count('"') == _QUOTES_PER_LINE for line in lines), dtype=bool, count=len(lines))
-    sub = lines if cand.all() else [line for line, c in zip(lines, cand) if c]
+    sub = lines if cand.all() else [line for line, c in zip(lines, cand, strict=True) if c]
     n = len(sub)
     block = "\n".join(sub)
     if not n or SEP in block:
@@ -250,7 +254,7 @@ def _envoy_split(lines: list[str]) -> tuple[np.ndarray, dict[str, Any]] | None:
     for j, name in enumerate(("response_flags", "response_code_details", "connection_termination_details"), start=1):
         cols[name] = _dash_na(head[j::5])
     for j, name in zip((3, 5, 7, 9, 11, 13), ("upstream_transport_failure_reason", "x_forwarded_for", "user_agent",
-                                               "request_id", "authority", "upstream_host")):  # fmt: skip
+                                               "request_id", "authority", "upstream_host"), strict=True):  # fmt: skip
         cols[name] = _dash_na(parts[j::14])
     for j, name in enumerate(ENVOY_COLUMNS[-6:], start=1):
         cols[name] = _dash_na(tail[j::8])
@@ -279,6 +283,6 @@ def _envoy_pieces(lines: list[str]) -> tuple[list[tuple[np.ndarray, dict[str, An
 
 def _envoy_compiled(scanned: tuple[Any, ...]) -> dict[str, Any]:
     """``scan_envoy``'s fixed columns and prefix columns (see _logscan.c) -> this chunk's columns."""
-    cols = {name: compiled_column(spec) for name, spec in zip(ENVOY_COLUMNS, scanned[3])}
+    cols = {name: compiled_column(spec) for name, spec in zip(ENVOY_COLUMNS, scanned[3], strict=True)}
     cols.update((name, compiled_column(spec)) for name, spec in scanned[4])
     return cols

@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-
 RESPONSE_FLAGS: dict[str, str] = {
     "-": "no flag: the request completed normally (a 5xx from the app is passed through with '-')",
     "UH": "no healthy upstream host in the cluster (503)",
@@ -51,7 +50,8 @@ def spiffe_id(namespace: str, service_account: str, trust_domain: str = "cluster
     """The SPIFFE identity ztunnel logs for a workload: ``spiffe://<td>/ns/<ns>/sa/<sa>``."""
     for name, value in (("namespace", namespace), ("service_account", service_account), ("trust_domain", trust_domain)):
         if not value or "/" in value:
-            raise ValueError(f"{name} must be a non-empty name without '/', got {value!r}; e.g. spiffe_id('httpbin', 'in-ambient')")
+            raise ValueError(f"{name} must be a non-empty name without '/', got {value!r}; "
+                             "e.g. spiffe_id('httpbin', 'in-ambient')")
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
@@ -144,5 +144,6 @@ def join_by_request_id(columns: tuple[str, ...] = _JOIN_COLUMNS, **frames: pd.Da
         part = part.rename(columns={c: f"{name}.{c}" for c in keep})
         joined = part if joined is None else joined.merge(part, on="request_id", how="outer")
     if joined is None:
-        raise ValueError("join_by_request_id needs at least one frame, e.g. join_by_request_id(gateway=gw, waypoint=wp)")
+        raise ValueError("join_by_request_id needs at least one frame, "
+                         "e.g. join_by_request_id(gateway=gw, waypoint=wp)")
     return joined.reset_index(drop=True)

@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import os
 import warnings
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-
 _ABI = 4  # _logscan.c's ABI_VERSION: an older build beside newer code is not used (pip install -e . rebuilds it)
-try:
-    from .. import _logscan as compiled
-except ImportError:  # no C compiler where the package was installed: every line is parsed in Python
-    compiled = None
+
+
+def _load() -> ModuleType | None:
+    """``ambient_lb._logscan``, or None when it was not built."""
+    try:
+        from .. import _logscan
+    except ImportError:  # no C compiler where the package was installed: every line is parsed in Python
+        return None
+    return _logscan
+
+
+compiled = _load()
 if compiled is not None and getattr(compiled, "ABI", None) != _ABI:
     warnings.warn(
         f"ambient_lb._logscan is out of date (ABI {getattr(compiled, 'ABI', None)}, this code needs {_ABI}): "
@@ -57,9 +65,10 @@ def compiled_column(spec: tuple[Any, ...]) -> Any:
     return arrow_strings(offsets, data, np.frombuffer(valid, dtype=np.bool_), nulls)
 
 
-def arrow_strings(offsets: bytes, data: bytes, valid: np.ndarray, nulls: int) -> pa.Array:
+def arrow_strings(offsets: bytes, data: bytes, valid: np.ndarray, nulls: int) -> pa.Array[Any]:
     """Arrow large_string offsets and data (as the scanner wrote them) -> an Arrow array, without a copy."""
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    packed = np.packbits(valid, bitorder="little")
+    bitmap = pa.py_buffer(packed) if nulls else None  # type: ignore[arg-type]  # an ndarray is a buffer; stubs miss it
     return pa.LargeStringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls)
 
 

@@ -22,12 +22,16 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import numpy as np
 
 
-def _open_path(path: Path) -> BinaryIO:
+class _ReadInto(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _open_path(path: Path) -> gzip.GzipFile | io.BufferedReader:
     with open(path, "rb") as probe:
         magic = probe.read(2)
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
@@ -95,7 +99,7 @@ def _text_block(text: str) -> Block:
     return Block(memoryview(text.encode("utf-8", "surrogatepass")), "surrogatepass")
 
 
-def _binary_blocks(f: BinaryIO) -> Iterator[Block]:
+def _binary_blocks(f: _ReadInto) -> Iterator[Block]:
     """Read a binary file into one reused buffer; each block ends at a line break (the rest is kept)."""
     buf = bytearray(_BLOCK)
     kept = 0
@@ -128,6 +132,7 @@ class Block:
     errors: str
 
     def lines(self) -> list[str]:
+        """The block's text as lines, without a trailing empty line."""
         text = str(self.data, "utf-8", self.errors)
         lines = text.split("\n")
         if text.endswith("\n"):

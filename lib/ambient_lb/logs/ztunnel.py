@@ -164,6 +164,7 @@ def _zt_header(rest: str, tabbed: bool) -> tuple[str, str, str]:
     if _ZT_KEY_START.match(after):
         return target, "", after
     m = _ZT_MSG_SPACES.match(after)
+    assert m is not None  # the pattern matches any text (its last alternative is $)
     return target, m[1], after[m.end():]
 
 
@@ -313,7 +314,7 @@ def _apply_shape(shape: _Shape, lines: list[str]) -> tuple[np.ndarray, dict[str,
     found = rx.findall("\n".join(lines))
     if len(found) != len(lines):
         return np.zeros(len(lines), dtype=bool), {}
-    groups = list(zip(*found))
+    groups = list(zip(*found, strict=True))
     i = shape.groups_before_timestamp()
     ok = np.array(groups[i], dtype=object) != ""
     j = i + 2
@@ -335,7 +336,7 @@ def _shape_columns(shape: _Shape, groups: list[tuple[str, ...]], ok: np.ndarray)
         return a if all_ok else a[ok]
 
     kpre, stern, ltime = shape.prefix
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}  # numpy arrays, and Arrow for the constant text columns
     i = 0
     if kpre or stern:
         out["log_pod"], out["log_container"] = col(0), col(1)
@@ -455,13 +456,13 @@ def _zt_split(shape: _Shape, lines: list[str], quotes: int) -> dict[str, Any] | 
     template = _shape_template(shape)
     outside = ["".join([parts[0], *parts[quotes::quotes]]).split("\n"), *between]
     raw: dict[str, list[str]] = {}
-    for segs, spec in zip(outside, template):
+    for segs, spec in zip(outside, template, strict=False):
         tokens = aligned(segs, len(spec), n)
         if tokens is None or not _take_tokens(tokens, spec, raw):
             return None
     inside = [parts[2 * k + 1 :: quotes] for k in range(quotes // 2)]
     quoted = [key for key, kind in shape.keys if kind in ("q", "d")]
-    raw.update(zip(quoted, inside))
+    raw.update(zip(quoted, inside, strict=False))
     return _split_columns(shape, raw, n)
 
 
@@ -491,14 +492,16 @@ def _split_columns(shape: _Shape, raw: dict[str, list[str]], n: int) -> dict[str
         return None
     out: dict[str, Any] = {}
     if "log_prefix" in raw:
-        pods = [_KPREFIX_TOKEN.fullmatch(t) for t in raw.pop("log_prefix")]
-        if not all(pods):
+        tokens = raw.pop("log_prefix")
+        pods = [m for m in (_KPREFIX_TOKEN.fullmatch(t) for t in tokens) if m is not None]
+        if len(pods) != len(tokens):
             return None
         out["log_pod"] = text_column([m[1] for m in pods])
         out["log_container"] = text_column([m[2] for m in pods])
     for name in ("log_pod", "log_container", "log_time", "timestamp", "level"):
         if name in raw:
-            out[name] = np.array(raw[name], dtype=object) if name in ("timestamp", "log_time") else text_column(raw[name])
+            is_time = name in ("timestamp", "log_time")
+            out[name] = np.array(raw[name], dtype=object) if is_time else text_column(raw[name])
     if "log_time" in raw and not TS_COLUMN.fullmatch("\n".join(raw["log_time"])):
         return None
     out["target"] = pa.repeat(pa.scalar(shape.target, type=pa.large_string()), n)
@@ -546,7 +549,8 @@ _INT_COLUMN = re.compile(r"(?:-?\d{1,18}\n)*-?\d{1,18}")
 
 def _zt_compiled(scanned: tuple[Any, ...]) -> dict[str, Any]:
     """``scan_ztunnel``'s fixed columns, key columns and prefix columns (see _logscan.c) -> this chunk's columns."""
-    cols = {name: compiled_column(spec) for name, spec in zip(("timestamp", "level", "target", "message"), scanned[3])}
+    fixed = ("timestamp", "level", "target", "message")
+    cols = {name: compiled_column(spec) for name, spec in zip(fixed, scanned[3], strict=True)}
     for name, present, kinds, ints, offsets, data in scanned[4]:
         if present:  # keys of deferred lines only are left to the Python parsers
             cols[name] = key_column(kinds, ints, offsets, data)

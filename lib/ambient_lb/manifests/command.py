@@ -29,10 +29,12 @@ def text(name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``ambient-lb manifests``'s argument: the name of a bundled manifest."""
     parser.add_argument("name", choices=sorted(BUNDLED), metavar="NAME",
                         help="; ".join(f"{k}: {v[1]}" for k, v in BUNDLED.items()))
 
 
 def main(args: argparse.Namespace) -> int:
+    """Prints the bundled manifest to stdout."""
     sys.stdout.write(text(args.name))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -18,11 +19,24 @@ import sys
 from pathlib import Path
 
 
+def loopback(value: str) -> str:
+    """``--host``: an address of 127.0.0.0/8 only; the simulator is this machine's, never the network's."""
+    try:
+        ok = ipaddress.ip_address(value) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"--host {value}: the simulator listens on loopback addresses only "
+                                         "(127.0.0.0/8), e.g. --host 127.0.0.1")
+    return value
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
+    """Parses ``python -m ambient_lb.sim``'s command line (``serve`` and its options)."""
     p = argparse.ArgumentParser(prog="python -m ambient_lb.sim")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the cluster-in-a-box until SIGTERM")
-    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--host", type=loopback, default="127.0.0.1")
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--speed", type=float, default=1.0)
@@ -39,6 +53,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
+    """Serves the cluster-in-a-box until SIGTERM or SIGINT."""
     from .in_process import start_servers, tune_gc
     from .kubeconfig import context_name
 
@@ -87,6 +102,7 @@ def watch_parent(loop: asyncio.AbstractEventLoop, pid: int, stop: asyncio.Event)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs ``python -m ambient_lb.sim``: serves until stopped, flushes the log, and exits the process at once."""
     args = parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(serve(args))

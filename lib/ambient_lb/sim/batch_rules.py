@@ -23,7 +23,8 @@ would for its POST.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import cron, selectors
 
@@ -36,6 +37,7 @@ CRONJOB_NAME_MAX = 52  # 63 minus the 11 characters of the "-<minutes>" suffix o
 
 
 def job_spec_defaults(spec: Obj) -> None:
+    """Defaults a Job spec (or a CronJob's job template spec) as the API server does."""
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"], spec["parallelism"] = 1, 1
     spec.setdefault("parallelism", 1)
@@ -68,6 +70,7 @@ def job_defaults(obj: Obj, new_uid: Callable[[], str]) -> None:
 
 
 def cronjob_defaults(obj: Obj) -> None:
+    """Defaults a CronJob as the API server does, its job template's spec included."""
     spec = obj.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -88,6 +91,7 @@ def _non_negative(spec: Obj, at: str, keys: tuple[str, ...]) -> list[Cause]:
 
 
 def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]:
+    """The validation errors of a Job spec at path ``at`` (the selector too, unless selector=False)."""
     out = _non_negative(spec, at, ("parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished"))
     deadline = spec.get("activeDeadlineSeconds")
     if isinstance(deadline, int) and deadline <= 0:
@@ -97,7 +101,7 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
     if mode not in ("NonIndexed", "Indexed"):
         out.append(("FieldValueNotSupported", f"{at}.completionMode",
                     f'Unsupported value: "{mode}": supported values: "NonIndexed", "Indexed"'))
-    tmpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+    tmpl = found if isinstance(found := spec.get("template"), dict) else {}
     policy = (tmpl.get("spec") or {}).get("restartPolicy") or "Always"
     if policy == "Always":
         out.append(("FieldValueRequired", f"{at}.template.spec.restartPolicy",
@@ -121,12 +125,14 @@ def job_spec_causes(spec: Obj, at: str, *, selector: bool = True) -> list[Cause]
 
 
 def job_causes(obj: Obj) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    """The validation errors of a Job."""
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     return job_spec_causes(spec, "spec")
 
 
 def cronjob_causes(obj: Obj) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    """The validation errors of a CronJob: its name length, schedule, time zone, policy and job template."""
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     name = str((obj.get("metadata") or {}).get("name") or "")
     out: list[Cause] = []
     if len(name) > CRONJOB_NAME_MAX:
@@ -161,7 +167,7 @@ def cronjob_causes(obj: Obj) -> list[Cause]:
 
 def refusal(kind: str, obj: Obj) -> str | None:
     """Why the simulator refuses this Job or CronJob (R16.24), or None."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     if kind == "CronJob":
         spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
     what = [text for key, text in UNMODELLED.items() if spec.get(key) is not None]

@@ -15,14 +15,20 @@ import datetime as dt
 import heapq
 import itertools
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 
 class Timer(Protocol):
-    def cancel(self) -> None: ...
+    """A scheduled call that can be cancelled."""
+
+    def cancel(self) -> None:
+        """Cancels the call if it has not run yet."""
 
 
 class Clock(Protocol):
+    """Simulated time: what the simulator reads the time from and schedules its timers on."""
+
     speed: float
 
     def now(self) -> float:
@@ -34,21 +40,22 @@ class Clock(Protocol):
 
 def to_rfc3339(epoch: float) -> str:
     """``2025-03-19T17:32:42Z``: the second-precision form Kubernetes uses in metadata."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_rfc3339_micro(epoch: float) -> str:
     """``2025-03-19T17:32:42.762545Z``: ztunnel's timestamp form (6 fractional digits)."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def to_rfc3339_milli(epoch: float) -> str:
     """``2025-03-06T17:15:23.456Z``: Envoy's START_TIME form (3 fractional digits)."""
-    d = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(epoch, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond // 1000:03d}Z"
 
 
 def parse_rfc3339(text: str) -> float:
+    """An RFC 3339 timestamp (``2025-01-01T00:00:00Z``) as epoch seconds."""
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -66,15 +73,19 @@ class ScaledClock:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the timers run on: the bound one, else the running one."""
         return self._loop or asyncio.get_running_loop()
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Binds the clock to an event loop (for timers scheduled from other threads)."""
         self._loop = loop
 
     def now(self) -> float:
+        """Simulated epoch seconds: the start time plus the wall time since, times the speed."""
         return self._start + (time.monotonic() - self._mono0) * self.speed
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Calls fn(*args) after delay simulated seconds (delay / speed wall seconds)."""
         return self.loop.call_later(max(0.0, delay) / self.speed, fn, *args)
 
     def wall_seconds(self, sim_seconds: float) -> float:
@@ -100,9 +111,11 @@ class ManualClock:
         self._heap: list[tuple[float, int, _ManualTimer, Callable[..., Any], tuple[Any, ...]]] = []
 
     def now(self) -> float:
+        """The current simulated time (it moves only when the test advances it)."""
         return self._now
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Calls fn(*args) when the clock is advanced past now + delay."""
         t = _ManualTimer()
         heapq.heappush(self._heap, (self._now + max(0.0, delay), next(self._seq), t, fn, args))
         return t

@@ -8,8 +8,9 @@ Everything random draws from ``cluster.rng`` (seeded), everything timed from ``c
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from .clock import Clock, ScaledClock
 from .podlogs import PodLogs
@@ -65,13 +66,17 @@ class ProgramNotFound(Exception):
 
 
 class Controller(Protocol):
+    """A simulated controller: it watches the store and acts on it, as a real controller does."""
+
     name: str
 
-    def start(self, cluster: "Cluster") -> None:
+    def start(self, cluster: Cluster) -> None:
         """Subscribe to the store, seed initial objects, schedule timers."""
 
 
 class Cluster:
+    """The cluster-in-a-box: its store, resource registry, controllers, clock and seeded random numbers."""
+
     def __init__(self, *, name: str = "ambient-lb-sim", seed: int = 0, speed: float = 1.0,
                  clock: Clock | None = None, topology: Any = None) -> None:
         self.name = name
@@ -100,10 +105,12 @@ class Cluster:
         self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     def add_controller(self, c: Controller) -> None:
+        """Adds a controller and starts it."""
         self.controllers.append(c)
         c.start(self)
 
     def gr(self, kind: str, group: str | None = None) -> GR:
+        """The group/resource of a kind; KeyError when no resource type has it."""
         t = self.registry.by_kind(kind, group)
         if t is None:
             raise KeyError(f"no resource type for kind {kind!r}")
@@ -115,6 +122,7 @@ class Cluster:
             await hook()
 
     async def stop(self) -> None:
+        """Runs the on_stop hooks, last added first."""
         for hook in reversed(self.on_stop):
             await hook()
 

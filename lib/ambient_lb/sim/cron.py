@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
                "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
 # (minimum, maximum, names) per field
-BOUNDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}),
+BOUNDS: tuple[tuple[int, int, dict[str, int]], ...] = ((0, 59, {}), (0, 23, {}), (1, 31, {}),
           (1, 12, {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}),
           (0, 6, {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}))
 
@@ -85,6 +85,8 @@ def _field(text: str, bounds: tuple[int, int, dict[str, int]]) -> tuple[frozense
 
 @dataclass(frozen=True)
 class Schedule:
+    """A parsed cron schedule: the minutes, hours, days, months and weekdays it fires on, in a time zone."""
+
     minutes: frozenset[int]
     hours: frozenset[int]
     days: frozenset[int]
@@ -94,7 +96,8 @@ class Schedule:
     tz: dt.tzinfo
 
     @classmethod
-    def parse(cls, spec: str, tz_name: str | None = None) -> "Schedule":
+    def parse(cls, spec: str, tz_name: str | None = None) -> Schedule:
+        """Parses a five-field cron spec or an ``@`` descriptor; CronError names what is wrong."""
         text = spec.strip()
         if text.startswith("@"):
             if text not in DESCRIPTORS:
@@ -103,7 +106,7 @@ class Schedule:
         fields = text.split()
         if len(fields) != 5:
             raise CronError(f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]")
-        parsed = [_field(f, b) for f, b in zip(fields, BOUNDS)]
+        parsed = [_field(f, b) for f, b in zip(fields, BOUNDS, strict=True)]
         return cls(parsed[0][0], parsed[1][0], parsed[2][0], parsed[3][0], parsed[4][0],
                    parsed[2][1] or parsed[4][1], zone(tz_name))
 
@@ -132,7 +135,7 @@ class Schedule:
 def zone(name: str | None) -> dt.tzinfo:
     """``spec.timeZone`` (None: the controller manager's zone, UTC); ``CronError`` if unknown."""
     if not name:
-        return dt.timezone.utc
+        return dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

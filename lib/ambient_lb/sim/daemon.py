@@ -10,7 +10,8 @@ Its state (pid, port, token file, log) lives in a directory next to the kubeconf
 on the same kubeconfig reports the running one. ``running_simulator_process`` does the same in a
 private directory and stops it on exit (tests).
 
-The token never appears in argv or logs: the child reads it from a 0600 file.
+The token never appears in argv or logs: the child reads it from a 0600 file. The kubeconfig, the token,
+the TLS key and the state file are 0600, their directory 0700; the server listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import ParameterError, SimulatorError
 from .in_process import Simulator
@@ -38,6 +40,7 @@ READY_TIMEOUT = 30.0  # wall seconds `sim up` waits for the child to answer
 
 
 def state_dir(kubeconfig: Path) -> Path:
+    """The directory beside ``kubeconfig`` where ``sim up`` keeps the server's pid, port, token and log."""
     return kubeconfig.parent / f".{kubeconfig.name}.sim"
 
 
@@ -127,6 +130,7 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
         return Simulator(url=state["url"], token="", kubeconfig=kubeconfig, pid=state["pid"]), False
     sdir = state_dir(kubeconfig)
     sdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(sdir, 0o700)  # also when an earlier run (or a person) left it open: it holds the token and key
     from .server.tls import self_signed
 
     token, identity = secrets.token_urlsafe(32), self_signed()
@@ -138,7 +142,8 @@ def start_background(kubeconfig: Path, *, seed: int = 0, speed: float = 1.0, top
     read_fd, write_fd = os.pipe()
     argv = [sys.executable, "-m", "ambient_lb.sim", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--seed", str(seed), "--speed", str(speed), "--token-file", str(token_file),
-            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] + (["--topology", _topology_arg(topology)] if topology else []) \
+            "--tls-cert", str(ca_file), "--tls-key", str(key_file), "--ready-fd", str(write_fd)] \
+        + (["--topology", _topology_arg(topology)] if topology else []) \
         + (["--exit-with-pid", str(exit_with_pid)] if exit_with_pid else []) + (["--strict"] if strict else [])
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
@@ -194,7 +199,8 @@ def running_simulator_process(*, seed: int = 0, speed: float = 1.0, topology: st
                               workdir: str | Path | None = None, strict: bool = False) -> Iterator[Simulator]:
     """A simulator as a separate process (like ``sim up``) in a private directory, stopped on exit."""
     with contextlib.ExitStack() as stack:
-        root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
+        root = Path(workdir) if workdir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
         kubeconfig = root / "kubeconfig"
         sim, _ = start_background(kubeconfig, seed=seed, speed=speed, topology=topology,
                                   exit_with_pid=os.getpid(), strict=strict)

@@ -17,9 +17,10 @@ import contextlib
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import SimulatorError
 from .kubeconfig import context_name, kubeconfig_text, write_private
@@ -106,6 +107,7 @@ class Simulator:
 
     @property
     def port(self) -> int:
+        """The port of the first cluster's API server."""
         return int(self.url.rsplit(":", 1)[1])
 
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -180,7 +182,8 @@ def running_simulator(*, seed: int = 0, speed: float = 1.0, topology: Any = None
           "topology_name": topology_name}
     th = _ServerThread(kw, token, bookmark_seconds, identity)
     with contextlib.ExitStack() as stack:
-        root = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
+        root = Path(workdir) if workdir else Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="ambient-lb-sim-")))
         th.start()
         stack.callback(th.stop)
         if not th.ready.wait(start_timeout) or th.error is not None:
@@ -188,9 +191,9 @@ def running_simulator(*, seed: int = 0, speed: float = 1.0, topology: Any = None
         scheme = "https" if tls else "http"
         url = f"{scheme}://127.0.0.1:{th.port}"
         names = [context_name(c.name, i) for i, (_, c, _) in enumerate(th.servers)]
-        others = {n: f"{scheme}://127.0.0.1:{p}" for n, (_, _, p) in list(zip(names, th.servers))[1:]}
+        others = {n: f"{scheme}://127.0.0.1:{p}" for n, (_, _, p) in list(zip(names, th.servers, strict=True))[1:]}
         kubeconfig = root / "kubeconfig"
         write_private(kubeconfig, kubeconfig_text(url, token, identity.cert_pem if identity else None, others=others))
         yield Simulator(url=url, token=token or "", kubeconfig=kubeconfig, cluster=th.cluster, loop=th.loop,
                         ca_pem=identity.cert_pem if identity else None,
-                        contexts={n: c for n, (_, c, _) in zip(names, th.servers)})
+                        contexts={n: c for n, (_, c, _) in zip(names, th.servers, strict=True)})

@@ -53,8 +53,9 @@ def kubeconfig_text(url: str, token: str | None, ca_pem: bytes | None = None, na
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 (created that way, never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``text`` to ``path`` with mode 0600 (created that way, never world-readable); a directory it
+    creates for it is 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -66,11 +67,13 @@ def is_ours(kubeconfig: Path) -> bool:
     """True when ``kubeconfig`` is absent or a kubeconfig this module wrote (only our context)."""
     import yaml
 
+    from .. import yaml_limits
+
     if not kubeconfig.exists():
         return True
     try:
-        cfg = yaml.safe_load(kubeconfig.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        cfg = yaml_limits.load(kubeconfig.read_text(), max_bytes=64 * 2**20) or {}
+    except (OSError, yaml.YAMLError, yaml_limits.Refused):
         return False
     names = [c.get("name") for c in (cfg.get("contexts") or []) if isinstance(c, dict)] if isinstance(cfg, dict) else []
     return bool(names) and names[0] == CONTEXT and all(str(n).startswith(f"{CONTEXT}-") for n in names[1:])

@@ -8,7 +8,7 @@ server's ``pods/{name}/log`` subresource (``tailLines``, ``sinceSeconds``, ``tim
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from collections.abc import Callable
 
 from .clock import Clock
 
@@ -16,6 +16,8 @@ Line = tuple[float, str]  # (simulated epoch seconds, text without the trailing 
 
 
 class PodLogs:
+    """Every container's log lines (with their simulated times), the previous container's, and followers."""
+
     def __init__(self, clock: Clock, max_lines: int = 50_000) -> None:
         self.clock = clock
         self.max_lines = max_lines
@@ -24,6 +26,7 @@ class PodLogs:
         self._followers: dict[tuple[str, str, str], list[Callable[[Line], None]]] = collections.defaultdict(list)
 
     def write(self, namespace: str, pod: str, container: str, text: str) -> None:
+        """Appends a line to a container's log (keeping at most max_lines) and hands it to its followers."""
         key = (namespace, pod, container)
         buf = self._buf.get(key)
         if buf is None:
@@ -36,9 +39,11 @@ class PodLogs:
                 fn(line)
 
     def read(self, namespace: str, pod: str, container: str) -> list[Line]:
+        """A container's log lines, oldest first."""
         return list(self._buf.get((namespace, pod, container), ()))
 
     def containers(self, namespace: str, pod: str) -> list[str]:
+        """The names of the pod's containers that have logged."""
         return [c for (ns, p, c) in self._buf if ns == namespace and p == pod]
 
     def follow(self, namespace: str, pod: str, container: str, fn: Callable[[Line], None]) -> Callable[[], None]:
@@ -54,6 +59,7 @@ class PodLogs:
         self._previous[key] = self._buf.pop(key, collections.deque(maxlen=self.max_lines))
 
     def previous(self, namespace: str, pod: str, container: str) -> list[Line]:
+        """The log lines of the container's previous run (``kubectl logs --previous``)."""
         return list(self._previous.get((namespace, pod, container), ()))
 
     def drop(self, namespace: str, pod: str) -> None:

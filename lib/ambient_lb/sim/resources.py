@@ -17,6 +17,8 @@ ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "up
 
 @dataclass
 class ResourceType:
+    """A resource type the API server serves: group, versions, resource, kind, scope and names."""
+
     group: str
     version: str  # the preferred (storage) version
     resource: str  # plural
@@ -36,13 +38,16 @@ class ResourceType:
 
     @property
     def gr(self) -> GR:
+        """Its group/resource."""
         return GR(self.group, self.resource)
 
     @property
     def group_version(self) -> str:
+        """Its preferred ``group/version`` (``v1`` for the core group)."""
         return f"{self.group}/{self.version}" if self.group else self.version
 
     def api_version(self, version: str | None = None) -> str:
+        """The apiVersion for a version of it (the preferred one by default)."""
         v = version or self.version
         return f"{self.group}/{v}" if self.group else v
 
@@ -101,24 +106,30 @@ class Registry:
             self.add(t)
 
     def add(self, t: ResourceType) -> None:
+        """Adds (or replaces) a resource type."""
         self._types[t.gr] = t
 
     def remove(self, gr: GR) -> None:
+        """Removes a resource type."""
         self._types.pop(gr, None)
 
     def get(self, gr: GR) -> ResourceType | None:
+        """The resource type of a group/resource, or None."""
         return self._types.get(gr)
 
     def all(self) -> list[ResourceType]:
+        """Every resource type."""
         return list(self._types.values())
 
     def by_kind(self, kind: str, group: str | None = None) -> ResourceType | None:
+        """The resource type of a kind (in a group, if given), or None."""
         for t in self._types.values():
             if t.kind == kind and (group is None or t.group == group):
                 return t
         return None
 
     def by_path(self, group: str, version: str, resource: str) -> ResourceType | None:
+        """The resource type a URL path names, if it serves that version; else None."""
         t = self._types.get(GR(group, resource))
         return t if t and version in t.versions else None
 

@@ -22,8 +22,9 @@ Three kinds of selector, each with its own answer for "empty" (R18.3):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 Obj = dict[str, Any]
 Labels = Mapping[str, str]
@@ -104,6 +105,7 @@ class Requirement:
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Labels) -> bool:
+        """True when the labels satisfy this requirement."""
         present = self.key in labels
         if self.op in ("in", "=", "=="):
             return present and labels[self.key] in self.values
@@ -137,6 +139,7 @@ class Selector:
     nothing: bool = False
 
     def matches(self, labels: Labels | None) -> bool:
+        """True when the labels satisfy every requirement (never for the selector that selects nothing)."""
         return not self.nothing and all(r.matches(labels or {}) for r in self.requirements)
 
     @property
@@ -599,7 +602,10 @@ def field_predicate(text: str | None, kind: str) -> Predicate | None:
         if key not in allowed:
             raise SelectorError(f'"{key}" is not a known field selector: only "{", ".join(allowed)}"')
         path = "source.component" if (kind == "Event" and key == "source") else key
-        preds.append(lambda o, p=path, v=val, n=neg: (_field_value(o, p) == v) != n)
+
+        def matches(o: Obj, p: str = path, v: str = val, n: bool = neg) -> bool:
+            return (_field_value(o, p) == v) != n
+        preds.append(matches)
     return lambda obj: all(p(obj) for p in preds)
 
 

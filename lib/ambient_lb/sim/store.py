@@ -19,13 +19,15 @@ or ``loop.call_soon``), which keeps every change a separate, ordered event.
 
 from __future__ import annotations
 
+import builtins
 import collections
 import copy
 import logging
 import random
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .clock import Clock, to_rfc3339
 
@@ -46,6 +48,8 @@ class GR:
 
 @dataclass(frozen=True)
 class Event:
+    """One change in the store: ADDED, MODIFIED or DELETED, with the object before and after."""
+
     type: str  # ADDED | MODIFIED | DELETED
     gr: GR
     obj: Obj  # the object after the change (for DELETED: as it was last)
@@ -58,6 +62,8 @@ class Expired(Exception):
 
 
 class StoreError(Exception):
+    """A write the store refuses: AlreadyExists, NotFound or Conflict."""
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason  # AlreadyExists | NotFound | Conflict
@@ -68,6 +74,9 @@ def _spec_part(obj: Obj) -> dict[str, Any]:
 
 
 class Store:
+    """The objects of every type, with resourceVersions, change history and listeners (what etcd is to the API
+    server)."""
+
     def __init__(self, clock: Clock, rng: random.Random | None = None, history: int = 20_000) -> None:
         self.clock = clock
         self.rng = rng or random.Random(0)
@@ -84,9 +93,11 @@ class Store:
     # ---- reads -------------------------------------------------------------------------------
     @property
     def resource_version(self) -> int:
+        """The resourceVersion of the last change."""
         return self._rv
 
     def get(self, gr: GR, namespace: str | None, name: str) -> Obj | None:
+        """The stored object, or None."""
         return self._objects[gr].get((namespace or "", name))
 
     def list(self, gr: GR, namespace: str | None = None,
@@ -98,9 +109,10 @@ class Store:
         return [o for o in out if where(o)] if where else out
 
     def types(self) -> Iterable[GR]:
+        """The group/resources that have had objects."""
         return list(self._objects)
 
-    def events_since(self, rv: int) -> list[Event]:
+    def events_since(self, rv: int) -> builtins.list[Event]:
         """Events with resourceVersion > ``rv``; raises ``Expired`` if history no longer reaches back."""
         if rv >= self._rv:
             return []
@@ -110,6 +122,7 @@ class Store:
 
     # ---- writes ------------------------------------------------------------------------------
     def new_uid(self) -> str:
+        """A new random uid (drawn from the store's seeded rng)."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def create(self, gr: GR, obj: Obj) -> Obj:

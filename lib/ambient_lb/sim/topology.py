@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .. import yaml_limits
 from ..errors import ParameterError
 
 DEFAULT_CLUSTER = "ambient-lb-sim"
@@ -40,6 +41,8 @@ REGION_LABEL = "topology.kubernetes.io/region"
 SUBZONE_LABEL = "topology.istio.io/subzone"
 NETWORK_LABEL = "topology.istio.io/network"
 
+MAX_FILE_BYTES = 2**20  # a topology of a few clusters and nodes is a few KiB
+MAX_DEPTH = 16  # clusters > nodes > labels
 _EXAMPLE = "clusters: [{name: cluster1, nodes: [{name: node-a, region: us-east1, zone: us-east1-b}]}]"
 
 
@@ -98,7 +101,7 @@ class ClusterTopology(BaseModel):
         return _dns_label(v, "cluster name")
 
     @model_validator(mode="after")
-    def _fill(self) -> "ClusterTopology":
+    def _fill(self) -> ClusterTopology:
         if not self.nodes:
             self.nodes = [NodeSpec() for _ in range(3)]
         names = _default_names(self.name, len(self.nodes))
@@ -119,6 +122,7 @@ class ClusterTopology(BaseModel):
         return self
 
     def node(self, name: str) -> NodeSpec | None:
+        """The node of this name, or None."""
         return next((n for n in self.nodes if n.name == name), None)
 
 
@@ -153,7 +157,7 @@ class Topology(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _unique(self) -> "Topology":
+    def _unique(self) -> Topology:
         names = [c.name for c in self.clusters]
         if not names:
             raise ValueError("clusters must list at least one cluster")
@@ -162,7 +166,8 @@ class Topology(BaseModel):
         return self
 
     @classmethod
-    def default(cls) -> "Topology":
+    def default(cls) -> Topology:
+        """The default topology: one cluster with ClusterTopology's defaults."""
         return cls()
 
     def cluster(self, name: str | None = None) -> ClusterTopology:
@@ -206,12 +211,18 @@ def load_topology(path: str | Path | None) -> Topology:
     if not p.exists() and str(path) in builtin_topologies():
         p = builtin_topologies()[str(path)]
     try:
-        text = p.read_text()
+        text = yaml_limits.read(p, max_bytes=MAX_FILE_BYTES)
+    except yaml_limits.Refused as exc:
+        raise ParameterError(f"--topology {p}: refused, nothing was read: {exc}; a topology file is a few "
+                             f"KiB, for example: {_EXAMPLE}") from None
     except OSError as exc:
         raise ParameterError(f"--topology {p}: cannot read the file ({exc.strerror}); pass a YAML file such "
                              f"as topology.yaml or a built-in name: {', '.join(builtin_topologies())}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_limits.load(text, max_bytes=MAX_FILE_BYTES, max_depth=MAX_DEPTH)
+    except yaml_limits.Refused as exc:  # a YAML bomb or absurd nesting (R16.29)
+        raise ParameterError(f"--topology {p}: refused, nothing was taken from it: {exc}; write each node out "
+                             f"(no anchors or aliases), for example: {_EXAMPLE}") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"--topology {p}: not valid YAML ({exc}); for example: {_EXAMPLE}") from None
     return parse_topology(data, str(p))

@@ -30,6 +30,7 @@ def _controllers(module: str, cluster: Cluster) -> list[Any]:
 def build_cluster(*, seed: int = 0, speed: float = 1.0, topology: Any = None,
                   clock: Clock | None = None, mesh: bool = True, name: str = "ambient-lb-sim",
                   strict: bool = False, topology_name: str | None = None) -> Cluster:
+    """A cluster with its controllers (and, with mesh, the ambient mesh and data plane), ready to serve."""
     cluster = Cluster(name=name, seed=seed, speed=speed, clock=clock, topology=topology)
     cluster.strict = strict
     cluster.extensions["simulator"] = {"speed": getattr(cluster.clock, "speed", speed), "seed": seed,

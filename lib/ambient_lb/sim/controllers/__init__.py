@@ -17,11 +17,12 @@ Extensions hung on the cluster (``cluster.extensions``):
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..cluster import Controller
+from ..protocols import SimCluster
 from .admission import Admission, AdmissionInvalid, admit
 from .bootstrap import Bootstrap
 from .crds import CRDController
+from .cronjobs import CronJobController
 from .daemonsets import DaemonSetController
 from .deletion import delete_object
 from .deployments import DeploymentController
@@ -30,10 +31,9 @@ from .events import EventRecorder
 from .faults import StrictNotices
 from .gatewayclasses import IstioGatewayClasses
 from .gc import GarbageCollector
+from .jobs import JobController
 from .kubelet import Kubelet, KubeletTimings
 from .namespaces import NamespaceController
-from .cronjobs import CronJobController
-from .jobs import JobController
 from .rbac import ClusterRoleAggregation, RbacDefaults
 from .replicasets import ReplicaSetController, ReplicationControllerController
 from .scheduler import Scheduler
@@ -42,12 +42,12 @@ from .ttl import TTLAfterFinished
 __all__ = ["all_controllers", "AdmissionInvalid", "admit", "delete_object", "Kubelet", "KubeletTimings"]
 
 
-def all_controllers(cluster: Any) -> list[Any]:
+def all_controllers(cluster: SimCluster) -> list[Controller]:
     """Every control-plane controller, in start order."""
     cluster.extensions.setdefault("delete", delete_object)
     return [EventRecorder(), Admission(), GarbageCollector(), CRDController(), NamespaceController(),
-            Scheduler(), Kubelet(), StrictNotices(), ReplicaSetController(), DeploymentController(), DaemonSetController(),
-            EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
+            Scheduler(), Kubelet(), StrictNotices(), ReplicaSetController(), DeploymentController(),
+            DaemonSetController(), EndpointSliceController(), IstioGatewayClasses(), Bootstrap(),
             # added later; they draw nothing from cluster.rng (names.named_rng), so the names and IPs of
             # everything above stay what they were for a given seed
             ReplicationControllerController(), ClusterRoleAggregation(), RbacDefaults(), JobController(),

@@ -9,16 +9,18 @@ Who calls it: the API server runs every callable in ``cluster.extensions["admiss
 Controllers that create objects themselves go through the same chain with ``admit``.
 
 What is defaulted (as the real API server's defaulting functions and admission plugins do):
-Pods and pod templates, Deployments, ReplicaSets, ReplicationControllers, DaemonSets, Namespaces, Services (ClusterIP from
-10.96.0.0/16 and NodePorts from 30000-32767, drawn from the seeded rng).
+Pods and pod templates, Deployments, ReplicaSets, ReplicationControllers, DaemonSets, Namespaces, Services
+(ClusterIP from 10.96.0.0/16 and NodePorts from 30000-32767, drawn from the seeded rng).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from . import defaults, shapes
 from .keys import DAEMON_SETS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, REPLICATION_CONTROLLERS, SERVICES
@@ -50,7 +52,7 @@ class AdmissionInvalid(StoreError):
                         "field": field}]
 
 
-def admit(cluster: Any, op: str, gr: GR, obj: Obj, old: Obj | None = None) -> Obj:
+def admit(cluster: SimCluster, op: str, gr: GR, obj: Obj, old: Obj | None = None) -> Obj:
     """Run the admission chain the API server runs (for objects controllers create themselves)."""
     for fn in cluster.extensions.get("admission", []):
         obj = fn(op, gr, obj, old)
@@ -62,13 +64,15 @@ class Admission:
 
     name = "admission"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Joins the cluster's admission chain, with its own random numbers drawn from the cluster's seed."""
         self.cluster = cluster
         self.rng = random.Random(cluster.rng.getrandbits(64))
         chain: list[Admit] = cluster.extensions.setdefault("admission", [])
         chain.append(self)
 
     def __call__(self, op: str, gr: GR, obj: Obj, old: Obj | None) -> Obj:
+        """Defaults and checks an object being written, as the API server's defaulting and admission do."""
         fn = self._by_gr.get(gr)
         if fn is None:
             return obj
@@ -97,7 +101,7 @@ class Admission:
         self._allocate_node_ports(obj, old)
         return obj
 
-    _by_gr: dict[GR, Callable[["Admission", str, Obj, "Obj | None"], Obj]] = {
+    _by_gr: dict[GR, Callable[[Admission, str, Obj, Obj | None], Obj]] = {
         PODS: _pod, DEPLOYMENTS: _workload, REPLICA_SETS: _workload, DAEMON_SETS: _workload,
         REPLICATION_CONTROLLERS: _workload,
         NAMESPACES: _namespace, SERVICES: _service,

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 from ..clock import to_rfc3339_micro
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from ..topology import NETWORK_LABEL, cluster_topology
 from .admission import admit
 from .keys import CRDS, ENDPOINT_SLICES, ENDPOINTS, ISTIO_VERSION, NAMESPACES, NODES, SERVICES
-from .objects import Obj, meta
 from .nodes import create_nodes
+from .objects import Obj, meta
 
 API_SERVER_PORT = 6443
 LEASES = GR("coordination.k8s.io", "leases")
@@ -39,7 +41,7 @@ CONFIG_MAPS = GR("", "configmaps")
 SIMULATOR_CONFIGMAP = ("kube-public", "ambient-lb-simulator")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parsed(name: str) -> tuple[Obj, ...]:
     text = resources.files("ambient_lb.sim").joinpath("data", name).read_text()
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -53,9 +55,12 @@ def data_documents(name: str) -> Iterator[Obj]:
 
 
 class Bootstrap:
+    """Seeds the cluster as the guide finds it (nodes, system namespaces, CoreDNS, an Istio ambient mesh)."""
+
     name = "bootstrap"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Seeds the store once the server starts (from an on_start hook, when every controller listens)."""
         self.cluster = cluster
         self.seeded = False
 

@@ -9,7 +9,7 @@ the data plane (``sim/mesh``), not here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from collections.abc import Callable
 
 from ..clock import to_rfc3339_micro, to_rfc3339_milli
 from .keys import ISTIO_VERSION
@@ -24,7 +24,7 @@ def _istio(scope_lines: list[tuple[str, str]]) -> Lines:
 
 def _gunicorn(msgs: list[str]) -> Lines:
     def lines(now: float, port: int) -> list[str]:
-        ts = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000")
+        ts = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%d %H:%M:%S +0000")
         return [f"[{ts}] {m.format(port=port or 80)}" for m in msgs]
     return lines
 
@@ -69,10 +69,12 @@ def _match(image: str) -> tuple[Lines, Lines] | None:
 
 
 def start_lines(image: str, now: float, port: int) -> list[str]:
+    """The log lines a container of this image prints when it starts (none for an unknown image)."""
     m = _match(image)
     return m[0](now, port) if m else []
 
 
 def stop_lines(image: str, now: float, port: int) -> list[str]:
+    """The log lines a container of this image prints when it stops (none for an unknown image)."""
     m = _match(image)
     return m[1](now, port) if m else []

@@ -23,6 +23,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..protocols import SimCluster
 from .keys import CONFIG_MAPS, SECRETS
 from .objects import Obj, meta
 
@@ -44,6 +45,8 @@ class ContainerStart:
 
 @dataclass
 class ProbeResult:
+    """The result of one probe: passed or not, and the kubelet's message when not."""
+
     ok: bool
     message: str = ""  # the kubelet's words after "Readiness probe failed: "
 
@@ -64,12 +67,13 @@ class AppHook(Protocol):
         """The pod is gone."""
 
 
-def hook(cluster: Any) -> AppHook | None:
+def hook(cluster: SimCluster) -> AppHook | None:
+    """The apps hook (what runs in the containers), when the mesh registered one."""
     return cluster.extensions.get("apps")
 
 
 # ---- volumes ----------------------------------------------------------------------------------------
-def missing_volumes(cluster: Any, pod: Obj) -> list[tuple[str, str]]:
+def missing_volumes(cluster: SimCluster, pod: Obj) -> list[tuple[str, str]]:
     """(volume, what is missing) for each ConfigMap/Secret volume that cannot be mounted yet."""
     ns = meta(pod).get("namespace", "")
     out = []
@@ -86,10 +90,11 @@ def missing_volumes(cluster: Any, pod: Obj) -> list[tuple[str, str]]:
 
 
 def mount_failed_message(volume: str, reason: str) -> str:
+    """The kubelet's FailedMount message for a volume."""
     return f'MountVolume.SetUp failed for volume "{volume}" : {reason}'
 
 
-def mounted_files(cluster: Any, pod: Obj, container: Obj) -> dict[str, str]:
+def mounted_files(cluster: SimCluster, pod: Obj, container: Obj) -> dict[str, str]:
     """The files the container's ConfigMap and Secret mounts show, by absolute path."""
     ns = meta(pod).get("namespace", "")
     volumes = {v.get("name"): v for v in (pod.get("spec") or {}).get("volumes") or []}
@@ -106,7 +111,7 @@ def mounted_files(cluster: Any, pod: Obj, container: Obj) -> dict[str, str]:
     return out
 
 
-def _volume_files(cluster: Any, ns: str, vol: Obj) -> dict[str, str]:
+def _volume_files(cluster: SimCluster, ns: str, vol: Obj) -> dict[str, str]:
     if vol.get("configMap") is not None:
         src, obj = vol["configMap"], cluster.store.get(CONFIG_MAPS, ns, vol["configMap"].get("name", ""))
         data = dict((obj or {}).get("data") or {})
@@ -142,10 +147,12 @@ def probe_port(container: Obj, port: Any) -> int | None:
 
 
 def http_failure(status: int) -> ProbeResult:
+    """A failed HTTP probe's result with the kubelet's message for this status code."""
     return ProbeResult(False, f"HTTP probe failed with statuscode: {status}")
 
 
 def refused(ip: str, port: int, path: str | None = None) -> ProbeResult:
+    """A failed probe's result for a refused connection, with the kubelet's message (an HTTP GET's, given a path)."""
     dial = f"dial tcp {ip}:{port}: connect: connection refused"
     return ProbeResult(False, f'Get "http://{ip}:{port}{path}": {dial}' if path is not None else dial)
 

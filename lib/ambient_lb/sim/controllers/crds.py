@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
 from .keys import CRDS
 from .objects import Obj, meta, set_condition
@@ -23,14 +24,19 @@ CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def crd_gr(crd: Obj) -> GR:
+    """The group/resource a CustomResourceDefinition serves."""
     spec = crd.get("spec") or {}
     return GR(spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
 
 
 class CRDController:
+    """Serves each CustomResourceDefinition's resource: registers it, marks the CRD Established, and removes the
+    resource and its objects when the CRD goes."""
+
     name = "crd-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Registers the CRDs already stored and watches for new and changed ones."""
         self.cluster = cluster
         for crd in cluster.store.list(CRDS):
             cluster.registry.register_crd(crd)

@@ -27,13 +27,14 @@ from typing import Any
 
 from .. import batch_rules, cron
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from .admission import admit
+from .deletion import delete_object
+from .jobs import JOBS, finished
 from .objects import Obj, deleting, edit_status, meta
 from .owners import controller_of, owned_by, owner_ref
 from .queue import WorkQueue
-from .deletion import delete_object
-from .jobs import JOBS, finished
 
 CRONJOBS = GR("batch", "cronjobs")
 SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
@@ -41,6 +42,7 @@ MANY_MISSED = 100
 
 
 def job_name(cronjob: Obj, scheduled: float) -> str:
+    """The name of the Job a CronJob creates for a scheduled time (its name and the minute since the epoch)."""
     return f"{meta(cronjob)['name']}-{int(scheduled) // 60}"
 
 
@@ -68,9 +70,12 @@ def _start(job: Obj) -> str:
 
 
 class CronJobController:
+    """The cronjob controller (v2): a Job at every scheduled time, the concurrency policy, and the history limits."""
+
     name = "cronjob-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Queues a CronJob when it or one of its Jobs changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)
@@ -134,7 +139,7 @@ class CronJobController:
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and scheduled + int(deadline) < now:
             self._event(cj, "Warning", "MissSchedule", "Missed scheduled time to start a job: "
-                        f"{dt.datetime.fromtimestamp(scheduled, dt.timezone.utc):%a, %d %b %Y %H:%M:%S +0000}")
+                        f"{dt.datetime.fromtimestamp(scheduled, dt.UTC):%a, %d %b %Y %H:%M:%S +0000}")
             return
         if status.get("active") and spec.get("concurrencyPolicy") == "Forbid":
             self._event(cj, "Normal", "JobAlreadyActive", "Not starting job because prior execution is running "

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .deletion import delete_object
+from .deployments import resolve
 from .keys import DAEMON_SETS, NODES, PODS
 from .names import random_suffix, template_hash
 from .objects import Obj, deleting, edit_status, is_true, meta, namespace_open
 from .owners import controller_of, owned_by
 from .queue import QueuedController
-from .deletion import delete_object
-from .deployments import resolve
 from .replicasets import pod_available, pod_from_template
 from .scheduler import node_fits
 
@@ -57,6 +57,8 @@ def _eligible(ds: Obj, node: Obj) -> bool:
 
 
 class DaemonSetController(QueuedController):
+    """The DaemonSet controller: one pod per matching node, with rolling updates."""
+
     name = "daemonset-controller"
 
     def _on_event(self, ev: Any) -> None:

@@ -41,6 +41,7 @@ def _probe(p: Obj | None) -> None:
 
 
 def container(c: Obj) -> None:
+    """Defaults a container as SetDefaults_Container does (pull policy, termination message, port protocols, probes)."""
     c.setdefault("imagePullPolicy", _pull_policy(c.get("image", "")))
     c.setdefault("resources", {})
     c.setdefault("terminationMessagePath", "/dev/termination-log")
@@ -96,6 +97,7 @@ def _add_token_volume(spec: Obj, rng: random.Random) -> None:
 
 
 def qos_class(spec: Obj) -> str:
+    """The pod's QoS class from its containers' requests and limits: BestEffort, Guaranteed or Burstable."""
     res = [c.get("resources") or {} for c in spec.get("containers") or []]
     if not any(r.get("requests") or r.get("limits") for r in res):
         return "BestEffort"
@@ -150,6 +152,7 @@ def replication_controller(obj: Obj) -> None:
 
 
 def namespace(obj: Obj, old: Obj | None) -> None:
+    """Defaults a Namespace: its name label, the kubernetes finalizer, and phase Active (kept across updates)."""
     md = obj.setdefault("metadata", {})
     md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md.get("name", "")
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])

@@ -13,15 +13,14 @@ Who calls it: the ReplicaSet and DaemonSet controllers (scale down), the namespa
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..clock import to_rfc3339
+from ..protocols import SimCluster
 from ..store import GR
 from .keys import NAMESPACES, PODS
 from .objects import Obj, deleting, meta
 
 
-def delete_object(cluster: Any, gr: GR, namespace: str | None, name: str,
+def delete_object(cluster: SimCluster, gr: GR, namespace: str | None, name: str,
                   grace_seconds: int | None = None) -> Obj | None:
     """Delete ``gr`` ``namespace/name`` as a DELETE call would (graceful for pods and namespaces)."""
     store, now = cluster.store, cluster.clock.now()
@@ -40,7 +39,7 @@ def delete_object(cluster: Any, gr: GR, namespace: str | None, name: str,
     return store.remove(gr, namespace, name)
 
 
-def _delete_pod(cluster: Any, pod: Obj, grace_seconds: int | None) -> Obj | None:
+def _delete_pod(cluster: SimCluster, pod: Obj, grace_seconds: int | None) -> Obj | None:
     md = meta(pod)
     spec = pod.get("spec") or {}
     if grace_seconds is None:

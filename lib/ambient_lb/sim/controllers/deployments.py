@@ -26,13 +26,14 @@ import math
 from typing import Any
 
 from ..clock import parse_rfc3339
+from ..protocols import SimCluster
 from .admission import admit
+from .deletion import delete_object
 from .keys import DEPLOYMENTS, PODS, REPLICA_SETS
 from .names import template_hash
-from .objects import Obj, annotations, condition, deep, deleting, meta, namespace_open, set_condition
+from .objects import Obj, annotations_of, condition, deep, deleting, meta, namespace_open, set_condition
 from .owners import controller_of, owned_by, owner_ref
 from .queue import WorkQueue
-from .deletion import delete_object
 from .replicasets import active_pods
 
 HASH_LABEL = "pod-template-hash"
@@ -51,6 +52,7 @@ def resolve(value: Any, total: int, round_up: bool) -> int:
 
 
 def surge_and_unavailable(d: Obj) -> tuple[int, int]:
+    """A Deployment's (maxSurge, maxUnavailable) as pod counts; (0, 0) for Recreate, and never both 0."""
     strategy = d["spec"].get("strategy") or {}
     if strategy.get("type") != "RollingUpdate":
         return 0, 0
@@ -76,9 +78,13 @@ def _available(rs: Obj) -> int:
 
 
 class DeploymentController:
+    """The deployment controller: a ReplicaSet per pod template, rolled over with maxSurge/maxUnavailable."""
+
     name = "deployment-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Queues a Deployment when it or one of its ReplicaSets changes (and when a ReplicaSet's pod goes), and
+        reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         self._deadline_checks: set[tuple[str, str]] = set()
@@ -97,9 +103,9 @@ class DeploymentController:
     # ---- reconcile ------------------------------------------------------------------------------
     def _reconcile(self, key: tuple[str, str]) -> None:
         if key[0] == "pods-gone":
-            for d in self.cluster.store.list(DEPLOYMENTS, key[1]):
-                if (d["spec"].get("strategy") or {}).get("type") == "Recreate":
-                    self.queue.add((key[1], meta(d)["name"]))
+            for dep in self.cluster.store.list(DEPLOYMENTS, key[1]):
+                if (dep["spec"].get("strategy") or {}).get("type") == "Recreate":
+                    self.queue.add((key[1], meta(dep)["name"]))
             return
         d = self.cluster.store.get(DEPLOYMENTS, *key)
         if d is None or deleting(d) or d["spec"].get("paused"):
@@ -133,8 +139,8 @@ class DeploymentController:
 
     def _bump_revision(self, new: Obj, old: list[Obj]) -> None:
         """An older ReplicaSet that becomes the new one again (``rollout undo``) gets the next revision."""
-        top = max([int(annotations(rs).get(REVISION, "0")) for rs in old] + [0])
-        if int(annotations(new).get(REVISION, "0")) < top:
+        top = max([int(annotations_of(rs).get(REVISION, "0")) for rs in old] + [0])
+        if int(annotations_of(new).get(REVISION, "0")) < top:
             self.cluster.store.mutate(REPLICA_SETS, meta(new)["namespace"], meta(new)["name"],
                                       lambda o: o["metadata"].setdefault("annotations", {}).update(
                                           {REVISION: str(top + 1)}))
@@ -145,7 +151,7 @@ class DeploymentController:
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
         selector = deep(d["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
-        revision = 1 + max([int(annotations(rs).get(REVISION, "0")) for rs in rss] + [0])
+        revision = 1 + max([int(annotations_of(rs).get(REVISION, "0")) for rs in rss] + [0])
         desired = int(d["spec"].get("replicas", 1))
         surge, _ = surge_and_unavailable(d)
         current = sum(_replicas(rs) for rs in rss)
@@ -160,7 +166,8 @@ class DeploymentController:
                                            REVISION: str(revision)},
                            "ownerReferences": [owner_ref(d, "apps/v1", "Deployment")]},
               "spec": {"replicas": start, "selector": selector, "template": template,
-                       **({"minReadySeconds": d["spec"]["minReadySeconds"]} if d["spec"].get("minReadySeconds") else {})}}
+                       **({"minReadySeconds": d["spec"]["minReadySeconds"]}
+                          if d["spec"].get("minReadySeconds") else {})}}
         rs = self.cluster.store.create(REPLICA_SETS, admit(self.cluster, "CREATE", REPLICA_SETS, rs))
         if start:
             self._scaled_event(d, rs, 0, start)
@@ -269,7 +276,7 @@ class DeploymentController:
             avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-        revision = annotations(new).get(REVISION) if new else None
+        revision = annotations_of(new).get(REVISION) if new else None
         deadline = d["spec"].get("progressDeadlineSeconds", 600)
 
         def edit(o: Obj) -> None:

@@ -61,6 +61,8 @@ def _pod_key(pod: Obj) -> tuple[float, str]:
 
 
 class EndpointSliceController(QueuedController):
+    """The EndpointSlice controller: the slices (and legacy Endpoints) of every Service with a selector."""
+
     name = "endpointslice-controller"
 
     def _on_event(self, ev: Any) -> None:
@@ -156,7 +158,8 @@ class EndpointSliceController(QueuedController):
     def _write_endpoints(self, svc: Obj, pods: list[Obj], ports: list[Obj]) -> None:
         ns, name = meta(svc)["namespace"], meta(svc)["name"]
         pnr = bool(svc["spec"].get("publishNotReadyAddresses"))
-        ready, not_ready = [], []
+        ready: list[Obj] = []
+        not_ready: list[Obj] = []
         for pod in pods:
             if deleting(pod) and not pnr:
                 continue

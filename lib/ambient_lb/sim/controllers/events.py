@@ -17,6 +17,7 @@ import collections
 from typing import Any
 
 from ..clock import to_rfc3339
+from ..protocols import SimCluster
 from .keys import EVENTS, NAMESPACES
 from .objects import Obj, deleting, meta
 
@@ -36,6 +37,8 @@ def _involved(obj: Obj, api_version: str, kind: str, field_path: str | None) -> 
 
 
 class EventRecorder:
+    """Records Events as the components of a cluster do, and keeps at most max_events of them."""
+
     name = "events"
 
     def __init__(self, max_events: int = MAX_EVENTS) -> None:
@@ -45,7 +48,8 @@ class EventRecorder:
         self._key_of: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._seq = 0
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Publishes the recorder as ``cluster.extensions["events"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["events"] = self
         cluster.store.subscribe(self._on_event)

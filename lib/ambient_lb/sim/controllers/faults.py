@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from .keys import PODS
-from .objects import Obj, annotations, meta
+from .objects import Obj, annotations_of, meta
 
 FAULT_PREFIX = "fault.ambient-lb.dev/"
 READY = FAULT_PREFIX + "ready"
@@ -23,15 +24,17 @@ LATENCY = FAULT_PREFIX + "latency"
 
 
 def fault_annotations(pod: Obj | None) -> dict[str, str]:
-    return {k: v for k, v in annotations(pod).items() if k.startswith(FAULT_PREFIX)}
+    """The pod's ``fault.ambient-lb.dev/*`` annotations, whether or not strict mode honours them."""
+    return {k: v for k, v in annotations_of(pod).items() if k.startswith(FAULT_PREFIX)}
 
 
-def honoured(cluster: Any, pod: Obj | None) -> dict[str, str]:
+def honoured(cluster: SimCluster, pod: Obj | None) -> dict[str, str]:
     """The pod's fault annotations the simulator acts on: none in strict mode."""
     return {} if getattr(cluster, "strict", False) else fault_annotations(pod)
 
 
 def notice(annotation: str, value: str) -> str:
+    """The pod log line strict mode writes for a fault annotation it ignores."""
     return (f"[ambient-lb simulator] strict mode: ignoring the annotation {annotation}={value!r} on this pod; "
             "fault annotations are for tests and drills, make the app fail as it would on a cluster")
 
@@ -44,7 +47,8 @@ class StrictNotices:
     def __init__(self) -> None:
         self._noticed: set[tuple[str, str]] = set()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Listens to pod changes (it writes its notices only in strict mode)."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
 

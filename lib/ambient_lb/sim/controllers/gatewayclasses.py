@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from .keys import CRDS, GATEWAY_CLASSES
 from .objects import Obj, meta, set_condition
 
@@ -25,9 +26,12 @@ ISTIO_CLASSES: dict[str, tuple[str, str]] = {
 
 
 class IstioGatewayClasses:
+    """istiod's GatewayClasses, created when the Gateway API CRDs appear."""
+
     name = "istiod-gatewayclasses"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Listens to the store for the Gateway API CRDs."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
-from .objects import Obj, meta
 from .deletion import delete_object
+from .objects import Obj, meta
 
 Key = tuple[GR, str, str]
 
@@ -33,6 +34,8 @@ def _owner_uids(o: Obj | None) -> set[str]:
 
 
 class GarbageCollector:
+    """The garbage collector: dependents go when their owners go (ownerReferences, by uid)."""
+
     name = "garbage-collector"
 
     def __init__(self) -> None:
@@ -40,7 +43,9 @@ class GarbageCollector:
         self._dependents: dict[str, set[Key]] = collections.defaultdict(set)
         self._orphan: set[str] = set()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Publishes itself as ``cluster.extensions["gc"]``, indexes the stored objects' owners, and listens to the
+        store."""
         self.cluster = cluster
         cluster.extensions["gc"] = self
         for gr, obj in list(cluster.store):
@@ -52,6 +57,7 @@ class GarbageCollector:
         self._orphan.add(owner_uid)
 
     def dependents(self, owner_uid: str) -> list[Key]:
+        """The keys of the objects that name owner_uid in their ownerReferences, sorted."""
         return sorted(self._dependents.get(owner_uid, ()))
 
     # ---- indexing ---------------------------------------------------------------------------

@@ -12,11 +12,14 @@ import ipaddress
 
 
 class PodIPAM:
+    """Hands out pod IPs from each node's pod CIDR, host-local style."""
+
     def __init__(self) -> None:
         self._used: dict[str, set[str]] = {}
         self._last: dict[str, int] = {}
 
     def allocate(self, node: str, cidr: str) -> str:
+        """The next free address of the node's CIDR after the last one handed out (from .2 on)."""
         net = ipaddress.IPv4Network(cidr, strict=False)
         used = self._used.setdefault(node, set())
         hosts = net.num_addresses - 3  # network, gateway (.1), broadcast
@@ -31,4 +34,5 @@ class PodIPAM:
         raise RuntimeError(f"node {node}: pod CIDR {cidr} is full ({hosts} pods)")
 
     def release(self, node: str, ip: str) -> None:
+        """Returns a pod's IP to its node's pool."""
         self._used.get(node, set()).discard(ip)

@@ -34,13 +34,14 @@ import random
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
 from ..store import GR
+from .deletion import delete_object
 from .keys import PODS
 from .names import named_rng, random_suffix
 from .objects import Obj, deleting, edit_status, is_true, meta, namespace_open
 from .owners import controller_of, owned_by
 from .queue import QueuedController
-from .deletion import delete_object
 from .replicasets import pod_from_template
 
 JOBS = GR("batch", "jobs")
@@ -76,7 +77,7 @@ def finish_time(pod: Obj) -> float:
     ends = [((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
             for cs in (pod.get("status") or {}).get("containerStatuses") or []]
     if ends and all(ends):
-        return max(parse_rfc3339(e) for e in ends)
+        return max(parse_rfc3339(e) for e in ends if e)
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready" and c.get("status") == "False" and c.get("lastTransitionTime"):
             return parse_rfc3339(c["lastTransitionTime"])
@@ -87,6 +88,7 @@ def finish_time(pod: Obj) -> float:
 
 
 def backoff_wait(failures: int) -> float:
+    """How long the job controller waits before a new pod after this many failures (exponential, capped)."""
     return 0.0 if failures <= 0 else min(BACKOFF_MAX, BACKOFF_START * 2 ** (failures - 1))
 
 
@@ -100,13 +102,16 @@ def _condition(kind: str, status: str, reason: str, message: str, now: str) -> O
 
 
 class JobController(QueuedController):
+    """The job controller: pods run to completion, counted, retried with back-off, and the Job finishes."""
+
     name = "job-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Starts as a queued controller, with no back-off recorded yet."""
         super().start(cluster)
         self._backoff: dict[tuple[str, str], tuple[int, float | None]] = {}  # failures since success, last failure
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return named_rng(cluster, self.name)
 
     def _on_event(self, ev: Any) -> None:
@@ -211,7 +216,8 @@ class JobController(QueuedController):
         else:
             want = max(0, min(parallelism, int(completions) - status["succeeded"]))
         if len(active) > want:
-            extra = sorted(active, key=lambda p: meta(p).get("creationTimestamp", ""), reverse=True)[:len(active) - want]
+            newest_first = sorted(active, key=lambda p: meta(p).get("creationTimestamp", ""), reverse=True)
+            extra = newest_first[:len(active) - want]
             self._delete_pods(job, extra)
             return [p for p in active if p not in extra]
         if len(active) < want and namespace_open(self.cluster, meta(job)["namespace"]):
@@ -310,6 +316,7 @@ class JobController(QueuedController):
 
 
 def controller_uid_of(pod: Obj) -> str | None:
+    """The uid of the Job that controls the pod, or None."""
     for ref in meta(pod).get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == "Job":
             return ref.get("uid")

@@ -22,8 +22,8 @@ every container runs and passes its probes. A container that exits is restarted 
 ``restartPolicy`` (R16.22): ``Always`` always, ``OnFailure`` for a non-zero code, with back-off
 (CrashLoopBackOff, R14.8); otherwise it stays terminated, and once every container has, the pod is
 ``Succeeded`` (all exited 0) or ``Failed``, Ready False with reason PodCompleted or PodFailed; a
-finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or Secret volume whose object is missing
-keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
+finished pod keeps its status until it is deleted, and then goes at once (after its finalizers). A ConfigMap or
+Secret volume whose object is missing keeps the pod in ContainerCreating with ``FailedMount`` events until it appears.
 
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
 present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
@@ -32,17 +32,20 @@ probe after the annotation goes (or says "true") makes it Ready again. Strict mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+from ..protocols import SimCluster
 from . import container_logs, containers, pod_status
-from .keys import NODES, PODS
-from .objects import Obj, annotations, deleting, edit_status, is_true, meta
-from .queue import guarded
 from .containers import ProbeResult
-from .faults import READY as FAULT_READY, honoured
+from .faults import READY as FAULT_READY
+from .faults import honoured
 from .ipam import PodIPAM
+from .keys import NODES, PODS
 from .nodes import node_ip
+from .objects import Obj, annotations_of, deleting, edit_status, is_true, meta
+from .queue import guarded
 
 CRASH_NOTICED_AFTER = 1.0  # s from a container's exit to the kubelet acting on it (PLEG relist)
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # restart back-off, doubling (R14.8)
@@ -63,6 +66,8 @@ class KubeletTimings:
 
 @dataclass
 class PodRuntime:
+    """What the kubelet knows of one pod while it runs: its stage, timers, containers, restarts and exit codes."""
+
     uid: str
     namespace: str
     name: str
@@ -85,6 +90,8 @@ class PodRuntime:
 
 
 class Kubelet:
+    """The kubelet of every node: a pod's life from binding to removal, as a table of timed stages."""
+
     name = "kubelet"
 
     def __init__(self, timings: KubeletTimings | None = None) -> None:
@@ -93,21 +100,25 @@ class Kubelet:
         self._listeners: list[Listener] = []
         self.ipam = PodIPAM()
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Publishes the kubelet as ``cluster.extensions["kubelet"]`` and listens to the store."""
         self.cluster = cluster
         cluster.extensions["kubelet"] = self
         cluster.store.subscribe(self._on_event)
 
     # ---- the data plane's view ------------------------------------------------------------------
     def listening(self, namespace: str, pod: str) -> bool:
+        """True while the pod's app accepts connections."""
         rt = self._pods.get((namespace, pod))
         return bool(rt and rt.listening)
 
     def sigterm_at(self, namespace: str, pod: str) -> float | None:
+        """When the pod's containers got SIGTERM (simulated time), or None."""
         rt = self._pods.get((namespace, pod))
         return rt.sigterm_at if rt else None
 
     def started_at(self, namespace: str, pod: str) -> float | None:
+        """When the pod's containers started (simulated time), or None."""
         rt = self._pods.get((namespace, pod))
         return rt.started_at if rt else None
 
@@ -141,7 +152,7 @@ class Kubelet:
         elif rt is None and node:
             rt = self._pods[key] = PodRuntime(meta(ev.obj)["uid"], key[0], key[1], node)
             self._after(rt, self.timings.pending, self._pull)
-        elif rt is not None and FAULT_READY in annotations(ev.obj) | annotations(ev.old):
+        elif rt is not None and FAULT_READY in annotations_of(ev.obj) | annotations_of(ev.old):
             self._ensure_probing(rt)
 
     def _after(self, rt: PodRuntime, delay: float, fn: Callable[[PodRuntime], None]) -> None:
@@ -272,8 +283,10 @@ class Kubelet:
         if rt.timer is not None:
             rt.timer.cancel()
             rt.timer = None
-        self._mutate(rt, lambda p: (pod_status.container_exited(p, name, now, code, count),
-                                    pod_status.finished(p, now, phase)))
+        def exited_and_finished(p: Obj) -> None:
+            pod_status.container_exited(p, name, now, code, count)
+            pod_status.finished(p, now, phase)
+        self._mutate(rt, exited_and_finished)
         if rt.ip and rt.node and not (pod or {}).get("spec", {}).get("hostNetwork"):
             self.ipam.release(rt.node, rt.ip)  # the sandbox goes; status.podIP stays, as on a node
             rt.ip = ""
@@ -319,7 +332,7 @@ class Kubelet:
             return
         results = [self._probe_container(rt, pod, c) for c in rt.containers]
         ok = all(r.ok for r in results)
-        for c, r in zip(rt.containers, results):
+        for c, r in zip(rt.containers, results, strict=True):
             if not r.ok and r.message:
                 self._event(rt, "Warning", "Unhealthy", f"Readiness probe failed: {r.message}",
                             f"spec.containers{{{c['name']}}}")
@@ -331,7 +344,7 @@ class Kubelet:
             now = self.cluster.clock.now()
             self._mutate(rt, lambda p: pod_status.readiness(p, now, ok))
         rt.stage = "Ready" if ok else "Started" if rt.stage == "Started" else "NotReady"
-        rt.probing = not ok or FAULT_READY in annotations(pod) or (
+        rt.probing = not ok or FAULT_READY in annotations_of(pod) or (
             containers.hook(self.cluster) is not None and any(_probe(c) for c in rt.containers))
         if rt.probing:
             self._after(rt, period, self._probe)
@@ -343,7 +356,9 @@ class Kubelet:
             return ProbeResult(False)
         probe = _probe(c)
         if honoured(self.cluster, pod).get(FAULT_READY, "true").lower() == "false":
-            return containers.http_failure(503) if "httpGet" in probe or not probe else ProbeResult(False, "probe failed")
+            if "httpGet" in probe or not probe:
+                return containers.http_failure(503)
+            return ProbeResult(False, "probe failed")
         app = containers.hook(self.cluster)
         result = app.probe(pod, c, probe, rt.ip) if app is not None and probe else None
         return result if result is not None else ProbeResult(True)

@@ -11,15 +11,19 @@ import json
 import random
 from typing import Any
 
+from ..protocols import SimCluster
+
 # the alphabet Kubernetes uses for generated name suffixes and pod-template-hash (k8s.io/apimachinery rand)
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def random_suffix(rng: Any, n: int = 5) -> str:
+    """n random characters from Kubernetes' name-suffix alphabet."""
     return "".join(rng.choice(ALPHANUMS) for _ in range(n))
 
 
 def fnv32a(data: bytes) -> int:
+    """The 32-bit FNV-1a hash of data (what pod-template-hash is built from)."""
     h = 0x811C9DC5
     for b in data:
         h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
@@ -40,7 +44,7 @@ def template_hash(template: dict[str, Any], collisions: int = 0) -> str:
     return safe_encode(str(fnv32a(data)))
 
 
-def named_rng(cluster: Any, name: str) -> random.Random:
+def named_rng(cluster: SimCluster, name: str) -> random.Random:
     """An RNG seeded from the cluster's seed and a controller's name, drawing nothing from
     ``cluster.rng``: controllers added later use it, so the names and IPs every earlier controller
     draws for a given ``--seed`` stay what they were."""

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocols import SimCluster
 from ..store import GR
+from .deletion import delete_object
 from .keys import CONFIG_MAPS, NAMESPACES, SERVICE_ACCOUNTS
 from .objects import Obj, deleting, meta, set_condition
 from .queue import WorkQueue
-from .deletion import delete_object
 
 ROOT_CA = ("-----BEGIN CERTIFICATE-----\nMIIDBTCCAe2gAwIBAgIIambientlbsimAMBgkqhkiG9w0BAQsFADAVMRMwEQYDVQQD\n"
            "EwprdWJlcm5ldGVzMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFowFTET\n"
@@ -37,9 +38,12 @@ _DONE_CONDITIONS = (  # type, status, reason, message: the steps that succeed at
 
 
 class NamespaceController:
+    """The namespace controller: a Terminating namespace is emptied, then its finalizer removed."""
+
     name = "namespace-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Queues a namespace when it changes or an object in it goes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         self._draining: set[str] = set()
@@ -77,6 +81,7 @@ class NamespaceController:
 
     # ---- deletion -----------------------------------------------------------------------------
     def contents(self, name: str) -> dict[GR, list[Obj]]:
+        """The namespaced objects still in a namespace, by group/resource (types with none left out)."""
         out: dict[GR, list[Obj]] = {}
         for gr in self.cluster.store.types():
             t = self.cluster.registry.get(gr)
@@ -103,7 +108,8 @@ class NamespaceController:
     def _set_status(self, name: str, remaining: dict[GR, list[Obj]]) -> None:
         now = self.cluster.clock.now()
         if remaining:
-            what = ", ".join(f"{gr.resource}.{gr.group} has {len(objs)} resource instances" for gr, objs in sorted(remaining.items()))
+            what = ", ".join(f"{gr.resource}.{gr.group} has {len(objs)} resource instances"
+                             for gr, objs in sorted(remaining.items()))
             content = ("True", "SomeResourcesRemain", f"Some resources are remaining: {what}")
         else:
             content = ("False", "ContentRemoved", "All content successfully removed")

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from ..clock import to_rfc3339
+from ..protocols import SimCluster
 from ..topology import ClusterTopology, NodeSpec
 from .keys import NODES
 from .objects import Obj
@@ -29,6 +30,7 @@ _CONDITIONS = (  # type, status, reason, message (as a healthy kubelet posts the
 
 
 def node_object(spec: NodeSpec, topo: ClusterTopology, now: float, rng: Any) -> Obj:
+    """A real-shaped Node object for a topology node: locality labels, addresses, capacity, Ready."""
     ts = to_rfc3339(now)
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(2)]
     return {
@@ -56,13 +58,15 @@ def node_object(spec: NodeSpec, topo: ClusterTopology, now: float, rng: Any) -> 
     }
 
 
-def create_nodes(cluster: Any, topo: ClusterTopology) -> None:
+def create_nodes(cluster: SimCluster, topo: ClusterTopology) -> None:
+    """Creates the topology's nodes that are not in the store yet."""
     for spec in topo.nodes:
         if cluster.store.get(NODES, None, spec.name) is None:
             cluster.store.create(NODES, node_object(spec, topo, cluster.clock.now(), cluster.rng))
 
 
 def node_ip(node: Obj | None) -> str:
+    """The node's InternalIP, or ""."""
     for a in ((node or {}).get("status") or {}).get("addresses") or []:
         if a.get("type") == "InternalIP":
             return a.get("address", "")
@@ -78,6 +82,7 @@ def max_pods(node: Obj | None) -> int:
 
 
 def node_ready(node: Obj | None) -> bool:
+    """True when the node's Ready condition is True."""
     for c in ((node or {}).get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
             return c.get("status") == "True"

@@ -9,41 +9,52 @@ the readers never change them; writes go through ``store.create`` / ``store.muta
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..clock import to_rfc3339
+from ..protocols import Clock, ObjectStore, SimCluster
+from ..store import GR
 from .keys import NAMESPACES
 
 Obj = dict[str, Any]
 
+T = TypeVar("T")
+
 
 def meta(o: Obj | None) -> Obj:
+    """The object's metadata ({} when it has none)."""
     return (o or {}).get("metadata") or {}
 
 
 def labels(o: Obj | None) -> dict[str, str]:
+    """The object's labels ({} when it has none)."""
     return meta(o).get("labels") or {}
 
 
-def annotations(o: Obj | None) -> dict[str, str]:
+def annotations_of(o: Obj | None) -> dict[str, str]:
+    """The object's annotations ({} when it has none); named apart from the ``__future__`` import."""
     return meta(o).get("annotations") or {}
 
 
 def uid(o: Obj | None) -> str:
+    """The object's uid, or ""."""
     return meta(o).get("uid", "")
 
 
 def deleting(o: Obj | None) -> bool:
+    """True when the object has a deletionTimestamp."""
     return bool(meta(o).get("deletionTimestamp"))
 
 
-def namespace_open(cluster: Any, namespace: str) -> bool:
+def namespace_open(cluster: SimCluster, namespace: str) -> bool:
     """Whether objects may be created in ``namespace`` (it exists and is not being deleted)."""
     ns = cluster.store.get(NAMESPACES, None, namespace)
     return ns is not None and not deleting(ns)
 
 
 def condition(o: Obj | None, kind: str) -> Obj | None:
+    """The object's status condition of this type, or None."""
     for c in ((o or {}).get("status") or {}).get("conditions") or []:
         if c.get("type") == kind:
             return c
@@ -51,6 +62,7 @@ def condition(o: Obj | None, kind: str) -> Obj | None:
 
 
 def is_true(o: Obj | None, kind: str) -> bool:
+    """True when the object's condition of this type has status True."""
     c = condition(o, kind)
     return bool(c and c.get("status") == "True")
 
@@ -76,7 +88,7 @@ def set_condition(status: Obj, cond: Obj, now: float, *, stamp_update: bool = Fa
     conds.append({k: v for k, v in sorted(new.items())})
 
 
-def edit_status(store: Any, gr: Any, namespace: str | None, name: str, fn: Callable[[Obj], Any],
+def edit_status(store: ObjectStore, gr: GR, namespace: str | None, name: str, fn: Callable[[Obj], Any],
                 *, spec: bool = False) -> Obj | None:
     """``store.mutate`` for controllers that change only ``status`` (and, with ``spec=True``,
     top-level ``spec`` fields such as ``nodeName``): copies just those parts, not the whole object,
@@ -95,9 +107,11 @@ def edit_status(store: Any, gr: Any, namespace: str | None, name: str, fn: Calla
     return store.update(gr, new)
 
 
-def deep(o: Obj) -> Obj:
+def deep(o: T) -> T:
+    """A deep copy of the object."""
     return copy.deepcopy(o)
 
 
-def now_str(clock: Any) -> str:
+def now_str(clock: Clock) -> str:
+    """The clock's time as an RFC 3339 timestamp."""
     return to_rfc3339(clock.now())

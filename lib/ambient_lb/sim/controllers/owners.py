@@ -11,11 +11,13 @@ from .objects import Obj, meta, uid
 
 
 def owner_ref(owner: Obj, api_version: str, kind: str, *, controller: bool = True) -> Obj:
+    """An ownerReference to owner (blockOwnerDeletion; controller unless told otherwise)."""
     return {"apiVersion": api_version, "blockOwnerDeletion": True, "controller": controller,
             "kind": kind, "name": meta(owner)["name"], "uid": meta(owner)["uid"]}
 
 
 def controller_uid(o: Obj) -> str | None:
+    """The uid of the object's controller (the ownerReference with controller: true), or None."""
     for ref in meta(o).get("ownerReferences") or []:
         if ref.get("controller"):
             return ref.get("uid")
@@ -23,6 +25,7 @@ def controller_uid(o: Obj) -> str | None:
 
 
 def owned_by(o: Obj, owner: Obj) -> bool:
+    """True when owner is the object's controller."""
     return controller_uid(o) == uid(owner)
 
 

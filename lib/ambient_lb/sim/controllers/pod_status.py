@@ -16,11 +16,13 @@ CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "Contain
 
 
 def container_id(pod_uid: str, name: str, attempt: int = 0) -> str:
+    """A container's containerID (``containerd://`` and a hash of the pod, the container and the attempt)."""
     key = f"{pod_uid}/{name}" + (f"/{attempt}" if attempt else "")
     return "containerd://" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def image_id(image: str) -> str:
+    """A container's imageID: the image's fully qualified repository and a digest derived from the image."""
     repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image.split("@")[0]
     if "/" not in repo:
         repo = "docker.io/library/" + repo

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ..protocols import Clock, SimCluster
 
 log = logging.getLogger("ambient_lb.sim.controllers")
 
@@ -21,19 +24,21 @@ class WorkQueue:
     ``add_after`` schedules one key later (a requeue), e.g. when a pod becomes available.
     """
 
-    def __init__(self, clock: Any, reconcile: Callable[[Any], None]) -> None:
+    def __init__(self, clock: Clock, reconcile: Callable[[Any], None]) -> None:
         self.clock = clock
         self.reconcile = reconcile
         self._pending: dict[Hashable, None] = {}
         self._scheduled = False
 
     def add(self, key: Hashable) -> None:
+        """Queues a key; the queue is flushed on the next clock tick, each key reconciled once."""
         self._pending[key] = None
         if not self._scheduled:
             self._scheduled = True
             self.clock.call_later(0, self._flush)
 
     def add_after(self, delay: float, key: Hashable) -> None:
+        """Queues a key after delay simulated seconds."""
         self.clock.call_later(delay, self.add, key)
 
     def _flush(self) -> None:
@@ -53,13 +58,14 @@ class QueuedController:
 
     name = ""
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Draws the controller's random numbers, makes its work queue, and listens to the store."""
         self.cluster = cluster
         self.rng = self._make_rng(cluster)
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return random.Random(cluster.rng.getrandbits(64))
 
     def _on_event(self, ev: Any) -> None:  # pragma: no cover - abstract

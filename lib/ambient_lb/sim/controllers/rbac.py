@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from .. import selectors
+from ..protocols import SimCluster
 from ..store import GR, StoreError
 from .admission import admit
 from .bootstrap import data_documents
@@ -29,9 +30,12 @@ _GRS = {"ClusterRole": CLUSTER_ROLES, "ClusterRoleBinding": CLUSTER_ROLE_BINDING
 
 
 class RbacDefaults:
+    """Creates the default roles and bindings a cluster starts with, once the server starts."""
+
     name = "rbac-defaults"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Seeds the default roles and bindings from an on_start hook."""
         self.cluster = cluster
         self.rng = named_rng(cluster, self.name)
 
@@ -40,6 +44,7 @@ class RbacDefaults:
         cluster.on_start.append(on_start)
 
     def seed(self) -> None:
+        """Creates each object of ``rbac-defaults.yaml`` that is not in the store yet."""
         store = self.cluster.store
         for obj in data_documents("rbac-defaults.yaml"):
             gr = _GRS[obj["kind"]]
@@ -66,9 +71,12 @@ def aggregated_rules(role: Obj, roles: list[Obj]) -> list[Obj]:
 
 
 class ClusterRoleAggregation:
+    """The ClusterRole aggregation controller: an aggregated ClusterRole's rules are those of the roles it selects."""
+
     name = "clusterrole-aggregation-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Reconciles every aggregated ClusterRole (from the work queue) whenever a ClusterRole changes."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)
@@ -84,5 +92,6 @@ class ClusterRoleAggregation:
                 continue
             rules = aggregated_rules(role, roles)
             if rules != (role.get("rules") or []):
-                self.cluster.store.mutate(CLUSTER_ROLES, None, meta(role)["name"],
-                                          lambda o, r=rules: o.__setitem__("rules", r))
+                def set_rules(o: Obj, rules: list[Obj] = rules) -> None:
+                    o["rules"] = rules
+                self.cluster.store.mutate(CLUSTER_ROLES, None, meta(role)["name"], set_rules)

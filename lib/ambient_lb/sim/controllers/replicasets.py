@@ -21,16 +21,17 @@ from typing import Any
 
 from .. import selectors
 from ..clock import parse_rfc3339
+from ..protocols import SimCluster
 from .admission import admit
+from .deletion import delete_object
 from .keys import PODS, REPLICA_SETS, REPLICATION_CONTROLLERS
 from .names import named_rng, random_suffix
 from .objects import Obj, condition, deep, deleting, edit_status, is_true, labels, meta, namespace_open
 from .owners import controller_of, owned_by, owner_ref
 from .queue import QueuedController
-from .deletion import delete_object
 
 
-def active_pods(cluster: Any, owner: Obj) -> list[Obj]:
+def active_pods(cluster: SimCluster, owner: Obj) -> list[Obj]:
     """Pods the owner controls that are not terminating and not in a terminal phase."""
     return [p for p in cluster.store.list(PODS, meta(owner)["namespace"])
             if owned_by(p, owner) and not deleting(p)
@@ -38,6 +39,7 @@ def active_pods(cluster: Any, owner: Obj) -> list[Obj]:
 
 
 def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
+    """True when the pod has been Ready for at least min_ready seconds."""
     c = condition(pod, "Ready")
     if not c or c.get("status") != "True":
         return False
@@ -45,17 +47,17 @@ def pod_available(pod: Obj, min_ready: int, now: float) -> bool:
     return min_ready <= 0 or (since is not None and parse_rfc3339(since) + min_ready <= now)
 
 
-def pod_from_template(cluster: Any, owner: Obj, kind: str, rng: random.Random, node: str | None = None,
+def pod_from_template(cluster: SimCluster, owner: Obj, kind: str, rng: random.Random, node: str | None = None,
                       api_version: str = "apps/v1") -> Obj:
     """A new Pod from ``owner.spec.template``, owned by it, defaulted by the admission chain."""
     tmpl = deep(owner["spec"]["template"])
     md = tmpl.get("metadata") or {}
     name = f"{meta(owner)['name']}-{random_suffix(rng)}"
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-", "namespace": meta(owner)["namespace"],
-                        "labels": dict(md.get("labels") or {}),
-                        "ownerReferences": [owner_ref(owner, api_version, kind)]},
-           "spec": tmpl.get("spec") or {}}
+    pod: Obj = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "generateName": f"{meta(owner)['name']}-",
+                             "namespace": meta(owner)["namespace"], "labels": dict(md.get("labels") or {}),
+                             "ownerReferences": [owner_ref(owner, api_version, kind)]},
+                "spec": tmpl.get("spec") or {}}
     if md.get("annotations"):
         pod["metadata"]["annotations"] = dict(md["annotations"])
     if node:
@@ -80,6 +82,8 @@ def _deletion_rank(pod: Obj) -> tuple[int, int, int, float]:
 
 
 class ReplicaSetController(QueuedController):
+    """The ReplicaSet controller: keeps spec.replicas pods alive and reports how many are ready and available."""
+
     name = "replicaset-controller"
     gr, kind, api_version = REPLICA_SETS, "ReplicaSet", "apps/v1"
 
@@ -142,5 +146,5 @@ class ReplicationControllerController(ReplicaSetController):
     name = "replication-controller"
     gr, kind, api_version = REPLICATION_CONTROLLERS, "ReplicationController", "v1"
 
-    def _make_rng(self, cluster: Any) -> random.Random:
+    def _make_rng(self, cluster: SimCluster) -> random.Random:
         return named_rng(cluster, self.name)

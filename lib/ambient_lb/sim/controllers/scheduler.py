@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import selectors
+from ..protocols import SimCluster
 from ..store import Event
 from .keys import NODES, PODS
 from .nodes import max_pods, node_ready
@@ -41,9 +42,12 @@ def node_fits(pod: Obj, node: Obj) -> bool:
 
 
 class Scheduler:
+    """The default scheduler: binds each unscheduled pod to a node."""
+
     name = "default-scheduler"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Queues pods to schedule from store events and keeps the placements it spreads pods by."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._schedule)
         self._unschedulable: set[tuple[str, str]] = set()

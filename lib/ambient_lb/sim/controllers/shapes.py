@@ -10,7 +10,8 @@ unmarshal string into Go struct field Pod.spec.containers of type array``.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..store import StoreError
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import parse_rfc3339, to_rfc3339
+from ..protocols import SimCluster
+from .jobs import JOBS
 from .objects import Obj, deleting, meta
 from .queue import WorkQueue
-from .jobs import JOBS
 
 
 def expires_at(job: Obj) -> float | None:
@@ -30,9 +31,12 @@ def expires_at(job: Obj) -> float | None:
 
 
 class TTLAfterFinished:
+    """The TTL-after-finished controller: deletes a finished Job ttlSecondsAfterFinished after it finished."""
+
     name = "ttl-after-finished-controller"
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Queues each Job that has a TTL when it changes, and reconciles it from the work queue."""
         self.cluster = cluster
         self.queue = WorkQueue(cluster.clock, self._reconcile)
         cluster.store.subscribe(self._on_event)

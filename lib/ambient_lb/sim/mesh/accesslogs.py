@@ -70,17 +70,20 @@ def src_peer(ep: Endpoint, addr: str, *, mtls: bool, service: str | None = None,
 
 
 class HopLogger:
+    """Writes each hop's access-log lines into the log of the proxy or ztunnel that handled it."""
+
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.logs = cluster.logs
         self._containers: dict[str, str] = {}
 
     def envoy(self, ep: Endpoint, container: str, record: al.EnvoyRecord) -> None:
+        """Writes an Envoy access-log line into the proxy pod's container log."""
         self.logs.write(ep.namespace, ep.pod, container, al.envoy_line(record))
 
-    def envoy_fields(self, ep: Endpoint, container: str, *fields: Any) -> None:
-        """``envoy`` for a record given as its fields in ``EnvoyRecord`` order (the per-request path)."""
-        self.logs.write(ep.namespace, ep.pod, container, al.envoy_line_of(*fields))
+    def envoy_text(self, ep: Endpoint, container: str, line: str) -> None:
+        """``envoy`` for a line already rendered with ``al.envoy_line_of`` (the per-request path: no record built)."""
+        self.logs.write(ep.namespace, ep.pod, container, line)
 
     def _ztunnel(self, view: MeshView, node: str) -> tuple[str, str] | None:
         pod = view.ztunnels.get(node)
@@ -94,12 +97,13 @@ class HopLogger:
         return pod, c
 
     def ztunnel(self, view: MeshView, node: str, *lines: str) -> None:
+        """Writes lines into the log of the ztunnel on this node (nothing when the node has none)."""
         zt = self._ztunnel(view, node)
         if zt is not None:
             for line in lines:
                 self.logs.write("istio-system", zt[0], zt[1], line)
 
-    def outbound(self, view: MeshView, now: float, src: Endpoint, src_addr: str, dst: al.Peer, sent: int,
+    def outbound(self, view: MeshView, now: float, src: Endpoint, src_addr: str, dst: al.Peer, *, sent: int,
                  recv: int, ms: int, error: str | None = None) -> None:
         """ZT(src node): the source side of an HBONE connection (mTLS, so identities are known)."""
         line = al.connection_complete(now, src_peer(src, src_addr, mtls=True), dst, "outbound", sent, recv, ms,
@@ -107,7 +111,7 @@ class HopLogger:
         self.ztunnel(view, src.node, line)
 
     def inbound(self, view: MeshView, now: float, src: al.Peer, dst: Endpoint, dst_port: int, service: str | None,
-                req: Any, status: int | None, sent: int, recv: int, ms: int, error: str | None = None) -> None:
+                req: Any, *, status: int | None, sent: int, recv: int, ms: int, error: str | None = None) -> None:
         """The destination ztunnel: Solo's per-request line (when a response came) and connection complete."""
         d = peer(dst, f"{dst.ip}:15008" if src.identity else f"{dst.ip}:{dst_port}", mtls=bool(src.identity),
                  service=service, hbone_addr=f"{dst.ip}:{dst_port}" if src.identity else None)

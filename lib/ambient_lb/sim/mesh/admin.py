@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..clock import to_rfc3339, to_rfc3339_milli
 from ..cluster import Cluster
@@ -47,6 +48,7 @@ CLUSTER_RESOURCES = ("dynamic_active_clusters", "dynamic_warming_clusters", "sta
 
 
 def help_text() -> str:
+    """What ``/help`` prints: every admin path with what it does."""
     return "admin commands are:\n" + "".join(f"  {p}: {h}\n" for p, h in sorted(COMMANDS.items()))
 
 
@@ -65,6 +67,7 @@ class EnvoyAdmin:
             "/help": lambda q: (200, TEXT, help_text().encode())}
 
     async def __call__(self, method: str, path: str, query: dict[str, str], body: bytes) -> Reply:
+        """Answers one admin request; 404 with the help text for an unknown path."""
         handler = self.paths.get("/" + path.lstrip("/"))
         if handler is None:
             return 404, TEXT, ("invalid path. " + help_text()).encode()
@@ -79,9 +82,11 @@ class EnvoyAdmin:
         return self._matcher
 
     def proxy(self) -> Proxy | None:
+        """The data plane's state of this proxy pod, or None before it has handled a request."""
         return self.dp.proxies.by_pod.get((self.ns, self.pod))
 
     def built(self) -> list[EnvoyCluster]:
+        """The Envoy clusters the proxy has built, by name."""
         proxy = self.proxy()
         return [e.cluster for _, e in sorted(proxy.clusters.items())] if proxy else []
 
@@ -105,6 +110,7 @@ class EnvoyAdmin:
 
     # ---- paths -----------------------------------------------------------------------------------
     def stats(self, query: dict[str, str]) -> Reply:
+        """``/stats``: the stats the proxy keeps, filtered by ``filter=<regex>``, as text or ``format=json``."""
         stats = collect_stats(self.built(), self.server_stats(), self.matcher)
         pattern = query.get("filter")
         if pattern:
@@ -119,9 +125,11 @@ class EnvoyAdmin:
         return 200, TEXT, "".join(f"{k}: {v}\n" for k, v in stats.items()).encode()
 
     def clusters(self, query: dict[str, str]) -> Reply:
+        """``/clusters``: each built cluster's hosts with their counters and health flags."""
         return 200, TEXT, clusters_text(self.built(), self.shape).encode()
 
     def config_dump(self, query: dict[str, str]) -> Reply:
+        """``/config_dump``: the dynamic active clusters, or one resource's dump when ``resource=`` is given."""
         dumped = [DumpedCluster(c, self.shape(c), self._version(c), to_rfc3339_milli(c.created_at))
                   for c in self.built()]
         resource = query.get("resource")
@@ -144,6 +152,7 @@ class EnvoyAdmin:
         return f"{to_rfc3339(cluster.created_at)}/{self.dp.istiod.view.version}"
 
     def server_info(self, query: dict[str, str]) -> Reply:
+        """``/server_info``: the proxy's node id, state and uptime."""
         doc = {"version": "envoy", "state": "LIVE", "node": {"id": f"{self.pod}.{self.ns}"},
                "command_line_options": {"concurrency": 1},
                "uptime_current_epoch": f"{int(self.cluster.clock.now() - self.started_at)}s"}
@@ -154,7 +163,8 @@ def _masked(entry: dict[str, Any], mask: str) -> dict[str, Any]:
     """``mask=cluster.name,cluster.lb_policy``: keep only those fields of each dumped element."""
     out: dict[str, Any] = {"@type": entry.get("@type")}
     for path in mask.split(","):
-        src, dst, parts = entry, out, path.strip().split(".")
+        src: Any = entry
+        dst, parts = out, path.strip().split(".")
         for part in parts[:-1]:
             src = src.get(part) if isinstance(src, dict) else None
             dst = dst.setdefault(part, {})

@@ -11,13 +11,20 @@ ignored.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..cluster import ProxyHandler
+from ..protocols import SimCluster
 from . import objects as o
 from .apps.base import AppRequest, AppResponse
-from .apps.faults import (FaultError, LATENCY_FAULT, PodFaults, REFUSE_FAULT, STATUS_FAULT, parse_latency,
-                          parse_status_cycle)
+from .apps.faults import (
+    LATENCY_FAULT,
+    REFUSE_FAULT,
+    STATUS_FAULT,
+    FaultError,
+    PodFaults,
+    parse_latency,
+    parse_status_cycle,
+)
 from .apps.httpbin import JSON_TYPE, TEXT_TYPE, httpbin
 
 __all__ = ["AppRequest", "AppResponse", "FaultError", "JSON_TYPE", "LATENCY_FAULT", "PodFaults", "REFUSE_FAULT",
@@ -36,13 +43,13 @@ def answer(pod: str, faults: PodFaults, req: AppRequest) -> AppResponse:
     return httpbin(pod, req)
 
 
-def listening_ports(cluster: Any, namespace: str, pod: str) -> set[int]:
+def listening_ports(cluster: SimCluster, namespace: str, pod: str) -> set[int]:
     """The TCP ports the pod's apps listen on (what a pods proxy handler can be registered for)."""
     apps = cluster.extensions.get("apps")
     return apps.ports(namespace, pod) if apps is not None else set()
 
 
-async def serve(cluster: Any, namespace: str, pod: str, port: int, req: AppRequest) -> AppResponse | None:
+async def serve(cluster: SimCluster, namespace: str, pod: str, port: int, req: AppRequest) -> AppResponse | None:
     """What the pod answers on ``port``, faults applied (latency waits in simulated time); None when
     the connection is refused (nothing listens, the refuse fault, or the app is stopping)."""
     apps = cluster.extensions.get("apps")
@@ -57,7 +64,7 @@ async def serve(cluster: Any, namespace: str, pod: str, port: int, req: AppReque
     return apps.answer(namespace, pod, port, faults, req)
 
 
-def pod_proxy_handler(cluster: Any, namespace: str, pod: str, port: int) -> ProxyHandler:
+def pod_proxy_handler(cluster: SimCluster, namespace: str, pod: str, port: int) -> ProxyHandler:
     """``/api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>``: the API server dials the pod IP
     directly (no ztunnel hop); faults apply; a refused connection is the API server's 503."""
     async def handler(method: str, path: str, query: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
@@ -77,8 +84,12 @@ def pod_proxy_handler(cluster: Any, namespace: str, pod: str, port: int) -> Prox
     return handler
 
 
-async def sleep(cluster: Any, seconds: float) -> None:
+async def sleep(cluster: SimCluster, seconds: float) -> None:
     """Wait ``seconds`` of simulated time."""
-    fut = asyncio.get_running_loop().create_future()
-    cluster.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not fut.done():
+            fut.set_result(None)
+    cluster.clock.call_later(seconds, wake)
     await fut

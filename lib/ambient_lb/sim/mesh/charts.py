@@ -13,7 +13,8 @@ The license key never appears in a manifest's text other than the Secret's base6
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...errors import ParameterError
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -38,7 +39,6 @@ from .app import AppRequest, PodFaults
 from .apps.runtime import AppRuntime
 from .istiod import Endpoint, Istiod, MeshView, ServiceView
 from .kgateway import KgatewayController
-from .routes import match_route
 from .listener import Listeners
 from .model import accesslog as al
 from .model.destinationrule import Leg, cluster_config
@@ -49,6 +49,7 @@ from .model.responses import RESPONSES, Kind, retry_policy
 from .model.ztunnel import choose_endpoint, no_healthy_upstream_error
 from .pod_sockets import track_pod_sockets
 from .proxies import Proxies, Proxy
+from .routes import match_route
 
 REFUSED = "io error: Connection refused (os error 111)"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
@@ -62,7 +63,7 @@ MESH_OPTIONS: dict[str, Any] = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Downstream:
     """The client's request as the gateway listener received it."""
 
@@ -77,10 +78,11 @@ class Downstream:
 
     @property
     def user_agent(self) -> str:
+        """The request's User-Agent header, or ""."""
         return self.headers.get("user-agent", "")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Reply:
     """What one hop got back: status, headers, body, the outcome for outlier detection, log fields."""
 
@@ -100,8 +102,8 @@ def envoy_reply(kind: Kind, outcome: Outcome | None = None) -> Reply:
     status = row.status or 503
     body = row.body.encode()
     headers = {"content-type": "text/plain"} if body else {}
-    return Reply(status, headers, body, status if outcome is None else outcome, row.flags, row.details,
-                 extra={"transport_failure": row.transport_failure or None})
+    return Reply(status=status, headers=headers, body=body, outcome=status if outcome is None else outcome,
+                 flags=row.flags, details=row.details, extra={"transport_failure": row.transport_failure or None})
 
 
 def reset_reply() -> Reply:
@@ -110,6 +112,8 @@ def reset_reply() -> Reply:
 
 
 class DataPlane:
+    """The request path, hop by hop, from the gateway's listener to the app, as of istiod's last push."""
+
     name = "dataplane"
 
     def __init__(self) -> None:
@@ -123,6 +127,7 @@ class DataPlane:
         self._built: dict[tuple[str, str, str], Callable[[MeshView, Proxy], None]] = {}
 
     def start(self, cluster: Cluster) -> None:
+        """Wires the data plane to istiod, kgateway and the apps, opens the listeners, and takes the current push."""
         self.cluster = cluster
         self.clock = cluster.clock
         self.rng = cluster.rng
@@ -167,13 +172,14 @@ class DataPlane:
 
     # ---- the HTTP entry point ------------------------------------------------------------------
     async def handle(self, port: int, request: web.BaseRequest) -> web.Response:
+        """Serves one HTTP request received on a gateway port and answers as Envoy does (hop-by-hop headers removed)."""
         body = await request.read() if request.can_read_body else b""
         peername = request.transport.get_extra_info("peername") if request.transport else None
         sock = request.transport.get_extra_info("sockname") if request.transport else None
-        down = Downstream(request.method, request.path_qs, request.headers.get("Host", ""),
-                          {k.lower(): v for k, v in request.headers.items()},
-                          f"{peername[0]}:{peername[1]}" if peername else "127.0.0.1:0",
-                          f"{sock[0]}:{sock[1]}" if sock else f"{self.listeners.address}:{port}",
+        down = Downstream(method=request.method, path=request.path_qs, host=request.headers.get("Host", ""),
+                          headers={k.lower(): v for k, v in request.headers.items()},
+                          client=f"{peername[0]}:{peername[1]}" if peername else "127.0.0.1:0",
+                          listener=f"{sock[0]}:{sock[1]}" if sock else f"{self.listeners.address}:{port}",
                           body_len=len(body))
         reply = await self.serve(port, down)
         # Envoy removes the upstream's hop-by-hop headers (an nginx "connection: keep-alive" must
@@ -199,7 +205,7 @@ class DataPlane:
         entry = match_route(self.kgw.routes.get(port, []), down.host, down.path)
         if entry is None or not entry.backends:
             reply = envoy_reply(Kind.ROUTE_NOT_FOUND)
-            self._gw_log(gw, down, reply, start, "-", None, None)
+            self._gw_log(gw, down, reply, start, "-", upstream=None, cluster=None)
             return reply
         ns, svc, svc_port, _ = self._backend(entry.backends)
         peering = self.cluster.extensions.get("peering")
@@ -207,8 +213,8 @@ class DataPlane:
             return await peering.serve(self, gw, view, svc, svc_port, down, start, entry.name)
         sv = view.services.get((ns, svc))
         if sv is None:  # ResolvedRefs=False: kgateway answers 500 itself
-            reply = Reply(500, {}, b"", 500, "-", "direct_response")
-            self._gw_log(gw, down, reply, start, entry.name, None, None)
+            reply = Reply(status=500, headers={}, body=b"", outcome=500, flags="-", details="direct_response")
+            self._gw_log(gw, down, reply, start, entry.name, upstream=None, cluster=None)
             return reply
         return await self._through_gateway(gw, view, sv, svc_port, down, start, entry.name)
 
@@ -259,7 +265,7 @@ class DataPlane:
         host = cluster.pick(self.clock.now())
         if host is None:
             reply = envoy_reply(Kind.NO_HEALTHY_UPSTREAM)
-            self._gw_log(gw, down, reply, start, route, None, cluster.config.name)
+            self._gw_log(gw, down, reply, start, route, upstream=None, cluster=cluster.config.name)
             return reply
         if collapsed and sv.waypoint is None:  # older kgateway, unbound Service: ztunnel balances the VIP
             reply = await self._via_ztunnel_vip(gw, view, sv, svc_port, down)
@@ -275,7 +281,7 @@ class DataPlane:
             reply.upstream_ms = max(0, int((self.clock.now() - start) * 1000))
         else:  # Envoy's own reply (UC, UH): no upstream service time
             reply.upstream_ms = None
-        self._gw_log(gw, down, reply, start, route, host.address, cluster.config.name)
+        self._gw_log(gw, down, reply, start, route, upstream=host.address, cluster=cluster.config.name)
         return reply
 
     def _gw_cluster(self, proxy: Proxy, sv: ServiceView, port: int, collapsed: bool, captured: bool) -> EnvoyCluster:
@@ -317,15 +323,19 @@ class DataPlane:
         except ModelError:  # Istio's webhook would have rejected this DR: treat it as absent
             return cluster_config(None, leg=leg, name=name, mode=mode, supports_unhealthy=unhealthy)
 
-    def _gw_log(self, gw: Endpoint, down: Downstream, reply: Reply, start: float, route: str,
+    def _gw_log(self, gw: Endpoint, down: Downstream, reply: Reply, start: float, route: str, *,
                 upstream: str | None, cluster: str | None) -> None:
         now = self.clock.now()
-        self.log.envoy_fields(gw, GATEWAY_CONTAINER,  # the fields of al.EnvoyRecord, in order
-            start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None,
-            reply.extra.get("transport_failure"), down.body_len, len(reply.body), int((now - start) * 1000),
-            reply.upstream_ms, down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
-            upstream, cluster, f"{gw.ip}:{self._port()}" if upstream else None, down.listener, down.client, None,
-            route if route != "-" else None)
+        self.log.envoy_text(gw, GATEWAY_CONTAINER, al.envoy_line_of(
+            start_time=start, method=down.method, path=down.path, protocol="HTTP/1.1", response_code=reply.status,
+            response_flags=reply.flags, response_code_details=reply.details, connection_termination_details=None,
+            upstream_transport_failure_reason=reply.extra.get("transport_failure"), bytes_received=down.body_len,
+            bytes_sent=len(reply.body), duration=int((now - start) * 1000), upstream_service_time=reply.upstream_ms,
+            x_forwarded_for=down.headers.get("x-forwarded-for"), user_agent=down.user_agent,
+            request_id=down.request_id, authority=down.host, upstream_host=upstream, upstream_cluster=cluster,
+            upstream_local_address=f"{gw.ip}:{self._port()}" if upstream else None,
+            downstream_local_address=down.listener, downstream_remote_address=down.client,
+            requested_server_name=None, route_name=route if route != "-" else None))
 
     def _port(self) -> int:
         return 32768 + self.rng.randrange(28000)
@@ -339,14 +349,15 @@ class DataPlane:
         chosen = choose_endpoint(wp_hosts, gw.locality, wsv.distribution if wsv else None, self.rng)  # R4.5, R5.7
         now = self.clock.now()
         if chosen is None:  # R7.3: ztunnel closes the connection, GW logs 503 UC
-            self.log.ztunnel(view, gw.node, al.connection_failed(now, f"{gw.ip}:{self._port()}", vip, "outbound",
-                                                                 no_healthy_upstream_error(vip)))
+            self.log.ztunnel(view, gw.node, al.connection_failed(now, src_addr=f"{gw.ip}:{self._port()}", dst_addr=vip,
+                                                                 direction="outbound",
+                                                                 error=no_healthy_upstream_error(vip)))
             return reset_reply()
         wp = self._by_ip[chosen.address]
         reply = await self._waypoint(wp, gw, view, sv, svc_port, down)
         dst = peer(wp, f"{wp.ip}:15008", mtls=True, service=sv.fqdn, hbone_addr=vip)
-        self.log.outbound(view, self.clock.now(), gw, f"{gw.ip}:{self._port()}", dst, down.body_len + 200,
-                          len(reply.body) + 150, int((self.clock.now() - now) * 1000))
+        self.log.outbound(view, self.clock.now(), gw, f"{gw.ip}:{self._port()}", dst, sent=down.body_len + 200,
+                          recv=len(reply.body) + 150, ms=int((self.clock.now() - now) * 1000))
         reply.extra["upstream"] = True
         reply.outcome = reply.status
         return reply
@@ -359,8 +370,9 @@ class DataPlane:
         chosen = choose_endpoint(hosts, gw.locality, sv.distribution, self.rng)
         if chosen is None:  # R7.3
             vip = f"{sv.cluster_ip}:{svc_port}"
-            self.log.ztunnel(view, gw.node, al.connection_failed(self.clock.now(), f"{gw.ip}:{self._port()}", vip,
-                                                                 "outbound", no_healthy_upstream_error(vip)))
+            self.log.ztunnel(view, gw.node, al.connection_failed(self.clock.now(), src_addr=f"{gw.ip}:{self._port()}",
+                                                                 dst_addr=vip, direction="outbound",
+                                                                 error=no_healthy_upstream_error(vip)))
             return reset_reply()
         return await self._to_pod(view, gw, True, self._by_ip.get(chosen.address), sv.target_port(svc_port), sv,
                                   down, outbound_from=gw)
@@ -370,7 +382,8 @@ class DataPlane:
         start = self.clock.now()
         proxy = self.proxies.proxy(wp.namespace, wp.pod, wp.locality, {})
         cluster = self._wp_cluster(proxy, sv, svc_port)
-        policy, tried, reply, host = retry_policy("waypoint"), [], None, None
+        policy, reply, host = retry_policy("waypoint"), None, None
+        tried: list[str] = []
         for attempt in range(policy.num_retries + 1):
             host = cluster.pick(self.clock.now(), exclude=tried if policy.previous_hosts else ())
             if host is None:
@@ -385,7 +398,7 @@ class DataPlane:
             if not policy.retries(reply.outcome):  # R7.2: app 5xx and UC are not retried
                 break
         assert reply is not None
-        self._wp_log(wp, gw, sv, svc_port, down, reply, start, host, cluster.config.name)
+        self._wp_log(wp, gw, sv, svc_port, down, reply, start, host=host, cluster=cluster.config.name)
         return reply
 
     def _wp_cluster(self, proxy: Proxy, sv: ServiceView, port: int) -> EnvoyCluster:
@@ -409,17 +422,20 @@ class DataPlane:
         return self.proxies.cluster(proxy, config, self._version, self.clock.now(), hosts)
 
     def _wp_log(self, wp: Endpoint, gw: Endpoint, sv: ServiceView, port: int, down: Downstream, reply: Reply,
-                start: float,
-                host: Host | None, cluster: str) -> None:
+                start: float, *, host: Host | None, cluster: str) -> None:
         now = self.clock.now()
         ip, _, tp = host.address.rpartition(":") if host else ("", "", "")
-        self.log.envoy_fields(wp, WAYPOINT_CONTAINER,  # the fields of al.EnvoyRecord, in order
-            start, down.method, down.path, "HTTP/1.1", reply.status, reply.flags, reply.details, None, None,
-            down.body_len, len(reply.body), int((now - start) * 1000), reply.upstream_ms,
-            down.headers.get("x-forwarded-for"), down.user_agent, down.request_id, down.host,
-            al.connect_originate(ip, int(tp)) if host else None, cluster,
-            al.INTERNAL_CLIENT_ADDRESS if host else None, f"{sv.cluster_ip}:{port}",
-            f"{gw.ip}:{self._port()}", None, "default")
+        self.log.envoy_text(wp, WAYPOINT_CONTAINER, al.envoy_line_of(
+            start_time=start, method=down.method, path=down.path, protocol="HTTP/1.1", response_code=reply.status,
+            response_flags=reply.flags, response_code_details=reply.details, connection_termination_details=None,
+            upstream_transport_failure_reason=None, bytes_received=down.body_len, bytes_sent=len(reply.body),
+            duration=int((now - start) * 1000), upstream_service_time=reply.upstream_ms,
+            x_forwarded_for=down.headers.get("x-forwarded-for"), user_agent=down.user_agent,
+            request_id=down.request_id, authority=down.host,
+            upstream_host=al.connect_originate(ip, int(tp)) if host else None, upstream_cluster=cluster,
+            upstream_local_address=al.INTERNAL_CLIENT_ADDRESS if host else None,
+            downstream_local_address=f"{sv.cluster_ip}:{port}", downstream_remote_address=f"{gw.ip}:{self._port()}",
+            requested_server_name=None, route_name="default"))
 
     # ---- destination ztunnel → app -------------------------------------------------------------
     def _accepting(self, ep: Endpoint, faults: PodFaults, port: int | None = None) -> bool:
@@ -443,37 +459,44 @@ class DataPlane:
             return reset_reply()
         faults = self._pod_faults(dst)
         if not self._accepting(dst, faults, port):  # R7.1: ECONNREFUSED at the destination ztunnel → 503 UC
-            return self._refused(view, start, origin, dst, port, sv, down, outbound_from, REFUSED)
+            return self._refused(view, start, origin, dst, port, sv, down, outbound_from=outbound_from, error=REFUSED)
         if faults.latency > 0:
             await self._sleep(faults.latency)
         resp = self.apps.answer(dst.namespace, dst.pod, port, faults,
                                 AppRequest(down.method, down.path, down.headers, src.ip, down.host))
         if resp is None or resp.reset:  # stopped while it waited, or the app closed the connection (444)
-            return self._refused(view, start, origin, dst, port, sv, down, outbound_from,
-                                 REFUSED if resp is None else RESET)
+            return self._refused(view, start, origin, dst, port, sv, down, outbound_from=outbound_from,
+                                 error=REFUSED if resp is None else RESET)
         ms = int((self.clock.now() - start) * 1000)
-        self.log.inbound(view, self.clock.now(), origin, dst, port, sv.fqdn, down, resp.status,
-                         len(resp.body) + 120, down.body_len + 200, ms)
+        self.log.inbound(view, self.clock.now(), origin, dst, port, sv.fqdn, down, status=resp.status,
+                         sent=len(resp.body) + 120, recv=down.body_len + 200, ms=ms)
         if outbound_from is not None:
-            self._outbound_pod(view, outbound_from, dst, port, sv, down.body_len + 200, len(resp.body) + 120, ms)
-        return Reply(resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.body, resp.status,
-                     upstream_ms=ms, extra={"upstream": True})
+            self._outbound_pod(view, outbound_from, dst, port, sv, sent=down.body_len + 200, recv=len(resp.body) + 120,
+                               ms=ms)
+        return Reply(status=resp.status, headers={k.lower(): v for k, v in resp.headers.items()}, body=resp.body,
+                     outcome=resp.status, upstream_ms=ms, extra={"upstream": True})
 
     def _refused(self, view: MeshView, start: float, origin: Any, dst: Endpoint, port: int, sv: ServiceView,
-                 down: Downstream, outbound_from: Endpoint | None, error: str) -> Reply:
-        self.log.inbound(view, start, origin, dst, port, sv.fqdn, down, None, 0, 0, 0, error)
+                 down: Downstream, *, outbound_from: Endpoint | None, error: str) -> Reply:
+        self.log.inbound(view, start, origin, dst, port, sv.fqdn, down, status=None, sent=0, recv=0, ms=0, error=error)
         if outbound_from is not None:
-            self._outbound_pod(view, outbound_from, dst, port, sv, 0, 0, 0, "http status: 503 Service Unavailable")
+            self._outbound_pod(view, outbound_from, dst, port, sv, sent=0, recv=0, ms=0,
+                               error="http status: 503 Service Unavailable")
         return reset_reply()
 
-    def _outbound_pod(self, view: MeshView, src: Endpoint, dst: Endpoint, port: int, sv: ServiceView, sent: int,
+    def _outbound_pod(self, view: MeshView, src: Endpoint, dst: Endpoint, port: int, sv: ServiceView, *, sent: int,
                       recv: int, ms: int, error: str | None = None) -> None:
         """R1.1: ZT(GW) forwards a pod-IP destination as is, over HBONE to that pod."""
         d = peer(dst, f"{dst.ip}:15008", mtls=True, service=sv.fqdn, hbone_addr=f"{dst.ip}:{port}")
-        self.log.outbound(view, self.clock.now(), src, f"{src.ip}:{self._port()}", d, sent, recv, ms, error)
+        self.log.outbound(view, self.clock.now(), src, f"{src.ip}:{self._port()}", d, sent=sent, recv=recv, ms=ms,
+                          error=error)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of simulated time (a model delay, e.g. the latency fault)."""
-        fut = asyncio.get_running_loop().create_future()
-        self.clock.call_later(seconds, lambda: fut.done() or fut.set_result(None))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not fut.done():
+                fut.set_result(None)
+        self.clock.call_later(seconds, wake)
         await fut

@@ -61,6 +61,7 @@ def _version(name: str, storage: bool, columns: list[dict[str, Any]], status: bo
 
 
 def crd(kind: str) -> dict[str, Any]:
+    """The CustomResourceDefinition of a Gateway API kind (real names, versions and printer columns; open schema)."""
     plural, short, versions, columns = _KINDS[kind]
     names: dict[str, Any] = {"plural": plural, "singular": kind.lower(), "kind": kind,
                              "listKind": f"{kind}List", "categories": ["gateway-api"]}
@@ -85,6 +86,7 @@ def standard_crds() -> list[dict[str, Any]]:
 
 
 def standard_install_yaml() -> str:
+    """The standard channel's CRDs as the release's standard-install.yaml, with a header saying what it is."""
     head = (f"# Gateway API {BUNDLE_VERSION} standard channel CRDs: ambient-lb's stand-in for\n"
             f"# https://github.com/kubernetes-sigs/gateway-api/releases/download/{BUNDLE_VERSION}/"
             "standard-install.yaml\n# (real names, versions and printer columns; open schemas).\n"
@@ -93,6 +95,7 @@ def standard_install_yaml() -> str:
 
 
 def load_standard_install() -> list[dict[str, Any]]:
+    """The bundled standard-install.yaml's CRDs."""
     return [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d]
 
 

@@ -11,8 +11,8 @@ the waypoint and kgateway proxy pods. The handler looks ``argv[0]`` up in the im
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from ..cluster import Cluster, ExecResult, ProgramNotFound
 from .exec_context import ExecContext
@@ -43,6 +43,7 @@ IMAGES: tuple[tuple[str, Image], ...] = (("proxyv2", PROXYV2), ("envoy-wrapper",
 
 
 def image_for(reference: str) -> Image | None:
+    """The program table of the image a reference names (the first entry whose marker is in it), or None."""
     return next((img for marker, img in IMAGES if marker in reference), None)
 
 

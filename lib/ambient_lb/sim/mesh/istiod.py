@@ -18,10 +18,12 @@ Rules implemented here:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .. import selectors
+from ..clock import Timer
 from ..cluster import Cluster
 from ..store import Event
 from . import objects as o
@@ -35,6 +37,8 @@ _WATCHED = {o.PODS, o.SERVICES, o.NODES, o.NAMESPACES, o.GATEWAYS, o.DESTINATION
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A pod as istiod pushes it: address, node and locality, service account, readiness."""
+
     namespace: str
     pod: str
     ip: str
@@ -46,11 +50,14 @@ class Endpoint:
 
     @property
     def identity(self) -> str:
+        """The pod's SPIFFE identity."""
         return o.spiffe(self.namespace, self.sa)
 
 
 @dataclass
 class ServiceView:
+    """A Service as istiod pushes it: its VIP, ports, labels, and the waypoint it uses (R8.2)."""
+
     namespace: str
     name: str
     cluster_ip: str
@@ -70,9 +77,11 @@ class ServiceView:
 
     @property
     def fqdn(self) -> str:
+        """The Service's cluster-local DNS name."""
         return f"{self.name}.{self.namespace}.svc.cluster.local"
 
     def target_port(self, port: int) -> int:
+        """The pod port a Service port sends to (a named targetPort counts as the same port)."""
         for p in self.ports:
             if p.get("port") == port:
                 tp = p.get("targetPort", port)
@@ -82,6 +91,8 @@ class ServiceView:
 
 @dataclass
 class MeshView:
+    """What istiod last pushed: services, VIPs, pods, ztunnels, namespaces and node localities, with a version."""
+
     version: int = 0
     services: dict[tuple[str, str], ServiceView] = field(default_factory=dict)
     by_vip: dict[str, ServiceView] = field(default_factory=dict)
@@ -102,7 +113,7 @@ class Istiod:
         self.push_delay = push_delay
         self.problem = ""  # why a mesh_options push_delay was not used, if it was not
         self.view = MeshView()
-        self._pending = None
+        self._pending: Timer | None = None
         self._seen = itertools.count()
         self._order: dict[str, int] = {}  # pod uid -> first-seen index (§11 EDS order)
         self._listeners: list[Callable[[MeshView], None]] = []
@@ -110,12 +121,14 @@ class Istiod:
         self._waiters: list[tuple[int, Callable[[], None]]] = []
 
     def start(self, cluster: Cluster) -> None:
+        """Publishes istiod as ``cluster.extensions["istiod"]``, listens to the store, and pushes the first view."""
         self.cluster = cluster
         cluster.extensions["istiod"] = self
         cluster.store.subscribe(self._on_event)
         self.push_now()
 
     def subscribe(self, fn: Callable[[MeshView], None]) -> None:
+        """Calls fn with every view istiod pushes."""
         self._listeners.append(fn)
 
     def delay(self) -> float:
@@ -145,8 +158,8 @@ class Istiod:
             fn(self.view)
         due = [fn for rv, fn in self._waiters if rv <= self.pushed_rv]
         self._waiters = [(rv, fn) for rv, fn in self._waiters if rv > self.pushed_rv]
-        for fn in due:
-            fn()
+        for waiter in due:
+            waiter()
 
     def when_pushed(self, rv: int, fn: Callable[[], None]) -> None:
         """Call ``fn`` once the proxies have a view built from store resourceVersion ``rv`` or later.
@@ -198,7 +211,7 @@ def waypoint_of(svc: o.Obj, ns: dict[str, Any], gateways: set[tuple[str, str]]) 
 def distribution_of(svc: o.Obj, ns: dict[str, Any]) -> ModeDecision:
     """R5.1: spec.trafficDistribution, then the Service annotation, then the Namespace's, else Any."""
     spec = svc.get("spec") or {}
-    return resolve_mode(spec.get("trafficDistribution"), o.annotations(svc), ns.get("annotations") or {},
+    return resolve_mode(spec.get("trafficDistribution"), o.annotations_of(svc), ns.get("annotations") or {},
                         internal_traffic_policy=spec.get("internalTrafficPolicy"))
 
 
@@ -215,6 +228,7 @@ def _dr_for(cluster: Cluster, ns: str, name: str) -> o.Obj | None:
 
 
 def build_view(cluster: Cluster, version: int, order: dict[str, int], seen: Any) -> MeshView:
+    """The mesh as the store shows it now, as istiod would push it (version and EDS order given)."""
     store = cluster.store
     v = MeshView(version=version)
     v.node_locality = {o.name(n): _locality(n) for n in store.list(o.NODES)}

@@ -41,6 +41,8 @@ _WATCHED = {o.GATEWAYS, o.HTTP_ROUTES, o.GATEWAY_CLASSES, o.SERVICES, o.NAMESPAC
 
 @dataclass
 class GatewayState:
+    """A kgateway Gateway as the controller serves it: the host port bound for each listener port."""
+
     namespace: str
     name: str
     ports: dict[int, int] = field(default_factory=dict)  # listener port -> bound port
@@ -57,6 +59,8 @@ def license_problem(key: str) -> str | None:
 
 
 class KgatewayController(o.Debounced):
+    """The kgateway controller: its GatewayClass, the proxy of each Gateway, listeners and the route table."""
+
     watched = _WATCHED
     name = "kgateway"
 
@@ -70,6 +74,7 @@ class KgatewayController(o.Debounced):
         self._logged: set[tuple[str, str]] = set()
 
     def start(self, cluster: Cluster) -> None:
+        """Publishes the controller as ``cluster.extensions["kgateway"]``, listens to the store, and reconciles."""
         self.cluster = cluster
         cluster.extensions["kgateway"] = self
         cluster.store.subscribe(self._on_event)
@@ -77,9 +82,11 @@ class KgatewayController(o.Debounced):
 
     @property
     def listeners(self) -> Any:
+        """The data plane's listeners (None before the data plane starts)."""
         return self.cluster.extensions.get("listeners")
 
     def reconcile(self) -> None:
+        """Brings the controller, its GatewayClass and every kgateway Gateway in line with the store."""
         self._controller()
         self._class()
         for gw in self.cluster.store.list(o.GATEWAYS):
@@ -123,7 +130,7 @@ class KgatewayController(o.Debounced):
                     '"msg":"license validated","product":"enterprise-kgateway"}')
             self.cluster.logs.write(o.KGATEWAY_NS, o.name(pod), "kgateway", text)
         want = "false" if problem else None
-        if o.annotations(pod).get(READY_FAULT) != want and not o.pod_terminating(pod):
+        if o.annotations_of(pod).get(READY_FAULT) != want and not o.pod_terminating(pod):
             self.cluster.store.mutate(o.PODS, o.KGATEWAY_NS, o.name(pod), lambda p: _set_ann(p, READY_FAULT, want))
 
     def _class(self) -> None:
@@ -256,7 +263,9 @@ class KgatewayController(o.Debounced):
             parents = []
             for key in self.gateways:
                 gw = self.cluster.store.get(o.GATEWAYS, *key)
-                for ref in parent_refs(route, gw) if (gw and self.ready) else []:
+                if not gw or not self.ready:
+                    continue
+                for ref in parent_refs(route, gw):
                     parents.append(self._parent_status(route, gw, ref, table))
             if parents:
                 self._route_status(route, parents)
@@ -347,6 +356,7 @@ _ACCEPT_MSG = {"NotAllowedByListeners": "No listeners allow this route's kind an
 
 
 def proxy_labels(gateway: str) -> dict[str, str]:
+    """The labels kgateway puts on a Gateway's proxy pods."""
     return {"app.kubernetes.io/name": gateway, "app.kubernetes.io/instance": gateway,
             "gateway.networking.k8s.io/gateway-name": gateway}
 

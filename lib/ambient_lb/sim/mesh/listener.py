@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -91,6 +91,7 @@ class Listeners:
         return None
 
     async def start(self) -> None:
+        """Starts serving every listener port bound so far (and those bound later at once)."""
         self._started = True
         for port in list(self._socks):
             await self._serve(port)
@@ -114,6 +115,7 @@ class Listeners:
         self.ports.pop(port, None)
 
     async def stop(self) -> None:
+        """Releases every listener port and waits for its server to close."""
         for port in list(self.ports):
             srv = self._servers.get(port)
             self.release(port)

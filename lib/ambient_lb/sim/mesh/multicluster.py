@@ -25,6 +25,7 @@ service is not modelled: ZT(GW) balances it directly ("if no waypoint, load bala
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,7 @@ class Peering:
         self.clusters = clusters
         for c in clusters:
             c.extensions["peering"] = self
-            c.store.subscribe(lambda ev, origin=c: self._poke(origin, ev))
+            c.store.subscribe(functools.partial(self._poke, c))
 
     def _poke(self, origin: Cluster, ev: Event) -> None:
         """A Service or Namespace changed in one cluster: the others' kgateway re-resolves its routes."""
@@ -99,8 +100,10 @@ class Peering:
     def members(self, host: str) -> list[Member]:
         """R9.1: every cluster whose same-named Service in the same-named namespace is global."""
         key = split_host(host)
-        out = []
-        for c in self.clusters if key else []:
+        out: list[Member] = []
+        if key is None:
+            return out
+        for c in self.clusters:
             view = c.extensions["istiod"].view
             sv = view.services.get(key)
             ns_labels = (view.namespaces.get(key[0]) or {}).get("labels") or {}
@@ -114,7 +117,7 @@ class Peering:
         svc = m.cluster.store.get(o.SERVICES, m.service.namespace, m.service.name) or {}
         ns = (m.view.namespaces.get(m.service.namespace) or {}).get("annotations") or {}
         spec = svc.get("spec") or {}
-        return resolve_mode(spec.get("trafficDistribution"), o.annotations(svc), ns, distribution="solo")
+        return resolve_mode(spec.get("trafficDistribution"), o.annotations_of(svc), ns, distribution="solo")
 
     # ---- the request path ----------------------------------------------------------------------
     async def serve(self, dp: DataPlane, gw: Endpoint, view: MeshView, host: str, port: int,
@@ -122,8 +125,8 @@ class Peering:
         """GW Envoy → global VIP → ZT(GW) → a local pod, or the remote E/W gateway → remote pod."""
         members = self.members(host)
         if not members:  # ResolvedRefs=False: kgateway answers 500 itself
-            reply = Reply(500, {}, b"", 500, "-", "direct_response")
-            dp._gw_log(gw, down, reply, start, route, None, None)
+            reply = Reply(status=500, headers={}, body=b"", outcome=500, flags="-", details="direct_response")
+            dp._gw_log(gw, down, reply, start, route, upstream=None, cluster=None)
             return reply
         vip = f"{global_vip(host)}:{port}"
         by_ip = {ep.ip: (m, ep) for m in members for ep in m.service.endpoints if not ep.terminating}
@@ -137,7 +140,7 @@ class Peering:
             member, ep = by_ip[chosen.address]
             reply = await self._to_endpoint(dp, gw, view, member, ep, port, host, down)
         _as_gateway_sees_it(reply, dp.clock.now() - start)
-        dp._gw_log(gw, down, reply, start, route, vip, f"outbound|{port}||{host}")
+        dp._gw_log(gw, down, reply, start, route, upstream=vip, cluster=f"outbound|{port}||{host}")
         return reply
 
     async def _to_endpoint(self, dp: DataPlane, gw: Endpoint, view: MeshView, member: Member, ep: Endpoint,
@@ -152,8 +155,8 @@ class Peering:
         via = self.east_west_address(member.cluster) if ep.locality.network != gw.locality.network else ep.ip
         dst = peer(ep, f"{via}:{EAST_WEST_PORT}", mtls=True, service=host, hbone_addr=f"{ep.ip}:{tp}")
         error = None if reply.extra.get("upstream") else "http status: 503 Service Unavailable"
-        dp.log.outbound(view, dp.clock.now(), gw, f"{gw.ip}:{dp._port()}", dst, down.body_len + 200,
-                        len(reply.body) + 150, int((dp.clock.now() - began) * 1000), error)
+        dp.log.outbound(view, dp.clock.now(), gw, f"{gw.ip}:{dp._port()}", dst, sent=down.body_len + 200,
+                        recv=len(reply.body) + 150, ms=int((dp.clock.now() - began) * 1000), error=error)
         return reply
 
     def east_west_address(self, cluster: Cluster) -> str:

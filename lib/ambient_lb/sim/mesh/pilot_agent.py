@@ -36,6 +36,7 @@ REQUEST_HELP = ("Makes an HTTP request to the Envoy admin API\n\nUsage:\n"
 
 
 async def pilot_agent(ctx: ExecContext, argv: list[str], stdin: bytes) -> ExecResult:
+    """``pilot-agent`` in a proxy container: ``request`` to the Envoy admin, help, and an error for the rest."""
     args = argv[1:]
     if not args or args[0] in ("-h", "--help", "help"):
         return ExecResult(stdout=ROOT_HELP.encode())

@@ -19,7 +19,9 @@ Only what this module registered is ever replaced or removed.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
+from collections.abc import Callable
+from typing import Any
 
 from ..cluster import Cluster, ExecHandler, PodPort
 from . import objects as o
@@ -39,6 +41,8 @@ Wanted = dict[int, tuple[Any, Callable[[], PodPort]]]  # port -> (identity, how 
 
 
 class PodSockets:
+    """The sockets of each meshed pod: app ports, the proxies' admin ports, and the programs exec can run."""
+
     def __init__(self, cluster: Cluster, dp: Any) -> None:
         self.cluster, self.dp = cluster, dp
         self._ports: dict[tuple[str, str, int], tuple[Any, PodPort]] = {}
@@ -46,6 +50,7 @@ class PodSockets:
         self._admins: dict[tuple[str, str, str], EnvoyAdmin] = {}  # (ns, pod, uid)
 
     def sync(self, view: MeshView) -> None:
+        """Opens the sockets and exec handlers the pods of a pushed view need, and closes those of pods gone."""
         classes = {(o.namespace(g), o.name(g)): (g.get("spec") or {}).get("gatewayClassName")
                    for g in self.cluster.store.list(o.GATEWAYS)}
         wanted_ports: dict[tuple[str, str, int], tuple[Any, Callable[[], PodPort]]] = {}
@@ -55,7 +60,7 @@ class PodSockets:
             if pod is None:
                 continue
             gw = o.labels(pod).get("gateway.networking.k8s.io/gateway-name")
-            flavour = CLASS_FLAVOURS.get(classes.get((ns, gw or "")))
+            flavour = CLASS_FLAVOURS.get(classes.get((ns, gw or "")) or "")
             ports = self._proxy_ports(pod, flavour, gw or "") if flavour else self._app_ports(ns, name)
             wanted_ports.update({(ns, name, port): spec for port, spec in ports.items()})
             if flavour:
@@ -72,21 +77,23 @@ class PodSockets:
                        status_port: (("status", uid), lambda: PodPort(handler=_status(admin, status_path)))}
         listeners = self.cluster.extensions.get("listeners")
         state = self.dp.kgw.gateways.get((ns, gateway)) if flavour.name == "kgateway" else None
-        for port, bound in (state.ports.items() if state and listeners is not None else ()):
-            address = (listeners.address, bound)
-            out[port] = (("listener", address), lambda a=address: PodPort(address=a))
+        if state is not None and listeners is not None:
+            for port, bound in state.ports.items():
+                address = (listeners.address, bound)
+                out[port] = (("listener", address), functools.partial(PodPort, address=address))
         return out
 
     def _app_ports(self, ns: str, name: str) -> Wanted:
-        return {port: (("app",), lambda p=port: PodPort(handler=pod_proxy_handler(self.cluster, ns, name, p)))
-                for port in listening_ports(self.cluster, ns, name)}
+        def app_port(p: int) -> PodPort:
+            return PodPort(handler=pod_proxy_handler(self.cluster, ns, name, p))
+        return {port: (("app",), functools.partial(app_port, port)) for port in listening_ports(self.cluster, ns, name)}
 
     def _programs(self, pod: o.Obj, flavour: Flavour) -> dict[tuple[str, str, str], Callable[[], ExecHandler]]:
         ns, name = o.namespace(pod), o.name(pod)
-        out = {}
+        out: dict[tuple[str, str, str], Callable[[], ExecHandler]] = {}
         for c in (pod.get("spec") or {}).get("containers") or []:
             if c.get("name") == flavour.container:
-                out[(ns, name, c["name"])] = lambda image=str(c.get("image", "")): exec_handler(self.cluster, image)
+                out[(ns, name, c["name"])] = functools.partial(exec_handler, self.cluster, str(c.get("image", "")))
         return out
 
     def _admin(self, ns: str, name: str, uid: str, flavour: Flavour) -> EnvoyAdmin:
@@ -138,6 +145,7 @@ def _status(admin: EnvoyAdmin, path: str) -> Callable[..., Any]:
 
 
 def track_pod_sockets(cluster: Cluster, dp: Any) -> PodSockets:
+    """Makes the pods' sockets follow istiod's pushes, and publishes them as ``cluster.extensions["pod_sockets"]``."""
     sockets = PodSockets(cluster, dp)
     dp.istiod.subscribe(sockets.sync)
     sockets.sync(dp.istiod.view)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from ..protocols import Clock
 from .model.envoy_cluster import ClusterConfig, EnvoyCluster
 from .model.hosts import Host, Locality
 from .model.outlier import OutlierEvent
@@ -30,6 +32,8 @@ class _Entry:
 
 @dataclass
 class Proxy:
+    """One Envoy proxy pod as the data plane keeps it: its locality, labels, built clusters and counters."""
+
     namespace: str
     pod: str
     locality: Locality
@@ -40,8 +44,10 @@ class Proxy:
 
 
 class Proxies:
+    """Every Envoy proxy the data plane has used, by pod; it emits their outlier events and runs their sweeps."""
+
     def __init__(self, rng: random.Random, on_event: Callable[[Proxy, OutlierEvent], None],
-                 clock: Any = None) -> None:
+                 clock: Clock | None = None) -> None:
         self.rng = rng
         self.on_event = on_event
         self.clock = clock
@@ -49,6 +55,7 @@ class Proxies:
         self._sweeps: dict[int, Any] = {}  # id(cluster) -> timer for its next sweep
 
     def proxy(self, namespace: str, pod: str, locality: Locality, labels: dict[str, str]) -> Proxy:
+        """The proxy of this pod, made anew when it is new or its locality changed."""
         p = self.by_pod.get((namespace, pod))
         if p is None or p.locality != locality:
             p = self.by_pod[(namespace, pod)] = Proxy(namespace, pod, locality, dict(labels))
@@ -79,6 +86,7 @@ class Proxies:
         return entry.cluster
 
     def emit(self, proxy: Proxy, events: list[OutlierEvent], cluster: EnvoyCluster | None = None) -> None:
+        """Emits the proxy's outlier events and, when the cluster has ejected hosts, schedules its next sweep."""
         self._emit(proxy, events)
         if cluster is not None and cluster.ejected():
             self._arm_sweep(proxy, cluster)
@@ -86,7 +94,8 @@ class Proxies:
     def _arm_sweep(self, proxy: Proxy, cluster: EnvoyCluster) -> None:
         """R2.6: un-ejection happens at a sweep; run it on time so the UNEJECT line appears then."""
         at = cluster.next_sweep_at()
-        if self.clock is None or at is None or id(cluster) in self._sweeps:
+        clock = self.clock
+        if clock is None or at is None or id(cluster) in self._sweeps:
             return
 
         def sweep() -> None:
@@ -94,10 +103,10 @@ class Proxies:
             entry = proxy.clusters.get(cluster.config.name)
             if entry is None or entry.cluster is not cluster:  # rebuilt or gone (R2.12)
                 return
-            self._emit(proxy, cluster.advance(self.clock.now()))
+            self._emit(proxy, cluster.advance(clock.now()))
             if cluster.ejected():
                 self._arm_sweep(proxy, cluster)
-        self._sweeps[id(cluster)] = self.clock.call_later(max(0.0, at - self.clock.now()), sweep)
+        self._sweeps[id(cluster)] = clock.call_later(max(0.0, at - clock.now()), sweep)
 
     def _emit(self, proxy: Proxy, events: list[OutlierEvent]) -> None:
         for ev in events:

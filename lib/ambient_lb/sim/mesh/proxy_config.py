@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ... import yaml_limits
 from ..cluster import Cluster
 from . import objects as o
 from .model.stats_matcher import KINDS, StatsMatcher, istio_stats_matcher
@@ -29,14 +30,15 @@ STATS_ANNOTATIONS = {"prefixes": "sidecar.istio.io/statsInclusionPrefixes",
                      "suffixes": "sidecar.istio.io/statsInclusionSuffixes",
                      "regexps": "sidecar.istio.io/statsInclusionRegexps"}
 MESH_CONFIGMAP = ("istio-system", "istio")
+MAX_BYTES = 2**20  # an object holds at most 1 MiB of data, 256 KiB of annotations
 
 
 def mesh_default_config(cluster: Cluster) -> dict[str, Any]:
     """``meshConfig.defaultConfig`` from the ConfigMap istiod reads (empty if absent or unreadable)."""
     cm = cluster.store.get(o.GR("", "configmaps"), *MESH_CONFIGMAP)
     try:
-        mesh = yaml.safe_load(((cm or {}).get("data") or {}).get("mesh") or "") or {}
-    except yaml.YAMLError:
+        mesh = yaml_limits.load(((cm or {}).get("data") or {}).get("mesh") or "", max_bytes=MAX_BYTES) or {}
+    except (yaml.YAMLError, yaml_limits.Refused):
         return {}
     return dict(mesh.get("defaultConfig") or {}) if isinstance(mesh, dict) else {}
 
@@ -48,7 +50,10 @@ def effective_proxy_config(default: dict[str, Any], annotations: dict[str, str])
     if not raw:
         return dict(default), []
     try:
-        overlay = yaml.safe_load(raw)
+        overlay = yaml_limits.load(raw, max_bytes=MAX_BYTES)  # R16.29: go-yaml's alias and depth limits
+    except yaml_limits.Refused as exc:
+        return dict(default), [f"annotation {PROXY_CONFIG_ANNOTATION} was refused: yaml: {exc}; "
+                               "pilot-agent would fail with 'failed to get proxy config'"]
     except yaml.YAMLError as exc:
         return dict(default), [f"annotation {PROXY_CONFIG_ANNOTATION} is not YAML ({exc.__class__.__name__}); "
                                "pilot-agent would fail with 'failed to get proxy config'"]
@@ -75,7 +80,7 @@ def user_lists(proxy_config: dict[str, Any], annotations: dict[str, str], pod_ip
 
 def waypoint_stats_matcher(cluster: Cluster, pod: o.Obj | None) -> tuple[StatsMatcher, list[str]]:
     """The matcher of a waypoint pod's Envoy (R13.3, R13.5) and the problems found on the way."""
-    annotations = o.annotations(pod)
+    annotations = o.annotations_of(pod)
     proxy_config, problems = effective_proxy_config(mesh_default_config(cluster), annotations)
     matcher = istio_stats_matcher(user_lists(proxy_config, annotations, o.pod_ip(pod) if pod else ""),
                                   metadata_discovery=True)

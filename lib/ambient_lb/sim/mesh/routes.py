@@ -25,6 +25,7 @@ class RouteEntry:
 
 
 def parent_refs(route: o.Obj, gw: o.Obj | None) -> list[o.Obj]:
+    """The parentRefs of a route that name this Gateway."""
     if gw is None:
         return []
     out = []
@@ -43,12 +44,14 @@ def _host_match(pattern: str, host: str) -> bool:
 
 
 def hosts_intersect(listener_host: str | None, route_hosts: list[str]) -> bool:
+    """True when a listener's hostname and a route's hostnames have a host in common (no hostname: any)."""
     if not listener_host or not route_hosts:
         return True
     return any(_host_match(listener_host, h) or _host_match(h, listener_host) for h in route_hosts)
 
 
 def entries(route: o.Obj) -> list[RouteEntry]:
+    """The route table entries of an HTTPRoute: one per rule, with its matches and backends."""
     spec = route.get("spec") or {}
     out = []
     for i, rule in enumerate(spec.get("rules") or [{}]):

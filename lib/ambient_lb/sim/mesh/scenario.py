@@ -73,6 +73,7 @@ def install_guide(cluster: Cluster, *, replicas: int = 3, nodes: tuple[tuple[str
 
 
 def route(host: str = "httpbin.example.com") -> o.Obj:
+    """The guide's HTTPRoute for in-ambient, for the given hostname."""
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": {"name": "in-ambient", "namespace": "httpbin"},
             "spec": {"parentRefs": [{"name": "http", "namespace": "kgateway-system"}], "hostnames": [host],

@@ -44,15 +44,19 @@ def infrastructure(gw: o.Obj, kind: str) -> dict[str, str]:
 
 
 def infra_annotations(gw: o.Obj) -> dict[str, str]:
+    """The Gateway's infrastructure annotations, less those Istio does not copy to the waypoint's pods."""
     return {k: v for k, v in infrastructure(gw, "annotations").items() if k not in OMITTED_ANNOTATIONS}
 
 
 def waypoint_labels(gateway: str) -> dict[str, str]:
+    """The labels Istio puts on a waypoint's Deployment and pods."""
     return {"gateway.networking.k8s.io/gateway-name": gateway, "gateway.istio.io/managed": "istio.io-mesh-controller",
             "istio.io/dataplane-mode": "none"}
 
 
 class WaypointController(o.Debounced):
+    """Istio's waypoint controller: a Deployment and a Service for each waypoint Gateway."""
+
     watched = _WATCHED
     name = "waypoint"
 
@@ -60,11 +64,13 @@ class WaypointController(o.Debounced):
         self._pending = False
 
     def start(self, cluster: Cluster) -> None:
+        """Listens to the store and reconciles."""
         self.cluster = cluster
         cluster.store.subscribe(self._on_event)
         self.reconcile()
 
     def reconcile(self) -> None:
+        """Brings the Deployment and Service of every waypoint Gateway in line with the store."""
         for gw in self.cluster.store.list(o.GATEWAYS):
             if (gw.get("spec") or {}).get("gatewayClassName") == o.WAYPOINT_CLASS:
                 self._waypoint(gw)
@@ -111,7 +117,7 @@ class WaypointController(o.Debounced):
         owner = [{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "name": name,
                   "uid": o.meta(gw).get("uid", ""), "controller": True}]
         ann, infra_labels = infra_annotations(gw), infrastructure(gw, "labels")
-        md = {"name": name, "namespace": ns, "labels": {**infra_labels, **sel}, "ownerReferences": owner}
+        md: o.Obj = {"name": name, "namespace": ns, "labels": {**infra_labels, **sel}, "ownerReferences": owner}
         if ann:
             md["annotations"] = ann
         self._create(o.SERVICE_ACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(md)})

@@ -44,6 +44,7 @@ def parse(args: list[str]) -> tuple[bool, bool, list[str]]:
 
 
 async def wget(ctx: ExecContext, argv: list[str], stdin: bytes) -> ExecResult:
+    """BusyBox-style ``wget -O - URL`` in a proxy container: fetches the URL from the pod; others not modelled."""
     quiet, stdout, urls = parse(argv[1:])
     unknown = [u[1:] for u in urls if u.startswith("\0")]
     if unknown or len(urls) != 1 or not stdout:

@@ -16,7 +16,8 @@ itself owned and has owned children); ``path_string`` prints a path as conflicts
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .rules import FREE, ListOf, Rule, Struct, rule_for
 
@@ -87,6 +88,7 @@ def _walk_item(item: Any, rule: ListOf, path: Path, members: bool) -> Iterator[t
 
 
 def field_set(obj: dict, schema: Struct, *, maps_are_members: bool = False) -> set[Path]:
+    """The paths of the fields set in obj (the field set server-side apply tracks)."""
     return {p for p, _, _ in walk(obj, schema, maps_are_members=maps_are_members)}
 
 
@@ -161,7 +163,8 @@ def locate(obj: Any, path: Path, schema: Struct) -> tuple[Any, Any]:
     """``(container, key)`` so that ``container[key]`` is the node at ``path``; ``(None, None)`` if absent."""
     node: Any = obj
     rule: Rule = schema
-    container, key = None, None
+    container: Any = None
+    key: Any = None
     for el in path:
         kind, _, text = el.partition(":")
         if kind == "f" and isinstance(node, dict) and text in node:
@@ -180,6 +183,7 @@ def locate(obj: Any, path: Path, schema: Struct) -> tuple[Any, Any]:
 
 
 def value_at(obj: Any, path: Path, schema: Struct) -> Any:
+    """The value at path in obj, or MISSING."""
     container, key = locate(obj, path, schema)
     return MISSING if container is None else container[key]
 

@@ -7,7 +7,8 @@ client sends these when a patch body is a list). Paths are RFC 6901 pointers (``
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import PatchError
 from .values import jcopy

@@ -18,21 +18,26 @@ structural schema into it; ``strategic.py``, ``fields.py`` and ``ssa.py`` walk a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Struct:
-    fields: dict[str, "Rule"] = field(default_factory=dict)
+    """How an object's fields merge: the rule for each field, and whether it is a value or atomic."""
+
+    fields: dict[str, Rule] = field(default_factory=dict)
     value: bool = False
     atomic: bool = False
 
-    def child(self, name: str) -> "Rule | None":
+    def child(self, name: str) -> Rule | None:
+        """The rule for a field, or None when the schema does not name it."""
         return self.fields.get(name)
 
 
 @dataclass(frozen=True)
 class ListOf:
+    """How a list merges: as a map keyed by fields, as a set, or atomic; and the rule for its items."""
+
     kind: str  # "map" | "set" | "atomic"
     keys: tuple[str, ...] = ()
     defaults: tuple[tuple[str, Any], ...] = ()
@@ -41,10 +46,11 @@ class ListOf:
 
     @property
     def merge_key(self) -> str:
+        """The list's (first) merge key, or ""."""
         return self.keys[0] if self.keys else ""
 
 
-Rule = Union[Struct, ListOf]
+Rule = Struct | ListOf
 ATOMIC = ListOf("atomic")
 SET = ListOf("set")
 FREE = Struct()  # an untyped map (labels, CR spec): merged key by key
@@ -52,6 +58,7 @@ FREE = Struct()  # an untyped map (labels, CR spec): merged key by key
 
 def by(*keys: str, item: Struct | None = None, defaults: tuple[tuple[str, Any], ...] = (),
        value: bool = False) -> ListOf:
+    """A list that merges as a map keyed by these fields."""
     return ListOf("map", keys, defaults, item or FREE, value)
 
 

@@ -25,14 +25,23 @@ patch) so that later applies see who set what. The rules are structured-merge-di
 
 from __future__ import annotations
 
-
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApplyConflict, PatchError
-from .fields import (MISSING, Path, field_set, from_fields_v1, item_element, path_string, remove_at,
-                     to_fields_v1, value_at, walk)
+from .fields import (
+    MISSING,
+    Path,
+    field_set,
+    from_fields_v1,
+    item_element,
+    path_string,
+    remove_at,
+    to_fields_v1,
+    value_at,
+    walk,
+)
 from .rules import FREE, ListOf, Struct, rule_for
 from .schema import apply_schema
 from .values import jcopy
@@ -275,7 +284,7 @@ def _clean_config(applied: Any) -> dict:
 
 
 def _has_status_sub(crd: dict) -> bool:
-    return any("status" in ((v.get("subresources") or {})) for v in (crd.get("spec") or {}).get("versions") or [])
+    return any("status" in (v.get("subresources") or {}) for v in (crd.get("spec") or {}).get("versions") or [])
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -307,7 +316,7 @@ def _merge_list(live: list, config: list, rule: ListOf) -> list:
     """structured-merge-diff's list merge: applied items in applied order, live-only items kept in place."""
     lk = [item_element(x, rule) for x in live]
     rk = [item_element(x, rule) for x in config]
-    lmap, rset = dict(zip(lk, live)), set(rk)
+    lmap, rset = dict(zip(lk, live, strict=True)), set(rk)
     shared = [k for k in rk if k in lmap]
     out, done, i, j = [], set(), 0, 0
     item_rule = rule.item or FREE if rule.kind == "map" else None

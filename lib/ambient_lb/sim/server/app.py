@@ -5,29 +5,29 @@ Who calls it: ``sim/in_process.py`` (``ambient-lb sim up``, ``running_simulator`
 on startup it binds the cluster's clock to the running loop and runs ``cluster.start()``, on
 cleanup it ends every open watch and runs ``cluster.stop()``.
 
-Every request but ``/version`` and the health probes needs ``Authorization: Bearer <token>``
-(401 Unauthorized otherwise), like a cluster's anonymous-access rules. Any exception a handler
+Every request needs ``Authorization: Bearer <token>`` (401 Unauthorized otherwise; a wrong token is
+401 on every path), but a ``GET`` without credentials of ``/version`` and the health probes, which a
+cluster lets anyone read (``authn.authenticate``, R16.27). Any exception a handler
 raises becomes a ``Status``; an unexpected one is logged and answered 500 without touching state.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
+from . import api_faults, authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
 
 log = logging.getLogger("ambient_lb.sim.server")
 STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)
-PUBLIC = ("/version", "/healthz", "/readyz", "/livez")
 # The kubectl on PATH (gcloud's dispatcher) runs kubectl 1.<minor> for the minor reported here.
 # 31: kubectl 1.31 sends JSON bodies for `kubectl create namespace|deployment|…` (1.32+ sends
 # protobuf, which this server answers 415 with a hint; research §2.1 and §2.4).
@@ -40,6 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Middleware: an ApiError, an HTTP error or a bug becomes a Status response; records each request's time."""
     started = time.perf_counter()
     try:
         return await handler(request)
@@ -70,11 +71,14 @@ async def pretty_print(request: web.Request, handler: Handler) -> web.StreamResp
 
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """R16.27: authentication before anything else (routing errors, body limits) answers."""
     token = request.app[STATE].token
-    if token and request.path not in PUBLIC:
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return json_response(ApiError("Unauthorized", "Unauthorized").status(), 401)
+    if token:
+        try:
+            if authn.authenticate(request.headers.get("Authorization", ""), token) is authn.ANONYMOUS_USER:
+                authn.anonymous_verdict(request.method, request.path)
+        except ApiError as exc:
+            return json_response(exc.status(), exc.code)
     return await handler(request)
 
 
@@ -83,11 +87,18 @@ async def version(request: web.Request) -> web.StreamResponse:
     return web.Response(body=encoding.indented(VERSION), content_type="application/json")
 
 
+async def fault_admin(request: web.Request) -> web.StreamResponse:
+    """The drills' admin endpoint (``api_faults.PATH``), behind the same token as the API."""
+    return await api_faults.admin(request, request.app[STATE].faults)
+
+
 async def health(request: web.Request) -> web.StreamResponse:
+    """``/healthz`` and friends: ``ok``."""
     return web.Response(text="ok")
 
 
 async def discovery_root(request: web.Request) -> web.StreamResponse:
+    """``/api`` and ``/apis``: the discovery documents (aggregated when the client asks for them)."""
     srv = request.app[STATE]
     core = request.path.rstrip("/") == "/api"
     ctype = discovery.aggregated_content_type(request.headers.get("Accept", ""))
@@ -101,6 +112,7 @@ async def discovery_root(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi_v3(request: web.Request) -> web.StreamResponse:
+    """``/openapi/v3``: the index, or the document of one group/version."""
     reg = request.app[STATE].cluster.registry
     tail = request.match_info.get("tail", "").strip("/")
     if not tail:
@@ -112,6 +124,7 @@ async def openapi_v3(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi_v2(request: web.Request) -> web.StreamResponse:
+    """``/openapi/v2``: not served (404), so clients use v3."""
     raise path_not_found()
 
 
@@ -131,6 +144,7 @@ VERBS_ON_OBJECT = {"GET": rest.get, "PUT": rest.update, "PATCH": patch, "DELETE"
 
 
 async def resources(request: web.Request) -> web.StreamResponse:
+    """Every resource URL: legacy discovery, or authorize the verb, then the subresource or verb's handler."""
     srv = request.app[STATE]
     parts = request.path.strip("/").split("/")
     if len(parts) <= 3 and (parts[0] == "api" and len(parts) == 2 or parts[0] == "apis" and len(parts) in (2, 3)):
@@ -183,11 +197,13 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: float = 10.0) -> web.Application:
     """The API server for ``cluster``; ``token`` (if set) is the bearer token every request needs."""
-    app = web.Application(middlewares=[pretty_print, errors, auth], client_max_size=bodies.MAX_BODY)
+    faults = api_faults.middleware(lambda req: req.app[STATE].faults, lambda req: req.app[STATE].cluster.registry)
+    app = web.Application(middlewares=[pretty_print, errors, auth, faults], client_max_size=bodies.MAX_BODY)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
     r = app.router
     r.add_get("/version", version)
+    r.add_get("/version/", version)  # the version WebService answers both (system:public-info-viewer names both)
     for p in ("/healthz", "/readyz", "/livez"):
         r.add_get(p, health)
     r.add_get("/api", discovery_root)
@@ -195,6 +211,8 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/{tail:.*}", openapi_v3)
     r.add_get("/openapi/v2", openapi_v2)
+    r.add_route("*", api_faults.PATH, fault_admin)
+    r.add_route("*", api_faults.PATH + "/{id}", fault_admin)
     r.add_route("*", "/api/{tail:.*}", resources)
     r.add_route("*", "/apis/{tail:.*}", resources)
     app.on_startup.append(_on_startup)

@@ -1,7 +1,15 @@
-"""Who a request is from, and what the simulator lets them do (R16.10, R16.11).
+"""Who a request is from, and what the simulator lets them do (R16.10, R16.11, R16.27).
 
-Who calls it: ``app.py`` (``resources``: every resource request goes through ``authorize_request``)
-and ``reviews.py`` (the self reviews answer for ``requester``).
+Who calls it: ``app.py`` (the ``auth`` middleware asks ``authenticate`` and ``anonymous_verdict`` about
+every request; ``resources``: every resource request goes through ``authorize_request``) and
+``reviews.py`` (the self reviews answer for ``requester``).
+
+- ``authenticate`` reads ``Authorization`` as the bearer-token authenticator does: no header, another
+  scheme or an empty token is no credential (the request is anonymous); the kubeconfig's token is the
+  admin; any other token is 401 ``Unauthorized`` on every path, the public ones included (a bad token
+  is never taken for anonymous). Anonymous requests are allowed only to ``PUBLIC`` (R16.27), and
+  there only ``GET``, as ``system:public-info-viewer`` allows them; anything else is 401, or 403 for
+  another verb on a public path.
 
 - The kubeconfig's bearer token authenticates as ``kubernetes-admin`` in the groups
   ``system:masters`` and ``system:authenticated``. ``system:masters`` is the privileged group a real
@@ -21,8 +29,11 @@ and ``reviews.py`` (the self reviews answer for ``requester``).
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 
+from ..protocols import ObjectReader
 from ..resources import ResourceType
 from . import rbac
 from .status import ApiError, qualified
@@ -30,10 +41,41 @@ from .status import ApiError, qualified
 TOKEN_USER = rbac.User("kubernetes-admin", ("system:masters", "system:authenticated"))
 PRIVILEGED_GROUP = "system:masters"
 ANONYMOUS = "system:anonymous"
+ANONYMOUS_USER = rbac.User(ANONYMOUS, ("system:unauthenticated",))
+# R16.27: the paths anonymous requests may reach (system:public-info-viewer's nonResourceURLs), only with GET
+PUBLIC = ("/healthz", "/livez", "/readyz", "/version", "/version/")
 # creates every authenticated identity may make (system:basic-user), whatever RBAC holds
-SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"), ("authorization.k8s.io", "selfsubjectrulesreviews"),
+SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
+                ("authorization.k8s.io", "selfsubjectrulesreviews"),
                 ("authentication.k8s.io", "selfsubjectreviews")}
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def unauthorized() -> ApiError:
+    """The API server's 401: ``Unauthorized``, nothing more (it says nothing of why)."""
+    return ApiError("Unauthorized", "Unauthorized")
+
+
+def authenticate(authorization: str, token: str) -> rbac.User:
+    """R16.27: the admin for the kubeconfig's token, ``ANONYMOUS_USER`` for a request without bearer
+    credentials; raises 401 for any other token (the API server fails on an authenticator's error
+    rather than falling back to anonymous)."""
+    parts = authorization.strip().split(" ")
+    if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
+        return ANONYMOUS_USER
+    given = parts[1].encode("utf-8", "surrogateescape")
+    if hmac.compare_digest(given, token.encode()):
+        return TOKEN_USER
+    raise unauthorized()
+
+
+def anonymous_verdict(method: str, path: str) -> None:
+    """R16.27: an anonymous request is 401 off the public paths, 403 for a verb other than GET on them."""
+    if path not in PUBLIC:
+        raise unauthorized()
+    if method != "GET":
+        verb = method.lower()
+        raise ApiError("Forbidden", f'forbidden: User "{ANONYMOUS}" cannot {verb} path "{path}"', details={})
 
 
 def requester(request: web.Request) -> rbac.User:
@@ -56,10 +98,11 @@ def requester(request: web.Request) -> rbac.User:
 
 
 def privileged(user: rbac.User) -> bool:
+    """True for a user in the privileged group (allowed everything, as system:masters)."""
     return PRIVILEGED_GROUP in user.groups
 
 
-def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
+def decide(store: ObjectReader, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool, str]:
     """The authorizer chain: the privileged group is allowed without a reason, else RBAC."""
     if privileged(user):
         return True, ""
@@ -67,6 +110,7 @@ def decide(store: object, user: rbac.User, attrs: rbac.Attributes) -> tuple[bool
 
 
 def request_verb(method: str, named: bool, watching: bool) -> str:
+    """The RBAC verb of a request (get, list, watch, delete, deletecollection, create, ...)."""
     if method == "GET":
         return "get" if named else "watch" if watching else "list"
     if method == "DELETE":
@@ -74,7 +118,7 @@ def request_verb(method: str, named: bool, watching: bool) -> str:
     return VERBS.get(method, method.lower())
 
 
-def authorize_request(store: object, request: web.Request, rt: ResourceType, namespace: str | None,
+def authorize_request(store: ObjectReader, request: web.Request, rt: ResourceType, namespace: str | None,
                       name: str | None, sub: str | None, verb: str) -> None:
     """403 Forbidden for an impersonated identity that RBAC does not allow (R16.11)."""
     user = requester(request)

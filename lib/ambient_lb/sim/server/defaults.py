@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import batch_rules
+from ..protocols import ObjectStore
 from ..store import GR
 
 Obj = dict[str, Any]
@@ -33,6 +35,7 @@ def _container(c: Obj) -> None:
 
 
 def pod_spec(spec: Obj) -> None:
+    """Defaults a pod spec (or template spec) and its containers as the API server does."""
     for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         if isinstance(c, dict):
             _container(c)
@@ -52,7 +55,8 @@ def _template(spec: Obj) -> None:
             pod_spec(tpl["spec"])
 
 
-def pod(obj: Obj, _: "Allocator") -> None:
+def pod(obj: Obj, _: Allocator) -> None:
+    """Defaults a Pod: its spec, service account, priority, tolerations and status."""
     spec = obj.setdefault("spec", {})
     pod_spec(spec)
     spec.setdefault("serviceAccountName", "default")
@@ -61,7 +65,8 @@ def pod(obj: Obj, _: "Allocator") -> None:
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("tolerations", [
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}])
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 300}])
     status = obj.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", _qos(spec))
@@ -76,7 +81,8 @@ def _qos(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def deployment(obj: Obj, _: "Allocator") -> None:
+def deployment(obj: Obj, _: Allocator) -> None:
+    """Defaults a Deployment: replicas, history, progress deadline, rolling update strategy, template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -88,13 +94,14 @@ def deployment(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def replicaset(obj: Obj, _: "Allocator") -> None:
+def replicaset(obj: Obj, _: Allocator) -> None:
+    """Defaults a ReplicaSet: replicas and template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     _template(spec)
 
 
-def replicationcontroller(obj: Obj, _: "Allocator") -> None:
+def replicationcontroller(obj: Obj, _: Allocator) -> None:
     """``SetDefaults_ReplicationController`` (R16.20): selector and labels from the template, 1 replica."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -107,7 +114,7 @@ def replicationcontroller(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def rbac_binding(obj: Obj, _: "Allocator") -> None:
+def rbac_binding(obj: Obj, _: Allocator) -> None:
     """``SetDefaults_RoleBinding``/``ClusterRoleBinding``/``Subject`` (R16.14): the RBAC group for the
     roleRef and for User and Group subjects."""
     ref = obj.setdefault("roleRef", {})
@@ -118,7 +125,7 @@ def rbac_binding(obj: Obj, _: "Allocator") -> None:
             subject["apiGroup"] = RBAC_GROUP
 
 
-def job(obj: Obj, alloc: "Allocator") -> None:
+def job(obj: Obj, alloc: Allocator) -> None:
     """R16.17: the pod template's defaults, then ``SetDefaults_Job`` and the generated selector."""
     spec = obj.setdefault("spec", {})
     if isinstance(spec, dict):
@@ -126,14 +133,16 @@ def job(obj: Obj, alloc: "Allocator") -> None:
     batch_rules.job_defaults(obj, alloc.store.new_uid)
 
 
-def cronjob(obj: Obj, _: "Allocator") -> None:
+def cronjob(obj: Obj, _: Allocator) -> None:
+    """Defaults a CronJob and its job template."""
     batch_rules.cronjob_defaults(obj)
     job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec")
     if isinstance(job_spec, dict):
         _template(job_spec)
 
 
-def daemonset(obj: Obj, _: "Allocator") -> None:
+def daemonset(obj: Obj, _: Allocator) -> None:
+    """Defaults a DaemonSet: history, rolling update strategy, template."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("updateStrategy", {"type": "RollingUpdate",
@@ -141,7 +150,8 @@ def daemonset(obj: Obj, _: "Allocator") -> None:
     _template(spec)
 
 
-def service(obj: Obj, alloc: "Allocator") -> None:
+def service(obj: Obj, alloc: Allocator) -> None:
+    """Defaults a Service: type, affinity, traffic policies, port protocols and target ports, cluster IP, node ports."""
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -165,18 +175,21 @@ def service(obj: Obj, alloc: "Allocator") -> None:
     obj.setdefault("status", {}).setdefault("loadBalancer", {})
 
 
-def namespace(obj: Obj, _: "Allocator") -> None:
+def namespace(obj: Obj, _: Allocator) -> None:
+    """Defaults a Namespace: the kubernetes finalizer, phase Active, and its name label."""
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
     obj.setdefault("status", {}).setdefault("phase", "Active")
     md = obj["metadata"]
     md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md["name"]
 
 
-def secret(obj: Obj, _: "Allocator") -> None:
+def secret(obj: Obj, _: Allocator) -> None:
+    """Defaults a Secret's type to Opaque."""
     obj.setdefault("type", "Opaque")
 
 
-def crd(obj: Obj, _: "Allocator") -> None:
+def crd(obj: Obj, _: Allocator) -> None:
+    """Defaults a CustomResourceDefinition: its singular and list kind names, and conversion strategy None."""
     spec = obj.setdefault("spec", {})
     names = spec.setdefault("names", {})
     if isinstance(names, dict) and names.get("kind"):
@@ -185,7 +198,7 @@ def crd(obj: Obj, _: "Allocator") -> None:
     spec.setdefault("conversion", {"strategy": "None"})
 
 
-DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
+DEFAULTERS: dict[tuple[str, str], Callable[[Obj, Allocator], None]] = {
     ("", "Pod"): pod, ("", "Service"): service, ("", "Namespace"): namespace, ("", "Secret"): secret,
     ("apps", "Deployment"): deployment, ("apps", "ReplicaSet"): replicaset,
     ("", "ReplicationController"): replicationcontroller,
@@ -198,7 +211,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[Obj, "Allocator"], None]] = {
 class Allocator:
     """Service cluster IPs (10.96.0.0/16) and node ports (30000–32767), drawn from the seeded rng."""
 
-    def __init__(self, store: Any, rng: random.Random) -> None:
+    def __init__(self, store: ObjectStore, rng: random.Random) -> None:
         self.store = store
         self.rng = rng
         self.net = ipaddress.ip_network("10.96.0.0/16")
@@ -207,6 +220,7 @@ class Allocator:
         return self.store.list(GR("", "services"))
 
     def cluster_ip(self) -> str:
+        """A free cluster IP from 10.96.0.0/16."""
         used = {(s.get("spec") or {}).get("clusterIP") for s in self._services()}
         while True:
             ip = str(self.net[self.rng.randrange(10, self.net.num_addresses - 1)])
@@ -214,6 +228,7 @@ class Allocator:
                 return ip
 
     def node_port(self) -> int:
+        """A free node port from 30000-32767."""
         used = {p.get("nodePort") for s in self._services() for p in (s.get("spec") or {}).get("ports") or []
                 if isinstance(p, dict)}
         while True:
@@ -223,6 +238,7 @@ class Allocator:
 
 
 def apply_defaults(group: str, kind: str, obj: Obj, alloc: Allocator) -> None:
+    """Applies the defaults of a group and kind to a new object (no defaulter: nothing to do)."""
     fn = DEFAULTERS.get((group, kind))
     if fn is not None:
         fn(obj, alloc)

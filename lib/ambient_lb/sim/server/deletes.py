@@ -118,6 +118,7 @@ def gc_finalizers(t: Target, obj: Obj, opts: Obj) -> list[str]:
 
 
 def warnings_for(t: Target, opts: Obj) -> list[str]:
+    """The warning the API server adds for a delete without a propagation policy on this resource, if any."""
     if opts.get("propagationPolicy") or opts.get("orphanDependents") is not None:
         return []
     text = DEFAULT_POLICY_WARNINGS.get((t.rt.group, t.version, t.rt.resource))
@@ -205,6 +206,7 @@ def _answer(srv: ServerState, request: web.Request, t: Target, obj: Obj, out: Ob
 
 
 async def delete(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``DELETE`` of one object: preconditions, finalizers, grace period, then the object (or Status) answered."""
     opts = delete_options(request, await bodies.read(request))
     obj = srv.store.get(t.rt.gr, t.namespace, t.name or "")
     if obj is None:

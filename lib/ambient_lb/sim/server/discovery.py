@@ -87,6 +87,7 @@ def aggregated(registry: Registry, core: bool, api_version: str) -> dict[str, An
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
+    """The core group's ``APIVersions`` document."""
     return {"kind": "APIVersions", "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
 
@@ -97,11 +98,13 @@ def _group(group: str, versions: list[str]) -> dict[str, Any]:
 
 
 def group_list(registry: Registry) -> dict[str, Any]:
+    """The ``APIGroupList`` of the named groups."""
     groups = [_group(g, list(vs)) for g, vs in _by_group(registry).items() if g]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def group(registry: Registry, name: str) -> dict[str, Any] | None:
+    """One group's ``APIGroup`` document, or None when the group is not served."""
     versions = _by_group(registry).get(name)
     if not name or not versions:
         return None

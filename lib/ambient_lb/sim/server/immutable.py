@@ -11,7 +11,8 @@ writes the type and ``{…}`` instead of the whole struct [model].
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..resources import ResourceType
 from .status import invalid

@@ -51,6 +51,7 @@ def _hash(doc: dict[str, Any]) -> str:
 
 
 def index(registry: Registry) -> dict[str, Any]:
+    """The OpenAPI v3 index: each group/version's document URL with its hash."""
     paths = {}
     for gv in sorted(_types_by_gv(registry)):
         doc = gv_document(registry, gv)

@@ -17,8 +17,7 @@ from . import bodies
 from .routing import Target
 from .state import ServerState, engine, respond_object
 from .status import ApiError, not_found, unsupported_media_type
-from .writes import (check_rv, commit_create, commit_update, field_manager, prepare_new,
-                     prepare_update)
+from .writes import check_rv, commit_create, commit_update, field_manager, prepare_new, prepare_update
 
 Obj = dict[str, Any]
 JSON_PATCH = "application/json-patch+json"
@@ -57,6 +56,7 @@ def apply_patch(t: Target, ctype: str, old: Obj, body: Any) -> Obj:
 
 
 async def patch(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``PATCH``: JSON, merge or strategic-merge patch, or server-side apply, by the Content-Type."""
     ctype = bodies.media_type(request)
     if ctype not in PATCH_TYPES:
         raise unsupported_media_type(ctype, ", " + ", ".join(PATCH_TYPES))
@@ -96,7 +96,7 @@ async def server_side_apply(srv: ServerState, request: web.Request, t: Target, b
     if not isinstance(body, dict):
         raise ApiError("BadRequest", "an apply-patch body must be a YAML or JSON object with apiVersion, "
                        "kind and metadata.name")
-    md = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
+    md = found if isinstance(found := body.get("metadata"), dict) else None
     if md is None or md.get("name") != t.name:
         raise ApiError("BadRequest", f"metadata.name in the applied object ({(md or {}).get('name')!r}) must "
                        f"equal the name on the URL ({t.name!r})")

@@ -16,7 +16,8 @@ tells the user to use ``kubectl apply -f``.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 MAGIC = b"k8s\x00"
 
@@ -45,6 +46,7 @@ def fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        v: int | bytes
         if wt == 0:
             v, i = _varint(buf, i)
         elif wt == 2:
@@ -98,7 +100,8 @@ S: dict[str, dict[int, tuple[str, str]]] = {
     # batch/v1
     "Job": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:JobSpec"), 3: ("status", "msg:Ignored")},
     "JobSpec": {1: ("parallelism", "int*"), 2: ("completions", "int*"), 3: ("activeDeadlineSeconds", "int*"),
-                4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool*"), 6: ("template", "msg:PodTemplateSpec"),
+                4: ("selector", "msg:LabelSelector"), 5: ("manualSelector", "bool*"),
+                6: ("template", "msg:PodTemplateSpec"),
                 7: ("backoffLimit", "int*"), 8: ("ttlSecondsAfterFinished", "int*"), 9: ("completionMode", "str*"),
                 10: ("suspend", "bool*"), 14: ("podReplacementPolicy", "str*"), 15: ("managedBy", "str*")},
     "CronJob": {1: ("metadata", "msg:ObjectMeta"), 2: ("spec", "msg:CronJobSpec"), 3: ("status", "msg:Ignored")},
@@ -160,7 +163,9 @@ def _is_zero(v: Any) -> bool:
 
 
 def decode_message(name: str, buf: bytes, where: str = "") -> dict[str, Any]:
-    schema, out = S[name], {}
+    """Decodes a protobuf message of a known schema into a dict; Unsupported for a set field it does not know."""
+    schema = S[name]
+    out: dict[str, Any] = {}
     if name in ("Ignored",):
         return {}
     for num, wt, v in fields(buf):

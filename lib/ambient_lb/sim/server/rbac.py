@@ -18,9 +18,11 @@ over the store's Roles, ClusterRoles, RoleBindings and ClusterRoleBindings; noth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
+from ..protocols import ObjectReader
 from ..store import GR
 
 Obj = dict[str, Any]
@@ -63,6 +65,7 @@ class Attributes:
 
     @property
     def is_resource(self) -> bool:
+        """True for a resource request (False for a non-resource URL)."""
         return not self.path
 
 
@@ -84,7 +87,7 @@ def _describe_subject(subject: Obj, binding_ns: str) -> str:
     return f'{subject.get("kind")} "{subject.get("name", "")}"'
 
 
-def _role_rules(store: Any, ref: Obj, binding_ns: str) -> list[Obj]:
+def _role_rules(store: ObjectReader, ref: Obj, binding_ns: str) -> list[Obj]:
     if ref.get("kind") == "ClusterRole":
         role = store.get(CLUSTER_ROLES, None, ref.get("name", ""))
     else:
@@ -92,7 +95,7 @@ def _role_rules(store: Any, ref: Obj, binding_ns: str) -> list[Obj]:
     return list((role or {}).get("rules") or [])
 
 
-def visit_rules(store: Any, user: User, namespace: str) -> Iterator[tuple[str, Obj]]:
+def visit_rules(store: ObjectReader, user: User, namespace: str) -> Iterator[tuple[str, Obj]]:
     """(source, rule) for every rule bound to ``user`` that applies in ``namespace`` ("" = cluster)."""
     for crb in store.list(CLUSTER_ROLE_BINDINGS):
         subject = next((s for s in crb.get("subjects") or [] if _applies(user, s, "")), None)
@@ -117,10 +120,13 @@ def visit_rules(store: Any, user: User, namespace: str) -> Iterator[tuple[str, O
 
 
 def _has(values: list[str] | None, wanted: str) -> bool:
-    return bool(values) and ("*" in values or wanted in values)
+    if not values:
+        return False
+    return "*" in values or wanted in values
 
 
 def rule_allows(attrs: Attributes, rule: Obj) -> bool:
+    """True when one PolicyRule allows the request's verb on its resource (or non-resource URL)."""
     if not _has(rule.get("verbs"), attrs.verb):
         return False
     if not attrs.is_resource:
@@ -136,7 +142,7 @@ def rule_allows(attrs: Attributes, rule: Obj) -> bool:
     return not names or attrs.name in names
 
 
-def authorize(store: Any, user: User, attrs: Attributes) -> tuple[bool, str]:
+def authorize(store: ObjectReader, user: User, attrs: Attributes) -> tuple[bool, str]:
     """(allowed, reason) as the RBAC authorizer decides; no rule allows: (False, "")."""
     for source, rule in visit_rules(store, user, attrs.namespace):
         if rule_allows(attrs, rule):
@@ -144,7 +150,7 @@ def authorize(store: Any, user: User, attrs: Attributes) -> tuple[bool, str]:
     return False, ""
 
 
-def rules_for(store: Any, user: User, namespace: str) -> tuple[list[Obj], list[Obj]]:
+def rules_for(store: ObjectReader, user: User, namespace: str) -> tuple[list[Obj], list[Obj]]:
     """(resourceRules, nonResourceRules) of a SelfSubjectRulesReview, in binding order."""
     resource, non_resource = [], []
     for _, rule in visit_rules(store, user, namespace):

@@ -22,6 +22,7 @@ Obj = dict[str, Any]
 
 
 def get_or_404(srv: ServerState, t: Target) -> Obj:
+    """The target object; 404 when it does not exist."""
     obj = srv.store.get(t.rt.gr, t.namespace, t.name or "")
     if obj is None:
         raise not_found(t.rt, t.name or "")
@@ -29,15 +30,18 @@ def get_or_404(srv: ServerState, t: Target) -> Obj:
 
 
 def predicate(request: web.Request, t: Target) -> selectors.Predicate | None:
+    """The request's label and field selectors as one predicate, or None when it has neither."""
     return selectors.combine(selectors.label_selector(request.query.get("labelSelector")),
                              selectors.field_selector(request.query.get("fieldSelector"), t.rt.kind))
 
 
 async def get(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``GET`` of one object."""
     return respond_object(srv, request, t, get_or_404(srv, t))
 
 
 async def list_(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``GET`` of a collection: a list, a table, or a watch."""
     pred = predicate(request, t)
     if (request.query.get("watch") or "").lower() in ("true", "1"):
         return await watch.serve(srv, request, t, pred)
@@ -48,6 +52,7 @@ async def list_(srv: ServerState, request: web.Request, t: Target) -> web.Stream
 
 
 async def create(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``POST`` to a collection: creates the object (a review is answered, not stored)."""
     if t.name:
         raise method_not_allowed("POST", f"{t.rt.resource}/{t.name}")
     body = await bodies.read(request)
@@ -60,6 +65,7 @@ async def create(srv: ServerState, request: web.Request, t: Target) -> web.Strea
 
 
 async def update(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``PUT`` of one object: replaces it, if its resourceVersion (when given) is current."""
     body = await bodies.read(request)
     old = get_or_404(srv, t)
     check_rv(t, old, body)

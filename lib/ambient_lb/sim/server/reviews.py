@@ -38,6 +38,7 @@ def _attributes(kind: str, spec: Obj) -> rbac.Attributes:
                        details={"group": "authorization.k8s.io", "kind": kind})
     if non is not None:
         return rbac.Attributes(non.get("verb", ""), path=non.get("path", "") or "/")
+    assert res is not None  # exactly one of the two is set (checked above)
     return rbac.Attributes(res.get("verb", ""), res.get("group", ""), res.get("resource", ""),
                            res.get("subresource", ""), res.get("name", ""), res.get("namespace", ""))
 
@@ -78,6 +79,7 @@ def _status(srv: ServerState, request: web.Request, t: Target, review: Obj) -> O
 
 
 def answer(srv: ServerState, request: web.Request, t: Target, body: Any) -> web.StreamResponse:
+    """Answers an access or token review with its status filled in (reviews are not stored)."""
     review = copy.deepcopy(body) if isinstance(body, dict) else {}
     md = dict(review.get("metadata") or {})
     md.setdefault("creationTimestamp", None)

@@ -18,6 +18,8 @@ from .status import path_not_found
 
 @dataclass
 class Target:
+    """What a resource URL names: the resource type and version, namespace, name and subresource."""
+
     rt: ResourceType
     version: str
     namespace: str | None  # None: cluster-scoped type, or a namespaced type across all namespaces
@@ -27,6 +29,7 @@ class Target:
 
     @property
     def kind_list(self) -> str:
+        """The list kind of the target's type (``PodList``)."""
         return f"{self.rt.kind}List"
 
 

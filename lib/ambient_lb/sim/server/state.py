@@ -18,10 +18,13 @@ from aiohttp import web
 
 from ..clock import parse_rfc3339, to_rfc3339
 from ..cluster import Cluster
+from ..protocols import ObjectStore
 from ..resources import ResourceType
 from ..store import GR
 from . import encoding
+from .api_faults import Faults
 from .defaults import Allocator
+from .responses import json_response  # noqa: F401  (re-exported: handlers import it from here)
 from .routing import Target
 from .status import ApiError
 from .watch_hub import WatchHub
@@ -33,11 +36,6 @@ CRD_GR = GR("apiextensions.k8s.io", "customresourcedefinitions")
 def dumps(obj: Any) -> bytes:
     """A compact JSON body as the API server writes it (newline-terminated, R16.8)."""
     return encoding.compact(obj)
-
-
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON answer, indented when the request asked to be pretty-printed (``encoding.PRETTY``)."""
-    return web.Response(body=encoding.body(obj), status=status, content_type="application/json", headers=headers)
 
 
 def engine(name: str) -> Any:
@@ -53,6 +51,8 @@ def engine(name: str) -> Any:
 
 @dataclass
 class ServerState:
+    """What the API server's handlers share: the cluster, the token, watch settings and request timings."""
+
     cluster: Cluster
     token: str | None = None
     bookmark_seconds: float = 10.0  # wall seconds between BOOKMARKs on watches that allow them
@@ -61,19 +61,27 @@ class ServerState:
         default_factory=lambda: collections.deque(maxlen=20_000))
     allocator: Allocator = field(init=False)
     hub: WatchHub = field(init=False)
+    faults: Faults = field(init=False)  # drills only; empty unless asked (api_faults.py, §19)
 
     def __post_init__(self) -> None:
         self.allocator = Allocator(self.cluster.store, self.cluster.rng)
         self.hub = WatchHub(self.cluster.store)
+        self.faults = Faults()
+        self.faults.on_watch_close.append(
+            lambda f: self.hub.close_where(lambda w: f.matches("watch", w.gr.resource, w.namespace)))
+        self.faults.open_watches = self.hub.count
 
     @property
-    def store(self) -> Any:
+    def store(self) -> ObjectStore:
+        """The cluster's object store."""
         return self.cluster.store
 
     def now(self) -> str:
+        """The simulated time as an RFC 3339 timestamp."""
         return to_rfc3339(self.cluster.clock.now())
 
     def crd_for(self, rt: ResourceType) -> Obj | None:
+        """The stored CustomResourceDefinition of a CRD-defined type (else the one it was registered with), or None."""
         if rt.crd is None:
             return None
         return self.store.get(CRD_GR, None, f"{rt.resource}.{rt.group}") or rt.crd
@@ -90,10 +98,12 @@ def for_version(rt: ResourceType, obj: Obj, version: str) -> Obj:
 
 
 def wants_table(request: web.Request) -> bool:
+    """True when the client asks for a Table (``Accept: ...;as=Table``)."""
     return "as=Table" in (request.headers.get("Accept") or "")
 
 
 def include_object(request: web.Request) -> str:
+    """The ``includeObject`` parameter of a Table request; 400 for a value other than None, Metadata or Object."""
     v = request.query.get("includeObject") or "Metadata"
     if v not in ("None", "Metadata", "Object"):
         raise ApiError("BadRequest", f'includeObject must be one of "None", "Metadata" or "Object", got "{v}"')
@@ -109,6 +119,7 @@ def _to_table() -> Any:
 
 def table(srv: ServerState, request: web.Request, rt: ResourceType, objs: list[Obj],
           with_headers: bool = True) -> Obj:
+    """The objects as a Table (as kubectl get shows them), with the store's resourceVersion."""
     t = _to_table()(rt, objs, now=srv.cluster.clock.now(), include_object=include_object(request),
                     with_headers=with_headers)
     t.setdefault("metadata", {})["resourceVersion"] = str(srv.store.resource_version)
@@ -142,6 +153,7 @@ def basic_table(rt: ResourceType, objs: list[Obj], *, now: float, include_object
 
 def respond_object(srv: ServerState, request: web.Request, target: Target, obj: Obj,
                    status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    """The object in the target's version (or as a Table when asked), with any warnings as Warning headers."""
     headers = {"Warning": ", ".join('299 - "' + w.replace('\\', '\\\\').replace('"', '\\"') + '"'
                                     for w in warnings)} if warnings else None
     if wants_table(request) and status == 200 and request.method == "GET":
@@ -150,10 +162,12 @@ def respond_object(srv: ServerState, request: web.Request, target: Target, obj: 
 
 
 def list_body(srv: ServerState, target: Target, items: list[Obj]) -> Obj:
+    """A list of objects in the target's version, with the store's resourceVersion."""
     return {"kind": target.kind_list, "apiVersion": target.rt.api_version(target.version),
             "metadata": {"resourceVersion": str(srv.store.resource_version)},
             "items": [for_version(target.rt, o, target.version) for o in items]}
 
 
 def deep(obj: Obj) -> Obj:
+    """A deep copy of the object."""
     return copy.deepcopy(obj)

@@ -33,6 +33,7 @@ class ApiError(Exception):
         self.code = code or CODES.get(reason, 500)
 
     def status(self) -> dict[str, Any]:
+        """The error as a ``Status`` object of status Failure."""
         return status_body("Failure", message=self.message, reason=self.reason, details=self.details,
                            code=self.code)
 
@@ -44,7 +45,7 @@ def status_body(status: str, *, message: str = "", reason: str = "", details: di
     message, reason, details, code."""
     out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": status}
     for key, value in (("message", message), ("reason", reason), ("details", details), ("code", code)):
-        if value:
+        if value or key == "details" and value is not None:  # an empty StatusDetails is still written: {}
             out[key] = value
     return out
 
@@ -67,16 +68,19 @@ def qualified(rt: ResourceType) -> str:
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
+    """404: the named object of this resource type does not exist."""
     return ApiError("NotFound", f'{qualified(rt)} "{name}" not found', details=_details(rt, name))
 
 
 def already_exists(rt: ResourceType, name: str) -> ApiError:
+    """409: an object of this resource type with this name already exists."""
     return ApiError("AlreadyExists", f'{qualified(rt)} "{name}" already exists',
                     details=_details(rt, name))
 
 
 def conflict(rt: ResourceType, name: str, why: str = "the object has been modified; please apply "
              "your changes to the latest version and try again") -> ApiError:
+    """409: the write conflicts with the stored object (by default: a stale resourceVersion)."""
     return ApiError("Conflict", f'Operation cannot be fulfilled on {qualified(rt)} "{name}": {why}',
                     details=_details(rt, name))
 
@@ -93,20 +97,24 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> 
 
 
 def bad_request(message: str) -> ApiError:
+    """400 with this message."""
     return ApiError("BadRequest", message)
 
 
 def path_not_found() -> ApiError:
+    """404 for a path the server does not serve."""
     return ApiError("NotFound", "the server could not find the requested resource",
                     details={"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
 
 
 def method_not_allowed(method: str, what: str) -> ApiError:
+    """405: the method is not allowed on this resource."""
     return ApiError("MethodNotAllowed", f"the server does not allow this method on the requested "
                     f"resource ({method} {what})")
 
 
 def unsupported_media_type(content_type: str, hint: str = "") -> ApiError:
+    """415: the body's Content-Type is not one the server reads."""
     msg = f'the body of the request was in an unknown format - accepted media types include: ' \
           f'application/json, application/yaml{hint}; got "{content_type}"'
     return ApiError("UnsupportedMediaType", msg)

@@ -36,6 +36,7 @@ POD_GR = GR("", "pods")
 
 # ---- status ---------------------------------------------------------------------------------------
 async def status(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``/status``: GET, or PUT/PATCH of the status alone (the rest of the object stays)."""
     old = get_or_404(srv, t)
     if request.method == "GET":
         return respond_object(srv, request, t, old)
@@ -104,6 +105,7 @@ def _scale_of(srv: ServerState, t: Target, obj: Obj) -> Obj:
 
 
 async def scale(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``/scale``: GET, or PUT/PATCH of spec.replicas through a Scale object."""
     obj = get_or_404(srv, t)
     current = _scale_of(srv, t, obj)
     if request.method == "GET":
@@ -143,7 +145,7 @@ def _container(obj: Obj, wanted: str | None) -> str:
         return wanted
     default = (md.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
     main = [c.get("name") for c in spec.get("containers") or []]
-    if default in main:
+    if isinstance(default, str) and default in main:
         return default
     if len(main) == 1:
         return main[0]
@@ -165,7 +167,7 @@ def _check_running(obj: Obj, container: str, previous: bool) -> None:
 
 
 def _stamp(epoch: float) -> str:
-    d = dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(epoch, dt.UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 1000:09d}Z"
 
 
@@ -194,6 +196,7 @@ class _LogOptions:
 
 
 async def log(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``pods/log``: a container's log (previous, tail, since, timestamps), or followed as it grows."""
     if request.method != "GET":
         raise method_not_allowed(request.method, "pods/log")
     obj = get_or_404(srv, t)
@@ -268,6 +271,7 @@ def _proxy_port(obj: Obj, name_part: str) -> tuple[str, int]:
 
 
 async def proxy(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``pods/proxy``: an HTTP request to a pod's port."""
     if t.rt.kind != "Pod":
         raise ApiError("ServiceUnavailable", f"the simulator proxies only to pods, not to {t.rt.resource}; "
                        "use /api/v1/namespaces/<ns>/pods/<pod>:<port>/proxy/<path>")
@@ -292,6 +296,7 @@ ATTACH = ("kubectl attach is not supported by the ambient-lb cluster-in-a-box: i
 
 
 async def attach(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``pods/attach``: 400, attach is not modelled (the message says what to use instead)."""
     get_or_404(srv, Target(t.rt, t.version, t.namespace, t.name))
     raise ApiError("BadRequest", ATTACH)
 

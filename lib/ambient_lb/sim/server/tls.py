@@ -18,10 +18,13 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class TlsIdentity:
+    """The API server's self-signed certificate and key (PEM)."""
+
     cert_pem: bytes
     key_pem: bytes
 
     def server_context(self) -> ssl.SSLContext:
+        """An SSL context that serves with this certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         with tempfile.TemporaryDirectory(prefix="ambient-lb-tls-") as d:
             cert, key = Path(d) / "cert.pem", Path(d) / "key.pem"
@@ -32,6 +35,7 @@ class TlsIdentity:
         return ctx
 
     def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts this certificate (for clients of the server)."""
         return ssl.create_default_context(cadata=self.cert_pem.decode())
 
 
@@ -44,7 +48,7 @@ def self_signed(common_name: str = "ambient-lb-sim", days: int = 365) -> TlsIden
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                                        x509.DNSName("localhost")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())

@@ -45,6 +45,7 @@ def path_segment_causes(name: str, field: str) -> list[Cause]:
 
 
 def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
+    """The errors of an object's name: required, a string, and the format its kind needs."""
     name = md.get("name")
     if not name:
         return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
@@ -65,6 +66,7 @@ def name_causes(rt: ResourceType, md: Obj) -> list[Cause]:
 
 
 def label_causes(md: Obj) -> list[Cause]:
+    """The errors of an object's labels and annotations: maps of strings, label values of the valid form."""
     out: list[Cause] = []
     for field in ("labels", "annotations"):
         m = md.get(field)
@@ -74,9 +76,9 @@ def label_causes(md: Obj) -> list[Cause]:
             out.append(("FieldValueInvalid", f"metadata.{field}", "Invalid value: must be a map of strings"))
             continue
         if field == "labels":
-            for k, v in m.items():
+            for v in m.values():
                 if v and (len(v) > 63 or not _QNAME.match(v)):
-                    out.append(("FieldValueInvalid", f"metadata.labels", f'Invalid value: "{v}": a valid '
+                    out.append(("FieldValueInvalid", "metadata.labels", f'Invalid value: "{v}": a valid '
                                 "label must be an empty string or consist of alphanumeric characters, "
                                 "'-', '_' or '.', and must start and end with an alphanumeric character"))
     return out
@@ -84,7 +86,7 @@ def label_causes(md: Obj) -> list[Cause]:
 
 def _spec_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     """Required fields the real validation insists on (and the kubernetes client's models need)."""
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = found if isinstance(found := obj.get("spec"), dict) else {}
     key = (rt.group, rt.kind)
     out: list[Cause] = []
     if key == ("", "Pod"):
@@ -132,7 +134,7 @@ def rbac_causes(kind: str, obj: Obj) -> list[Cause]:
         if kind == "ClusterRole" and isinstance(obj.get("aggregationRule"), dict):
             out += _aggregation_causes(obj["aggregationRule"])
         return out
-    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+    ref = found if isinstance(found := obj.get("roleRef"), dict) else {}
     if ref.get("apiGroup") != RBAC_GROUP:
         out.append(_supported("roleRef.apiGroup", ref.get("apiGroup", ""), [RBAC_GROUP]))
     kinds = ["Role", "ClusterRole"] if kind == "RoleBinding" else ["ClusterRole"]
@@ -206,8 +208,8 @@ def _subject_causes(s: Obj, namespaced: bool, at: str) -> list[Cause]:
 
 def _rc_causes(spec: Obj) -> list[Cause]:
     """``ValidateReplicationControllerSpec``: a map selector that selects the template, which restarts Always."""
-    sel = spec.get("selector") if isinstance(spec.get("selector"), dict) else {}
-    tpl = spec.get("template") if isinstance(spec.get("template"), dict) else None
+    sel = found if isinstance(found := spec.get("selector"), dict) else {}
+    tpl = found if isinstance(found := spec.get("template"), dict) else None
     if tpl is None:
         return [("FieldValueRequired", "spec.template", "Required value")]
     out: list[Cause] = [] if sel else [("FieldValueRequired", "spec.selector", "Required value")]
@@ -223,7 +225,7 @@ def _rc_causes(spec: Obj) -> list[Cause]:
 
 
 def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
-    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    names = found if isinstance(found := spec.get("names"), dict) else {}
     group, plural = spec.get("group") or "", names.get("plural") or ""
     name = (obj.get("metadata") or {}).get("name")
     out: list[Cause] = []
@@ -236,7 +238,7 @@ def _crd_causes(obj: Obj, spec: Obj) -> list[Cause]:
     if group and plural and name != f"{plural}.{group}":
         out.append(("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": must be '
                     "spec.names.plural+\".\"+spec.group"))
-    versions = spec.get("versions") if isinstance(spec.get("versions"), list) else []
+    versions = found if isinstance(found := spec.get("versions"), list) else []
     if sum(1 for v in versions if isinstance(v, dict) and v.get("storage")) != 1:
         out.append(("FieldValueInvalid", "spec.versions", "Invalid value: must have exactly one version "
                     "marked as storage version"))
@@ -310,7 +312,8 @@ def schema_type_causes(schema: Any, value: Any, at: str) -> list[Cause]:
     check = _OPENAPI_TYPES.get(want or "")
     if check is not None and not check(value):
         shown = json_type(value)
-        return [("FieldValueTypeInvalid", at, f'Invalid value: "{shown}": {at} in body must be of type {want}: "{shown}"')]
+        return [("FieldValueTypeInvalid", at,
+                 f'Invalid value: "{shown}": {at} in body must be of type {want}: "{shown}"')]
     out: list[Cause] = []
     if isinstance(value, dict):
         for k, sub in (schema.get("properties") or {}).items():
@@ -331,11 +334,13 @@ def schema_type_causes(schema: Any, value: Any, at: str) -> list[Cause]:
 
 
 def json_type(v: Any) -> str:
+    """The JSON type name of a value, as the API server's messages say it."""
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
             dict: "object"}.get(type(v), "null")
 
 
 def crd_openapi(crd: Obj | None, version: str) -> Obj | None:
+    """A CRD version's openAPIV3Schema, or None."""
     for v in ((crd or {}).get("spec") or {}).get("versions") or []:
         if v.get("name") == version:
             return (v.get("schema") or {}).get("openAPIV3Schema")
@@ -344,7 +349,7 @@ def crd_openapi(crd: Obj | None, version: str) -> Obj | None:
 
 def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = "") -> None:
     """Raise 422 Invalid with every cause found (names, labels, required fields, CRD schema types)."""
-    md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    md = found if isinstance(found := obj.get("metadata"), dict) else {}
     check_types(rt, obj)
     why_not = batch_rules.refusal(rt.kind, obj) if rt.group == "batch" else None
     if why_not:  # R16.24: refused like an admission plugin's denial, never silently ignored
@@ -355,7 +360,8 @@ def validate(rt: ResourceType, obj: Obj, crd: Obj | None = None, version: str = 
     schema = crd_openapi(crd, version or rt.version) if crd else None
     if schema:
         body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
-        props = {k: v for k, v in (schema.get("properties") or {}).items() if k not in ("metadata", "apiVersion", "kind")}
+        props = {k: v for k, v in (schema.get("properties") or {}).items()
+                 if k not in ("metadata", "apiVersion", "kind")}
         causes += schema_type_causes({**schema, "properties": props, "required": [
             r for r in schema.get("required") or [] if r not in ("metadata", "apiVersion", "kind")]}, body, "")
     if causes:
@@ -378,6 +384,7 @@ def check_shape(rt: ResourceType, obj: Any) -> Obj:
 
 
 def cannot_handle(rt: ResourceType, why: str) -> ApiError:
+    """400: the body cannot be decoded as this kind (and why)."""
     return ApiError("BadRequest", f'{rt.kind} in version "{rt.version}" cannot be handled as a '
                     f"{rt.kind}: {why}")
 
@@ -418,6 +425,7 @@ def prune(tree: Any, obj: Any) -> None:
 
 
 def schema_for(rt: ResourceType, crd: Obj | None, version: str) -> Any:
+    """The field schema of a type in a version: the CRD's, else the built-in one (None: not known)."""
     if rt.crd is not None or crd is not None:
         return S.crd_schema(crd or rt.crd, version)
     return S.BUILTIN_SCHEMAS.get((rt.group, rt.kind))

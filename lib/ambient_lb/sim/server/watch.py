@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -106,6 +107,7 @@ def _backlog(srv: ServerState, t: Target, pred: Any, start: int | None, enc: _En
 
 
 async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) -> web.StreamResponse:
+    """A watch: events from the requested resourceVersion on, with bookmarks and a timeout when asked."""
     start = _start_rv(request)
     timeout = bodies.int_param(request, "timeoutSeconds")
     bookmarks = bodies.bool_param(request, "allowWatchBookmarks")
@@ -113,7 +115,14 @@ async def serve(srv: ServerState, request: web.Request, t: Target, pred: Any) ->
     w = srv.hub.open(t.rt.gr, t.namespace)
     try:
         try:
+            closing = srv.faults.take("watch", t.rt.resource, t.namespace, ("watch-close",),
+                                      request.headers.get("User-Agent", "")) if srv.faults.rows else None
+            if closing is not None and closing.closed and start is not None:  # R19.4: the resume is too late
+                raise Expired(f"too old resource version: {start} ({srv.store.resource_version})")
             first = _backlog(srv, t, pred, start, enc)
+            if closing is not None:  # R19.4: the server "restarts" under this stream, after its backlog
+                closing.closed = True
+                timeout = 0
         except Expired as exc:
             first = [_expired(str(exc))]
             timeout = 0
@@ -141,7 +150,7 @@ async def _pump(srv: ServerState, resp: web.StreamResponse, w: Watcher, pred: An
         try:
             ev = await asyncio.wait_for(w.queue.get(), timeout=max(0.0, min(waits))) if waits \
                 else await w.queue.get()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
                 return
             await resp.write(enc.bookmark(srv.store.resource_version))

@@ -30,6 +30,7 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def field_manager(request: web.Request) -> str:
+    """The request's field manager: ``fieldManager``, else the User-Agent's program name; 400 when too long."""
     m = request.query.get("fieldManager")
     if m:
         if len(m) > 128:
@@ -40,6 +41,7 @@ def field_manager(request: web.Request) -> str:
 
 
 def validation_mode(request: web.Request) -> str:
+    """The ``fieldValidation`` mode (Strict, Warn, Ignore, or "" for the default); 400 for another."""
     mode = request.query.get("fieldValidation", "")
     if mode not in ("", "Strict", "Warn", "Ignore"):
         raise ApiError("BadRequest", f'fieldValidation must be one of "Strict", "Warn" or "Ignore", '
@@ -115,6 +117,7 @@ def admit(srv: ServerState, rt: ResourceType, op: str, obj: Obj, old: Obj | None
 
 def check_fields(srv: ServerState, request: web.Request, rt: ResourceType, t: Target, obj: Obj,
                  *, apply: bool = False) -> list[str]:
+    """Field validation of an object against its type's schema: the warnings (Warn), or 400/422 (Strict)."""
     tree = validation.schema_for(rt, srv.crd_for(rt), t.version)
     return validation.field_validation(rt, obj, validation_mode(request), tree, apply=apply)
 
@@ -194,6 +197,7 @@ def check_rv(t: Target, old: Obj, body: Any) -> None:
 
 
 def commit_create(srv: ServerState, rt: ResourceType, obj: Obj) -> Obj:
+    """Stores a new object (409 when it exists); a new CRD's resource is served at once."""
     try:
         stored = srv.store.create(rt.gr, obj)
     except StoreError as exc:
@@ -204,6 +208,7 @@ def commit_create(srv: ServerState, rt: ResourceType, obj: Obj) -> Obj:
 
 
 def commit_update(srv: ServerState, rt: ResourceType, obj: Obj) -> Obj:
+    """Stores an updated object (404 when it is gone); a changed CRD's resource is re-served."""
     try:
         stored = srv.store.update(rt.gr, obj)
     except StoreError as exc:

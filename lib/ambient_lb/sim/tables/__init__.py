@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..resources import ResourceType
-from . import batch, crd as crd_printer, rbac
-from .builtin import DEFAULT_PRINTER, PRINTERS as BUILTIN_PRINTERS, Column
+from . import batch, rbac
+from . import crd as crd_printer
+from .builtin import DEFAULT_PRINTER, Column
+from .builtin import PRINTERS as BUILTIN_PRINTERS
 from .duration import age, human_duration
 
 Obj = dict[str, Any]

@@ -44,6 +44,7 @@ def _has(status: Obj, kind: str) -> bool:
 
 
 def job_status(obj: Obj) -> str:
+    """A Job's STATUS column (Complete, Failed, Suspended, Terminating, Running, ...)."""
     status = obj.get("status") or {}
     for kind, text in STATUS_ORDER[:2]:
         if _has(status, kind):
@@ -77,6 +78,7 @@ def _wide(spec: Obj, template_spec: Obj | None) -> list[str]:
 
 
 def job_row(obj: Obj, now: float) -> Row:
+    """A Job's row as ``kubectl get jobs`` (and ``-o wide``) shows it."""
     spec, status, md = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
     return [md.get("name", ""), job_status(obj), _completions(spec, int(status.get("succeeded") or 0)),
             _duration(status, now), age(md.get("creationTimestamp"), now),
@@ -88,6 +90,7 @@ def _bool(v: Any) -> str:
 
 
 def cronjob_row(obj: Obj, now: float) -> Row:
+    """A CronJob's row as ``kubectl get cronjobs`` (and ``-o wide``) shows it."""
     spec, status, md = obj.get("spec") or {}, obj.get("status") or {}, obj.get("metadata") or {}
     job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     last = age(status["lastScheduleTime"], now) if status.get("lastScheduleTime") else "<none>"

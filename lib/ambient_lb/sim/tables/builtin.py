@@ -8,10 +8,10 @@ wide ones included, as the real apiserver does; kubectl chooses what to show.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .cells import (containers_and_images, format_labels, format_selector, join_host_port,
-                    list_with_more)
+from .cells import containers_and_images, format_labels, format_selector, join_host_port, list_with_more
 from .duration import age
 
 Obj = dict[str, Any]
@@ -24,6 +24,7 @@ AGE_DESC = ("CreationTimestamp is a timestamp representing the server time when 
 
 
 def col(name: str, type_: str = "string", priority: int = 0, desc: str = "", fmt: str = "") -> Column:
+    """A Table column definition."""
     return {"name": name, "type": type_, "format": fmt, "description": desc, "priority": priority}
 
 
@@ -195,7 +196,7 @@ WIDE_WORKLOAD = [col("Containers", priority=1, desc="Names of each container in 
 
 def _workload_wide(obj: Obj) -> list[str]:
     spec = obj.get("spec") or {}
-    names, images = containers_and_images(((spec.get("template") or {}).get("spec")))
+    names, images = containers_and_images((spec.get("template") or {}).get("spec"))
     return [names, images, format_selector(spec.get("selector"))]
 
 
@@ -208,6 +209,7 @@ DEPLOYMENT_COLUMNS = [NAME, col("Ready", desc="Number of the pod with ready stat
 
 
 def deployment_row(obj: Obj, now: float) -> Row:
+    """A Deployment's row as ``kubectl get deployments`` (and ``-o wide``) shows it."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     cells = [_meta(obj).get("name", ""),
              f"{int(status.get('readyReplicas') or 0)}/{int(spec.get('replicas', 1) or 0)}",
@@ -223,6 +225,7 @@ REPLICASET_COLUMNS = [NAME, col("Desired", "integer", desc="Number of desired po
 
 
 def replicaset_row(obj: Obj, now: float) -> Row:
+    """A ReplicaSet's row as ``kubectl get replicasets`` (and ``-o wide``) shows it."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     return [_meta(obj).get("name", ""), int(spec.get("replicas", 1) or 0), int(status.get("replicas") or 0),
             int(status.get("readyReplicas") or 0), _age(obj, now), *_workload_wide(obj)], None
@@ -231,7 +234,7 @@ def replicaset_row(obj: Obj, now: float) -> Row:
 def replication_controller_row(obj: Obj, now: float) -> Row:
     """``printReplicationController``: as a ReplicaSet, the selector a plain map (R16.20)."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = containers_and_images(((spec.get("template") or {}).get("spec")))
+    names, images = containers_and_images((spec.get("template") or {}).get("spec"))
     return [_meta(obj).get("name", ""), int(spec.get("replicas", 1) or 0), int(status.get("replicas") or 0),
             int(status.get("readyReplicas") or 0), _age(obj, now), names, images,
             format_labels(spec.get("selector"))], None
@@ -249,6 +252,7 @@ DAEMONSET_COLUMNS = [NAME, col("Desired", "integer", desc="The number of nodes t
 
 
 def daemonset_row(obj: Obj, now: float) -> Row:
+    """A DaemonSet's row as ``kubectl get daemonsets`` (and ``-o wide``) shows it."""
     status = obj.get("status") or {}
     pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
     counts = [int(status.get(k) or 0) for k in ("desiredNumberScheduled", "currentNumberScheduled",
@@ -268,6 +272,7 @@ SERVICE_COLUMNS = [NAME, col("Type", desc="The type of the service."),
 
 
 def service_row(obj: Obj, now: float) -> Row:
+    """A Service's row as ``kubectl get services`` shows it."""
     spec = obj.get("spec") or {}
     cluster_ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     ports = ",".join(_service_port(p) for p in spec.get("ports") or [])
@@ -302,6 +307,7 @@ ENDPOINTS_COLUMNS = [NAME, col("Endpoints", desc="Endpoints of the service."), A
 
 
 def endpoints_row(obj: Obj, now: float) -> Row:
+    """An Endpoints object's row: its addresses and ports (the first few, then ``+ N more...``)."""
     items: list[str] = []
     for ss in obj.get("subsets") or []:
         addrs = [a.get("ip", "") for a in ss.get("addresses") or []]
@@ -316,6 +322,7 @@ SLICE_COLUMNS = [NAME, col("AddressType", desc="The type of address carried by t
 
 
 def endpointslice_row(obj: Obj, now: float) -> Row:
+    """An EndpointSlice's row: address type, ports and addresses."""
     ports = [str(p["port"]) if p.get("port") is not None else (p.get("name") or "*")
              for p in obj.get("ports") or []]
     addrs = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
@@ -329,6 +336,7 @@ NAMESPACE_COLUMNS = [NAME, col("Status", desc="The status of the namespace"), AG
 
 
 def namespace_row(obj: Obj, now: float) -> Row:
+    """A Namespace's row: name, phase, age."""
     return [_meta(obj).get("name", ""), (obj.get("status") or {}).get("phase", ""), _age(obj, now)], None
 
 
@@ -342,6 +350,7 @@ NODE_COLUMNS = [NAME, col("Status", desc="The status of the node"), col("Roles",
 
 
 def node_row(obj: Obj, now: float) -> Row:
+    """A Node's row as ``kubectl get nodes`` (and ``-o wide``) shows it."""
     status, labels = obj.get("status") or {}, _meta(obj).get("labels") or {}
     ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
     states = [("Ready" if c.get("status") == "True" else "NotReady") for c in ready[-1:]] or ["Unknown"]
@@ -412,6 +421,7 @@ SECRET_COLUMNS = [NAME, col("Type", desc="The type of the secret"),
 
 
 def secret_row(obj: Obj, now: float) -> Row:
+    """A Secret's row: name, type, number of data keys, age."""
     return [_meta(obj).get("name", ""), obj.get("type") or "Opaque", len(obj.get("data") or {}),
             _age(obj, now)], None
 
@@ -420,6 +430,7 @@ LEASE_COLUMNS = [NAME, col("Holder", desc="The holder of the lease."), AGE]
 
 
 def lease_row(obj: Obj, now: float) -> Row:
+    """A Lease's row: name, holder, age."""
     return [_meta(obj).get("name", ""), (obj.get("spec") or {}).get("holderIdentity", ""), _age(obj, now)], None
 
 

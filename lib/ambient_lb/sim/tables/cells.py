@@ -7,7 +7,8 @@ printers (``labels.FormatLabels``, ``LabelSelectorAsSelector(...).String()``,
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .. import selectors
 
@@ -43,4 +44,5 @@ def list_with_more(items: Iterable[str], empty: str = "<unset>") -> str:
 
 
 def join_host_port(host: str, port: Any) -> str:
+    """host:port, with the host in brackets when it is an IPv6 address."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

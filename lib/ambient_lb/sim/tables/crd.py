@@ -31,6 +31,7 @@ def crd_columns(crd: Obj, version: str) -> list[Obj]:
 
 
 def column_definitions(columns: list[Obj]) -> list[Column]:
+    """The Table columns of a CRD's additionalPrinterColumns, after NAME."""
     out = [NAME]
     for c in columns:
         desc = c.get("description") or f"Custom resource definition column (in JSONPath format): {c.get('jsonPath')}"
@@ -40,6 +41,7 @@ def column_definitions(columns: list[Obj]) -> list[Column]:
 
 
 def row_cells(obj: Obj, columns: list[Obj], now: float) -> list[Any]:
+    """An object's cells for a CRD's additionalPrinterColumns (each from its JSONPath)."""
     cells: list[Any] = [(obj.get("metadata") or {}).get("name", "")]
     for c in columns:
         try:

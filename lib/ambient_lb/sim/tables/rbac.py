@@ -34,6 +34,7 @@ def subjects_strings(subjects: list[Obj]) -> tuple[list[str], list[str], list[st
 
 
 def binding_row(obj: Obj, now: float) -> Row:
+    """A RoleBinding's or ClusterRoleBinding's row: its role, age, and its users, groups and service accounts."""
     ref = obj.get("roleRef") or {}
     users, groups, sas = subjects_strings(obj.get("subjects") or [])
     md = obj.get("metadata") or {}

@@ -8,8 +8,9 @@ launches them for the kubelet and asks them for answers), and ``mesh/app.py`` (r
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 Obj = dict[str, Any]
 
@@ -20,6 +21,8 @@ _DIGEST = re.compile(r"^[a-z0-9]+:[0-9a-f]{32,}$")
 
 @dataclass
 class AppResponse:
+    """An app's answer to one HTTP request (or a reset: the connection closed without one)."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -28,6 +31,8 @@ class AppResponse:
 
 @dataclass
 class AppRequest:
+    """One HTTP request as the app receives it."""
+
     method: str
     path: str  # with query string
     headers: Mapping[str, str]
@@ -50,7 +55,8 @@ class ImageRef:
         return f"{self.registry}/{self.path}"
 
     @classmethod
-    def parse(cls, image: str) -> "ImageRef":
+    def parse(cls, image: str) -> ImageRef:
+        """Takes an image reference apart as container runtimes do (Docker Hub's ``library/`` included)."""
         ref, _, digest = image.strip().partition("@")
         if digest and not _DIGEST.match(digest):
             digest = ""
@@ -92,15 +98,18 @@ class Container:
 
     @property
     def ref(self) -> ImageRef:
+        """The container's image reference, taken apart."""
         return ImageRef.parse(self.image)
 
     def env(self, name: str, default: str = "") -> str:
+        """The value of an environment variable the container spec sets literally, else default."""
         for e in self.spec.get("env") or []:
             if e.get("name") == name and "value" in e:
                 return str(e["value"])
         return default
 
     def declared_ports(self) -> frozenset[int]:
+        """The containerPorts the container spec declares."""
         return frozenset(int(p["containerPort"]) for p in self.spec.get("ports") or [] if p.get("containerPort"))
 
 

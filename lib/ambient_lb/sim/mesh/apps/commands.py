@@ -52,10 +52,11 @@ class Run:
 
 
 class NotModelled(Exception):
-    pass
+    """Raised for a command line the simulator does not model (a pipe, a redirect, an unknown program)."""
 
 
 def argv_of(c: Container) -> list[str]:
+    """The container's argv: command and args, else args alone, else the image's default command."""
     command, args = list(c.spec.get("command") or []), list(c.spec.get("args") or [])
     if command:
         return command + args
@@ -64,7 +65,7 @@ def argv_of(c: Container) -> list[str]:
 
 def _date(t: float) -> str:
     """busybox ``date``: ``Sat Jan  3 12:04:05 UTC 2026``."""
-    d = dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(t, dt.UTC)
     return d.strftime("%a %b ") + f"{d.day:2d}" + d.strftime(" %H:%M:%S UTC %Y")
 
 
@@ -112,6 +113,7 @@ def _commands(script: str) -> list[tuple[str, list[str]]]:
 
 
 def run_script(script: str, start: float) -> Run:
+    """The course of an ``sh -c`` script started at start: its log lines, how long it runs, its exit code."""
     try:
         commands = _commands(script)
     except ValueError:  # unbalanced quotes: sh would fail to parse it; not modelled either

@@ -14,11 +14,12 @@ Who calls it: ``runtime`` (which applies them on top of whatever app the pod run
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
-from ...controllers.faults import HTTP_STATUS as STATUS_FAULT, LATENCY as LATENCY_FAULT, \
-    REFUSE_CONNECTIONS as REFUSE_FAULT
+from ...controllers.faults import HTTP_STATUS as STATUS_FAULT
+from ...controllers.faults import LATENCY as LATENCY_FAULT
+from ...controllers.faults import REFUSE_CONNECTIONS as REFUSE_FAULT
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 
@@ -61,11 +62,13 @@ class PodFaults:
 
     @staticmethod
     def source_of(annotations: Mapping[str, str]) -> tuple[str, str, str]:
+        """The fault annotations' raw values: (http-status, refuse-connections, latency)."""
         return (annotations.get(STATUS_FAULT, ""), annotations.get(REFUSE_FAULT, ""),
                 annotations.get(LATENCY_FAULT, ""))
 
     @classmethod
-    def parse(cls, annotations: Mapping[str, str]) -> "PodFaults":
+    def parse(cls, annotations: Mapping[str, str]) -> PodFaults:
+        """The pod's faults from its annotations; a malformed value is kept as a problem, not raised."""
         src = cls.source_of(annotations)
         f = cls(source=src, refuse=src[1].strip().lower() == "true")
         if src[0]:

@@ -73,16 +73,21 @@ def httpbin(pod: str, req: AppRequest) -> AppResponse:
 
 @dataclass
 class GoHttpbin:
+    """A running go-httpbin, listening on one port."""
+
     pod: str
     port: int
 
     def ports(self) -> frozenset[int]:
+        """The one port it listens on."""
         return frozenset((self.port,))
 
     def handle(self, req: AppRequest, port: int) -> AppResponse:
+        """go-httpbin's answer to the request."""
         return httpbin(self.pod, req)
 
     def stop_lines(self, now: float) -> None:
+        """None: the kubelet's own table of stop lines applies."""
         return None
 
 

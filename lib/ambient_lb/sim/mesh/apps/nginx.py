@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from .base import AppRequest, AppResponse, Container, ImageRef, Launch
 from .nginx_conf import MAIN, Directive, Emerg, FileSystem, parse
-from .nginx_http import build_http, Request
+from .nginx_http import Request, build_http
 from .nginx_serve import Pipeline
 
 # The image the runbook deploys (params ``faulty.image``), R14.1: docker-library/repo-info
@@ -190,6 +190,8 @@ UNPRIVILEGED = Variant("nginx-unprivileged", 8080, False)
 
 
 def image_files(variant: Variant) -> dict[str, str]:
+    """The files the nginx image ships (its nginx.conf, default server, mime types); the unprivileged variant's on
+    8080."""
     conf, default = NGINX_CONF, DEFAULT_CONF
     if not variant.root:  # the unprivileged image: no user, pid in /tmp, listens on 8080
         conf = conf.replace("user  nginx;\n", "").replace("/run/nginx.pid", "/tmp/nginx.pid")
@@ -208,6 +210,7 @@ def version_of(ref: ImageRef) -> str:
 
 
 def error_time(epoch: float) -> str:
+    """An epoch time as nginx's error log writes it (``2025/01/01 00:00:00``)."""
     return time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(epoch))
 
 
@@ -233,12 +236,15 @@ def entrypoint_lines(fs: FileSystem, read_only: bool) -> list[str]:
 
 @dataclass
 class MainConf:
+    """What nginx.conf's main context sets: the worker count and which error-log levels reach stderr."""
+
     workers: int
     notices: bool  # error_log to stderr at notice level or below
     errors: bool  # error_log to stderr at error level or below
 
 
 def read_main(tree: list[Directive], cpus: int) -> MainConf:
+    """Reads worker_processes and error_log from the main context; Emerg for what nginx refuses."""
     workers, notices, errors = 1, False, True
     for d in tree:
         if d.name == "worker_processes":
@@ -269,9 +275,11 @@ class Nginx:
     workers: list[int] = field(default_factory=list)
 
     def ports(self) -> frozenset[int]:
+        """The ports its servers listen on."""
         return self.pipeline.ports()
 
     def handle(self, req: AppRequest, port: int) -> AppResponse:
+        """nginx's answer to the request, with its access-log and error-log lines written."""
         headers = {k.lower(): v for k, v in req.headers.items()}
         headers.setdefault("host", req.host)
         now = self.ctx.clock()
@@ -378,4 +386,5 @@ def _mount_points(c: Container) -> list[str]:
 
 
 def launch_unprivileged(c: Container) -> Launch:
+    """Starts a container of the unprivileged nginx image."""
     return launch(c, UNPRIVILEGED)

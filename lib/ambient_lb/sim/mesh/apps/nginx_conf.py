@@ -14,8 +14,8 @@ its contexts and argument counts, with nginx's messages: ``unknown directive "re
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 MAIN, EVENTS, HTTP, SERVER, LOCATION, IF, UPSTREAM = "main", "events", "http", "server", "location", "if", "upstream"
 ANY = frozenset({MAIN, EVENTS, HTTP, SERVER, LOCATION, IF, UPSTREAM, "limit_except", "stream", "mail"})
@@ -104,18 +104,22 @@ class Emerg(Exception):
         self.message, self.file, self.line = message, file, line
 
     def text(self) -> str:
+        """The message as nginx prints it, with ``in FILE:LINE`` when it knows where."""
         return f"{self.message} in {self.file}:{self.line}" if self.file else self.message
 
 
 @dataclass
 class Directive:
+    """One directive of an nginx configuration: its name, arguments, where it is, and its block if it has one."""
+
     name: str
     args: list[str]
     file: str
     line: int
-    block: list["Directive"] | None = None
+    block: list[Directive] | None = None
 
-    def children(self, name: str) -> list["Directive"]:
+    def children(self, name: str) -> list[Directive]:
+        """The directives of this block with the given name."""
         return [d for d in self.block or [] if d.name == name]
 
 
@@ -287,12 +291,14 @@ class FileSystem:
     mount_points: tuple[str, ...] = ()
 
     def files(self) -> dict[str, str]:
+        """Every file nginx sees, by path: the image's, less those under a mount point, plus the mounted ones."""
         out = {p: t for p, t in self.image.items()
                if not any(p == m or p.startswith(m.rstrip("/") + "/") for m in self.mount_points)}
         out.update(self.mounts)
         return out
 
     def read(self, pattern: str) -> list[tuple[str, str]]:
+        """The (path, text) of the files an ``include`` pattern names (a glob matches within one directory level)."""
         files = self.files()
         if not any(c in pattern for c in "*?["):
             return [(pattern, files[pattern])] if pattern in files else []

@@ -27,8 +27,9 @@ import posixpath
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .nginx_conf import Directive, Emerg
 
@@ -72,6 +73,8 @@ def error_page_body(status: int, server: str) -> bytes:
 # ---- the configuration model ------------------------------------------------------------------
 @dataclass
 class Return:
+    """A ``return`` directive: the status code, its text or URL, and where it is."""
+
     code: int
     text: str | None  # the complex value (variables expanded per request); None = no text
     file: str = ""
@@ -96,15 +99,19 @@ class Level:
 
 @dataclass
 class Location(Level):
+    """A location block: its modifier and name (or regex), alias, and nested locations."""
+
     modifier: str = ""  # "=", "^~", "", "~", "~*"
     name: str = ""
     regex: re.Pattern[str] | None = None
     alias: str | None = None
-    locations: list["Location"] = field(default_factory=list)
+    locations: list[Location] = field(default_factory=list)
 
 
 @dataclass
 class Server(Level):
+    """A server block: the ports it listens on (and whether it is the default server), its names and locations."""
+
     ports: list[tuple[int, bool]] = field(default_factory=list)  # (port, default_server)
     names: list[str] = field(default_factory=list)
     locations: list[Location] = field(default_factory=list)
@@ -112,6 +119,8 @@ class Server(Level):
 
 @dataclass
 class HttpConf(Level):
+    """The http block: its servers, log formats and MIME types."""
+
     servers: list[Server] = field(default_factory=list)
     formats: dict[str, str] = field(default_factory=lambda: {"combined": COMBINED})
     types: dict[str, str] = field(default_factory=dict)
@@ -306,6 +315,8 @@ def _default_servers(conf: HttpConf) -> None:
 # ---- one request -------------------------------------------------------------------------------
 @dataclass
 class Request:
+    """One request as nginx's http module sees it."""
+
     method: str
     raw_uri: str  # as received, with the query string
     headers: dict[str, str]  # lower-case names
@@ -319,6 +330,8 @@ class Request:
 
 @dataclass
 class Response:
+    """nginx's response to one request, with the variables and log formats its access log needs."""
+
     status: int
     headers: list[tuple[str, str]]
     body: bytes
@@ -371,6 +384,7 @@ def find_location(locations: list[Location], uri: str) -> tuple[list[Location], 
 
 
 def select_server(conf: HttpConf, port: int, host: str) -> Server | None:
+    """The server for a request: by port, then by server_name, else the port's default server."""
     on_port = [s for s in conf.servers if any(p == port for p, _ in s.ports)]
     if not on_port:
         return None
@@ -393,10 +407,12 @@ def _name_matches(name: str, host: str) -> bool:
 
 
 def expand(text: str, vars: dict[str, str], lookup: Callable[[str], str]) -> str:
+    """Expands ``$var`` and ``${var}`` in text: from vars, else from lookup."""
     return _VAR.sub(lambda m: vars.get(m.group(1) or m.group(2)) or lookup(m.group(1) or m.group(2)), text)
 
 
 def mime_type(conf: HttpConf, chain: list[Level], uri: str) -> str:
+    """The Content-Type for a URI: from its extension in ``types``, else default_type, else text/plain."""
     ext = posixpath.splitext(uri)[1].lstrip(".").lower()
     if ext and ext in conf.types:
         return conf.types[ext]
@@ -404,8 +420,10 @@ def mime_type(conf: HttpConf, chain: list[Level], uri: str) -> str:
 
 
 def http_date(epoch: float) -> str:
+    """An epoch time as an HTTP date (``Date`` and ``Last-Modified`` headers)."""
     return email.utils.formatdate(epoch, usegmt=True)
 
 
 def time_local(epoch: float) -> str:
+    """An epoch time as nginx's ``$time_local``."""
     return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))

@@ -13,11 +13,28 @@ from __future__ import annotations
 import hashlib
 import time
 import urllib.parse
-from typing import Callable
+from collections.abc import Callable
 
-from .nginx_http import (ADD_HEADER_CODES, MSIE_PADDING, REDIRECTS, HttpConf, Level, Location, Request, Response,
-                         Return, Server, error_page_body, expand, find_location, http_date, mime_type, normalize,
-                         select_server, time_local)
+from .nginx_http import (
+    ADD_HEADER_CODES,
+    MSIE_PADDING,
+    REDIRECTS,
+    HttpConf,
+    Level,
+    Location,
+    Request,
+    Response,
+    Return,
+    Server,
+    error_page_body,
+    expand,
+    find_location,
+    http_date,
+    mime_type,
+    normalize,
+    select_server,
+    time_local,
+)
 
 # special responses after which nginx closes the connection (ngx_http_special_response_handler)
 _CLOSES = frozenset({400, 413, 414, 497, 495, 496, 500, 501})
@@ -32,13 +49,16 @@ class Pipeline:
         self.server_addr = server_addr
 
     def listens(self, port: int) -> bool:
+        """True when some server listens on the port."""
         return any(p == port for s in self.conf.servers for p, _ in s.ports)
 
     def ports(self) -> frozenset[int]:
+        """The ports its servers listen on."""
         return frozenset(p for s in self.conf.servers for p, _ in s.ports if p)
 
     # ---- the phases ------------------------------------------------------------------------------
     def serve(self, req: Request) -> Response:
+        """Serves one request through nginx's phases: server and location, rewrite (return), content, errors."""
         srv = select_server(self.conf, req.port, _host(req))
         assert srv is not None, "serve() needs a port some server listens on"
         base = [srv, self.conf]

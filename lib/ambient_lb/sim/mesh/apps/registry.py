@@ -38,6 +38,7 @@ def lookup(image: str) -> tuple[str, Model] | None:
 
 
 def modelled_names() -> list[str]:
+    """The names of the modelled apps."""
     return sorted({name for name, _ in _MODELS.values()})
 
 
@@ -49,18 +50,22 @@ class Unmodelled:
     declared: frozenset[int]
 
     def ports(self) -> frozenset[int] | None:
+        """The containerPorts it declares (None: any port)."""
         return self.declared or None
 
     def handle(self, req: AppRequest, port: int) -> AppResponse:
+        """404 for every request, with a body that says the image is not modelled and which images are."""
         body = (f'ambient-lb simulator: the image "{self.image}" is not modelled, so this pod answers 404 to '
                 f'every request; modelled images: {", ".join(modelled_names())}\n').encode()
         return AppResponse(404, {"Content-Type": "text/plain; charset=utf-8"}, body)
 
     def stop_lines(self, now: float) -> None:
+        """None: the kubelet's own table of stop lines applies."""
         return None
 
 
 def launch_unmodelled(c: Container) -> Launch:
+    """Starts a container whose image has no model."""
     return Launch(Unmodelled(c.image, c.declared_ports()))
 
 
@@ -72,6 +77,7 @@ def launch(c: Container) -> tuple[str, Launch]:
 
 
 def is_modelled(app: Any) -> bool:
+    """True unless the app stands in for an image without a model."""
     return not isinstance(app, Unmodelled)
 
 

@@ -11,15 +11,16 @@ apply on top of whatever app runs, except in strict mode, where they are ignored
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ...controllers.containers import ContainerStart, ProbeResult, http_result, probe_port, refused
 from ...controllers.faults import honoured
+from ...protocols import SimCluster
 from .. import objects as o
 from ..charts import CONTROLLER_IMAGE
 from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
 from .faults import PodFaults
-from .registry import Unmodelled, is_modelled, launch as launch_image
+from .registry import Unmodelled, is_modelled
+from .registry import launch as launch_image
 
 KUBELET_PROBE_SOURCE = "169.254.7.127"  # istio-cni SNATs kubelet probes of ambient pods to this (R14.7)
 TEXT = "text/plain; charset=utf-8"
@@ -33,6 +34,8 @@ class Running:
 
 
 class AppRuntime:
+    """What runs in each container: the kubelet's apps hook, which starts, probes and stops the app models."""
+
     name = "apps"
 
     def __init__(self) -> None:
@@ -40,13 +43,15 @@ class AppRuntime:
         self._faults: dict[tuple[str, str], PodFaults] = {}
         self.models: dict[str, tuple[str, Model]] = {}  # this cluster's own entries (before the table)
 
-    def start(self, cluster: Any) -> None:
+    def start(self, cluster: SimCluster) -> None:
+        """Publishes the runtime as ``cluster.extensions["apps"]`` and adds the kgateway controller's model."""
         self.cluster = cluster
         cluster.extensions["apps"] = self
         self.models[ImageRef.parse(CONTROLLER_IMAGE).repository] = ("kgateway-controller", self._kgateway_controller)
 
     # ---- the kubelet's hook (controllers/containers.py AppHook) -----------------------------------
     def launch(self, pod: o.Obj, container: o.Obj, files: dict[str, str], ip: str, now: float) -> ContainerStart:
+        """Starts a container with its image's model: what it logs, whether it runs, and for how long."""
         ns, name = o.namespace(pod), o.name(pod)
         node = self.cluster.store.get(o.NODES, None, (pod.get("spec") or {}).get("nodeName", ""))
         logs, cname = self.cluster.logs, container["name"]
@@ -91,11 +96,13 @@ class AppRuntime:
         return refused(ip, port, path) if resp.reset else http_result(resp.status)
 
     def stopping(self, pod: o.Obj, container: o.Obj, now: float) -> list[str] | None:
+        """What the container's app writes when it stops (None: the kubelet's own table)."""
         run = next((r for r in self._apps.get((o.namespace(pod), o.name(pod)), [])
                     if r.container == container["name"]), None)
         return run.app.stop_lines(now) if run is not None else None
 
     def forget(self, namespace: str, pod: str) -> None:
+        """Forgets a pod's apps and faults (the pod is gone)."""
         self._apps.pop((namespace, pod), None)
         self._faults.pop((namespace, pod), None)
 
@@ -156,7 +163,7 @@ class AppRuntime:
 class KgatewayController:
     """The enterprise-kgateway controller's health port: ``/readyz`` is 200 only with a valid license."""
 
-    cluster: Any
+    cluster: SimCluster
 
     def ports(self) -> frozenset[int]:
         return frozenset((9093, 9977))

@@ -45,14 +45,32 @@ pick; the sweep phase starts when the cluster is built.
 
 from __future__ import annotations
 
-from .accesslog import (INTERNAL_CLIENT_ADDRESS, Bare, EnvoyRecord, Peer, connect_originate,
-                        connect_originate_failure, connection_complete,
-                        connection_failed, envoy_line, http_request_complete, inbound_vip_cluster, spiffe,
-                        ztunnel_line)
+from .accesslog import (
+    INTERNAL_CLIENT_ADDRESS,
+    Bare,
+    EnvoyRecord,
+    Peer,
+    connect_originate,
+    connect_originate_failure,
+    connection_complete,
+    connection_failed,
+    envoy_line,
+    http_request_complete,
+    inbound_vip_cluster,
+    spiffe,
+    ztunnel_line,
+)
 from .admin import clusters_text, collect_stats, stats_text
 from .config_dump import DumpedCluster, cluster_json, dynamic_active_clusters
-from .destinationrule import (APPLIED_FIELDS, Leg, cluster_config, outlier_config, parse_duration, priority_plan,
-                              sends_unhealthy_endpoints)
+from .destinationrule import (
+    APPLIED_FIELDS,
+    Leg,
+    cluster_config,
+    outlier_config,
+    parse_duration,
+    priority_plan,
+    sends_unhealthy_endpoints,
+)
 from .envoy_cluster import ClusterConfig, EnvoyCluster
 from .envoy_lb import LbPolicy, LoadBalancer, PriorityLevel, priority_load
 from .errors import InvalidDestinationRule, InvalidModelInput, ModelError
@@ -60,18 +78,19 @@ from .hosts import Failure, Host, Locality, Outcome
 from .locality import Mode, ModeDecision, PriorityPlan, resolve_mode, ztunnel_eligible
 from .outlier import OutlierConfig, OutlierDetector, OutlierEvent
 from .proxy_flavours import FLAVOURS, ClusterShape, Flavour
-from .stats_matcher import KEEP_ALL, StatsMatcher, istio_stats_matcher
 from .responses import RESPONSES, Kind, Response, RetryPolicy, response_for, retry_policy
+from .stats_matcher import KEEP_ALL, StatsMatcher, istio_stats_matcher
 from .ztunnel import ConnectionPool, choose_endpoint, no_healthy_upstream_error
 
 __all__ = [
-    "APPLIED_FIELDS", "INTERNAL_CLIENT_ADDRESS", "RESPONSES", "Bare", "ClusterConfig", "ConnectionPool",
-    "EnvoyCluster", "EnvoyRecord", "Failure", "Host", "InvalidDestinationRule", "InvalidModelInput", "Kind",
-    "LbPolicy", "Leg", "LoadBalancer", "Locality", "Mode", "ModeDecision", "ModelError", "OutlierConfig",
-    "OutlierDetector", "OutlierEvent", "Outcome", "Peer", "PriorityLevel", "PriorityPlan", "Response",
-    "RetryPolicy", "choose_endpoint", "cluster_config", "clusters_text", "connect_originate",
-    "connect_originate_failure", "connection_complete", "connection_failed", "envoy_line", "http_request_complete", "inbound_vip_cluster",
-    "no_healthy_upstream_error", "outlier_config", "parse_duration", "priority_load", "priority_plan",
-    "resolve_mode", "response_for", "retry_policy", "sends_unhealthy_endpoints", "spiffe", "stats_text",
-    "ztunnel_eligible", "ztunnel_line",
+    "APPLIED_FIELDS", "FLAVOURS", "INTERNAL_CLIENT_ADDRESS", "KEEP_ALL", "RESPONSES", "Bare", "ClusterConfig",
+    "ClusterShape", "ConnectionPool", "DumpedCluster", "EnvoyCluster", "EnvoyRecord", "Failure", "Flavour", "Host",
+    "InvalidDestinationRule", "InvalidModelInput", "Kind", "LbPolicy", "Leg", "LoadBalancer", "Locality", "Mode",
+    "ModeDecision", "ModelError", "Outcome", "OutlierConfig", "OutlierDetector", "OutlierEvent", "Peer",
+    "PriorityLevel", "PriorityPlan", "Response", "RetryPolicy", "StatsMatcher", "choose_endpoint", "cluster_config",
+    "cluster_json", "clusters_text", "collect_stats", "connect_originate", "connect_originate_failure",
+    "connection_complete", "connection_failed", "dynamic_active_clusters", "envoy_line", "http_request_complete",
+    "inbound_vip_cluster", "istio_stats_matcher", "no_healthy_upstream_error", "outlier_config", "parse_duration",
+    "priority_load", "priority_plan", "resolve_mode", "response_for", "retry_policy", "sends_unhealthy_endpoints",
+    "spiffe", "stats_text", "ztunnel_eligible", "ztunnel_line",
 ]

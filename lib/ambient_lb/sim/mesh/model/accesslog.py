@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 from ...clock import to_rfc3339_micro, to_rfc3339_milli
 
 # --- timestamps (hot path: one or more per log line) ------------------------------------------------
-_UTC = _dt.timezone.utc
+_UTC = _dt.UTC
 _fromtimestamp = _dt.datetime.fromtimestamp
 _SECOND: list[object] = [None, ""]  # [whole epoch second, its "%Y-%m-%dT%H:%M:%S" text]
 
@@ -119,6 +119,7 @@ class Peer:
 
 
 def spiffe(namespace: str, service_account: str, trust_domain: str = "cluster.local") -> str:
+    """The SPIFFE identity of a service account."""
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
@@ -167,9 +168,9 @@ def connection_failed(ts: float, src_addr: str, dst_addr: str, direction: str, e
                          ("error", error)])
 
 
-def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, method: str, path: str,
-                          protocol: str, response_code: int, host: str, user_agent: str, request_id: str,
-                          duration_ms: int) -> str:
+def http_request_complete(ts: float, src: Peer, dst: Peer, direction: str, *, method: str, path: str | None,
+                          protocol: str, response_code: int, host: str | None, user_agent: str | None,
+                          request_id: str | None, duration_ms: int) -> str:
     """Solo ztunnel's ``http access request complete`` line (guide line 48; `[solo]`, R7.6)."""
     parts = [_peer_text(src, dst, direction), f"method={method}"]
     if path is not None:
@@ -222,18 +223,23 @@ def _d(value: object) -> str:
 
 def envoy_line(r: EnvoyRecord) -> str:
     """One line of Istio's default Envoy text access log (no trailing newline)."""
-    return envoy_line_of(r.start_time, r.method, r.path, r.protocol, r.response_code, r.response_flags,
-                         r.response_code_details, r.connection_termination_details,
-                         r.upstream_transport_failure_reason, r.bytes_received, r.bytes_sent, r.duration,
-                         r.upstream_service_time, r.x_forwarded_for, r.user_agent, r.request_id, r.authority,
-                         r.upstream_host, r.upstream_cluster, r.upstream_local_address, r.downstream_local_address,
-                         r.downstream_remote_address, r.requested_server_name, r.route_name)
+    return envoy_line_of(
+        start_time=r.start_time, method=r.method, path=r.path, protocol=r.protocol, response_code=r.response_code,
+        response_flags=r.response_flags, response_code_details=r.response_code_details,
+        connection_termination_details=r.connection_termination_details,
+        upstream_transport_failure_reason=r.upstream_transport_failure_reason, bytes_received=r.bytes_received,
+        bytes_sent=r.bytes_sent, duration=r.duration, upstream_service_time=r.upstream_service_time,
+        x_forwarded_for=r.x_forwarded_for, user_agent=r.user_agent, request_id=r.request_id, authority=r.authority,
+        upstream_host=r.upstream_host, upstream_cluster=r.upstream_cluster,
+        upstream_local_address=r.upstream_local_address, downstream_local_address=r.downstream_local_address,
+        downstream_remote_address=r.downstream_remote_address, requested_server_name=r.requested_server_name,
+        route_name=r.route_name)
 
 
 _ENVOY_FORMAT = ('[{}] "{} {} {}" {} {} {} {} "{}" {} {} {} {} "{}" "{}" "{}" "{}" "{}" {} {} {} {} {} {}')
 
 
-def envoy_line_of(start_time: float, method: str | None, path: str | None, protocol: str | None,
+def envoy_line_of(*, start_time: float, method: str | None, path: str | None, protocol: str | None,
                   response_code: int, response_flags: str | None, response_code_details: str | None,
                   connection_termination_details: str | None, upstream_transport_failure_reason: str | None,
                   bytes_received: int, bytes_sent: int, duration: int, upstream_service_time: int | None,
@@ -242,7 +248,7 @@ def envoy_line_of(start_time: float, method: str | None, path: str | None, proto
                   upstream_local_address: str | None, downstream_local_address: str | None,
                   downstream_remote_address: str | None, requested_server_name: str | None,
                   route_name: str | None) -> str:
-    """``envoy_line`` of the record with these fields, in ``EnvoyRecord`` order, without building
+    """``envoy_line`` of the record with these fields (named as in ``EnvoyRecord``), without building
     the record (the request path writes two of these per request)."""
     reason = upstream_transport_failure_reason.replace(" ", "_") if upstream_transport_failure_reason else None
     dashed = [("-" if v is None or v == "" else str(v)) for v in (

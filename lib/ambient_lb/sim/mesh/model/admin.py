@@ -9,7 +9,7 @@ stat (only the stats the proxy's ``StatsMatcher`` keeps, R13.4), and
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .envoy_cluster import EnvoyCluster
 from .proxy_flavours import THRESHOLD_NAMES, ClusterShape, istio_eds
@@ -62,7 +62,7 @@ def _cluster_lines(cluster: EnvoyCluster, shape: ClusterShape) -> list[str]:
     if cluster.detector is not None:
         lines += [f"{name}::outlier::{key}::-1" for key in OUTLIER_LINES]
     for priority, values in (("default", fl.default_thresholds), ("high", fl.high_thresholds)):
-        lines += [f"{name}::{priority}_priority::{k}::{v}" for k, v in zip(THRESHOLD_NAMES, values)]
+        lines += [f"{name}::{priority}_priority::{k}::{v}" for k, v in zip(THRESHOLD_NAMES, values, strict=True)]
     lines.append(f"{name}::added_via_api::true")
     if shape.discovery == "EDS" and shape.eds_service_name:
         lines.append(f"{name}::eds_service_name::{shape.eds_service_name}")

@@ -10,8 +10,9 @@ carries the fields the DestinationRule set plus ``enforcing_success_rate: 0`` (R
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .envoy_cluster import DEFAULT_PANIC_THRESHOLD, EnvoyCluster
 from .envoy_lb import LbPolicy
@@ -86,7 +87,7 @@ def cluster_json(cluster: EnvoyCluster, shape: ClusterShape) -> dict[str, Any]:
         out["load_assignment"] = {"cluster_name": cfg.name, "endpoints": [{"lb_endpoints": [
             {"endpoint": {"address": {"socket_address": _socket(h.address)}}} for h in cluster.hosts]}]}
     if fl.default_thresholds != (1024, 1024, 1024, 3):
-        thresholds: dict[str, Any] = dict(zip(THRESHOLD_NAMES, fl.default_thresholds))
+        thresholds: dict[str, Any] = dict(zip(THRESHOLD_NAMES, fl.default_thresholds, strict=True))
         if fl.track_remaining:
             thresholds["track_remaining"] = True
         out["circuit_breakers"] = {"thresholds": [thresholds]}

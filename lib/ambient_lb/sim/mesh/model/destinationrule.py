@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .envoy_cluster import DEFAULT_PANIC_THRESHOLD, ClusterConfig
 from .envoy_lb import LbPolicy

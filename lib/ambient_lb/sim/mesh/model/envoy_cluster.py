@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from .envoy_lb import LbPolicy, LoadBalancer, PriorityLevel, PriorityLoad, priority_load
 from .errors import InvalidModelInput
@@ -53,6 +53,8 @@ class ClusterConfig:
 
 @dataclass
 class HostCounters:
+    """One host's request and connection counters (what admin ``/clusters`` prints)."""
+
     rq_total: int = 0
     rq_success: int = 0
     rq_error: int = 0
@@ -101,7 +103,7 @@ class EnvoyCluster:
             self.detector.set_hosts(addresses)
         return events
 
-    def rebuilt(self, config: ClusterConfig, now: float) -> "EnvoyCluster":
+    def rebuilt(self, config: ClusterConfig, now: float) -> EnvoyCluster:
         """A DR change rebuilds the cluster. R2.12: hosts' state, the LB, the detector and its sweep
         phase restart. R13.10: the cluster's stats carry over by name (``outlier_detection.*``
         included, ``ejections_active`` less the old ejections), except the response-code stats
@@ -115,6 +117,7 @@ class EnvoyCluster:
         return new
 
     def host(self, address: str) -> Host | None:
+        """The host with this address, or None."""
         return self._by_address.get(address)
 
     # --- per request -----------------------------------------------------------------------------
@@ -184,7 +187,7 @@ class EnvoyCluster:
         count = max(self.priorities, default=-1) + 1
         levels = []
         for p in range(count):
-            members = [h for h, hp in zip(self.hosts, self.priorities) if hp == p]
+            members = [h for h, hp in zip(self.hosts, self.priorities, strict=True) if hp == p]
             healthy = [h.address for h in members if h.healthy and not self.is_ejected(h.address)]
             levels.append(PriorityLevel(tuple(h.address for h in members), tuple(healthy)))
         return levels
@@ -194,12 +197,15 @@ class EnvoyCluster:
         return self._levels_and_load()[1]
 
     def is_ejected(self, address: str) -> bool:
+        """True while outlier detection has the host ejected."""
         return self.detector is not None and self.detector.is_ejected(address)
 
     def ejected(self) -> list[str]:
+        """The addresses outlier detection has ejected now."""
         return self.detector.ejected() if self.detector is not None else []
 
     def next_sweep_at(self) -> float | None:
+        """When outlier detection sweeps next (None without outlier detection)."""
         return self.detector.next_sweep_at() if self.detector is not None else None
 
     def health_flags(self, host: Host) -> str:
@@ -227,7 +233,7 @@ class EnvoyCluster:
     def host_rows(self) -> list[dict[str, object]]:
         """One dict per host with what admin ``/clusters`` prints for it."""
         rows = []
-        for host, prio in zip(self.hosts, self.priorities):
+        for host, prio in zip(self.hosts, self.priorities, strict=True):
             c = self.per_host[host.address]
             rows.append({"address": host.address, "hostname": host.name, "cx_active": 0,
                          "cx_connect_fail": c.cx_connect_fail, "cx_total": c.rq_total, "rq_active": c.rq_active,

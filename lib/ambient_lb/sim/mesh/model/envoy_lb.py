@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 OVERPROVISIONING = 140  # Envoy's default overprovisioning factor 1.4, as a percentage (R4.6)
 
 
 class LbPolicy(enum.Enum):
+    """Envoy's load-balancing policies the model implements."""
+
     ROUND_ROBIN = "ROUND_ROBIN"
     LEAST_REQUEST = "LEAST_REQUEST"
     RANDOM = "RANDOM"
@@ -65,7 +67,8 @@ def priority_load(levels: Sequence[PriorityLevel], panic_threshold: float) -> Pr
 
 
 def _cascade(health: Sequence[int], total: int) -> tuple[int, ...]:
-    shares, remaining, first = [], 100, None
+    shares: list[int] = []
+    remaining, first = 100, None
     for h in health:
         share = min(remaining, h * 100 // total) if total else 0
         if first is None and h > 0:

@@ -8,8 +8,8 @@ pod creation order, §11) and reports ``Outcome`` values after each attempt; ``e
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Union
 
 # Kubernetes / Istio topology label keys (R5.3, R5.9).
 NETWORK_LABEL = "topology.istio.io/network"
@@ -30,7 +30,7 @@ class Locality:
     node: str = ""
 
     @classmethod
-    def from_node_labels(cls, node_name: str, labels: Mapping[str, str], network: str = "") -> "Locality":
+    def from_node_labels(cls, node_name: str, labels: Mapping[str, str], network: str = "") -> Locality:
         """Read a node's topology labels (R5.9); ``network`` comes from the mesh, not the node."""
         return cls(network=network or labels.get(NETWORK_LABEL, ""), region=labels.get(REGION_LABEL, ""),
                    zone=labels.get(ZONE_LABEL, ""), subzone=labels.get(SUBZONE_LABEL, ""), node=node_name)
@@ -58,6 +58,7 @@ class Host:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def label(self, key: str) -> str:
+        """The host's value for a label: from its locality for the topology labels, else from its labels, else ""."""
         topo = self.locality.label(key)
         return topo if topo is not None else self.labels.get(key, "")
 
@@ -80,7 +81,7 @@ class Failure(enum.Enum):
 
 
 #: What happened to one attempt: the HTTP status the host returned, or a local-origin failure.
-Outcome = Union[int, Failure]
+Outcome = int | Failure
 
 
 def outcome_http_code(outcome: Outcome) -> int:

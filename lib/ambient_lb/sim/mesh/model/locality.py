@@ -15,8 +15,8 @@ upstream Istio, where those names are unknown values meaning Any.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from .errors import InvalidModelInput
 from .hosts import HOSTNAME_LABEL, NETWORK_LABEL, REGION_LABEL, SUBZONE_LABEL, ZONE_LABEL, Host, Locality
@@ -99,9 +99,9 @@ def resolve_mode(spec_value: str | None = None, service_annotations: Mapping[str
     found = _from_spec(spec_value, istio_version, kube_version, notes)
     if found is not None:
         return ModeDecision(found, "spec", notes=tuple(notes))
-    for source, annotations, since in (("service annotation", service_annotations, (1, 0)),
-                                       ("namespace annotation", namespace_annotations, (1, 30))):
-        value = (annotations or {}).get(ANNOTATION, "")
+    for source, found_annotations, since in (("service annotation", service_annotations, (1, 0)),
+                                             ("namespace annotation", namespace_annotations, (1, 30))):
+        value = (found_annotations or {}).get(ANNOTATION, "")
         if value and istio_version >= since:
             return ModeDecision(_from_annotation(value, istio_version, distribution, notes), source,
                                 notes=tuple(notes))
@@ -148,7 +148,7 @@ def _v(version: tuple[int, int]) -> str:
 
 # --- ztunnel: strict tiers (R5.2) -----------------------------------------------------------------
 def _scope_match(scope: Scope, a: Locality, b: Locality) -> bool:
-    return getattr(a, scope.value) == getattr(b, scope.value)
+    return bool(getattr(a, scope.value) == getattr(b, scope.value))
 
 
 def ztunnel_rank(src: Locality, dst: Locality, ladder: Sequence[Scope]) -> int:
@@ -175,7 +175,7 @@ def ztunnel_eligible(endpoints: Sequence[Host], src: Locality, decision: ModeDec
         return healthy
     ranks = [ztunnel_rank(src, h.locality, ladder) for h in healthy]
     best = max(ranks)
-    return [h for h, r in zip(healthy, ranks) if r == best]
+    return [h for h, r in zip(healthy, ranks, strict=True) if r == best]
 
 
 # --- Envoy (WP, GW): priorities (R4.6, R5.3–R5.6) ---------------------------------------------------

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from ...clock import to_rfc3339_milli
-from .hosts import Failure, Outcome
 from .errors import InvalidModelInput
+from .hosts import Failure, Outcome
 
 #: Envoy's detector defaults (R2.5, R2.6, R3.1 "when unset").
 DEFAULT_MAX_EJECTION_TIME = 300.0
@@ -90,7 +90,8 @@ class OutlierConfig:
             return self.max_ejection_time
         return max(DEFAULT_MAX_EJECTION_TIME, self.base_ejection_time)
 
-    def with_(self, **changes: object) -> "OutlierConfig":
+    def with_(self, **changes: object) -> OutlierConfig:
+        """A copy with these fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
@@ -111,6 +112,7 @@ class HostMonitor:
     last_type: str = "CONSECUTIVE_5XX"
 
     def reset_counters(self) -> None:
+        """Resets the host's consecutive-failure counters (after a success, or when it is ejected)."""
         self.consecutive_5xx = self.consecutive_gateway_failure = self.consecutive_local_origin_failure = 0
 
 
@@ -169,16 +171,19 @@ class OutlierDetector:
             self.monitors.setdefault(addr, HostMonitor())
 
     def is_ejected(self, address: str) -> bool:
+        """True while the host at address is ejected."""
         mon = self.monitors.get(address)
         return bool(mon and mon.ejected)
 
     def ejected(self) -> list[str]:
+        """The addresses ejected now."""
         return [a for a, m in self.monitors.items() if m.ejected]
 
     def stats(self) -> dict[str, int]:
+        """The outlier_detection.* counters."""
         return dict(self.counters)
 
-    def inherit(self, old: "OutlierDetector") -> None:
+    def inherit(self, old: OutlierDetector) -> None:
         """R13.10: a rebuilt cluster's detector shares the old one's stats by name; the old detector's
         destructor takes its ejected hosts out of ``ejections_active`` (this one has none ejected)."""
         self.counters = dict(old.counters)
@@ -186,6 +191,7 @@ class OutlierDetector:
             self.ejected())
 
     def next_sweep_at(self) -> float:
+        """When the next sweep runs."""
         return self._next_sweep
 
     # --- outcomes (R2.1, R2.2, R2.3) ----------------------------------------------------------
@@ -212,7 +218,8 @@ class OutlierDetector:
         return self._count_http(mon, code)
 
     def _count_http(self, mon: HostMonitor, code: int) -> list[str]:
-        cfg, hits = self.config, []
+        cfg = self.config
+        hits: list[str] = []
         is_error = code in cfg.error_codes if cfg.error_codes is not None else 500 <= code <= 599
         if not is_error:  # R2.1: any non-error resets both counters
             mon.consecutive_5xx = mon.consecutive_gateway_failure = 0

@@ -15,6 +15,8 @@ from .hosts import Failure, Outcome
 
 
 class Kind(enum.Enum):
+    """How a request ended, as Envoy's response code details and flags tell it."""
+
     VIA_UPSTREAM = "via_upstream"
     UPSTREAM_RESET = "upstream_reset"
     CONNECT_FAILURE = "connect_failure"

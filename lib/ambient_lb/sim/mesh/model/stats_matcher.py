@@ -13,8 +13,8 @@ full match (Envoy uses RE2; Python's ``re`` agrees on the patterns these proxies
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 #: R13.3 Istio's bootstrap: the patterns every Istio proxy's inclusion list ends its groups with.
 ISTIO_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -67,8 +67,10 @@ class StatsMatcher:
 
     def patterns(self) -> list[dict[str, object]]:
         """The ``inclusion_list.patterns`` as the bootstrap spells them (for explanations)."""
-        return ([{"prefix": p} for p in self.prefixes] + [{"suffix": s} for s in self.suffixes]
-                + [{"safe_regex": {"regex": r}} for r in self.regexps])
+        prefixes: list[dict[str, object]] = [{"prefix": p} for p in self.prefixes]
+        suffixes: list[dict[str, object]] = [{"suffix": s} for s in self.suffixes]
+        regexps: list[dict[str, object]] = [{"safe_regex": {"regex": r}} for r in self.regexps]
+        return prefixes + suffixes + regexps
 
 
 #: R13.2: kgateway's proxy bootstrap has no ``stats_config`` unless its GatewayParameters set one.

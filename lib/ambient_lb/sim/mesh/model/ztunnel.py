@@ -10,11 +10,11 @@ until the caller drops it: existing connections are never re-balanced (R4.5).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
 
 from .hosts import Host, Locality
-from .locality import ModeDecision, Mode, ztunnel_eligible
+from .locality import Mode, ModeDecision, ztunnel_eligible
 
 NO_HEALTHY_UPSTREAM = "no healthy upstream"
 
@@ -57,6 +57,7 @@ class ConnectionPool:
     bound: dict[Hashable, Host] = field(default_factory=dict)
 
     def get(self, key: Hashable, choose: Callable[[], Host | None]) -> Host | None:
+        """The host bound to key; a new connection binds choose()'s host (None: nothing to choose, nothing bound)."""
         if key in self.bound:
             return self.bound[key]
         host = choose()
@@ -65,6 +66,7 @@ class ConnectionPool:
         return host
 
     def drop(self, key: Hashable) -> None:
+        """Closes the connection of key."""
         self.bound.pop(key, None)
 
     def drop_endpoint(self, address: str) -> None:

@@ -26,17 +26,21 @@ from ..rest import get_or_404
 from ..routing import Target
 from ..state import ServerState
 from ..status import ApiError, method_not_allowed
-from . import channels, exec as ex, exec_spdy, exec_ws, portforward as pf, portforward_ws
+from . import channels, exec_spdy, exec_ws, portforward_ws
+from . import exec as ex
+from . import portforward as pf
 from .transports import is_spdy_upgrade
 
 WEBSOCKETS = "api_server.stream_websockets"
 
 
 def websockets_enabled(srv: ServerState) -> bool:
+    """True unless the simulator was told to refuse WebSocket streams (clients then fall back to SPDY)."""
     return bool(srv.cluster.extensions.get(WEBSOCKETS, True))
 
 
 async def exec_(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``pods/exec``: runs the command in the container over WebSocket or SPDY, as the client asks."""
     if request.method not in ("GET", "POST"):
         raise method_not_allowed(request.method, "pods/exec")
     req = ex.parse(srv, request, t)
@@ -48,6 +52,7 @@ async def exec_(srv: ServerState, request: web.Request, t: Target) -> web.Stream
 
 
 async def portforward(srv: ServerState, request: web.Request, t: Target) -> web.StreamResponse:
+    """``pods/portforward``: forwards the pod's ports over WebSocket or SPDY, as the client asks."""
     if request.method not in ("GET", "POST"):
         raise method_not_allowed(request.method, "pods/portforward")
     pod = get_or_404(srv, Target(t.rt, t.version, t.namespace, t.name))

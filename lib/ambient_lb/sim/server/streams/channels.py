@@ -63,6 +63,7 @@ class ChannelSocket:
         self.base64 = protocol.endswith(V1_BASE64)
 
     async def send(self, channel: int, data: bytes) -> None:
+        """Sends data on a channel (base64-encoded text for the base64 protocols)."""
         if self.base64:
             await self.ws.send_str(chr(ord("0") + channel) + base64.b64encode(data).decode())
         else:
@@ -95,4 +96,5 @@ class ChannelSocket:
         return None
 
     async def close(self) -> None:
+        """Closes the WebSocket."""
         await self.ws.close()

@@ -31,6 +31,8 @@ Obj = dict[str, Any]
 
 @dataclass
 class ExecRequest:
+    """One exec request: the pod and container, the command, and which streams the client wants."""
+
     namespace: str
     pod: Obj
     container: str
@@ -42,11 +44,14 @@ class ExecRequest:
 
     @property
     def name(self) -> str:
+        """The pod's name."""
         return self.pod["metadata"]["name"]
 
 
 @dataclass
 class Outcome:
+    """What an exec produced: stdout, stderr, and the Status for the error channel."""
+
     stdout: bytes
     stderr: bytes
     status: Obj  # the metav1.Status for the error channel
@@ -57,6 +62,8 @@ def _flag(request: web.Request, name: str) -> bool:
 
 
 def parse(srv: ServerState, request: web.Request, t: Target) -> ExecRequest:
+    """Reads an exec request from the URL; 400 for what the API server refuses (no host, no command, no stream, a wrong
+    container)."""
     pod = get_or_404(srv, Target(t.rt, t.version, t.namespace, t.name))
     tty = _flag(request, "tty")
     req = ExecRequest(t.namespace or "", pod, _container(pod, request.query.get("container", "")),
@@ -94,6 +101,7 @@ def node_error(req: ExecRequest) -> str | None:
 
 
 async def run(srv: ServerState, req: ExecRequest, stdin: bytes) -> Outcome:
+    """Runs the command with the container's programs (a missing program or a crash ends as the runtime says)."""
     programs = srv.cluster.pod_exec.get((req.namespace, req.name), {})
     program = programs.get(req.container)
     try:
@@ -113,6 +121,7 @@ async def run(srv: ServerState, req: ExecRequest, stdin: bytes) -> Outcome:
 
 
 def exit_status(argv: list[str], code: int) -> Obj:
+    """The Status an exit code gives on the error channel (Success, or NonZeroExitCode with the code)."""
     if code == 0:
         return {"metadata": {}, "status": "Success"}
     return {"metadata": {}, "status": "Failure", "message": runtime.exit_message(argv, code),

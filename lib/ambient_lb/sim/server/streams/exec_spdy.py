@@ -18,7 +18,8 @@ import json
 from aiohttp import web
 
 from ..state import ServerState
-from . import channels, exec as ex
+from . import channels
+from . import exec as ex
 from .session import SpdySession, SpdyStream
 from .transports import NoProtocol, handshake, upgrade_spdy
 
@@ -28,6 +29,7 @@ GOODBYE_TIMEOUT = 10.0  # wall seconds we wait for the client to close before cl
 
 
 async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest) -> web.StreamResponse:
+    """Serves an exec over SPDY/3.1: the handshake, then the streams, then the Status."""
     try:
         protocol = handshake(request, PROTOCOLS)
     except NoProtocol as exc:
@@ -55,7 +57,7 @@ async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest) -> 
         await asyncio.wait_for(arrived.wait(), STREAM_CREATION_TIMEOUT)
         await _exec(srv, req, streams, protocol)
         await asyncio.wait_for(asyncio.shield(reader), GOODBYE_TIMEOUT)
-    except (asyncio.TimeoutError, ConnectionError):
+    except (TimeoutError, ConnectionError):
         pass
     finally:
         reader.cancel()

@@ -20,7 +20,8 @@ import json
 from aiohttp import web
 
 from ..state import ServerState
-from . import channels, exec as ex
+from . import channels
+from . import exec as ex
 from .channels import ChannelSocket
 
 LEGACY = ["", channels.V1, channels.V1_BASE64, channels.V4, channels.V4_BASE64]  # the kubelet's
@@ -37,6 +38,7 @@ def supported(websockets_enabled: bool) -> list[str]:
 
 async def serve(srv: ServerState, request: web.Request, req: ex.ExecRequest,
                 websockets_enabled: bool) -> web.StreamResponse:
+    """Serves an exec over a WebSocket channel protocol: the channels, then the Status."""
     protocol = channels.negotiate(request, supported(websockets_enabled))
     node_error = ex.node_error(req)
     if node_error and protocol != channels.V5:

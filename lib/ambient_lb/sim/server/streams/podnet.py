@@ -29,15 +29,20 @@ class PortRefused(Exception):
 
 
 class PodConn(Protocol):
+    """A connection to a pod's port."""
+
     async def read(self) -> bytes:
         """Bytes the pod's socket sends; b"" when it closed its side."""
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes) -> None:
+        """Sends bytes to the pod's socket."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Closes the connection."""
 
 
 async def dial(cluster: Cluster, namespace: str, pod: str, port: int) -> PodConn:
+    """Connects to a pod's port; PortRefused when nothing listens there."""
     sock: PodPort | None = cluster.pod_port(namespace, pod, port)
     if sock is not None and sock.address is not None:
         try:
@@ -51,20 +56,25 @@ async def dial(cluster: Cluster, namespace: str, pod: str, port: int) -> PodConn
 
 
 class TcpConn:
+    """A TCP connection to a pod port's real socket."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
     async def read(self) -> bytes:
+        """The next bytes from the socket; b"" once it closed (or failed)."""
         try:
             return await self.reader.read(64 * 1024)
         except (ConnectionError, OSError):
             return b""
 
     async def write(self, data: bytes) -> None:
+        """Writes bytes to the socket and waits until they are sent."""
         self.writer.write(data)
         await self.writer.drain()
 
     def close(self) -> None:
+        """Closes the socket."""
         self.writer.close()
 
 
@@ -80,11 +90,13 @@ class HandlerConn:
         self.ended = False
 
     async def read(self) -> bytes:
+        """The next bytes of the handler's responses; b"" once the connection ended and all were read."""
         if self.ended and self.out.empty():
             return b""
         return await self.out.get()
 
     async def write(self, data: bytes) -> None:
+        """Feeds request bytes to the connection and serves each request they complete (400 for a malformed one)."""
         if self.ended:
             return
         self.h11.receive_data(data)
@@ -94,6 +106,7 @@ class HandlerConn:
             self._bad_request(exc)
 
     def close(self) -> None:
+        """Ends the connection."""
         self._end()
 
     async def _serve(self) -> None:

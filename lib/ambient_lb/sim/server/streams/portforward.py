@@ -13,7 +13,8 @@ closed (R15.13); what kubectl does with it is kubectl's business.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -36,6 +37,7 @@ def tunnel_protocols(request: web.Request) -> list[str]:
 
 
 async def serve_tunnel(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamResponse:
+    """Port-forward over a WebSocket tunnel carrying SPDY (``SPDY/3.1+portforward.k8s.io``)."""
     offered = tunnel_protocols(request)
     if PORTFORWARD not in offered:
         return NoProtocol(offered, [PORTFORWARD]).response()
@@ -48,6 +50,7 @@ async def serve_tunnel(srv: ServerState, request: web.Request, pod: Obj) -> web.
 
 
 async def serve_spdy(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamResponse:
+    """Port-forward over an upgraded SPDY/3.1 connection."""
     try:
         protocol = handshake(request, [PORTFORWARD])
     except NoProtocol as exc:
@@ -67,6 +70,7 @@ def _node_refusal(pod: Obj) -> web.Response | None:
 
 
 async def serve_session(srv: ServerState, pod: Obj, transport: ByteTransport) -> None:
+    """Runs one port-forward SPDY session until the client goes, then cancels its forwards."""
     forwarder = Forwarder(srv, pod)
     session = SpdySession(transport, forwarder.on_stream)
     try:
@@ -87,6 +91,7 @@ class Forwarder:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def on_stream(self, stream: SpdyStream) -> bool:
+        """Takes a new stream (False: rejected, as the kubelet rejects it); a complete pair starts a forward."""
         kind, port = stream.headers.get("streamtype", ""), stream.headers.get("port", "")
         if kind not in ("error", "data") or not port.isdigit() or not 0 < int(port) < 65536:
             return False  # the kubelet rejects the stream (R15.12)

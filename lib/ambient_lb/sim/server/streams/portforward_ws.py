@@ -47,6 +47,7 @@ def ports(request: web.Request) -> list[int]:
 
 
 async def serve(srv: ServerState, request: web.Request, pod: Obj) -> web.StreamResponse:
+    """Port-forward over the WebSocket channel protocol: two channels per requested port."""
     wanted = ports(request)
     protocol = channels.negotiate(request, PROTOCOLS)
     refusal = runtime.pod_not_running(pod)

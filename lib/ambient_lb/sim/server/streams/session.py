@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from . import spdy
 
@@ -23,18 +24,22 @@ CHUNK = 32 * 1024  # bytes of payload per DATA frame we send
 
 
 class ByteTransport(Protocol):
+    """The byte stream a SPDY session runs over (an upgraded connection or a WebSocket tunnel)."""
+
     async def read(self) -> bytes:
         """The next bytes from the client; b"" once it is gone."""
 
-    async def write(self, data: bytes) -> None: ...
+    async def write(self, data: bytes) -> None:
+        """Sends bytes to the client."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Closes the connection."""
 
 
 class SpdyStream:
     """A client-opened stream: ``headers`` (lower-case names), ``read`` until b"", ``write``, ``close``."""
 
-    def __init__(self, session: "SpdySession", stream_id: int, headers: dict[str, str]) -> None:
+    def __init__(self, session: SpdySession, stream_id: int, headers: dict[str, str]) -> None:
         self.session, self.id, self.headers = session, stream_id, headers
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.remote_done = False  # the client sent FIN or RST: nothing more will arrive
@@ -42,11 +47,13 @@ class SpdyStream:
         self.reset = False
 
     async def read(self) -> bytes:
+        """The next data the client sent on this stream; b"" once it finished its side."""
         if self.remote_done and self._inbox.empty():
             return b""
         return await self._inbox.get()
 
     async def write(self, data: bytes) -> None:
+        """Sends data on this stream in DATA frames (stops once this side is done)."""
         for i in range(0, len(data), CHUNK):
             if self.local_done:
                 return
@@ -92,6 +99,7 @@ class SpdySession:
         self._send_lock = asyncio.Lock()
 
     async def send(self, frame: bytes) -> None:
+        """Sends one frame (nothing once the session is closed or the client is gone)."""
         async with self._send_lock:
             if self.closed.is_set():
                 return
@@ -101,6 +109,7 @@ class SpdySession:
                 self.closed.set()
 
     async def run(self) -> None:
+        """Reads and dispatches frames until the client goes or sends a bad frame, then closes the session."""
         reader = spdy.FrameReader()
         try:
             while data := await self.transport.read():

@@ -58,6 +58,7 @@ class Frame:
 
     @property
     def fin(self) -> bool:
+        """True when the frame ends its stream (FLAG_FIN)."""
         return bool(self.flags & FLAG_FIN)
 
 
@@ -68,6 +69,7 @@ class FrameReader:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[Frame]:
+        """Adds received bytes and returns the frames they complete."""
         self._buf += data
         frames = []
         while len(self._buf) >= 8:
@@ -95,6 +97,7 @@ def _control(kind: int, flags: int, payload: bytes) -> bytes:
 
 
 def data_frame(stream_id: int, data: bytes, fin: bool = False) -> bytes:
+    """A DATA frame for a stream (with FLAG_FIN when fin)."""
     return struct.pack(">II", stream_id & 0x7FFFFFFF, ((FLAG_FIN if fin else 0) << 24) | len(data)) + data
 
 
@@ -104,18 +107,22 @@ def syn_stream(stream_id: int, header_block: bytes, fin: bool = False) -> bytes:
 
 
 def syn_reply(stream_id: int, header_block: bytes, fin: bool = False) -> bytes:
+    """A SYN_REPLY frame for a stream, with its compressed header block."""
     return _control(SYN_REPLY, FLAG_FIN if fin else 0, struct.pack(">I", stream_id) + header_block)
 
 
 def rst_stream(stream_id: int, status: int) -> bytes:
+    """An RST_STREAM frame with a status code."""
     return _control(RST_STREAM, 0, struct.pack(">II", stream_id, status))
 
 
 def ping(ping_id: int) -> bytes:
+    """A PING frame."""
     return _control(PING, 0, struct.pack(">I", ping_id))
 
 
 def goaway(last_stream_id: int, status: int = GOAWAY_OK) -> bytes:
+    """A GOAWAY frame naming the last stream the server took."""
     return _control(GOAWAY, 0, struct.pack(">II", last_stream_id, status))
 
 
@@ -143,6 +150,8 @@ class HeaderCodec:
         self._in = zlib.decompressobj(zdict=DICTIONARY)
 
     def encode(self, headers: dict[str, str]) -> bytes:
+        """A header block: the headers (names lower-case), zlib-compressed with the session's shared dictionary
+        state."""
         raw = struct.pack(">I", len(headers))
         for name, value in headers.items():
             n, v = name.lower().encode(), value.encode()

@@ -44,6 +44,7 @@ class UpgradedConnection:
         self._eof = False
 
     async def read(self) -> bytes:
+        """The next bytes from the client; b"" once it is gone."""
         if self._eof:
             return b""
         data = await self._feed.queue.get()
@@ -51,9 +52,11 @@ class UpgradedConnection:
         return data
 
     async def write(self, data: bytes) -> None:
+        """Sends bytes to the client."""
         await self.response.write(data)
 
     async def close(self) -> None:
+        """Closes the connection."""
         self._eof = True
         self.request.protocol.force_close()
 
@@ -91,6 +94,7 @@ class NoProtocol(Exception):
         self.supported = supported
 
     def response(self) -> web.Response:
+        """403 naming the protocols the server supports (``X-Accepted-Stream-Protocol-Versions``)."""
         resp = web.Response(status=403, text=str(self) + "\n")
         for proto in self.supported:
             resp.headers.add("X-Accepted-Stream-Protocol-Versions", proto)
@@ -110,6 +114,7 @@ class WebSocketTunnel:
         self.ws = ws
 
     async def read(self) -> bytes:
+        """The next binary message's bytes; b"" once the WebSocket closes."""
         while True:
             msg = await self.ws.receive()
             if msg.type == WSMsgType.BINARY:
@@ -121,7 +126,9 @@ class WebSocketTunnel:
                 return b""
 
     async def write(self, data: bytes) -> None:
+        """Sends bytes as a binary message."""
         await self.ws.send_bytes(data)
 
     async def close(self) -> None:
+        """Closes the WebSocket."""
         await self.ws.close()
