@@ -206,6 +206,7 @@ INTERRUPTED = "the step ran to the end"
 
 
 def interrupted(commands_run: int) -> CheckResult:
+    """The failed check of a step a KeyboardInterrupt stopped, with how many commands it had started."""
     return CheckResult(name=INTERRUPTED, ok=False,
                        detail=f"interrupted (KeyboardInterrupt) with {commands_run} command(s) started",
                        hint="run the cell again: the step is idempotent and picks up what is already there")

@@ -23,7 +23,8 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE = 10.0  # seconds the kernel gets to stop its step after SIGINT, before everything is stopped
@@ -36,6 +37,7 @@ def exit_code(signum: int) -> int:
 
 
 def name(signum: int) -> str:
+    """``SIGINT`` for 2, ``SIGTERM`` for 15."""
     return signal.Signals(signum).name
 
 
@@ -126,7 +128,7 @@ class SignalWatch:
     def _wait(self, done: socket.socket) -> bool:
         """Wait for the worker; a signal moves on: interrupt the kernel, then stop every process."""
         assert self._socks is not None
-        phases = [(interrupt_kernels, GRACE), (stop_descendants, SETTLE)]
+        phases: list[tuple[Callable[[], object], float]] = [(interrupt_kernels, GRACE), (stop_descendants, SETTLE)]
         deadline: float | None = None
         with selectors.DefaultSelector() as sel:
             sel.register(done, selectors.EVENT_READ, "done")
@@ -137,8 +139,8 @@ class SignalWatch:
                 if "done" in events:
                     return True
                 got = self._read() if "signal" in events else []
-                if not got and deadline is not None and time.monotonic() < deadline:
-                    continue  # a wake-up without news
+                if not got and (deadline is None or time.monotonic() < deadline):
+                    continue  # a wake-up without news (another signal's byte, or none)
                 if not phases:
                     return False  # the worker did not end after everything was stopped: give up on it
                 action, wait = phases.pop(0)

@@ -32,18 +32,22 @@ class EarlierRun:
 
     @property
     def params_file(self) -> Path:
+        """``DIR/params.yaml``: the resolved params the run's notebooks got."""
         return self.directory / "params.yaml"
 
     @property
     def planned(self) -> list[str]:
+        """Every notebook the run meant to run, in order."""
         return list(self.summary["planned"])
 
     @property
     def run_id(self) -> str | None:
+        """The run label the run put on its objects (None in a summary that did not record it)."""
         return self.summary.get("run_id")
 
     @property
     def attempt(self) -> int:
+        """Which attempt wrote the summary (1, then one more per --resume)."""
         return int(self.summary.get("attempt") or 1)
 
     def first_unfinished(self) -> int | None:
@@ -52,6 +56,7 @@ class EarlierRun:
         return next((i for i, name in enumerate(self.planned) if name not in passed), None)
 
     def record(self, name: str) -> dict[str, Any]:
+        """The summary's record of notebook ``name``."""
         return next(n for n in self.summary["notebooks"] if n["name"] == name)
 
 

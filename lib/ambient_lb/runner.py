@@ -21,6 +21,7 @@ that fails because the simulator stopped answering (killed) says so, and what to
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -135,12 +136,14 @@ class Plan:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self) -> RunRecord:
+        """The run's record to fill: the carried-over notebooks first."""
         return RunRecord(out=self.out, notebooks=list(self.carried), planned=self.planned, run_id=self.run_id,
                          only=self.only, notebooks_dir=self.notebooks_dir, attempt=self.attempt,
                          attempts=list(self.history))
 
 
 def plan_new(args: argparse.Namespace) -> Plan:
+    """A new run: ``--from``/``--only`` cut the notebooks; the params are validated and written to ``--out``."""
     notebooks = select_notebooks(Path(args.notebooks or NOTEBOOKS_DIR), args.start, args.only)
     out = Path(args.out or DEFAULT_OUT)
     out.mkdir(parents=True, exist_ok=True)
@@ -285,6 +288,7 @@ class NotebookRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NotebookRecord:
+        """A record read back from summary.json (keys it does not know are ignored)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -357,15 +361,16 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
                                                 attempt=run.attempt))
             print(f"skipped: {skipped}", flush=True)
             continue
-        keep_earlier_attempt(run, run.out / nb.name)
-        rec = signals.call(lambda: execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout,
-                                               before_cell=signals.refuse_new_cells))
-        rec = rec or NotebookRecord(name=nb.stem, error="the kernel did not stop", steps=_steps(run.out / nb.name))
+        dest = run.out / nb.name
+        keep_earlier_attempt(run, dest)
+        rec = signals.call(functools.partial(execute_one, nb, dest, params_file, run_id, cell_timeout,
+                                             before_cell=signals.refuse_new_cells))
+        rec = rec or NotebookRecord(name=nb.stem, error="the kernel did not stop", steps=_steps(dest))
         rec.attempt = run.attempt
         run.notebooks.append(rec)
         if signals.received and not rec.ok:
             left = signals.sweep()  # nothing of the notebook may outlive the run
-            rec.status, rec.interrupted = "interrupted", interruption(nb.stem, rec, run.out / nb.name,
+            rec.status, rec.interrupted = "interrupted", interruption(nb.stem, rec, dest,
                                                                       signals.received)
             rec.error, run.interrupted = rec.interrupted["text"], rec.interrupted
             print(f"[{i}/{len(notebooks)}] {nb.stem} INTERRUPTED ({rec.seconds:.1f} s, "
