@@ -200,6 +200,18 @@ def skipped(name: str, why: str) -> CheckResult:
     return CheckResult(name=name, ok=True, detail=why, skipped=True, attempts=0)
 
 
+#: The check a step records when it is interrupted (KeyboardInterrupt in the kernel: Jupyter's stop
+#: button, or ``ambient-lb run`` stopping on SIGINT/SIGTERM); the runner finds the step it was in by it.
+INTERRUPTED = "the step ran to the end"
+
+
+def interrupted(commands_run: int) -> CheckResult:
+    """The failed check of a step a KeyboardInterrupt stopped, with how many commands it had started."""
+    return CheckResult(name=INTERRUPTED, ok=False,
+                       detail=f"interrupted (KeyboardInterrupt) with {commands_run} command(s) started",
+                       hint="run the cell again: the step is idempotent and picks up what is already there")
+
+
 def poll(name: str, probe: Probe, *, timeout: float, interval: float = 0.2, consecutive: int = 1,
          hint: str = "", reason: Callable[[], str] | None = None,
          stop: threading.Event | None = None) -> CheckResult:

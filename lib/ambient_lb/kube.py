@@ -194,6 +194,11 @@ class Kube:
                 raise NotFound(exc.message, argv_display=exc.argv_display, returncode=exc.returncode,
                                stderr_tail=exc.stderr_tail,
                                hint="check the name and namespace (kubectl get <kind> -A)") from exc
+            if type(exc) is ClusterError and _refused(exc.stderr_tail or "", self._server):
+                raise ClusterError(f"the API server did not answer: kubectl's connection to it was refused "
+                                   f"(context {self.context})", argv_display=exc.argv_display,
+                                   returncode=exc.returncode, stderr_tail=exc.stderr_tail,
+                                   hint=UNREACHABLE_HINT) from exc
             hint = kubectl_hint(exc.stderr_tail or "")
             if type(exc) is ClusterError and hint:
                 raise ClusterError(exc.message.splitlines()[0], argv_display=exc.argv_display,
@@ -465,9 +470,8 @@ class Kube:
             raise TimedOut(f"reading {what}{where}: the API server of context {self.context} did not answer "
                            f"within {self.timeout:g} s", hint=TIMEOUT_HINT) from exc
         except (HTTPError, OSError) as exc:
-            raise ClusterError(f"cannot reach the API server of context {self.context}: {exc}",
-                               hint="is the cluster (or `ambient-lb sim up`) running? "
-                                    "try kubectl cluster-info") from exc
+            raise ClusterError(f"the API server did not answer (context {self.context}): {exc}",
+                               hint=UNREACHABLE_HINT) from exc
 
     # -- watch-based waits ---------------------------------------------------------------------
 
@@ -690,6 +694,24 @@ def _same_server(a: str, b: str) -> bool:
         return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
     return a == b or (loopback(a) and loopback(b))
+
+
+#: What to do when the API server does not answer (connection refused: the server or the simulator is gone).
+UNREACHABLE_HINT = ("is the cluster up? kubectl cluster-info; on the simulator: ambient-lb sim status, then "
+                    "ambient-lb sim up, or ambient-lb run --resume <run dir>, which starts it again and reruns "
+                    "the notebook")
+
+
+def _refused(stderr: str, server: str | None) -> bool:
+    """kubectl's words when nothing listens at the API server's address: ``The connection to the server
+    127.0.0.1:6443 was refused``, or ``dial tcp 127.0.0.1:6443: connect: connection refused``. Only at
+    the server's own address: a pod's port refusing (``kubectl exec``, ``port-forward``) is another thing."""
+    from urllib.parse import urlsplit
+
+    if "The connection to the server" in stderr and "was refused" in stderr:
+        return True
+    address = urlsplit(server).netloc if server else ""
+    return bool(address) and f"dial tcp {address}: connect: connection refused" in stderr
 
 
 def _local_only(args: Sequence[str]) -> bool:

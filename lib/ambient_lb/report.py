@@ -95,12 +95,18 @@ def render_run_html(summary: dict[str, Any], title: str = "ambient-lb run") -> s
              f"<h1>{e(title)}: <span class='{verdict}'>{verdict}</span></h1>"]
     if summary.get("first_failure"):
         parts.append(f"<p><b>First failure:</b> {e(summary['first_failure'])}</p>")
+    for key, label in (("cause", "Cause"), ("next", "Next")):
+        if summary.get(key):
+            parts.append(f"<p><b>{label}:</b> {e(summary[key])}</p>")
     parts.append("<table><tr><th>notebook</th><th>step</th><th>check</th><th>status</th>"
                  "<th>attempts</th><th>seconds</th><th>detail / hint</th></tr>")
+    attempt = summary.get("attempt", 1)
     for n in summary.get("notebooks", []):
+        # a notebook a --resume carried over says which attempt ran it
+        name = n["name"] + (f" (attempt {n['attempt']})" if n.get("attempt", attempt) != attempt else "")
         for s in n.get("steps", []):
             for c in s.get("checks", []) or [{"name": "-", "status": "PASS"}]:
-                parts.append(_check_row(n["name"], s, c))
+                parts.append(_check_row(name, s, c))
         if n.get("skipped"):
             parts.append(f"<tr><td>{e(n['name'])}</td><td colspan=2>not run</td><td class='SKIP'>SKIP</td>"
                          f"<td></td><td></td><td>{e(n['skipped'])}</td></tr>")

@@ -9,11 +9,19 @@ step records every cell displayed are gathered into ``summary.json`` and ``summa
 stops at the first notebook that fails and exits non-zero naming the first failed check. A notebook
 the params cannot run (``guide.skip_reason``: 08 on a cluster target that names no second cluster)
 is skipped with its reason in the output and the summary, unless ``--only`` asked for it.
+
+Interrupted and resumed runs: on SIGINT or SIGTERM the notebook's kernel is stopped cleanly and nothing
+is left running but the simulator, which is shared and detached (``interrupts.py``); the partial
+notebook and the summary are written, the notebook marked ``interrupted`` with the step it was in, and
+the run exits 130 (SIGINT) or 143 (SIGTERM) saying how to go on. ``--resume DIR`` (``resume.py``)
+carries over the notebooks that passed and reruns from the first unfinished one. A run on the simulator
+that fails because the simulator stopped answering (killed) says so, and what to type next.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -23,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import shell
-from .checks import STEP_MIME
-from .errors import ParameterError
+from . import interrupts, resume, shell
+from .checks import INTERRUPTED, STEP_MIME
+from .errors import ParameterError, RunbookError
 from .report import render_run_html
 
 if TYPE_CHECKING:
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 ERROR_CELL_TAG = "papermill-error-cell-tag"
+DEFAULT_OUT = "runs/latest"
+DEFAULT_RUN_ID = "ambient-lb"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,33 +52,139 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override one parameter, e.g. -p destination_rule.max_ejection_percent=100")
     p.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN (e.g. 03)")
     p.add_argument("--only", metavar="NN", help="run only notebook NN (e.g. 02)")
-    p.add_argument("--out", metavar="DIR", default="runs/latest", help="where outputs go")
-    p.add_argument("--run-id", default="ambient-lb", help="value of the run label on every object")
-    p.add_argument("--notebooks", metavar="DIR", default=str(NOTEBOOKS_DIR), help=argparse.SUPPRESS)
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR (its params, notebooks and run id) "
+                                                   "from its first unfinished notebook, e.g. --resume runs/latest")
+    p.add_argument("--out", metavar="DIR", help=f"where outputs go (default {DEFAULT_OUT})")
+    p.add_argument("--run-id", help=f"value of the run label on every object (default {DEFAULT_RUN_ID})")
+    p.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)  # tests: a directory of their own
     p.add_argument("--cell-timeout", type=float, default=600, help="seconds per cell (default 600)")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Runs the selected notebooks headless and writes the summary; returns 0 when every notebook passed."""
-    notebooks = select_notebooks(Path(args.notebooks), args.start, args.only)
-    run = RunRecord(out=Path(args.out))
-    run.out.mkdir(parents=True, exist_ok=True)
-    params_file, params = resolve_params(args.params, args.overrides, run.out / "params.yaml")
-    skips = {} if args.only else skip_reasons(notebooks, params)
-    print(f"ambient-lb run: {len(notebooks)} notebook(s) -> {run.out}", flush=True)
-    sim_kubeconfig = start_simulator(params_file, args.run_id)
-    code = execute_all(notebooks, run, params_file, run_id=args.run_id,
-                       cell_timeout=args.cell_timeout, skips=skips)
-    write_summary(run)
+    """Runs the selected notebooks (or resumes a run) headless and writes the summary; returns 0 when every
+    notebook passed, 1 at a failure, 128 + the signal's number when one stopped it."""
+    plan = plan_resume(args) if args.resume else plan_new(args)  # every bad input stops here
+    if not plan.notebooks:
+        print(f"ambient-lb run --resume {plan.shown_out}: nothing to resume: the {len(plan.planned)} notebook(s) "
+              f"of that run passed ({plan.out / 'summary.html'}); to run them again: ambient-lb run --params "
+              f"{plan.out / 'params.yaml'} --out runs/other")
+        return 0
+    run = plan.record()
+    skips = {} if plan.only else skip_reasons(plan.notebooks, plan.params)
+    if plan.carried:
+        print(f"ambient-lb run --resume {plan.shown_out}: attempt {plan.attempt}; {len(plan.carried)} notebook(s) "
+              f"passed before ({plan.carried[0].name} … {plan.carried[-1].name}); continuing from "
+              f"{plan.notebooks[0].stem}", flush=True)
+    print(f"ambient-lb run: {len(plan.notebooks)} notebook(s) -> {run.out}", flush=True)
+    with interrupts.SignalWatch(_announcer()) as signals:  # from here a signal is noticed, the summary written
+        sim_kubeconfig = start_simulator(plan.params_file, plan.run_id)
+        code = execute_all(plan.notebooks, run, plan.params_file, run_id=plan.run_id,
+                           cell_timeout=args.cell_timeout, skips=skips, signals=signals)
+        sim_gone = simulator_stopped(plan.params_file, plan.run_id) if sim_kubeconfig else ""
+        explain(run, plan, sim_gone)
+        write_summary(run)
+    tell(run, plan, code, sim_kubeconfig, sim_gone)
+    return code
+
+
+def _announcer() -> Any:
+    """Prints what a signal does, one line each, under the progress line of the notebook it came in."""
+    said: list[str] = []
+
+    def announce(text: str) -> None:
+        print(f"{'' if said else chr(10)}  {text}", flush=True)
+        said.append(text)
+    return announce
+
+
+def tell(run: RunRecord, plan: Plan, code: int, sim_kubeconfig: Path | None, sim_gone: str) -> None:
+    """Where the outputs are, whether the simulator runs, and (on stderr) what stopped the run and what next."""
     print(f"executed notebooks: {run.out}/*.ipynb")
     print(f"summary: {run.out / 'summary.html'} (and summary.json)")
-    if sim_kubeconfig:
+    if sim_kubeconfig and not sim_gone:
         print(f"the simulator keeps running: export KUBECONFIG={sim_kubeconfig}  "
               f"(stop it: ambient-lb sim down --kubeconfig {sim_kubeconfig})")
-    if code:
-        print(f"ambient-lb run: FAILED: {run.first_failure or 'see the executed notebook'}",
-              file=sys.stderr)
-    return code
+    elif sim_kubeconfig:
+        print(f"the simulator is not running: start it with ambient-lb sim up "
+              f"(ambient-lb run --resume {plan.shown_out} starts it for you)")
+    if run.interrupted:
+        done = sum(1 for n in run.notebooks if n.ok)
+        keeps = "; the simulator keeps running" if sim_kubeconfig and not sim_gone else ""
+        print(f"ambient-lb run: {run.interrupted['text']}; {done} of {len(run.planned)} notebook(s) done{keeps}; "
+              f"continue with: {run.next}", file=sys.stderr)
+    elif code:
+        print(f"ambient-lb run: FAILED: {run.first_failure or 'see the executed notebook'}", file=sys.stderr)
+        print(f"ambient-lb run: {run.cause + '; ' if run.cause else ''}continue with: {run.next}", file=sys.stderr)
+
+
+@dataclass
+class Plan:
+    """What this invocation runs: which notebooks, where, with which params; the earlier attempts'
+    records it carries over (``--resume``)."""
+
+    out: Path
+    shown_out: str  # the run directory as typed, for the commands we suggest
+    notebooks: list[Path]
+    params_file: str
+    params: Any
+    run_id: str
+    planned: list[str]
+    only: bool = False
+    notebooks_dir: str | None = None
+    attempt: int = 1
+    carried: list[NotebookRecord] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self) -> RunRecord:
+        """The run's record to fill: the carried-over notebooks first."""
+        return RunRecord(out=self.out, notebooks=list(self.carried), planned=self.planned, run_id=self.run_id,
+                         only=self.only, notebooks_dir=self.notebooks_dir, attempt=self.attempt,
+                         attempts=list(self.history))
+
+
+def plan_new(args: argparse.Namespace) -> Plan:
+    """A new run: ``--from``/``--only`` cut the notebooks; the params are validated and written to ``--out``."""
+    notebooks = select_notebooks(Path(args.notebooks or NOTEBOOKS_DIR), args.start, args.only)
+    out = Path(args.out or DEFAULT_OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    params_file, params = resolve_params(args.params, args.overrides, out / "params.yaml")
+    return Plan(out, str(out), notebooks, params_file, params, args.run_id or DEFAULT_RUN_ID,
+                [nb.stem for nb in notebooks], only=bool(args.only),
+                notebooks_dir=str(Path(args.notebooks).resolve()) if args.notebooks else None)
+
+
+def plan_resume(args: argparse.Namespace) -> Plan:
+    """``--resume DIR``: the notebooks from DIR's first unfinished one, with DIR's params and run id."""
+    shown = args.resume
+    for flag, value in (("--from", args.start), ("--only", args.only)):
+        if value is not None:
+            raise ParameterError(f"--resume {shown} with {flag} {value}: a resumed run continues the notebooks "
+                                 "its run planned, from the first unfinished one",
+                                 hint=f"drop {flag} (ambient-lb run --resume {shown}), or start a new run: "
+                                      f"ambient-lb run {flag} {value} --out runs/other")
+    earlier = resume.read(shown)
+    if args.out is not None and Path(args.out).resolve() != earlier.directory.resolve():
+        raise ParameterError(f"--out {args.out} with --resume {shown}: a resumed run writes into the directory "
+                             "it resumes", hint=f"drop --out: ambient-lb run --resume {shown}")
+    if args.run_id is not None and earlier.run_id is not None and args.run_id != earlier.run_id:
+        raise ParameterError(f"--run-id {args.run_id} with --resume {shown}: that run labels its objects "
+                             f"{earlier.run_id!r}", hint=f"drop --run-id: ambient-lb run --resume {shown}")
+    params = resume.params(earlier, args.params, args.overrides)
+    directory = Path(args.notebooks or earlier.summary.get("notebooks_dir") or NOTEBOOKS_DIR)
+    found = {nb.stem: nb for nb in select_notebooks(directory, None, None)}
+    missing = [n for n in earlier.planned if n not in found]
+    if missing:
+        raise ParameterError(f"--resume {shown}: the run planned {', '.join(missing)}, which "
+                             f"{'is' if len(missing) == 1 else 'are'} not in {directory}",
+                             hint="resume from the checkout the run used, or start a new run")
+    first = earlier.first_unfinished()
+    cut = len(earlier.planned) if first is None else first
+    carried = [NotebookRecord.from_dict(earlier.record(n)) for n in earlier.planned[:cut]]
+    return Plan(earlier.directory, shown, [found[n] for n in earlier.planned[cut:]],
+                str(earlier.params_file.resolve()), params, earlier.run_id or args.run_id or DEFAULT_RUN_ID,
+                earlier.planned, only=bool(earlier.summary.get("only")),
+                notebooks_dir=earlier.summary.get("notebooks_dir"), attempt=earlier.attempt + 1,
+                carried=carried, history=list(earlier.summary.get("attempts") or []))
 
 
 def select_notebooks(directory: Path, start: str | None, only: str | None) -> list[Path]:
@@ -124,16 +240,57 @@ def start_simulator(params_file: str, run_id: str) -> Path | None:
     return run.kubeconfig
 
 
+def simulator_stopped(params_file: str, run_id: str) -> str:
+    """'' when the simulator answers (``kubectl get --raw /readyz``), else what kubectl said."""
+    from . import guide  # ~150 ms (the steps, kube, helm): only `ambient-lb run` needs it
+
+    try:
+        with shell.quiet():
+            res = guide.open_run(params_file, run_id).kube.kubectl("get", "--raw", "/readyz", check=False,
+                                                                   timeout=10)
+    except RunbookError as exc:
+        return str(exc).splitlines()[0]
+    return "" if res.returncode == 0 else (res.stderr.strip().splitlines() or ["no answer"])[-1]
+
+
+def explain(run: RunRecord, plan: Plan, sim_gone: str) -> None:
+    """What stopped the run (``cause``) and what to type next (``next``), for the summary and the last line."""
+    unfinished = next((n.name for n in run.notebooks if not n.ok), None) or \
+        (run.interrupted or {}).get("notebook") or ""
+    resume_cmd = f"ambient-lb run --resume {plan.shown_out}"
+    if sim_gone and not run.ok:
+        run.cause = (f"the simulator is not running: its API server stopped answering during this run "
+                     f"(kubectl get --raw /readyz: {sim_gone})")
+        run.next = f"{resume_cmd} (starts the simulator again and reruns {unfinished}), or ambient-lb sim up"
+    elif run.interrupted:
+        run.next = f"{resume_cmd} (reruns {unfinished}, then the rest)"
+    elif not run.ok:
+        run.next = f"fix what the failed check says, then {resume_cmd} (reruns {unfinished}, then the rest)"
+    outcome = "ok" if run.ok else (run.interrupted or {}).get("text") or run.first_failure
+    run.attempts.append({"attempt": run.attempt, "notebooks": [n.name for n in run.notebooks
+                                                               if n.attempt == run.attempt],
+                         "outcome": outcome})
+
+
 @dataclass
 class NotebookRecord:
     """One notebook's outcome: passed or not, how long, its steps, its error or why it was skipped."""
 
     name: str
     ok: bool = False
+    status: str = ""  # ok, failed, interrupted or skipped
     seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     skipped: str = ""
+    interrupted: dict[str, Any] | None = None  # the signal, and the step or cell it came in
+    attempt: int = 1  # which attempt of the run ran it (a --resume is the next attempt)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> NotebookRecord:
+        """A record read back from summary.json (keys it does not know are ignored)."""
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 @dataclass
@@ -142,17 +299,28 @@ class RunRecord:
 
     out: Path
     notebooks: list[NotebookRecord] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)  # every notebook this run means to run, in order
+    run_id: str = DEFAULT_RUN_ID
+    only: bool = False  # planned by --only (skip reasons do not apply)
+    notebooks_dir: str | None = None  # not the runbook's own (tests)
+    attempt: int = 1
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # each attempt: its notebooks and outcome
+    interrupted: dict[str, Any] | None = None
+    cause: str = ""
+    next: str = ""
 
     @property
     def ok(self) -> bool:
-        """True when every notebook passed."""
-        return all(n.ok for n in self.notebooks)
+        """True when every notebook passed and no signal stopped the run."""
+        return self.interrupted is None and all(n.ok for n in self.notebooks)
 
     @property
     def first_failure(self) -> str:
         """The first failed check on one line (notebook, step, check, detail, why, hint), else the first notebook error;
         "" when all passed."""
         for n in self.notebooks:
+            if n.interrupted:
+                return str(n.interrupted["text"])
             for s in n.steps:
                 for c in s.get("checks", []):
                     if not c.get("ok", c.get("status") != "FAIL"):
@@ -164,27 +332,52 @@ class RunRecord:
                                f"{c.get('detail', '')}{why}{hint}"
             if not n.ok:
                 return f"{n.name}: {n.error}"
-        return ""
+        return str(self.interrupted["text"]) if self.interrupted else ""
 
     def to_dict(self) -> dict[str, Any]:
         """The run for summary.json."""
-        return {"ok": self.ok, "first_failure": self.first_failure or None,
+        return {"ok": self.ok, "first_failure": self.first_failure or None, "cause": self.cause or None,
+                "next": self.next or None, "interrupted": self.interrupted, "run_id": self.run_id,
+                "planned": self.planned, "only": self.only,
+                **({"notebooks_dir": self.notebooks_dir} if self.notebooks_dir else {}),
+                "attempt": self.attempt, "attempts": self.attempts,
                 "notebooks": [n.__dict__ for n in self.notebooks]}
 
 
 def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_id: str,
-                cell_timeout: float, skips: dict[str, str] | None = None) -> int:
-    """Executes the notebooks in order (skipping those with a reason), stopping at the first failure; returns 0 or 1."""
+                cell_timeout: float, skips: dict[str, str] | None = None,
+                signals: interrupts.SignalWatch | None = None) -> int:
+    """Each notebook in order until one fails (1) or a signal comes (130 for SIGINT, 143 for SIGTERM)."""
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
+    signals = signals or interrupts.SignalWatch()  # not entered: never receives anything
     for i, nb in enumerate(notebooks, 1):
+        if signals.pending():
+            run.interrupted = interruption(nb.stem, None, run.out / nb.name, signals.pending() or 0)
+            return interrupts.exit_code(signals.pending() or 0)
         print(f"[{i}/{len(notebooks)}] {nb.stem} ...", end=" ", flush=True)
         skipped = (skips or {}).get(nb.stem)
         if skipped:
-            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, skipped=skipped))
+            run.notebooks.append(NotebookRecord(name=nb.stem, ok=True, status="skipped", skipped=skipped,
+                                                attempt=run.attempt))
             print(f"skipped: {skipped}", flush=True)
             continue
-        rec = execute_one(nb, run.out / nb.name, params_file, run_id, cell_timeout)
+        dest = run.out / nb.name
+        keep_earlier_attempt(run, dest)
+        rec = signals.call(functools.partial(execute_one, nb, dest, params_file, run_id, cell_timeout,
+                                             before_cell=signals.refuse_new_cells))
+        rec = rec or NotebookRecord(name=nb.stem, error="the kernel did not stop", steps=_steps(dest))
+        rec.attempt = run.attempt
         run.notebooks.append(rec)
+        if signals.received and not rec.ok:
+            left = signals.sweep()  # nothing of the notebook may outlive the run
+            rec.status, rec.interrupted = "interrupted", interruption(nb.stem, rec, dest,
+                                                                      signals.received)
+            rec.error, run.interrupted = rec.interrupted["text"], rec.interrupted
+            print(f"[{i}/{len(notebooks)}] {nb.stem} INTERRUPTED ({rec.seconds:.1f} s, "
+                  f"{interrupts.name(signals.received)}"
+                  f"{f', stopped {len(left)} process(es)' if left else ''})", flush=True)
+            return interrupts.exit_code(signals.received)
+        rec.status = "ok" if rec.ok else "failed"
         checks = sum(len(s.get("checks", [])) for s in rec.steps)
         print(f"{'ok' if rec.ok else 'FAILED'} ({rec.seconds:.1f} s, {len(rec.steps)} steps, "
               f"{checks} checks)", flush=True)
@@ -193,9 +386,48 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
     return 0
 
 
-def execute_one(src: Path, dest: Path, params_file: str, run_id: str,
-                cell_timeout: float) -> NotebookRecord:
-    """Executes one notebook with papermill into dest and records its steps, or the error it stopped at."""
+def keep_earlier_attempt(run: RunRecord, dest: Path) -> None:
+    """A notebook an earlier attempt left unfinished: its partial output moves to ``attempt-N/``."""
+    if run.attempt > 1 and dest.exists():
+        keep = run.out / f"attempt-{run.attempt - 1}"
+        keep.mkdir(exist_ok=True)
+        dest.replace(keep / dest.name)
+
+
+def interruption(name: str, rec: NotebookRecord | None, dest: Path, signum: int) -> dict[str, Any]:
+    """Where a signal stopped the run: the notebook, the step (its record says it was interrupted), else
+    the cell that was running and the last step done."""
+    sig = interrupts.name(signum)
+    where: dict[str, Any] = {"signal": sig, "notebook": name, "step": None, "title": None, "cell": None,
+                             "after_step": None}
+    if rec is None:
+        return {**where, "text": f"interrupted by {sig} before {name} started"}
+    last = rec.steps[-1] if rec.steps else None
+    if last and any(c.get("name") == INTERRUPTED for c in last.get("checks", [])):
+        where.update(step=last["step"], title=last["title"])
+        return {**where, "text": f"interrupted by {sig} in {name} step {last['step']} ({last['title']})"}
+    where["after_step"] = f"{last['step']} ({last['title']})" if last else None
+    where["cell"] = _running_cell(dest)
+    at = f" at cell `{where['cell']}`" if where["cell"] else ""
+    after = f" after step {where['after_step']}" if last else " before its first step"
+    return {**where, "text": f"interrupted by {sig} in {name}{at}{after}"}
+
+
+def _running_cell(dest: Path) -> str | None:
+    """The first line of the last cell papermill started, in the partial notebook."""
+    try:
+        cells = json.loads(dest.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    started = [c for c in cells if c.get("cell_type") == "code" and
+               c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    source = "".join(started[-1].get("source", "")).strip().splitlines() if started else []
+    return source[0][:100] if source else None
+
+
+def execute_one(src: Path, dest: Path, params_file: str, run_id: str, cell_timeout: float,
+                before_cell: Any = None) -> NotebookRecord:
+    """One notebook through papermill; ``before_cell`` (papermill's ``on_cell_execute`` hook) may stop it."""
     import papermill as pm
 
     rec = NotebookRecord(name=src.stem)
@@ -207,14 +439,21 @@ def execute_one(src: Path, dest: Path, params_file: str, run_id: str,
                                                                  "run_id": run_id},
                                 cwd=str(src.parent), progress_bar=False, kernel_name="python3",
                                 execution_timeout=cell_timeout,
-                                kernel_manager_class=ipc_kernel_manager(Path(sockets)))
+                                kernel_manager_class=ipc_kernel_manager(Path(sockets)),
+                                **({"on_cell_execute": before_cell} if before_cell else {}))
             rec.ok = True
         except Exception as exc:  # papermill's error: the notebook itself says what failed
             rec.error = _short_error(exc)
     rec.seconds = time.monotonic() - start
-    if dest.exists():
-        rec.steps = step_records(json.loads(dest.read_text()))
+    rec.steps = _steps(dest)
     return rec
+
+
+def _steps(dest: Path) -> list[dict[str, Any]]:
+    try:
+        return step_records(json.loads(dest.read_text()))
+    except (OSError, ValueError):
+        return []
 
 
 def _short_error(exc: Exception) -> str:
@@ -247,6 +486,9 @@ def step_records(nb: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_summary(run: RunRecord) -> None:
-    """Writes the run's summary.json and summary.html into its output directory."""
-    (run.out / "summary.json").write_text(json.dumps(run.to_dict(), indent=2) + "\n")
-    (run.out / "summary.html").write_text(render_run_html(run.to_dict(), title=str(run.out)))
+    """summary.json and summary.html, each written whole or not at all (a kill mid-write leaves the last)."""
+    for name, text in (("summary.json", json.dumps(run.to_dict(), indent=2) + "\n"),
+                       ("summary.html", render_run_html(run.to_dict(), title=str(run.out)))):
+        part = run.out / f".{name}.part"
+        part.write_text(text)
+        part.replace(run.out / name)

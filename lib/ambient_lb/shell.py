@@ -279,6 +279,10 @@ def _communicate(argv: list[str], input: str | None, env: Mapping[str, str] | No
                        argv_display=shown, stderr_tail=tail(redact(err or "", secrets)) or None,
                        hint="check that the cluster is reachable (kubectl cluster-info) or raise the "
                             "timeout in params (timeouts.command)") from None
+    except BaseException:  # KeyboardInterrupt: Jupyter's stop button, or `ambient-lb run` stopping on a signal
+        stop_process_group(proc)  # the child runs in a session of its own: no signal reached it
+        record(CommandResult(argv, -int(signal.SIGINT), "", "", shown, seconds))  # the step shows it, stopped
+        raise
     return proc.returncode, out, err
 
 

@@ -18,7 +18,7 @@ from ..errors import NotFound
 from ..helm import Helm
 from .cluster import apply, get_json, kubectl, quietly, wait_condition
 from .prerequisites import license_secret
-from .run import Run, Step, do_step, seconds
+from .run import SIMULATOR_CONFIGMAP, Run, Step, do_step, seconds
 
 
 def gateway_api_crds(run: Run) -> None:
@@ -80,7 +80,12 @@ def kgateway_crds(run: Run) -> None:
 
 def helm(run: Run) -> Any:
     """helm for this run: the simulator's chart stand-in when the cluster is the simulator (there is no
-    chart registry on its machine), the real helm anywhere else."""
+    chart registry on its machine), the real helm anywhere else. ``run.simulator`` is None also when the
+    cluster did not answer: then it is asked once more, so the step fails with why (the API server did not
+    answer), not later with "helm is not installed"."""
+    if run.simulator is None and "_simulator" not in run.state:
+        with contextlib.suppress(NotFound):
+            run.kube.read("configmap", SIMULATOR_CONFIGMAP, "kube-public")
     return Helm(run.kube, standin=run.simulator is not None,
                 timeout=max(300.0, run.params.timeouts.command.seconds))
 

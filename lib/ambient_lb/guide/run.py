@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .. import manifests, ui
-from ..checks import CheckResult, StepResult
+from ..checks import CheckResult, StepResult, interrupted
 from ..errors import ClusterError, NotFound, ParameterError, RunbookError
 from ..kube import Kube
 from ..shell import CommandLog, display_path
@@ -182,12 +182,23 @@ Action = Callable[[Run, Step], None]
 def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResult:
     s = Step(number, title)
     with CommandLog() as log:
-        for part in parts:
-            try:
-                part(run, s)
-            except RunbookError as exc:
-                s.fail("the step's commands succeeded", exc)
-                break
+        try:
+            for part in parts:
+                try:
+                    part(run, s)
+                except RunbookError as exc:
+                    s.fail("the step's commands succeeded", exc)
+                    break
+        except KeyboardInterrupt:
+            s.add(interrupted(len(log)))
+            _record(s, log)
+            if not run.state.get("_preparing"):  # shown (the runner reads the step it was in), then stop
+                ui.step(lambda: s.result, interactive=False, raise_on_fail=False)
+            raise
+    return _record(s, log)
+
+
+def _record(s: Step, log: CommandLog) -> StepResult:
     s.result.commands = [r.display for r in log]
     s.result.outputs = [_printed(r) for r in log]
     return s.result
