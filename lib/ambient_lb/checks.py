@@ -105,6 +105,7 @@ class StepResult:
     checks: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # values later cells use (not displayed)
+    seconds: float = 0.0  # wall time the step took (the room report's time per step)
 
     @property
     def ok(self) -> bool:
@@ -124,7 +125,8 @@ class StepResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "title": self.title, "ok": self.ok, "commands": self.commands,
-                "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
+                "notes": self.notes, "checks": [c.to_dict() for c in self.checks],
+                "seconds": round(self.seconds, 3)}
 
     def __repr__(self) -> str:
         lines = [f"== {self.step} {self.title}: {'PASS' if self.ok else 'FAIL'}"]

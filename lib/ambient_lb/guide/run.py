@@ -7,6 +7,7 @@ Every step module builds on it: ``_step`` runs a step's action and checks inside
 from __future__ import annotations
 
 import os
+import time
 import yaml
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +175,7 @@ Action = Callable[[Run, Step], None]
 
 def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResult:
     s = Step(number, title)
+    start = time.monotonic()
     with CommandLog() as log:
         for part in parts:
             try:
@@ -183,6 +185,7 @@ def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResu
                 break
     s.result.commands = [r.display for r in log]
     s.result.outputs = [_printed(r) for r in log]
+    s.result.seconds = time.monotonic() - start
     return s.result
 
 
