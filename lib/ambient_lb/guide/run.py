@@ -6,7 +6,9 @@ Every step module builds on it: ``_step`` runs a step's action and checks inside
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 import time
 import yaml
 from dataclasses import dataclass, field
@@ -125,7 +127,36 @@ def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any
     path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
     run = Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
     run.export_kubeconfig()
+    warm_imports()
     return run
+
+
+# What the steps import on first use (the kubernetes client's APIs: ~1.7 s for CoreV1Api alone; pandas,
+# matplotlib, pyarrow: ~1.5 s) costs a notebook several seconds in a kernel of its own. Imported in a
+# background thread from the moment the run is opened, it overlaps the first steps' kubectl processes and
+# waits instead (benchmarks/bench_guide.py: "imports in the kernels"). Third-party modules only: a step
+# that needs one before it is ready waits on the import lock, as for any import.
+WARM_MODULES = ("kubernetes.client.api.core_v1_api", "kubernetes.client.api.apps_v1_api",
+                "kubernetes.client.api.custom_objects_api", "kubernetes.client.api.apiextensions_v1_api",
+                "kubernetes.client.api.discovery_v1_api", "kubernetes.watch", "pandas", "pyarrow",
+                "matplotlib.figure", "matplotlib.backends.backend_agg")
+_warming: threading.Thread | None = None
+
+
+def warm_imports() -> None:
+    """Start importing ``WARM_MODULES`` in a daemon thread (once per process)."""
+    global _warming
+    if _warming is not None:
+        return
+
+    def work() -> None:
+        for name in WARM_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001  a step importing it later reports any real problem
+                return
+    _warming = threading.Thread(target=work, name="ambient-lb-warm-imports", daemon=True)
+    _warming.start()
 
 
 def _mode(interactive: Any) -> bool | None:
