@@ -110,6 +110,7 @@ class StepResult:
     checks: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # values later cells use (not displayed)
+    seconds: float = 0.0  # wall time the step took (the room report's time per step)
 
     @property
     def ok(self) -> bool:
@@ -134,7 +135,8 @@ class StepResult:
     def to_dict(self) -> dict[str, Any]:
         """The whole record for summary.json: commands, notes and every check's full record."""
         return {"step": self.step, "title": self.title, "ok": self.ok, "commands": self.commands,
-                "notes": self.notes, "checks": [c.to_dict() for c in self.checks]}
+                "notes": self.notes, "checks": [c.to_dict() for c in self.checks],
+                "seconds": round(self.seconds, 3)}
 
     def __repr__(self) -> str:
         lines = [f"== {self.step} {self.title}: {'PASS' if self.ok else 'FAIL'}"]

@@ -22,10 +22,11 @@ import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["plot_requests_per_pod", "plot_failover_timeline", "to_png"]
+__all__ = ["plot_requests_per_pod", "plot_failover_timeline", "plot_step_times", "to_png", "to_svg"]
 
 SIZE_BARS = (6.4, 3.2)
 SIZE_TIMELINE = (8.0, 3.6)
+SIZE_HISTOGRAM = (8.0, 2.8)
 DPI = 100
 COLORS = {"ok": "#2068F3", "fail": "#cf222e", "band": "#8c959f", "mark": "#6e7781"}
 FAIL_ROW = "failed"
@@ -49,6 +50,34 @@ def to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     return buf.getvalue()
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as an SVG document (no date in the metadata, text as paths: the same in every browser)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def plot_step_times(seconds: Any, *, slow: float | None = None, title: str | None = None) -> Figure:
+    """Histogram of step times (seconds) over a room: how many steps took how long.
+
+    ``slow``: a threshold drawn as a dashed line (e.g. the steps' 95th percentile), labelled.
+    """
+    values = pd.Series(list(seconds), dtype=float).dropna()
+    fig = _figure(SIZE_HISTOGRAM)
+    ax = fig.add_subplot()
+    bins = min(40, max(5, int(len(values) ** 0.5))) if len(values) else 5
+    ax.hist(values.to_numpy(), bins=bins, color=COLORS["ok"], edgecolor="white", linewidth=0.5)
+    if slow is not None:
+        ax.axvline(slow, color=COLORS["mark"], linestyle="--", linewidth=1)
+        ax.annotate(f"{slow:.1f} s", (slow, 1), xycoords=("data", "axes fraction"), fontsize=8, ha="left",
+                    va="top", xytext=(3, -2), textcoords="offset points", color=COLORS["mark"])
+    ax.set_xlabel("seconds per step")
+    ax.set_ylabel("steps")
+    ax.set_title(title or f"{len(values)} steps", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
 
 
 def _counts(data: Any) -> pd.Series:

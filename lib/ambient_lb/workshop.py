@@ -3,13 +3,16 @@
 A trainer gives either a number of attendees (each gets their own simulator: own kubeconfig, own
 seed) or a list of kube contexts (one attendee per context of a real fleet). Each attendee is one
 ``ambient-lb run`` child process (papermill changes the working directory process-wide, so runs
-must not share a process), at most ``--parallel`` at a time. The result is ``<out>/<attendee>/`` per
-attendee and ``<out>/report.html`` with who is stuck where (``report.py``).
+must not share a process), at most ``--parallel`` at a time (``auto``, the default, takes what the
+machine's CPUs and free memory allow: :func:`auto_parallel`). The result is ``<out>/<attendee>/`` per
+attendee and ``<out>/report.html``, the room page (``report.render_room_html``): who is stuck where and
+why, time per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ParameterError
-from .report import render_rows_html, render_text, row_for
+from .report import render_room_html, render_text, row_for, seat_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     who.add_argument("--contexts", metavar="CTX[,CTX...]", help="one attendee per kube context")
     p.add_argument("--params", metavar="FILE", help="params YAML shared by every attendee")
     p.add_argument("-p", dest="overrides", metavar="KEY=VALUE", action="append", default=[])
-    p.add_argument("--parallel", type=int, default=2, metavar="K", help="runs at once (default 2)")
+    p.add_argument("--parallel", type=_parallel, default="auto", metavar="K|auto",
+                   help="runs at once (default auto: what this machine's CPUs and free memory take)")
     p.add_argument("--out", default="runs/workshop", metavar="DIR")
     p.add_argument("--only", metavar="NN", help="run only notebook NN for everyone")
     p.add_argument("--keep-simulators", action="store_true",
@@ -61,15 +65,47 @@ def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
     return [Attendee(c, ["target=cluster", f"kube.context={c}"]) for c in contexts]
 
 
+# What one attendee's run holds at its peak on the simulator: its simulator, the runner (papermill) and
+# one kernel with pandas and matplotlib loaded (benchmarks/bench_guide.py prints the room's peak).
+ATTENDEE_MB = 600
+# An attendee's run mostly waits for simulated time and its simulator; on the benchmark's machine one run
+# keeps about a third of a core busy, so three runs per core keep the CPUs busy without queueing much.
+RUNS_PER_CPU = 3
+
+
+def _parallel(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of runs at once, at least 1, or auto "
+                                         "(e.g. --parallel 4)")
+    return k
+
+
+def auto_parallel(attendees: int, cpus: int | None = None, available_mb: float | None = None) -> int:
+    """Runs at once for this machine: ``RUNS_PER_CPU`` per CPU, as many as the free memory holds at
+    ``ATTENDEE_MB`` each, never more than the attendees, at least 1."""
+    import psutil  # only the auto choice needs it
+
+    cpus = cpus or os.cpu_count() or 1
+    if available_mb is None:
+        available_mb = psutil.virtual_memory().available / 2**20
+    return max(1, min(attendees, RUNS_PER_CPU * cpus, int(available_mb // ATTENDEE_MB)))
+
+
 def main(args: argparse.Namespace) -> int:
     """Runs every attendee (K at a time), stops their simulators, and prints and writes the report."""
-    if args.parallel < 1:
-        raise ParameterError(f"--parallel {args.parallel}: must be at least 1 (e.g. --parallel 2)")
     out = Path(args.out)
     people = attendees_from(args, out)
-    print(f"workshop: {len(people)} attendees, {args.parallel} at a time -> {out}", flush=True)
+    parallel = auto_parallel(len(people)) if args.parallel == "auto" else int(args.parallel)
+    how = " (chosen for this machine: --parallel auto)" if args.parallel == "auto" else ""
+    print(f"workshop: {len(people)} attendees, {parallel} at a time{how} -> {out}", flush=True)
     try:
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
             codes = list(pool.map(lambda a: run_attendee(a, args, out), people))
     finally:
         if not args.keep_simulators:
@@ -80,7 +116,11 @@ def main(args: argparse.Namespace) -> int:
                   "stuck_at": f"did not start (exit {code}); see {out / a.name / 'run.log'}"}
             for a, code in zip(people, codes, strict=True)]
     print(render_text(rows))
-    (out / "report.html").write_text(render_rows_html(rows))
+    seats = [seat_for(out / a.name) for a in people]
+    for seat, code in zip(seats, codes, strict=True):
+        if seat.state == "not started":
+            seat.failure["detail"] = f"ambient-lb run exited {code} before writing a summary"
+    (out / "report.html").write_text(render_room_html(seats, title=f"ambient-lb workshop {out.name}"))
     print(f"report: {out / 'report.html'}")
     return 0 if all(r["ok"] for r in rows) else 1
 

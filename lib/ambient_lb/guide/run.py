@@ -6,7 +6,10 @@ Every step module builds on it: ``_step`` runs a step's action and checks inside
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +131,36 @@ def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any
     path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
     run = Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
     run.export_kubeconfig()
+    warm_imports()
     return run
+
+
+# What the steps import on first use (the kubernetes client's APIs: ~1.7 s for CoreV1Api alone; pandas,
+# matplotlib, pyarrow: ~1.5 s) costs a notebook several seconds in a kernel of its own. Imported in a
+# background thread from the moment the run is opened, it overlaps the first steps' kubectl processes and
+# waits instead (benchmarks/bench_guide.py: "imports in the kernels"). Third-party modules only: a step
+# that needs one before it is ready waits on the import lock, as for any import.
+WARM_MODULES = ("kubernetes.client.api.core_v1_api", "kubernetes.client.api.apps_v1_api",
+                "kubernetes.client.api.custom_objects_api", "kubernetes.client.api.apiextensions_v1_api",
+                "kubernetes.client.api.discovery_v1_api", "kubernetes.watch", "pandas", "pyarrow",
+                "matplotlib.figure", "matplotlib.backends.backend_agg")
+_warming: threading.Thread | None = None
+
+
+def warm_imports() -> None:
+    """Start importing ``WARM_MODULES`` in a daemon thread (once per process)."""
+    global _warming
+    if _warming is not None:
+        return
+
+    def work() -> None:
+        for name in WARM_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001  a step importing it later reports any real problem
+                return
+    _warming = threading.Thread(target=work, name="ambient-lb-warm-imports", daemon=True)
+    _warming.start()
 
 
 def _mode(interactive: Any) -> bool | None:
@@ -181,6 +213,7 @@ Action = Callable[[Run, Step], None]
 
 def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResult:
     s = Step(number, title)
+    start = time.monotonic()
     with CommandLog() as log:
         try:
             for part in parts:
@@ -191,16 +224,18 @@ def _execute(run: Run, number: str, title: str, parts: list[Action]) -> StepResu
                     break
         except KeyboardInterrupt:
             s.add(interrupted(len(log)))
-            _record(s, log)
+            _record(s, log, start)
             if not run.state.get("_preparing"):  # shown (the runner reads the step it was in), then stop
                 ui.step(lambda: s.result, interactive=False, raise_on_fail=False)
             raise
-    return _record(s, log)
+    return _record(s, log, start)
 
 
-def _record(s: Step, log: CommandLog) -> StepResult:
+def _record(s: Step, log: CommandLog, start: float) -> StepResult:
+    """The step's commands, what they printed and its wall time, into its result."""
     s.result.commands = [r.display for r in log]
     s.result.outputs = [_printed(r) for r in log]
+    s.result.seconds = time.monotonic() - start
     return s.result
 
 
