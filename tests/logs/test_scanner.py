@@ -19,9 +19,9 @@ import pytest
 from ambient_lb import logs
 from ambient_lb.logs import chunks, envoy, parse_envoy, parse_ztunnel, scanner, ztunnel
 
-from .test_logs_envoy import GUIDE_STEP3
-from .test_logs_shapes_in_the_wild import COPIES, MIXER_1_1, MIXER_1_3, PREVIEW_INBOUND, PREVIEW_OUTBOUND
-from .test_logs_ztunnel import GUIDE_STEP2, TABBED, row
+from .test_envoy import GUIDE_STEP3
+from .test_shapes_in_the_wild import COPIES, MIXER_1_1, MIXER_1_3, PREVIEW_INBOUND, PREVIEW_OUTBOUND
+from .test_ztunnel import GUIDE_STEP2, TABBED, row
 
 pytestmark = pytest.mark.skipif(
     logs.engine() != "compiled" and os.environ.get("AMBIENT_LB_LOGS_PURE_PYTHON", "") not in ("", "0"),
