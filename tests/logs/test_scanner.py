@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 )
 # The fuzz cases parse thousands of lines with both engines (seconds each). `make test` runs every case; `make
 # test-fast` leaves out those marked slow and keeps a sample of each fuzz (ztunnel seed 0, the default chunk
-# size, chunks of 7 and 64).
+# size, chunks of 64).
 SLOW = pytest.mark.slow
 
 HTTP = ('2025-03-19T17:32:42.762545Z\tinfo\thttp access\trequest complete\tsrc.addr=10.0.71.117:42468 '
@@ -175,7 +175,7 @@ def test_most_lines_of_a_real_log_are_parsed_by_the_scanner_not_by_python(monkey
     assert df["log_time"].iloc[-2] == pd.Timestamp("2025-01-30T12:10:13.682034460Z")
 
 
-@pytest.mark.parametrize("chunk_lines", [pytest.param(1, marks=SLOW), pytest.param(2, marks=SLOW), 7, 64])
+@pytest.mark.parametrize("chunk_lines", [*(pytest.param(n, marks=SLOW) for n in (1, 2, 7)), 64])
 def test_chunk_boundaries_do_not_change_the_compiled_result(chunk_lines, monkeypatch):
     lines, envoy = corpus(11, ZT_SEEDS, 400), corpus(12, ENVOY_SEEDS, 400)
     whole, whole_envoy = parse_ztunnel(lines), parse_envoy(envoy)
