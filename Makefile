@@ -1,12 +1,14 @@
-# ambient-lb: the two commands of the quick start (make run, make test), plus make lab and make lint.
+# ambient-lb: the two commands of the quick start (make run, make test), plus make test-fast, make lint and make lab.
 # Each target creates .venv and installs the project into it when missing or out of date.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# What make test-fast leaves out (the markers are in pyproject.toml; README "Tests" says which to run when).
+SLOW_TIERS  := kubectl or notebooks or browser or slow
 
-.PHONY: run test lint lab bench clean-runs
+.PHONY: run test test-fast lint lab bench clean-runs
 
 $(STAMP): pyproject.toml lib/ambient_lb/_logscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +28,9 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope -m "not ($(SLOW_TIERS))" $(PYTEST_ARGS)
 
 lab: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter lab --notebook-dir=notebooks

@@ -16,7 +16,7 @@
             the first few, so the skipped examples read the same).
 
    The rule for this file: a line is a ROW only when the Python line parser would give exactly these values;
-   when in doubt, DEFER. tests/evidence/test_logs_compiled.py checks this against the Python parsers.
+   when in doubt, DEFER. tests/logs/test_scanner.py checks this against the Python parsers.
 
    Both formats with or without the prefixes of `kubectl logs --prefix` / `--timestamps` (log-formats.md 3).
    Envoy (log-formats.md 2, Istio >= 1.9 default text format):

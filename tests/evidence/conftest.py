@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,9 +17,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-
-from ambient_lb import logs
-from ambient_lb.logs import scanner
 
 PODS = ("in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34", "in-ambient-7d8f9b6c54-ghi56")
 
@@ -100,15 +96,3 @@ def closed_port() -> int:
     port = sock.getsockname()[1]
     sock.close()
     return port
-
-
-@pytest.fixture(params=["compiled", "python"])
-def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a parser test with the compiled scanner (lines it is unsure of still go to Python) and without it."""
-    if request.param == "python":
-        monkeypatch.setattr(scanner, "compiled", None)
-    elif logs.engine() != "compiled":
-        if os.environ.get("AMBIENT_LB_LOGS_PURE_PYTHON", "") not in ("", "0"):
-            pytest.skip("AMBIENT_LB_LOGS_PURE_PYTHON is set: the compiled scanner is off on purpose")
-        pytest.fail("the compiled scanner ambient_lb._logscan is not built: pip install -e . (needs a C compiler)")
-    return request.param

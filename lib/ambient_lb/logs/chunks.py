@@ -4,7 +4,7 @@ Who calls it: ``ztunnel.parse_ztunnel`` and ``envoy.parse_envoy`` call ``parse``
 line parser, the Python fast paths and the scanner's decoder of that format); their line parsers raise
 ``Skip`` for a line that is not an access record.
 
-Speed, in tiers per chunk of at most ``CHUNK_LINES`` lines (tests/evidence check that every tier gives the
+Speed, in tiers per chunk of at most ``CHUNK_LINES`` lines (tests/logs check that every tier gives the
 line parser's rows, line by line, on real and on mutated lines):
 
 0. compiled scanner (``_logscan.c``, see ``scanner``): the current-format lines in printable ASCII, bare or

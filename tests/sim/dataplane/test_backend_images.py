@@ -15,6 +15,8 @@ from ambient_lb import manifests
 from ambient_lb.params import load_params
 from ambient_lb.sim.process import Simulator, running_simulator
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 FAULTY = "in-ambient-faulty"
 
 

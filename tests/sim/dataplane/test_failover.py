@@ -15,6 +15,8 @@ from dataplane_helpers import KUBECTL, Guide, destination_rule
 from ambient_lb.sim.clock import parse_rfc3339
 from ambient_lb.sim.process import running_simulator
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 UC_BODY = b"upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 WP_CLUSTER = "cluster.inbound-vip|8000|http|in-ambient.httpbin.svc.cluster.local"
 

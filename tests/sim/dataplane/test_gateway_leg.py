@@ -10,6 +10,8 @@ from dataplane_helpers import SPEED, Guide
 
 from ambient_lb.sim.process import running_simulator
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 
 @pytest.fixture(scope="module")
 def guide() -> Iterator[Guide]:

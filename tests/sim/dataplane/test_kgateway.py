@@ -15,6 +15,8 @@ from ambient_lb.sim.mesh import charts
 from ambient_lb.sim.mesh.gatewayapi import MANIFEST
 from ambient_lb.sim.process import Simulator, running_simulator
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 SCOPED_GATEWAY = """apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: scoped, namespace: kgateway-system}

@@ -12,6 +12,8 @@ from dataplane_helpers import Guide, destination_rule
 from ambient_lb.sim.process import running_simulator
 from ambient_lb.sim.topology import parse_topology
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 TOPOLOGY = {"nodes": [{"name": "node-a", "region": "us-east1", "zone": "us-east1-a"},
                       {"name": "node-b", "region": "us-east1", "zone": "us-east1-b"},
                       {"name": "node-c", "region": "us-east1", "zone": "us-east1-c"}]}

@@ -17,6 +17,8 @@ from dataplane_helpers import HERE, KUBECTL, ROUTE, Guide
 from ambient_lb.sim.process import Simulator, running_simulator, running_simulator_process
 from ambient_lb.sim.process import main as sim_main
 
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
+
 SPEED = 50.0
 REMOTE = "ambient-lb-sim-cluster2"
 # the guide's route, sent to the global hostname instead of the local Service (R9.1)

@@ -6,7 +6,10 @@ import http.client
 import json
 import subprocess
 
+import pytest
 from dataplane_helpers import HOST, KUBECTL, WAYPOINT, WAYPOINT_WITH_OUTLIER_STATS, Guide, destination_rule
+
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
 
 WP_CLUSTER = "inbound-vip|8000|http|in-ambient.httpbin.svc.cluster.local"
 OUTLIER = "stats?filter=outlier_detection"

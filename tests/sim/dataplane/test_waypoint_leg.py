@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from dataplane_helpers import WAYPOINT, Guide, destination_rule
+
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
 
 
 def _waypoint_lines(guide: Guide) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CONDA_TO_PYPI = {"python-kubernetes": "kubernetes"}  # conda-forge's names that differ from PyPI's
 NOT_PACKAGES = {"python", "pip"}
 

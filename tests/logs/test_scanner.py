@@ -19,14 +19,18 @@ import pytest
 from ambient_lb import logs
 from ambient_lb.logs import chunks, envoy, parse_envoy, parse_ztunnel, scanner, ztunnel
 
-from .test_logs_envoy import GUIDE_STEP3
-from .test_logs_shapes_in_the_wild import COPIES, MIXER_1_1, MIXER_1_3, PREVIEW_INBOUND, PREVIEW_OUTBOUND
-from .test_logs_ztunnel import GUIDE_STEP2, TABBED, row
+from .test_envoy import GUIDE_STEP3
+from .test_shapes_in_the_wild import COPIES, MIXER_1_1, MIXER_1_3, PREVIEW_INBOUND, PREVIEW_OUTBOUND
+from .test_ztunnel import GUIDE_STEP2, TABBED, row
 
 pytestmark = pytest.mark.skipif(
     logs.engine() != "compiled" and os.environ.get("AMBIENT_LB_LOGS_PURE_PYTHON", "") not in ("", "0"),
     reason="AMBIENT_LB_LOGS_PURE_PYTHON is set: the compiled scanner is off on purpose",
 )
+# The fuzz cases parse thousands of lines with both engines (seconds each). `make test` runs every case; `make
+# test-fast` leaves out those marked slow and keeps a sample of each fuzz (ztunnel seed 0, the default chunk
+# size, chunks of 64).
+SLOW = pytest.mark.slow
 
 HTTP = ('2025-03-19T17:32:42.762545Z\tinfo\thttp access\trequest complete\tsrc.addr=10.0.71.117:42468 '
         'dst.workload="in-ambient-7d8f9b6c54-abc12" direction="inbound" method=GET path="/hostname" '
@@ -103,7 +107,7 @@ def test_the_compiled_scanner_is_built():
     )
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", [0, *(pytest.param(seed, marks=SLOW) for seed in range(1, 4))])
 def test_mutated_ztunnel_lines_give_the_python_parsers_frame(seed, monkeypatch):
     lines = corpus(seed, ZT_SEEDS, 2500)
     compiled, python = both(parse_ztunnel, lambda: "\n".join(lines), monkeypatch)
@@ -142,7 +146,7 @@ def reference_rows(lines: list[str], slow) -> tuple[list[dict], int]:
 
 
 @pytest.mark.parametrize("engine", ["compiled", "python"], indirect=True)
-@pytest.mark.parametrize("chunk_lines", [3, chunks.CHUNK_LINES])
+@pytest.mark.parametrize("chunk_lines", [pytest.param(3, marks=SLOW), chunks.CHUNK_LINES])
 @pytest.mark.parametrize("fmt", ["ztunnel", "envoy"])
 def test_every_parser_path_gives_the_line_parsers_rows_for_each_line(fmt, chunk_lines, engine, monkeypatch):
     """The Python fast paths (shapes, splits, regexes) and the compiled scanner against the line parser, line by
@@ -171,7 +175,7 @@ def test_most_lines_of_a_real_log_are_parsed_by_the_scanner_not_by_python(monkey
     assert df["log_time"].iloc[-2] == pd.Timestamp("2025-01-30T12:10:13.682034460Z")
 
 
-@pytest.mark.parametrize("chunk_lines", [1, 2, 7, 64])
+@pytest.mark.parametrize("chunk_lines", [*(pytest.param(n, marks=SLOW) for n in (1, 2, 7)), 64])
 def test_chunk_boundaries_do_not_change_the_compiled_result(chunk_lines, monkeypatch):
     lines, envoy = corpus(11, ZT_SEEDS, 400), corpus(12, ENVOY_SEEDS, 400)
     whole, whole_envoy = parse_ztunnel(lines), parse_envoy(envoy)
@@ -180,6 +184,8 @@ def test_chunk_boundaries_do_not_change_the_compiled_result(chunk_lines, monkeyp
     assert_same(parse_envoy(envoy), whole_envoy)
 
 
+# slow; in the fast tier test_ztunnel.py's test_sources_path_gzip_file_object_and_lines_agree reads the sources
+@SLOW
 def test_every_source_kind_and_a_line_longer_than_a_read_block_give_the_same_frame(tmp_path, monkeypatch):
     lines = corpus(21, ZT_SEEDS, 300) + [TABBED + " note=" + "x" * 5000]
     text = "\n".join(lines) + "\n"

@@ -1,10 +1,14 @@
-"""Fixtures for the foundation tests: fake kubectl/helm on PATH that record their real argv.
+"""Fixtures for the runbook module tests: fake kubectl/helm on PATH that record their real argv, and tiny
+notebooks for the runner.
 
 The fakes are small Python scripts. Each call appends one JSON line to ``calls.jsonl`` with the
 argv the process actually received (what ``ps`` would show), its stdin, its ``KUBECONFIG`` and
 working directory, and for helm the content and mode of every ``-f`` values file *while helm runs*
 (the wrapper deletes them afterwards).
 Behaviour is steered by environment variables: FAKE_RC, FAKE_STDOUT, FAKE_STDERR, FAKE_HANG.
+
+The tiny notebooks (``trivial_notebooks``) each carry one step whose check passes or fails as asked, so the
+runner's tests run real kernels without a cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import nbformat
+import nbformat.v4 as v4
 import pytest
 
 FAKE = textwrap.dedent("""\
@@ -100,3 +106,40 @@ def write_kubeconfig(path: Path, contexts: dict[str, str], current: str | None =
 def kubeconfig(tmp_path: Path) -> Path:
     return write_kubeconfig(tmp_path / "kubeconfig", {"kind-ambient": "https://127.0.0.1:6443",
                                                       "prod": "https://10.0.0.1:443"})
+
+
+PARAMS = 'params_file: str = ""  # params\nrun_id: str = "x"  # run label'
+
+
+def write_notebook(path: Path, *code: str) -> Path:
+    cells = [v4.new_code_cell(PARAMS, metadata={"tags": ["parameters"]})]
+    cells += [v4.new_code_cell(c) for c in code]
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def step_cell(number: str, ok: bool, name: str = "always") -> str:
+    return ("from ambient_lb import ui\nfrom ambient_lb.checks import StepResult, check\n"
+            f"_ = ui.step(lambda: StepResult({number!r}, 'trivial', ['echo hi'], ['hi'], "
+            f"checks=[check({name!r}, {ok}, 'evidence', hint='try this')]))")
+
+
+@pytest.fixture
+def trivial_notebooks(tmp_path: Path) -> Path:
+    d = tmp_path / "nbs"
+    d.mkdir()
+    write_notebook(d / "00-first.ipynb", step_cell("00.1", True),
+                   "import os\nprint(os.environ.get('AMBIENT_LB_HEADLESS'), params_file != '', run_id)")
+    write_notebook(d / "01-second.ipynb", step_cell("01.1", False, "the broken thing"))
+    write_notebook(d / "02-third.ipynb", step_cell("02.1", True))
+    return d
+
+
+@pytest.fixture
+def with_multicluster_notebook(trivial_notebooks: Path) -> Path:
+    """The trivial notebooks 00 and 02 (both pass) plus an ``08-`` that passes when it runs."""
+    write_notebook(trivial_notebooks / "08-multicluster.ipynb", step_cell("08.1", True))
+    (trivial_notebooks / "01-second.ipynb").unlink()  # no failure before 08
+    return trivial_notebooks

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from dataplane_helpers import Guide, destination_rule
 
 from ambient_lb.logs import parse_envoy, parse_ztunnel
+
+pytestmark = pytest.mark.slow  # a simulator with the whole data plane per test or module: seconds per test
 
 GW_ID = "spiffe://cluster.local/ns/kgateway-system/sa/http"
 APP_ID = "spiffe://cluster.local/ns/httpbin/sa/in-ambient"

@@ -75,6 +75,7 @@ def test_every_command_of_notebook_08_names_its_cluster(tmp_path: Path) -> None:
 
 
 # ---- the steps on two simulated clusters, and the model broken on purpose -----------------------------
+# The tests that use ``two_cluster_run`` are marked slow: two clusters and four steps take seconds.
 
 
 @pytest.fixture
@@ -97,6 +98,7 @@ def _failed(run: Any) -> list[str]:
     return [c.name for c in run.results[-1].checks if not c.ok]
 
 
+@pytest.mark.slow
 def test_prefer_network_fails_when_the_model_spills_traffic_to_the_other_network(two_cluster_run) -> None:
     """R9.2: with a healthy pod in cluster1 nothing may go to cluster2. A model that balanced the global
     service with Any instead of PreferNetwork must fail step 08.5, not pass it."""
@@ -112,6 +114,7 @@ def test_prefer_network_fails_when_the_model_spills_traffic_to_the_other_network
     assert "every request answered by cluster1" in _failed(run)
 
 
+@pytest.mark.slow
 def test_the_ztunnel_proof_fails_when_remote_traffic_skips_the_east_west_gateway(two_cluster_run) -> None:
     """R9.1: another network is reached through its east-west gateway. A model whose gateway ztunnel
     connected straight to a cluster2 pod must fail step 08.7's east-west check."""

@@ -105,6 +105,7 @@ def test_round_robin_is_exact_and_random_gets_a_binomial_band():
 
 
 # ---- the steps on a simulator with zones, and the model broken on purpose ----------------------------
+# The tests that use ``zoned`` are marked slow: the simulator and the steps take seconds.
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,7 @@ def _failed(run: Any) -> list[str]:
     return [c.name for c in run.results[-1].checks if not c.ok]
 
 
+@pytest.mark.slow
 def test_leg2_fails_when_the_annotation_overrides_the_spec(zoned, monkeypatch: pytest.MonkeyPatch) -> None:
     """R5.1: spec.trafficDistribution wins over the Service annotation. A simulator that read the
     annotation first must fail 06.4's precedence case, not pass it."""
@@ -143,6 +145,7 @@ def test_leg2_fails_when_the_annotation_overrides_the_spec(zoned, monkeypatch: p
     assert not [n for n in _failed(run) if n.startswith("nothing set:")]  # the untouched cases still pass
 
 
+@pytest.mark.slow
 def test_leg3_fails_when_ztunnel_ignores_the_waypoints_prefer_close(zoned, monkeypatch: pytest.MonkeyPatch) -> None:
     """R5.2/R5.7: the gateway's ztunnel keeps to the waypoint in its zone. Without the tier (random over
     the three waypoint pods) 06.5 must fail; with the model as it is it passes."""
@@ -158,6 +161,7 @@ def test_leg3_fails_when_ztunnel_ignores_the_waypoints_prefer_close(zoned, monke
     guide.gateway_to_waypoint(run)  # the model as it is: passes (and leg 4 has its waypoint)
 
 
+@pytest.mark.slow
 def test_leg4_fails_when_not_ready_pods_are_not_sent_to_the_waypoint(zoned, monkeypatch: pytest.MonkeyPatch) -> None:
     """R5.3/R6.3: with a mode, Istio sends not-ready endpoints as unhealthy, so one of two ready keeps
     70 % in the zone. A simulator that dropped them (100 % stays) must fail 06.6's spill case."""
@@ -205,6 +209,7 @@ def test_the_lab_curl_loops_are_what_a_person_types() -> None:
         "curl -s -o /dev/null -w '%{http_code}\\n' -H \"Host: zonal.example.com\" http://$KGATEWAY_IP:{port}/hostname")
 
 
+@pytest.mark.slow
 def test_the_explorer_widgets_apply_the_chosen_case_and_measure_it(zoned) -> None:
     """Interactive mode: change the widgets, click Apply; the cluster takes the case and a new result,
     measured beside the rules, is recorded (the real browser test is the person's path)."""

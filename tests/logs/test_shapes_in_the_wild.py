@@ -13,8 +13,8 @@ import pytest
 
 from ambient_lb.logs import ENVOY_COLUMNS, envoy, parse_envoy, parse_ztunnel
 
-from .test_logs_envoy import GUIDE_STEP3_AS_PRINTED, expect, values
-from .test_logs_ztunnel import CONNECTION, TABBED, row
+from .test_envoy import GUIDE_STEP3_AS_PRINTED, expect, values
+from .test_ztunnel import CONNECTION, TABBED, row
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -120,7 +120,7 @@ def test_ambient_preview_2022_lines_keep_the_listener_label_as_trailing():
 
 
 def test_current_lines_beside_preview_lines_have_na_trailing():
-    from .test_logs_envoy import GUIDE_STEP3
+    from .test_envoy import GUIDE_STEP3
 
     df = parse_envoy([GUIDE_STEP3, PREVIEW_INBOUND, GUIDE_STEP3])
     assert df["trailing"].isna().tolist() == [True, False, True]

@@ -7,8 +7,8 @@ import pytest
 
 from ambient_lb.logs import chunks, parse_envoy, parse_ztunnel, ztunnel
 
-from .test_logs_envoy import GUIDE_STEP3
-from .test_logs_ztunnel import TABBED, row
+from .test_envoy import GUIDE_STEP3
+from .test_ztunnel import TABBED, row
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
 

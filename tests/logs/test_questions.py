@@ -16,8 +16,8 @@ from ambient_lb.logs import (
     upstream_ip,
 )
 
-from .test_logs_envoy import GUIDE_STEP3
-from .test_logs_ztunnel import GUIDE_STEP2, TABBED
+from .test_envoy import GUIDE_STEP3
+from .test_ztunnel import GUIDE_STEP2, TABBED
 
 pytestmark = pytest.mark.usefixtures("engine")  # each test with the compiled scanner and without
 
