@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-seconds", type=float, default=5.0, help="length of each gateway / client baseline")
     ap.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (default 1, as params)")
     ap.add_argument("--log-lines", type=int, default=2000, help="log lines kept per container (simulator: 50,000)")
-    ap.add_argument("--history", type=int, default=1000, help="watch history events kept (simulator: 20,000)")
+    ap.add_argument("--history", type=int, default=500, help="watch history events kept (simulator: 20,000)")
     ap.add_argument("--inject", action="store_true", help="inject (declared) faults: the run must see them and pass")
     ap.add_argument("--sabotage", choices=("5xx", "leak"), help="break the run on purpose: it must fail")
     ap.add_argument("--profile-sim", metavar="FILE", help="write the simulator process's cProfile (CPU time) to "
