@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_soak.py"
+AIMED = "client-apply-0"  # the client an injected API fault aims at
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def gateway_run(fivexx: list[tuple[float, int]], errors: dict[str, int] | None =
 def injection(soak: ModuleType, declared: bool) -> Any:
     inj = soak.Injection(declared=declared)
     inj.pod_windows.append((10.0, 13.0))
-    inj.api_client, inj.api_count = soak.INJECTED_CLIENT, 3
+    inj.api_client, inj.api_count = AIMED, 3
     return inj
 
 
@@ -71,22 +72,22 @@ def api_error(client: str, status: int | None) -> dict[str, Any]:
 
 
 def test_api_503s_of_the_aimed_client_up_to_the_injected_count_pass(soak: ModuleType) -> None:
-    errors = [api_error(soak.INJECTED_CLIENT, 503)] * 3
+    errors = [api_error(AIMED, 503)] * 3
     assert soak.api_failures(errors, injection(soak, True)) == ([], 3)
 
 
 def test_api_errors_beyond_the_injected_count_or_of_another_client_fail(soak: ModuleType) -> None:
-    errors = [api_error(soak.INJECTED_CLIENT, 503)] * 4 + [api_error("client-list-0", 503),
-                                                         api_error(soak.INJECTED_CLIENT, 500)]
+    errors = [api_error(AIMED, 503)] * 4 + [api_error("client-list-0", 503),
+                                                         api_error(AIMED, 500)]
     failures, seen = soak.api_failures(errors, injection(soak, True))
     assert seen == 3
-    assert [f.split(":")[0] for f in failures] == [f"API client error ({soak.INJECTED_CLIENT})",
+    assert [f.split(":")[0] for f in failures] == [f"API client error ({AIMED})",
                                                    "API client error (client-list-0)",
-                                                   f"API client error ({soak.INJECTED_CLIENT})"]
+                                                   f"API client error ({AIMED})"]
 
 
 def test_api_errors_with_undeclared_faults_all_fail(soak: ModuleType) -> None:
-    failures, seen = soak.api_failures([api_error(soak.INJECTED_CLIENT, 503)], injection(soak, False))
+    failures, seen = soak.api_failures([api_error(AIMED, 503)], injection(soak, False))
     assert seen == 0 and len(failures) == 1
 
 
@@ -96,10 +97,12 @@ def report(t: float, **over: int) -> dict[str, Any]:
     return {**base, **over}
 
 
-def leak_verdict(soak: ModuleType, rss_mb: Any, reports: list[dict[str, Any]] | None = None) -> list[str]:
+def leak_verdict(soak: ModuleType, rss_mb: Any, reports: list[dict[str, Any]] | None = None,
+                 after_load: dict[str, Any] | None = None) -> list[str]:
     rss = [(float(t), rss_mb(t)) for t in range(61)]
     failures: list[str] = []
-    soak.leak_check(rss, reports or [report(float(t)) for t in range(61)], 0.0, 60.0, failures)
+    idle = (report(-1.0, watches=0, tasks=20), after_load or report(62.0, watches=0, tasks=21))
+    soak.leak_check(rss, reports or [report(float(t)) for t in range(61)], 0.0, 60.0, idle, failures)
     return failures
 
 
@@ -116,10 +119,15 @@ def test_rss_growing_after_warm_up_fails_the_leak_check(soak: ModuleType) -> Non
     assert len(failures) == 1 and failures[0].startswith("leak: RSS grew +")
 
 
-def test_open_watches_growing_after_warm_up_fail(soak: ModuleType) -> None:
-    reports = [report(float(t), watches=5 + t // 5) for t in range(61)]
+def test_open_watches_left_after_the_load_ended_fail(soak: ModuleType) -> None:
+    failures = leak_verdict(soak, lambda t: 75.0, after_load=report(62.0, watches=4, tasks=21))
+    assert failures == ["leak: open watches did not go back to their idle level once the load ended (0 before, 4 after)"]
+
+
+def test_store_objects_growing_after_warm_up_fail(soak: ModuleType) -> None:
+    reports = [report(float(t), objects=208 + t // 10) for t in range(61)]
     failures = leak_verdict(soak, lambda t: 75.0, reports)
-    assert failures == ["leak: open watches grew from 7 after warm-up to 17"]
+    assert failures == ["leak: store objects grew from 209 after warm-up to 214"]
 
 
 def test_buffers_still_filling_late_in_the_run_make_the_leak_check_inconclusive(soak: ModuleType) -> None:
