@@ -32,7 +32,7 @@ watches, objects in the store, retained log lines and watch history, asyncio tas
 Why throughput is a note: the rate the gateway reaches is bounded by the machine's free CPU, which the
 load itself takes (kubectl is ~0.13 s of CPU per run; the aiohttp client spends about as much per request
 as the simulator does), so the run prints where the CPU went and the ratios against baselines measured
-in the same run, before the soak: the gateway with one connection and alone at full concurrency, and the
+in the same run, before the soak: the gateway with one connection and alone at full concurrency (both unpaced), and the
 same API requests from one client on the otherwise idle simulator (each kubectl command 3 times, each
 kind of client request in turn).
 
@@ -277,9 +277,9 @@ def soak(args: argparse.Namespace) -> int:
             url, host = guide_state(params)
             env = dict(os.environ, KUBECONFIG=str(kubeconfig))
             subprocess.run(["kubectl", "create", "namespace", SOAK_NS], env=env, check=True, capture_output=True)
-            every = {"apiVersion": "v1", "kind": "List", "items": [cm_body(f"{who}-{n}", 0) for who, count in
-                                                                   (("ssa", 3), ("kubectl", 2)) for n in range(count)]}
-            subprocess.run(["kubectl", "apply", "-f", "-"], input=json.dumps(every), text=True, env=env, check=True,
+            every = "".join(f"---\n{json.dumps(cm_body(f'{who}-{n}', 0))}\n" for who, count in
+                            (("ssa", 3), ("kubectl", 2)) for n in range(count))  # documents, not a List (see README)
+            subprocess.run(["kubectl", "apply", "-f", "-"], input=every, text=True, env=env, check=True,
                            capture_output=True)  # the objects the soak writes exist before it: their count is flat
             setup_s = time.monotonic() - started
             code = measure(args, sim, url, host, env, kubeconfig, psutil.Process(sim.proc.pid), setup_s)
@@ -295,7 +295,7 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
     # -- baselines, on the otherwise idle simulator
     one = run_gateway(url, host, bs, 1e9, 1, 1)
     cpu_a = proc.cpu_times()
-    alone = run_gateway(url, host, bs, args.rate, args.connections, args.gateway_procs)
+    alone = run_gateway(url, host, bs, 1e9, args.connections, args.gateway_procs)  # unpaced: as fast as it goes
     cpu_b = proc.cpu_times()
     alone_us = ((cpu_b.user + cpu_b.system) - (cpu_a.user + cpu_a.system)) / max(1, alone["n"]) * 1e6
     k_base = Kubectl(env, 0.0)
