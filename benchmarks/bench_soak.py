@@ -277,8 +277,9 @@ def soak(args: argparse.Namespace) -> int:
             url, host = guide_state(params)
             env = dict(os.environ, KUBECONFIG=str(kubeconfig))
             subprocess.run(["kubectl", "create", "namespace", SOAK_NS], env=env, check=True, capture_output=True)
+            # YAML documents, not a List: kubectl validates a List with /openapi/v2, which the simulator answers 404
             every = "".join(f"---\n{json.dumps(cm_body(f'{who}-{n}', 0))}\n" for who, count in
-                            (("ssa", 3), ("kubectl", 2)) for n in range(count))  # documents, not a List (see README)
+                            (("ssa", 3), ("kubectl", 2)) for n in range(count))
             subprocess.run(["kubectl", "apply", "-f", "-"], input=every, text=True, env=env, check=True,
                            capture_output=True)  # the objects the soak writes exist before it: their count is flat
             setup_s = time.monotonic() - started
