@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--history", type=int, default=500, help="watch history events kept (simulator: 20,000)")
     ap.add_argument("--inject", action="store_true", help="inject (declared) faults: the run must see them and pass")
     ap.add_argument("--sabotage", choices=("5xx", "leak"), help="break the run on purpose: it must fail")
+    ap.add_argument("--trace-memory", action="store_true", help="print the simulator's allocation sites that grew "
+                    "most between warm-up and the end (tracemalloc; slows the simulator down)")
     ap.add_argument("--profile-sim", metavar="FILE", help="write the simulator process's cProfile (CPU time) to "
                     "FILE; read it with python -m pstats FILE; profiling slows the simulator down")
     args = ap.parse_args(argv)
@@ -272,7 +274,7 @@ def soak(args: argparse.Namespace) -> int:
         params = root / "params.yaml"
         params.write_text(f"target: sim\nsim:\n  seed: 7\n  speed: {args.speed:g}\n  kubeconfig: {kubeconfig}\n")
         sim = SimProcess(root, kubeconfig, 7, args.speed, "three-zones", args.log_lines, args.history,
-                         args.profile_sim, leak=args.sabotage == "leak")
+                         args.profile_sim, leak=args.sabotage == "leak", trace_memory=args.trace_memory)
         try:
             url, host = guide_state(params)
             env = dict(os.environ, KUBECONFIG=str(kubeconfig))
@@ -323,9 +325,12 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
     if inj is not None:
         injector = threading.Thread(target=inj.run, args=(kubeconfig, env, t0 + 0.4 * args.seconds), daemon=True)
         injector.start()
-    next_sample = t0
+    next_sample, snapped = t0, not args.trace_memory
     while (now := time.monotonic()) < deadline:
         rss.append((now, proc.memory_info().rss / 2**20))
+        if not snapped and now >= t0 + 0.2 * args.seconds:
+            sim.snapshot(compare=False)  # warm-up done
+            snapped = True
         next_sample += 1.0
         time.sleep(max(0.0, next_sample - time.monotonic()))
     t1 = time.monotonic()
@@ -339,6 +344,7 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
         injector.join(timeout=30)
     kubectl_cpu = children_cpu() - kids0 - gres["cpu"] - cres["cpu"]
     after_load = sim.report_after(sim.report_after(time.monotonic())["t"])  # a full second with no load
+    grew = sim.snapshot(compare=True) if args.trace_memory else None
     reports = sim.between(t0, t1 + 1.0)
     soak_s = t1 - t0
 
@@ -402,6 +408,10 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
                                 f"errors, {gw_injected} gateway 5xx): the checks would miss real ones")
     print("-- memory and bounded state (simulator process)")
     leak_check(rss, reports, t0, soak_s, (before, after_load), failures)
+    if grew is not None:
+        print("  allocation sites that grew most from warm-up to the end of the load (tracemalloc):")
+        for g in grew:
+            print(f"    {g['kib']:+9.1f} KiB {g['count']:+7d} blocks  {' <- '.join(reversed(g['where']))}")
     if failures:
         print("FAILED:")
         for f in failures[:40]:

@@ -69,7 +69,28 @@ async def sim_child(args: argparse.Namespace) -> None:
     server = cluster.extensions["api_server"]
     print(json.dumps({"port": port}), flush=True)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stop.set)  # the parent closed our stdin, or died
+    snapshots: list[Any] = []
+    if args.trace_memory:
+        import tracemalloc
+        tracemalloc.start(4)
+
+    def from_parent() -> None:
+        """EOF (the parent closed our stdin, or died): stop. A ``snap`` line: a tracemalloc snapshot,
+        and from the second one on, the allocation sites that grew most since the previous one."""
+        data = os.read(sys.stdin.fileno(), 4096)
+        if not data:
+            stop.set()
+            return
+        for _ in data.decode().split():
+            snapshots.append(tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]))
+            if len(snapshots) >= 2:
+                diff = snapshots[-1].compare_to(snapshots[-2], "traceback")[:12]
+                print(json.dumps({"tracemalloc": [
+                    {"kib": round(d.size_diff / 1024, 1), "count": d.count_diff,
+                     "where": [f"{f.filename.rsplit('site-packages/', 1)[-1].rsplit('lib/', 1)[-1]}:{f.lineno}"
+                               for f in d.traceback]} for d in diff]}), flush=True)
+    asyncio.get_running_loop().add_reader(sys.stdin.fileno(), from_parent)
     hoard: list[bytes] = []  # --sabotage leak
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
@@ -93,7 +114,8 @@ class SimProcess:
     """The simulator child: started, its kubeconfig written, its reports collected on a thread."""
 
     def __init__(self, root: Path, kubeconfig: Path, seed: int, speed: float, topology: str | None,
-                 log_lines: int, history: int, profile: str | None = None, leak: bool = False) -> None:
+                 log_lines: int, history: int, profile: str | None = None, leak: bool = False,
+                 trace_memory: bool = False) -> None:
         from ambient_lb.sim.kubeconfig import kubeconfig_text, write_private
         from ambient_lb.sim.server.tls import self_signed
 
@@ -108,6 +130,7 @@ class SimProcess:
         argv += ["--topology", topology] if topology else []
         argv += ["--profile", str(Path(profile).resolve())] if profile else []
         argv += ["--leak"] if leak else []
+        argv += ["--trace-memory"] if trace_memory else []
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
@@ -117,6 +140,7 @@ class SimProcess:
         self.url = f"https://127.0.0.1:{json.loads(first)['port']}"
         write_private(kubeconfig, kubeconfig_text(self.url, token, identity.cert_pem))
         self.reports: list[dict[str, Any]] = []
+        self.traces: list[list[dict[str, Any]]] = []  # --trace-memory: growth between snapshots
         self._new_report = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -124,7 +148,11 @@ class SimProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             with self._new_report:
-                self.reports.append(json.loads(line))
+                item = json.loads(line)
+                if "tracemalloc" in item:
+                    self.traces.append(item["tracemalloc"])
+                else:
+                    self.reports.append(item)
                 self._new_report.notify_all()
 
     def report_after(self, t: float, timeout: float = 10.0) -> dict[str, Any]:
@@ -133,6 +161,20 @@ class SimProcess:
             if not self._new_report.wait_for(lambda: self.reports and self.reports[-1]["t"] > t, timeout):
                 raise SystemExit(f"the simulator sent no report for {timeout:g} s; its log: {self.log_file}")
             return next(r for r in self.reports if r["t"] > t)
+
+    def snapshot(self, compare: bool, timeout: float = 120.0) -> list[dict[str, Any]] | None:
+        """Ask for a tracemalloc snapshot (--trace-memory); with ``compare``, wait for the allocation sites
+        that grew most since the previous one and return them."""
+        assert self.proc.stdin is not None
+        with self._new_report:
+            had = len(self.traces)
+            self.proc.stdin.write("snap\n")
+            self.proc.stdin.flush()
+            if not compare:
+                return None
+            if not self._new_report.wait_for(lambda: len(self.traces) > had, timeout):
+                raise SystemExit(f"the simulator sent no tracemalloc comparison for {timeout:g} s")
+            return self.traces[-1]
 
     def between(self, t0: float, t1: float) -> list[dict[str, Any]]:
         return [r for r in self.reports if t0 <= r["t"] <= t1]
@@ -561,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
                        ("--profile", str)):
         s.add_argument(flag, type=kind)
     s.add_argument("--leak", action="store_true")
+    s.add_argument("--trace-memory", action="store_true")
     g = sub.add_parser("_gateway")
     for flag, kind in (("--url", str), ("--host", str), ("--seconds", float), ("--rate", float),
                        ("--connections", int)):
