@@ -67,12 +67,28 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # soak_load, next to this file (run as a script or imported)
-from soak_load import (HTTPBIN, KUBECTL_LOOPS, SOAK_NS, Injection, Kubectl, SimProcess, cm_body,  # noqa: E402
-                       gateway_result, go, pct, result, run_gateway, start_clients, start_gateway, start_kubectl)
+from soak_load import (  # noqa: E402
+    HTTPBIN,
+    KUBECTL_LOOPS,
+    SOAK_NS,
+    Injection,
+    Kubectl,
+    SimProcess,
+    cm_body,
+    gateway_result,
+    go,
+    pct,
+    result,
+    run_gateway,
+    start_clients,
+    start_gateway,
+    start_kubectl,
+)
 
 TARGET_RPS = 2000.0
 LEAK_RSS_PCT = 5.0  # RSS growth allowed after warm-up; allocator noise over a minute is ~1-2 % here
@@ -232,7 +248,8 @@ def server_rows(reports: list[dict[str, Any]], seconds: float) -> None:
     print(f"  server side: {n} requests ({n / seconds:.0f}/s, kubectl's discovery included, watches left out), "
           "handler time:")
     for k, xs in sorted(by.items()):
-        print(f"    {k:<24}{len(xs):>7}  p50 {pct(xs, 50):6.2f} ms  p95 {pct(xs, 95):6.2f} ms  p99 {pct(xs, 99):6.2f} ms")
+        print(f"    {k:<24}{len(xs):>7}  p50 {pct(xs, 50):6.2f} ms  p95 {pct(xs, 95):6.2f} ms  "
+              f"p99 {pct(xs, 99):6.2f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,7 +321,8 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
     k_base = Kubectl(env, 0.0)
     for kind, args_, _ in KUBECTL_LOOPS:
         for i in range(3):
-            k_base.once(kind, kind, args_, json.dumps(cm_body("kubectl-0", 10_000 + i)) if args_[0] == "apply" else None)
+            body = json.dumps(cm_body("kubectl-0", 10_000 + i)) if args_[0] == "apply" else None
+            k_base.once(kind, kind, args_, body)
     mix = start_clients(kubeconfig, bs, 0.0, mix=True)
     go([mix])
     c_base = result(mix)
@@ -354,7 +372,8 @@ def measure(args: argparse.Namespace, sim: SimProcess, url: str, host: str, env:
           f"python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}; setup {setup_s:.0f} s")
     print("-- gateway (http://$KGATEWAY_IP:8080/hostname, the guide's route to 3 replicas)")
     print(f"  baseline, 1 connection:          {one['rps']:6.0f} req/s  p95 {one['p95']:6.1f} ms  codes {one['codes']}")
-    print(f"  baseline, alone ({args.connections:>3} conns):     {alone['rps']:6.0f} req/s  p95 {alone['p95']:6.1f} ms  "
+    print(f"  baseline, alone ({args.connections:>3} conns):     {alone['rps']:6.0f} req/s  "
+          f"p95 {alone['p95']:6.1f} ms  "
           f"codes {alone['codes']}")
     print(f"  soak, under the API load:        {gres['rps']:6.0f} req/s  p95 {gres['p95']:6.1f} ms  "
           f"p50 {gres['p50']:.1f} ms  p99 {gres['p99']:.1f} ms  ({gres['n']} requests)")

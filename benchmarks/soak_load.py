@@ -2,11 +2,14 @@
 
 Each piece runs as a process of its own, started by ``bench_soak.py`` as ``python soak_load.py <part>``:
 
-| part | what it is | reports |
-| --- | --- | --- |
-| ``_sim`` | the server ``ambient-lb sim up`` runs (``start_servers``: same world, TLS, token) | its port, then once a second its own request timings, open watches, store objects, retained log lines and watch history, asyncio tasks |
-| ``_gateway`` | aiohttp keep-alive clients to the gateway's listener, paced at a rate | status codes, the time of each 5xx, latency percentiles, its CPU |
-| ``_clients`` | kubernetes-client threads: lists, reads, server-side applies, watches (or ``--mix``: one client, each request in turn, the idle baseline) | request times by kind, errors (who, when, HTTP status), watch figures, its CPU |
+    _sim      the server ``ambient-lb sim up`` runs (``start_servers``: same world, TLS, token); reports its
+              port, then once a second its own request timings, open watches, store objects, retained log
+              lines and watch history, asyncio tasks
+    _gateway  aiohttp keep-alive clients to the gateway's listener, paced at a rate; reports status codes,
+              the time of each 5xx, latency percentiles, its CPU
+    _clients  kubernetes-client threads: lists, reads, server-side applies, watches (or ``--mix``: one client,
+              each request in turn, the idle baseline); reports request times by kind, errors (who, when,
+              HTTP status), watch figures, its CPU
 
 The load processes say ready once their imports are done and their clients built, then wait for a
 ``go`` line on stdin, so every load starts at once. The kubectl clients (``Kubectl``) are threads of
@@ -253,7 +256,7 @@ async def gateway_child(args: argparse.Namespace) -> None:
                     codes[r.status] += 1
                     if r.status >= 500 and len(fivexx) < 100_000:
                         fivexx.append((time.monotonic(), r.status))
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 errors[f"{type(exc).__name__}: {exc}"[:200]] += 1
                 continue
             lat.append((time.monotonic() - t) * 1e3)
@@ -286,7 +289,8 @@ def gateway_result(procs: list[subprocess.Popen[str]]) -> dict[str, Any]:
     seconds = max(o["seconds"] for o in outs)
     n = sum(o["n"] for o in outs)
     return {"n": n, "seconds": seconds, "rps": n / seconds, "codes": dict(sorted(codes.items())),
-            "errors": dict(errors), "fivexx": [x for o in outs for x in o["fivexx"]], "cpu": sum(o["cpu"] for o in outs),
+            "errors": dict(errors), "fivexx": [x for o in outs for x in o["fivexx"]],
+            "cpu": sum(o["cpu"] for o in outs),
             "p50": max(o["p50"] for o in outs), "p95": max(o["p95"] for o in outs), "p99": max(o["p99"] for o in outs)}
 
 
@@ -578,8 +582,9 @@ class Injection:
                                     userAgent=f"ambient-lb-soak/{INJECTED_CLIENT} ", count=INJECTED_API_COUNT,
                                     seconds=30)
         self.api_client, self.api_count = INJECTED_CLIENT, INJECTED_API_COUNT
-        pods = json.loads(subprocess.run(["kubectl", "get", "pods", "-n", HTTPBIN, "-l", "app=in-ambient", "-o", "json"],
-                                         env=env, capture_output=True, text=True, check=True).stdout)["items"]
+        listed = subprocess.run(["kubectl", "get", "pods", "-n", HTTPBIN, "-l", "app=in-ambient", "-o", "json"],
+                                env=env, capture_output=True, text=True, check=True)
+        pods = json.loads(listed.stdout)["items"]
         pod = pods[0]["metadata"]["name"]
         annotate = ["kubectl", "annotate", "pod", "-n", HTTPBIN, pod, "--overwrite"]
         start = time.monotonic()
