@@ -33,8 +33,7 @@ GATEWAY_CONTAINER = "kgateway-proxy"
 WAYPOINT_CONTAINER = "istio-proxy"
 
 
-@functools.lru_cache(maxsize=8192)
-def q(text: str | None) -> str | None:
+def quote(text: str | None) -> str | None:
     """Pre-render a quoted ztunnel field: plain text is just wrapped in quotes (the model's Bare
     values are written as is); text that needs Rust Debug escaping is left to the model."""
     if text is None:
@@ -42,6 +41,11 @@ def q(text: str | None) -> str | None:
     if text.isprintable() and '"' not in text and "\\" not in text:
         return al.Bare(f'"{text}"')
     return text
+
+
+#: ``quote`` for the values that repeat (pod names, namespaces, hosts, paths, user agents). A request
+#: id is new on every request: cached, it only evicted those and held ~2 MiB of ids (found by the soak).
+q = functools.lru_cache(maxsize=8192)(quote)
 
 
 _PEERS: dict[tuple[Any, ...], tuple[Endpoint, al.Peer]] = {}  # id(endpoint), ... -> (endpoint, peer)
@@ -119,6 +123,6 @@ class HopLogger:
         if status is not None:
             lines.append(al.http_request_complete(
                 now, src, d, "inbound", method=req.method, path=q(req.path), protocol="HTTP1", response_code=status,
-                host=q(req.host), user_agent=q(req.user_agent), request_id=q(req.request_id), duration_ms=ms))
+                host=q(req.host), user_agent=q(req.user_agent), request_id=quote(req.request_id), duration_ms=ms))
         lines.append(al.connection_complete(now, src, d, "inbound", sent, recv, ms, error))
         self.ztunnel(view, dst.node, *lines)
