@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from . import simulator
+from . import shell, simulator
 from .errors import RunbookError
 
 SUBCOMMANDS = {
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
-        return int(args._main(args) or 0)
+        with shell.secrets_kept_in_memory(sorted(shell.WITHHELD)):  # no library's child inherits the key
+            return int(args._main(args) or 0)
     except RunbookError as exc:
         print(f"ambient-lb {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

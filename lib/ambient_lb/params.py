@@ -27,7 +27,7 @@ from pydantic_core import core_schema
 
 from . import simulator, yaml_limits
 from .errors import ParameterError, Problem
-from .shell import Secret, withhold
+from .shell import Secret, secret_value, withhold
 
 # ---------------------------------------------------------------------------------------------
 # Value types: each rejects bad input with a sentence that says what a good value looks like.
@@ -334,9 +334,8 @@ class Params(_Section):
 
     def license_secret(self, environ: Mapping[str, str] | None = None) -> Any:
         """Read the license key from the environment now; returns a :class:`shell.Secret`."""
-        env = os.environ if environ is None else environ
         withhold(self.license.env_var)  # the children (kubectl, helm) never get it in their environment
-        value = env.get(self.license.env_var, "")
+        value = secret_value(self.license.env_var) if environ is None else environ.get(self.license.env_var, "")
         if not value.strip():
             raise ParameterError(
                 f"the license key is not set: environment variable {self.license.env_var} is empty",

@@ -471,6 +471,11 @@ def ipc_kernel_manager(ipc_dir: Path) -> Any:
             self.transport = "ipc"
             self.ip = str(ipc_dir / "k")
 
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # the base is run_sync-wrapped
+            """The kernel gets the secrets this process keeps in memory (the notebooks read the key)."""
+            kw["env"] = shell.passing_secrets(kw.get("env"))
+            await super().start_kernel(**kw)
+
     return IPCKernelManager
 
 

@@ -201,6 +201,48 @@ def withhold(name: str) -> None:
     WITHHELD.add(name)
 
 
+_IN_MEMORY: dict[str, str] = {}  # secrets moved out of this process's environment (keep_in_memory)
+
+
+def keep_in_memory(name: str) -> None:
+    """Move the secret ``name`` from this process's environment into its memory, and withhold it: then no
+    child that any library starts (matplotlib runs ``fc-list`` to build its font cache) inherits it, while
+    :func:`secret_value` still reads it. The notebook kernels do this; ``ambient-lb run`` must not (it
+    passes the key on to the kernels it starts)."""
+    withhold(name)
+    if name in os.environ:
+        _IN_MEMORY[name] = os.environ.pop(name)
+
+
+@contextlib.contextmanager
+def secrets_kept_in_memory(names: Iterable[str]) -> Iterator[None]:
+    """For a command's lifetime: :func:`keep_in_memory` for ``names``, then the environment as it was.
+
+    ``ambient-lb`` runs every command inside this, so a library's child (matplotlib's ``fc-list`` when the
+    room page draws its histogram) never inherits the license key; the children that need it (a notebook
+    kernel, an attendee's ``ambient-lb run``) get it from :func:`passing_secrets`."""
+    moved = {n: os.environ.pop(n) for n in list(names) if n in os.environ}
+    WITHHELD.update(names)
+    _IN_MEMORY.update(moved)
+    try:
+        yield
+    finally:
+        for name, value in moved.items():
+            _IN_MEMORY.pop(name, None)
+            os.environ.setdefault(name, value)
+
+
+def passing_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child that needs the secrets kept in memory (a notebook kernel, an
+    ``ambient-lb run``): this process's environment, plus ``env``, plus those secrets."""
+    return {**os.environ, **(env or {}), **_IN_MEMORY}
+
+
+def secret_value(name: str) -> str:
+    """The secret ``name`` from the environment, or from memory once :func:`keep_in_memory` moved it there."""
+    return os.environ.get(name) or _IN_MEMORY.get(name, "")
+
+
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a child process gets: this one plus ``env``, without the ``WITHHELD`` secrets."""
     return {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in WITHHELD}

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import shell
 from .errors import ParameterError
 from .report import render_room_html, render_text, row_for, seat_for
 
@@ -138,7 +139,8 @@ def run_attendee(a: Attendee, args: argparse.Namespace, out: Path) -> int:
     for o in [*args.overrides, *a.overrides]:
         argv += ["-p", o]
     with open(run_dir / "run.log", "w") as log:
-        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+        code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False,
+                              env=shell.passing_secrets()).returncode  # the run's kernels need the key
     print(f"  {a.name}: {'ok' if code == 0 else f'exit {code}'}", flush=True)
     return code
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 from .. import shell
 from ..checks import check, from_wait, skipped
-from ..shell import Secret, display_line, display_path
+from ..shell import Secret, display_line, display_path, secret_value
 from ..shell import run as sh
 from .cluster import get_json, items, kubectl, quietly
 from .run import SIM_KUBECONFIG, Run, Step, do_step
@@ -137,7 +136,7 @@ def license_key(run: Run) -> None:
     """The license key variable is set (on sim, a demo key is used when it is not)."""
     def act(run: Run, s: Step) -> None:
         var = run.params.license.env_var
-        present = bool(os.environ.get(var, "").strip())
+        present = bool(secret_value(var).strip())
         if present:
             s.add(check("license key available", True, f"${var} is set (its value is never shown)"))
         elif run.sim:
@@ -155,6 +154,6 @@ def license_key(run: Run) -> None:
 def license_secret(run: Run) -> Any:
     """The key as a ``shell.Secret`` (redacted everywhere); the demo key on sim when unset."""
     var = run.params.license.env_var
-    if run.sim and not os.environ.get(var, "").strip():
+    if run.sim and not secret_value(var).strip():
         return Secret(DEMO_LICENSE, var)
     return run.params.license_secret()

