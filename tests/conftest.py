@@ -12,10 +12,13 @@ And the two fixtures that the guide's tests (tests/guide) and the whole-notebook
 
 from __future__ import annotations
 
+import collections
+
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +67,30 @@ def run_guide():
     def run(params: Path, out: Path, *extra: str) -> int:
         return cli.main(["run", "--params", str(params), "--out", str(out), *extra])
     return run
+
+
+# ---- the fault drills' figures (tests/drills/): counted from the reports, printed at the end ----------
+_VERDICTS: collections.Counter[str] = collections.Counter()
+# the verdicts of tests/drills/drills.py, in the order printed (under xdist the controller never imports the
+# drills, so they are named here; tests/drills/test_drills.py checks the two agree)
+DRILL_VERDICTS = ("survived", "failed with the right reason", "failed for another reason",
+                  "passed, but should have failed", "hung")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        for key, value in report.user_properties:
+            if key == "drill":
+                _VERDICTS[str(value)] += 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _VERDICTS:
+        return
+    survived, right, other, unexpected, hung = DRILL_VERDICTS
+    total = sum(_VERDICTS.values())
+    terminalreporter.write_sep("-", "fault drills")
+    terminalreporter.write_line(
+        f"drills run: {total}, survived: {_VERDICTS[survived]}, failed with the right reason: {_VERDICTS[right]}, "
+        f"failed for another reason: {_VERDICTS[other]}, passed but should have failed: {_VERDICTS[unexpected]}, "
+        f"hung: {_VERDICTS[hung]}")

@@ -1,13 +1,13 @@
 """The drills' simulator, set up once: the guide's state after notebook 02, on a private HOME; and the
 figures the README keeps (drills run, survived, failed with the right reason, hung), printed at the end.
 
-The outcome of each drill travels in its test report's ``user_properties`` (``("drill", verdict)``),
-so the figures are right under pytest-xdist too: the controller adds them up from the reports.
+The outcome of each drill travels in its test report's ``user_properties`` (``("drill", verdict)``);
+``tests/conftest.py`` adds them up and prints the figures (there, because under pytest-xdist only the
+top conftest is loaded by the controller, which receives the reports).
 """
 
 from __future__ import annotations
 
-import collections
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +19,6 @@ from ambient_lb import guide
 from ambient_lb.sim.fault_client import FaultClient
 
 SPEED = 20
-_VERDICTS: collections.Counter[str] = collections.Counter()
 
 
 @pytest.fixture(scope="module")
@@ -54,23 +53,3 @@ def env(drill_world: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AMBIENT_LB_HEADLESS", "1")
     monkeypatch.delenv("LICENSE_KEY", raising=False)
     return Env(params, kubeconfig, FaultClient(kubeconfig), monkeypatch)
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call":
-        for key, value in report.user_properties:
-            if key == "drill":
-                _VERDICTS[str(value)] += 1
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _VERDICTS:
-        return
-    from .drills import HUNG, OTHER, RIGHT, SURVIVED, UNEXPECTED
-
-    total = sum(_VERDICTS.values())
-    terminalreporter.write_sep("-", "fault drills")
-    terminalreporter.write_line(
-        f"drills run: {total}, survived: {_VERDICTS[SURVIVED]}, failed with the right reason: {_VERDICTS[RIGHT]}, "
-        f"failed for another reason: {_VERDICTS[OTHER]}, passed but should have failed: {_VERDICTS[UNEXPECTED]}, "
-        f"hung: {_VERDICTS[HUNG]}")

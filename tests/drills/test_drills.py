@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from .drills import DRILLS, HUNG, SURVIVED, Drill, Env, expected, perform
+from .drills import DRILLS, HUNG, OTHER, RIGHT, SURVIVED, UNEXPECTED, Drill, Env, expected, perform
 
 pytestmark = [pytest.mark.kubectl,
               pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")]
@@ -41,3 +41,16 @@ def test_a_drill_that_hangs_is_reported_hung(env: Env) -> None:
     stuck = Drill("held", "http_route", faults=({"kind": "pause", "seconds": 5},), within=1)
     assert perform(stuck, env).verdict == HUNG
     assert perform(Drill("fine", "http_route"), env).verdict == SURVIVED
+
+
+def test_the_printed_figures_name_every_verdict() -> None:
+    """tests/conftest.py prints the figures from its own copy of the verdicts (the xdist controller never
+    imports the drills): the two must agree."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("top_conftest", Path(__file__).parents[1] / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    top = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(top)
+    assert top.DRILL_VERDICTS == (SURVIVED, RIGHT, OTHER, UNEXPECTED, HUNG)
