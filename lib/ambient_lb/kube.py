@@ -442,12 +442,19 @@ class Kube:
                 with self._api_errors(k, name, namespace):
                     return fn(*args, **kwargs)
             except ClusterError as exc:
-                wait = retry_wait(exc.__cause__, attempt)
-                if wait is None or attempt == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
+                if not self._pause_to_retry(exc, attempt, deadline, "retried"):
                     raise
-                self.retried.append(f"{exc.message.splitlines()[0]} (retried after {wait:g} s)")
-                threading.Event().wait(wait)  # the server asked for this pause (Retry-After) or back-off
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _pause_to_retry(self, exc: ClusterError, attempt: int, deadline: float, what: str) -> bool:
+        """R19.6: wait before attempt ``attempt + 1`` after ``exc`` and note it in ``retried``; False when
+        ``exc`` is not retried, the attempts are used up, or the wait would pass ``deadline``."""
+        wait = retry_wait(exc.__cause__, attempt)
+        if wait is None or attempt >= READ_ATTEMPTS or time.monotonic() + wait >= deadline:
+            return False
+        self.retried.append(f"{exc.message.splitlines()[0]} ({what} after {wait:g} s)")
+        threading.Event().wait(wait)  # the server asked for this pause (Retry-After) or back-off
+        return True
 
     @contextlib.contextmanager
     def _api_errors(self, k: Kind, name: str | None, namespace: str | None) -> Iterator[None]:
@@ -500,11 +507,8 @@ class Kube:
                     yield "RESET", {}
                     continue
                 failures += 1
-                wait = retry_wait(exc.__cause__, failures)  # R19.6: as for reads
-                if wait is None or failures == READ_ATTEMPTS or time.monotonic() + wait >= deadline:
+                if not self._pause_to_retry(exc, failures, deadline, "watch retried"):  # R19.6: as for reads
                     raise
-                self.retried.append(f"{exc.message.splitlines()[0]} (watch retried after {wait:g} s)")
-                threading.Event().wait(wait)
 
     def _relist(self, kind: str, namespace: str | None, selector: str | None,
                 field_selector: str | None) -> Generator[tuple[str, dict[str, Any]], None, str]:
@@ -624,9 +628,10 @@ class Kube:
                 pods[pod["metadata"]["name"]] = pod
             if done(list(pods.values()), etype == "LISTED"):
                 return list(pods.values())
-        states = "; ".join(f"{n} {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
-        why = next((POD_STATE_HINTS[pod_state(p)].format(pod=n, ns=namespace) for n, p in sorted(pods.items())
-                    if pod_state(p) in POD_STATE_HINTS), "")
+        seen = {n: pod_state(p) for n, p in sorted(pods.items())}
+        states = "; ".join(f"{n} {state}" for n, state in seen.items()) or "no pods"
+        why = next((POD_STATE_HINTS[state].format(pod=n, ns=namespace) for n, state in seen.items()
+                    if state in POD_STATE_HINTS), "")
         raise TimedOut(f"{what} with {selector} in {namespace} not reached within {seconds:g}s",
                        last_seen=states, hint=f"{why}kubectl get pods -n {namespace} -l {selector}{hint}")
 

@@ -158,21 +158,17 @@ def expired_token(env: Env) -> Callable[[], None]:
 
 def no_ready_endpoints(env: Env) -> Callable[[], None]:
     """The app's pods all fail their readiness probe: the Service has no ready endpoints."""
+    _kubectl(env, "scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=0", check=True)
+    _kubectl(env, "wait", "--for=delete", "pod", "-l", "app=in-ambient", "-n", "httpbin", "--timeout=60s",
+             check=True)
+    return lambda: _kubectl(env, "scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3",
+                            check=True)
+
+
+def _kubectl(env: Env, *args: str, check: bool = False) -> None:
     import subprocess
 
-    def kubectl(*args: str) -> None:
-        subprocess.run(["kubectl", *args], check=True, capture_output=True, timeout=60,
-                       env={**os.environ, "KUBECONFIG": str(env.kubeconfig)})
-
-    kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=0")
-    kubectl("wait", "--for=delete", "pod", "-l", "app=in-ambient", "-n", "httpbin", "--timeout=60s")
-    return lambda: kubectl("scale", "deployment", "in-ambient", "-n", "httpbin", "--replicas=3")
-
-
-def _kubectl(env: Env, *args: str) -> None:
-    import subprocess
-
-    subprocess.run(["kubectl", *args], check=False, capture_output=True, timeout=60,
+    subprocess.run(["kubectl", *args], check=check, capture_output=True, timeout=60,
                    env={**os.environ, "KUBECONFIG": str(env.kubeconfig)})
 
 

@@ -84,26 +84,24 @@ def own_home(topology: str | None) -> str | None:
     return topology if topology in builtin_topologies() and not Path(topology).exists() else Path(topology).stem
 
 
-def kubeconfig_for(kubeconfig: str | None, topology: str | None) -> Path:
-    """``--kubeconfig`` if given, else the default for the topology (see the module's docstring).
-    ``--topology`` is loaded either way, so a bad one stops here, before anything starts."""
-    home = own_home(topology)
+def kubeconfig_for(kubeconfig: str | None, home: str | None) -> Path:
+    """``--kubeconfig`` if given, else the default for the topology whose :func:`own_home` is ``home``
+    (see the module's docstring)."""
     if kubeconfig:
         return Path(kubeconfig).expanduser()
     return (topology_kubeconfig(home) if home else DEFAULT_KUBECONFIG).expanduser()
 
 
-def _which(kubeconfig: Path, topology: str | None) -> str:
+def _which(kubeconfig: Path, topology: str | None, home: str | None) -> str:
     """The flags that name this simulator to ``sim down``/``status``, as a person types them."""
-    home = own_home(topology)
     if home and kubeconfig == topology_kubeconfig(home).expanduser():
         return f" --topology {topology}"
     return "" if kubeconfig == DEFAULT_KUBECONFIG.expanduser() else f" --kubeconfig {home_relative(kubeconfig)}"
 
 
-def _usage(sim: Simulator, topology: str | None) -> str:
+def _usage(sim: Simulator, topology: str | None, home: str | None) -> str:
     names = ", ".join(sim.contexts) if len(sim.contexts) > 1 else CONTEXT
-    down = "ambient-lb sim down" + _which(Path(sim.kubeconfig), topology)
+    down = "ambient-lb sim down" + _which(Path(sim.kubeconfig), topology, home)
     return (f"  export KUBECONFIG={home_relative(sim.kubeconfig)}\n  kubectl get nodes\n"
             f"(context {names}; stop it with: {down})")
 
@@ -111,12 +109,13 @@ def _usage(sim: Simulator, topology: str | None) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run one ``ambient-lb sim`` action; the process exit code."""
     topology = getattr(args, "topology", None)
-    kubeconfig = kubeconfig_for(getattr(args, "kubeconfig", None), topology)  # validates --topology
+    home = own_home(topology)  # loads --topology once: a bad one stops here, before anything starts
+    kubeconfig = kubeconfig_for(getattr(args, "kubeconfig", None), home)
     if args.sim_command == "up":
         sim, started = start_background(kubeconfig, seed=args.seed, speed=args.speed,
                                         topology=args.topology, port=args.port, strict=args.strict)
         verb = "started" if started else "already running"
-        print(f"cluster-in-a-box {verb} at {sim.url} (pid {sim.pid})\n{_usage(sim, topology)}")
+        print(f"cluster-in-a-box {verb} at {sim.url} (pid {sim.pid})\n{_usage(sim, topology, home)}")
         return 0
     if args.sim_command == "fault":
         return fault_command(args, kubeconfig)

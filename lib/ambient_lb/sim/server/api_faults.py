@@ -35,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import authn
 from .responses import json_response
 from .routing import parse as parse_path
 from .status import ApiError
@@ -218,12 +219,8 @@ def request_scope(request: web.Request, registry: Any) -> tuple[str, str, str | 
     except ApiError:
         return None
     resource = t.rt.resource + (f"/{t.sub}" if t.sub else "")
-    if request.method == "GET":
-        verb = "get" if t.name else ("watch" if request.query.get("watch") in ("true", "1") else "list")
-    else:
-        verb = {"POST": "create", "PUT": "update", "PATCH": "patch",
-                "DELETE": "delete" if t.name else "deletecollection"}.get(request.method, "")
-    return verb, resource, t.namespace
+    watching = (request.query.get("watch") or "").lower() in ("true", "1")  # as app.py serves a watch
+    return authn.request_verb(request.method, bool(t.name), watching), resource, t.namespace
 
 
 def error_response(fault: Fault) -> web.Response:
