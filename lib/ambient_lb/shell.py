@@ -23,6 +23,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -308,10 +309,18 @@ def _resolve(tool: str, env: Mapping[str, str] | None) -> str:
 def _communicate(argv: list[str], input: str | None, env: Mapping[str, str] | None, seconds: float,
                  shown: str, secrets: tuple[Secret, ...],
                  cwd: str | os.PathLike[str] | None) -> tuple[int, str, str]:
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=cwd, start_new_session=True)
+    held: list[int] = []
+    previous = _hold_sigint(held)  # a Ctrl-C while the child starts must not lose the handle on it
     try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=cwd, start_new_session=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        if held:  # delivered now, where the child is known: the handler below stops it
+            signal.raise_signal(signal.SIGINT)
         out, err = proc.communicate(input, timeout=seconds)
     except subprocess.TimeoutExpired:
         stop_process_group(proc)
@@ -326,6 +335,15 @@ def _communicate(argv: list[str], input: str | None, env: Mapping[str, str] | No
         record(CommandResult(argv, -int(signal.SIGINT), "", "", shown, seconds))  # the step shows it, stopped
         raise
     return proc.returncode, out, err
+
+
+def _hold_sigint(held: list[int]) -> Any:
+    """In the main thread, note a SIGINT in ``held`` instead of raising it; the handler it replaced (the
+    caller puts it back), or None elsewhere (only the main thread gets signals). A KeyboardInterrupt
+    raised inside ``Popen``, after the fork and before it returns, would orphan the child."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
 
 
 def stop_process_group(proc: subprocess.Popen[Any], grace: float = 3.0) -> None:
