@@ -61,7 +61,7 @@ class Kind:
         return self.group not in _TYPED_APIS
 
 
-_TYPED_APIS = {"": "CoreV1Api", "apps": "AppsV1Api", "discovery.k8s.io": "DiscoveryV1Api",
+_TYPED_APIS = {"": "CoreV1Api", "apps": "AppsV1Api", "batch": "BatchV1Api", "discovery.k8s.io": "DiscoveryV1Api",
                "apiextensions.k8s.io": "ApiextensionsV1Api"}
 _GW, _ISTIO = "gateway.networking.k8s.io", "networking.istio.io"
 _KIND_LIST = [
@@ -76,6 +76,7 @@ _KIND_LIST = [
     (Kind("Deployment", "apps", "v1", "deployments", snake="deployment"), ("deploy",)),
     (Kind("ReplicaSet", "apps", "v1", "replicasets", snake="replica_set"), ("rs",)),
     (Kind("DaemonSet", "apps", "v1", "daemonsets", snake="daemon_set"), ("ds",)),
+    (Kind("Job", "batch", "v1", "jobs", snake="job"), ()),
     (Kind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", snake="endpoint_slice"), ()),
     (Kind("CustomResourceDefinition", "apiextensions.k8s.io", "v1", "customresourcedefinitions", False,
           snake="custom_resource_definition"), ("crd", "crds")),
@@ -157,6 +158,17 @@ class Kube:
         self._server = context_server(read_kubeconfig(self.kubeconfig), context)
         self._api: Any = None
         self.retried: list[str] = []  # reads that succeeded on a later attempt, and why (R19.6)
+
+    @classmethod
+    def current(cls, kubeconfig: str | os.PathLike[str] | None = None, timeout: float = 60.0) -> Kube:
+        """Bound to the kubeconfig's current context (what a bare ``kubectl`` reaches); ClusterError if none."""
+        config = read_kubeconfig(Path(kubeconfig).expanduser() if kubeconfig else None)
+        current = config.get("current-context")
+        if not current:
+            where = str(kubeconfig or os.pathsep.join(map(str, default_kubeconfig_paths())))
+            raise ClusterError(f"no current context in {where}: which cluster is meant?",
+                               hint="kubectl config use-context <the trainer's cluster>")
+        return cls(str(current), kubeconfig, timeout=timeout)
 
     @classmethod
     def from_params(cls, params: Any, kubeconfig: str | os.PathLike[str] | None = None) -> Kube:
@@ -638,6 +650,74 @@ class Kube:
 
 # ---------------------------------------------------------------------------------------------
 # Small pure helpers (tested without a cluster).
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside a pod: the pod's own service account (a workshop Job publishing its results).
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Set only by the simulator's stand-in for a container runtime, which runs a pod's process on the host and
+# puts the pod's mounts under this directory (it has no mount namespace); unset in a real container.
+CONTAINER_ROOT_ENV = "AMBIENT_LB_CONTAINER_ROOT"
+
+
+def service_account_dir() -> Path:
+    """Where the pod's service-account token, CA and namespace are mounted."""
+    return Path(os.environ.get(CONTAINER_ROOT_ENV, "") + SERVICE_ACCOUNT_DIR)
+
+
+class PodConfigMaps:
+    """The ConfigMaps of the pod's own namespace, reached with the pod's service-account token.
+
+    Built from the in-cluster settings (``KUBERNETES_SERVICE_HOST``/``_PORT`` and the mounted token and
+    CA), as any in-cluster client is; raises ClusterError outside a pod, saying what is missing.
+    """
+
+    def __init__(self) -> None:
+        from kubernetes import client, config
+
+        d = service_account_dir()
+        missing = [str(d / f) for f in ("token", "ca.crt", "namespace") if not (d / f).is_file()]
+        if missing or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            raise ClusterError(f"not inside a Kubernetes pod: {', '.join(missing) or 'KUBERNETES_SERVICE_HOST'} "
+                               "missing, so there is no service account to publish with",
+                               hint="--publish is for the Jobs `ambient-lb workshop --jobs` starts; "
+                                    "run without it on your own machine")
+        settings = client.Configuration()
+        settings.retries = False
+        try:
+            config.incluster_config.InClusterConfigLoader(token_filename=str(d / "token"),
+                                                          cert_filename=str(d / "ca.crt")).load_and_set(settings)
+        except config.ConfigException as exc:
+            raise ClusterError(f"the pod's service-account settings are unusable: {exc}") from exc
+        self.namespace = (d / "namespace").read_text().strip()
+        self._core: Any = client.CoreV1Api(client.ApiClient(configuration=settings))  # takes dict bodies too
+        self._api_exception = client.ApiException
+        from urllib3.exceptions import HTTPError
+        self._transport_error = HTTPError
+
+    def put(self, body: Mapping[str, Any]) -> None:
+        """Create the ConfigMap, or replace it when it exists; ClusterError says what the API server said."""
+        name = str(body["metadata"]["name"])
+        try:
+            try:
+                self._core.replace_namespaced_config_map(name, self.namespace, dict(body), _request_timeout=30)
+            except self._api_exception as exc:
+                if exc.status != 404:
+                    raise
+                self._core.create_namespaced_config_map(self.namespace, dict(body), _request_timeout=30)
+        except self._api_exception as exc:
+            reason = _api_message(exc)
+            hint = ("the Job's service account needs get, create and update on configmaps in its namespace: "
+                    "kubectl apply the Role that `ambient-lb workshop --jobs` renders") if exc.status == 403 else None
+            raise ClusterError(f"could not write ConfigMap {self.namespace}/{name}: {reason}", hint=hint) from exc
+        except (self._transport_error, OSError) as exc:
+            raise ClusterError(f"could not write ConfigMap {self.namespace}/{name}: the API server did not answer "
+                               f"({exc})", hint=UNREACHABLE_HINT) from exc
+
+
+def _api_message(exc: Any) -> str:
+    return f"HTTP {exc.status} {exc.reason}: {_status_message(exc.body) or ''}".rstrip(": ")
 
 
 def to_yaml(manifest: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:

@@ -20,17 +20,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import results
 from .errors import ParameterError
+from .job_manifests import DEFAULT_NAMESPACE, dns_label
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Adds ``ambient-lb report``'s arguments: run directories and an optional HTML file."""
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (with summary.json)")
+    """Adds ``ambient-lb report``'s arguments: run directories, or a room's results in the cluster; HTML file."""
+    p.add_argument("runs", nargs="*", metavar="RUN_DIR", help="run directories (with summary.json)")
     p.add_argument("--html", metavar="FILE", help="also write the table as an HTML page")
+    p.add_argument("--from-cluster", metavar="ROOM",
+                   help="read the results the Jobs of `ambient-lb workshop --jobs --name ROOM` published to the "
+                        "current context's cluster (written to --out, then reported)")
+    p.add_argument("--namespace", default=DEFAULT_NAMESPACE, help=f"with --from-cluster (default {DEFAULT_NAMESPACE})")
+    p.add_argument("--out", metavar="DIR", help="with --from-cluster: where the results go (default runs/ROOM)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Prints one row per run (and writes the HTML page when asked); returns 0 when every run passed, else 1."""
+    if args.from_cluster:
+        if args.runs:
+            raise ParameterError("give run directories or --from-cluster ROOM, not both "
+                                 "(e.g. ambient-lb report --from-cluster room-12 --html room.html)")
+        from .kube import Kube  # the client is slow to import; only this path needs it
+
+        room = dns_label(args.from_cluster, "--from-cluster", "--from-cluster room-12")
+        out = Path(args.out or f"runs/{room}")
+        kube = Kube.current()
+        args.runs = [str(d) for d in results.fetch(kube, args.namespace, room, out)]
+        print(f"{len(args.runs)} attendee(s) of {room} from namespace {args.namespace} of context {kube.context} "
+              f"-> {out}")
+    elif not args.runs:
+        raise ParameterError("no runs given: pass run directories (e.g. ambient-lb report runs/*) or "
+                             "--from-cluster ROOM")
     runs = [Path(d) for d in args.runs if not Path(d).is_file()]  # runs/room/* also matches report.html
     started = [d for d in runs if (d / "summary.json").is_file()]
     if not started:  # nothing here is a run: say so (a typo, or the wrong directory)
@@ -60,6 +82,10 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
 
 def row_for(run_dir: Path) -> dict[str, Any]:
     """Who (the run dir's name), how far they got, and where they are stuck."""
+    unpublished = _not_published(run_dir)
+    if unpublished is not None:
+        return {"run": run_dir.name, "ok": False, "reached": "-", "checks": "0/0", "seconds": 0,
+                "stuck_at": "; ".join(x for x in (unpublished["detail"], unpublished.get("pod", "")) if x)}
     s = load_summary(run_dir)
     notebooks = s.get("notebooks", [])
     checks = [c for n in notebooks for st in n.get("steps", []) for c in st.get("checks", [])]
@@ -69,7 +95,16 @@ def row_for(run_dir: Path) -> dict[str, Any]:
     return {"run": run_dir.name, "ok": bool(s.get("ok")), "reached": last,
             "checks": f"{passed}/{len(checks)}",
             "seconds": round(sum(n.get("seconds", 0) for n in notebooks), 1),
-            "stuck_at": "" if s.get("ok") else (s.get("first_failure") or "")}
+            "stuck_at": "" if s.get("ok") else ("(still running)" if s.get("finished") is False
+                                                else s.get("first_failure") or "")}
+
+
+def _not_published(run_dir: Path) -> dict[str, str] | None:
+    """What ``results.fetch`` wrote for a workshop Job that published nothing, or None."""
+    path = run_dir / results.NOT_PUBLISHED
+    if (run_dir / "summary.json").is_file() or not path.is_file():
+        return None
+    return dict(json.loads(path.read_text()))
 
 
 def _not_started_row(run_dir: Path) -> dict[str, Any]:
@@ -115,12 +150,17 @@ class Seat:
 def seat_for(run_dir: Path, name: str | None = None) -> Seat:
     """The attendee whose run wrote ``run_dir``; a run dir without summary.json is "not started"."""
     name = name or run_dir.name
+    unpublished = _not_published(run_dir)
+    if unpublished is not None:
+        state = "running" if unpublished.get("state") == "waiting" else "not started"
+        return Seat(name, state, failure={"check": "the Job published no result", "detail": unpublished["detail"],
+                                          "reason": unpublished.get("pod", ""), "hint": unpublished.get("hint", "")})
     if not (run_dir / "summary.json").is_file():
         log = run_dir / "run.log"
         return Seat(name, "not started", failure={"check": "the run did not start",
                     "detail": f"no summary.json in {run_dir}", "hint": f"read {log}" if log.exists() else ""})
     s = load_summary(run_dir)
-    seat = Seat(name, "passed" if s.get("ok") else "stuck")
+    seat = Seat(name, "running" if s.get("finished") is False else "passed" if s.get("ok") else "stuck")
     for n in s.get("notebooks", []):
         for st in n.get("steps", []):
             checks = st.get("checks", [])
@@ -150,13 +190,15 @@ def render_room_html(seats: list[Seat], title: str = "ambient-lb room") -> str:
     """One page for a room of any size (written for 100): the stuck grouped by failed check, every
     attendee (sortable, filterable; stuck first), time per step and a histogram of step times."""
     e = html.escape
-    stuck = [x for x in seats if x.state != "passed"]
+    stuck = [x for x in seats if x.state in ("stuck", "not started")]
+    running = sum(1 for x in seats if x.state == "running")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!doctype html><html lang='en'><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{e(title)}</title>"
              f"<style>{_ROOM_STYLE}</style><body><main>",
-             f"<h1>{e(title)}: {len(seats) - len(stuck)} of {len(seats)} passed, "
-             f"<span class='{'FAIL' if stuck else 'PASS'}'>{len(stuck)} stuck</span></h1>",
+             f"<h1>{e(title)}: {len(seats) - len(stuck) - running} of {len(seats)} passed, "
+             f"<span class='{'FAIL' if stuck else 'PASS'}'>{len(stuck)} stuck</span>"
+             f"{f', {running} still running' if running else ''}</h1>",
              f"<p class='meta'>{when}; from each attendee's summary.json. Times are wall seconds.</p>"]
     parts += _stuck_section(stuck)
     parts += _attendee_section(seats)
@@ -192,7 +234,7 @@ def _stuck_section(stuck: list[Seat]) -> list[str]:
     return out
 
 
-_STATE_ORDER = {"stuck": 0, "not started": 1, "passed": 2}
+_STATE_ORDER = {"stuck": 0, "not started": 1, "running": 2, "passed": 3}
 
 
 def _attendee_section(seats: list[Seat]) -> list[str]:
@@ -218,7 +260,7 @@ def _attendee_section(seats: list[Seat]) -> list[str]:
         if f:
             stuck_at = (f"{e(f.get('step', ''))} <b>{e(f.get('check', ''))}</b>: {e(f.get('detail', ''))}"
                         + (f"<div class='reason'>{e(f['reason'])}</div>" if f.get("reason") else ""))
-        css = "PASS" if x.state == "passed" else "FAIL"
+        css = {"passed": "PASS", "running": "SKIP"}.get(x.state, "FAIL")
         out.append(f"<tr data-state='{e(x.state)}'><td>{e(x.name)}</td><td class='{css}'>{e(x.state)}</td>"
                    f"<td>{e(x.reached)}</td><td class='num' data-value='{x.passed}'>{x.passed}/{x.checks}</td>"
                    f"<td class='num'>{x.seconds / 60:.1f}</td><td><div class='strip'>{strip}</div></td>"

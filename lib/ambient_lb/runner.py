@@ -27,11 +27,12 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import interrupts, resume, shell
+from . import interrupts, results, resume, shell
 from .checks import INTERRUPTED, STEP_MIME
 from .errors import ParameterError, RunbookError
 from .report import render_run_html
@@ -58,6 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", help=f"value of the run label on every object (default {DEFAULT_RUN_ID})")
     p.add_argument("--notebooks", metavar="DIR", help=argparse.SUPPRESS)  # tests: a directory of their own
     p.add_argument("--cell-timeout", type=float, default=600, help="seconds per cell (default 600)")
+    p.add_argument("--publish", metavar="ROOM", help="inside a workshop Job: publish the run's progress and summary "
+                                                      "to a ConfigMap of the pod's namespace (results.py)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
               f"{plan.out / 'params.yaml'} --out runs/other")
         return 0
     run = plan.record()
+    publisher = publish_start(args, run)  # a Job that cannot publish stops before it changes anything
     skips = {} if plan.only else skip_reasons(plan.notebooks, plan.params)
     if plan.carried:
         print(f"ambient-lb run --resume {plan.shown_out}: attempt {plan.attempt}; {len(plan.carried)} notebook(s) "
@@ -79,12 +83,34 @@ def main(args: argparse.Namespace) -> int:
     with interrupts.SignalWatch(_announcer()) as signals:  # from here a signal is noticed, the summary written
         sim_kubeconfig = start_simulator(plan.params_file, plan.run_id)
         code = execute_all(plan.notebooks, run, plan.params_file, run_id=plan.run_id,
-                           cell_timeout=args.cell_timeout, skips=skips, signals=signals)
+                           cell_timeout=args.cell_timeout, skips=skips, signals=signals,
+                           after_each=functools.partial(publish_progress, publisher) if publisher else None)
         sim_gone = simulator_stopped(plan.params_file, plan.run_id) if sim_kubeconfig else ""
         explain(run, plan, sim_gone)
         write_summary(run)
     tell(run, plan, code, sim_kubeconfig, sim_gone)
+    if publisher is not None:
+        publisher.publish(run.to_dict(), finished=True)  # a ClusterError here fails the Job: the room must know
+        print(f"published: ConfigMap {publisher.target.namespace}/{results.result_name(publisher.attendee)}")
     return code
+
+
+def publish_start(args: argparse.Namespace, run: RunRecord) -> results.Publisher | None:
+    """With ``--publish``: the publisher, after a first write that proves the pod may publish; else None."""
+    if not args.publish:
+        return None
+    publisher = results.Publisher(args.publish, run.run_id)
+    publisher.publish(run.to_dict(), finished=False)
+    return publisher
+
+
+def publish_progress(publisher: results.Publisher, run: RunRecord) -> None:
+    """After each notebook: the room page shows where the attendee is. A failed write is said, not fatal (the
+    final one is)."""
+    try:
+        publisher.publish(run.to_dict(), finished=False)
+    except RunbookError as exc:
+        print(f"ambient-lb run: could not publish progress: {exc}", file=sys.stderr, flush=True)
 
 
 def _announcer() -> Any:
@@ -346,8 +372,10 @@ class RunRecord:
 
 def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_id: str,
                 cell_timeout: float, skips: dict[str, str] | None = None,
-                signals: interrupts.SignalWatch | None = None) -> int:
-    """Each notebook in order until one fails (1) or a signal comes (130 for SIGINT, 143 for SIGTERM)."""
+                signals: interrupts.SignalWatch | None = None,
+                after_each: Callable[[RunRecord], None] | None = None) -> int:
+    """Each notebook in order until one fails (1) or a signal comes (130 for SIGINT, 143 for SIGTERM);
+    ``after_each(run)`` after every notebook that finished."""
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
     signals = signals or interrupts.SignalWatch()  # not entered: never receives anything
     for i, nb in enumerate(notebooks, 1):
@@ -381,6 +409,8 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
         checks = sum(len(s.get("checks", [])) for s in rec.steps)
         print(f"{'ok' if rec.ok else 'FAILED'} ({rec.seconds:.1f} s, {len(rec.steps)} steps, "
               f"{checks} checks)", flush=True)
+        if after_each is not None and rec.ok and i < len(notebooks):
+            after_each(run)
         if not rec.ok:
             return 1
     return 0

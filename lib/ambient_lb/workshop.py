@@ -6,7 +6,8 @@ seed) or a list of kube contexts (one attendee per context of a real fleet). Eac
 must not share a process), at most ``--parallel`` at a time (``auto``, the default, takes what the
 machine's CPUs and free memory allow: :func:`auto_parallel`). The result is ``<out>/<attendee>/`` per
 attendee and ``<out>/report.html``, the room page (``report.render_room_html``): who is stuck where and
-why, time per step.
+why, time per step. With ``--jobs`` the room runs past one machine, as Kubernetes Jobs in the trainer's
+cluster (``workshop_jobs.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import shell
+from . import shell, workshop_jobs
 from .errors import ParameterError
 from .report import render_room_html, render_text, row_for, seat_for
 
@@ -37,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", metavar="NN", help="run only notebook NN for everyone")
     p.add_argument("--keep-simulators", action="store_true",
                    help="leave each attendee's simulator running afterwards (default: stop them)")
+    workshop_jobs.add_arguments(p)
 
 
 @dataclass
@@ -100,6 +102,11 @@ def auto_parallel(attendees: int, cpus: int | None = None, available_mb: float |
 
 def main(args: argparse.Namespace) -> int:
     """Runs every attendee (K at a time), stops their simulators, and prints and writes the report."""
+    if args.jobs:
+        return workshop_jobs.main(args)
+    for flag in ("name", "image"):
+        if getattr(args, flag):
+            raise ParameterError(f"--{flag} is for --jobs (a room run as Kubernetes Jobs); add --jobs or drop it")
     out = Path(args.out)
     people = attendees_from(args, out)
     parallel = auto_parallel(len(people)) if args.parallel == "auto" else int(args.parallel)
