@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError("no runs given: pass run directories (e.g. ambient-lb report runs/*) or "
                              "--from-cluster ROOM")
     runs = [Path(d) for d in args.runs if not Path(d).is_file()]  # runs/room/* also matches report.html
-    started = [d for d in runs if (d / "summary.json").is_file()]
+    started = [d for d in runs if (d / "summary.json").is_file() or _not_published(d) is not None]
     if not started:  # nothing here is a run: say so (a typo, or the wrong directory)
         row_for(runs[0] if runs else Path(args.runs[0]))
     # in a room some may not have started: they are rows too, not a reason to refuse the report
@@ -92,11 +92,11 @@ def row_for(run_dir: Path) -> dict[str, Any]:
     passed = sum(1 for c in checks if c.get("ok", c.get("status") != "FAIL"))
     ran = [n for n in notebooks if not n.get("skipped")]  # a skipped notebook is not where they got to
     last = ran[-1]["name"] if ran else "-"
-    return {"run": run_dir.name, "ok": bool(s.get("ok")), "reached": last,
+    running = s.get("finished") is False  # a workshop Job's progress (results.py): not done, not stuck
+    return {"run": run_dir.name, "ok": bool(s.get("ok")) and not running, "reached": last,
             "checks": f"{passed}/{len(checks)}",
             "seconds": round(sum(n.get("seconds", 0) for n in notebooks), 1),
-            "stuck_at": "" if s.get("ok") else ("(still running)" if s.get("finished") is False
-                                                else s.get("first_failure") or "")}
+            "stuck_at": "(still running)" if running else "" if s.get("ok") else s.get("first_failure") or ""}
 
 
 def _not_published(run_dir: Path) -> dict[str, str] | None:
@@ -120,8 +120,10 @@ def render_text(rows: list[dict[str, Any]]) -> str:
               for i, c in enumerate(cols)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
     lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    stuck = sum(1 for r in rows if not r["ok"])
-    lines.append(f"{len(rows) - stuck} of {len(rows)} runs passed; {stuck} stuck")
+    running = sum(1 for r in rows if r["stuck_at"] == "(still running)")
+    stuck = sum(1 for r in rows if not r["ok"]) - running
+    lines.append(f"{len(rows) - stuck - running} of {len(rows)} runs passed; {stuck} stuck"
+                 + (f"; {running} still running" if running else ""))
     return "\n".join(lines)
 
 
