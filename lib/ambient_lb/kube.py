@@ -383,7 +383,8 @@ class Kube:
             settings.retries = False  # urllib3 would retry timeouts 3 times; the runbook retries as R19.6 says
             try:
                 # the client reads $KUBECONFIG once, when it is imported; name the files as kubectl finds them now
-                files = str(self.kubeconfig) if self.kubeconfig else os.pathsep.join(map(str, default_kubeconfig_paths()))
+                found = [self.kubeconfig] if self.kubeconfig else default_kubeconfig_paths()
+                files = os.pathsep.join(map(str, found))
                 config.load_kube_config(config_file=files,
                                         context=self.context, client_configuration=settings)
                 self._api = client.ApiClient(configuration=settings)
