@@ -157,3 +157,20 @@ def test_port_forward_reaches_the_gateway_admin_and_listener(guide: Guide) -> No
     with guide.port_forward("kgateway-system", "deployment/http", 8080) as local:
         status, body = _get(local, "/hostname", HOST)
     assert status == 200 and json.loads(body)["hostname"] in guide.pod_names()
+
+
+def test_the_clients_exec_stream_reads_what_kubectl_exec_prints(guide: Guide) -> None:
+    """kube.exec_output (the runbook's hidden reads of the counters) and `kubectl exec` print the same."""
+    from ambient_lb.errors import ClusterError, NotFound
+    from ambient_lb.kube import Kube
+
+    guide.add_waypoint()
+    kube = Kube("ambient-lb-sim", guide.sim.kubeconfig, timeout=60)
+    argv = ["pilot-agent", "request", "GET", "stats?filter=cluster_manager.active_clusters"]
+    assert kube.exec_output("httpbin", "deploy/httpbin-waypoint", argv) == _pilot_agent(guide, argv[-1])
+    assert kube.exec_output("httpbin", guide.waypoint_pod(), argv) == _pilot_agent(guide, argv[-1])
+    with pytest.raises(ClusterError, match=r"no-such-program .*executable file not found") as failed:
+        kube.exec_output("httpbin", "deploy/httpbin-waypoint", ["no-such-program"])
+    assert failed.value.returncode == 126
+    with pytest.raises(NotFound):
+        kube.exec_output("httpbin", "deploy/no-such-deployment", argv)
