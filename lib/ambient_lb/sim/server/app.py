@@ -13,6 +13,7 @@ raises becomes a ``Status``; an unexpected one is logged and answered 500 withou
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ..cluster import Cluster
-from . import api_faults, authn, bodies, deletes, discovery, encoding, openapi, rest, routing, subresources
+from . import api_faults, authn, bodies, deletes, discovery, encoding, openapi, openapi_v2, rest, routing, subresources
 from .patching import patch
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
@@ -123,9 +124,14 @@ async def openapi_v3(request: web.Request) -> web.StreamResponse:
     return json_response(doc)
 
 
-async def openapi_v2(request: web.Request) -> web.StreamResponse:
-    """``/openapi/v2``: not served (404), so clients use v3."""
-    raise path_not_found()
+async def openapi_v2_document(request: web.Request) -> web.StreamResponse:
+    """``/openapi/v2``: the definitions kubectl validates a List's items with (R16.31)."""
+    ctype = openapi_v2.negotiate(request.headers.get("Accept", ""))
+    if ctype is None:
+        return web.Response(status=406, headers={"Vary": "Accept"})
+    data = openapi_v2.body(openapi_v2.document(request.app[STATE].cluster.registry), ctype)
+    etag = hashlib.sha512(data).hexdigest().upper()
+    return web.Response(body=data, headers={"Content-Type": ctype, "Vary": "Accept", "Etag": f'"{etag}"'})
 
 
 def _legacy_discovery(srv: ServerState, parts: list[str]) -> dict[str, Any] | None:
@@ -210,7 +216,7 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     r.add_get("/apis", discovery_root)
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/{tail:.*}", openapi_v3)
-    r.add_get("/openapi/v2", openapi_v2)
+    r.add_get("/openapi/v2", openapi_v2_document)
     r.add_route("*", api_faults.PATH, fault_admin)
     r.add_route("*", api_faults.PATH + "/{id}", fault_admin)
     r.add_route("*", "/api/{tail:.*}", resources)
