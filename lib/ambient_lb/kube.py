@@ -815,6 +815,8 @@ def exec_status(text: str) -> tuple[int, str]:
     try:
         status = json.loads(text) if text else {"status": "Success"}
     except ValueError:
+        status = None
+    if not isinstance(status, dict):
         return 126, text.strip()
     if status.get("status") == "Success":
         return 0, ""
