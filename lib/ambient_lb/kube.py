@@ -434,7 +434,7 @@ class Kube:
         from kubernetes import client
         from kubernetes.stream import stream
 
-        pod = self._exec_pod(namespace, target)
+        pod = self.pod_for(namespace, target)
         core = client.CoreV1Api(self.api)
         k = kind_of("pod")
         with self._api_errors(k, pod, namespace):
@@ -456,9 +456,15 @@ class Kube:
                                stderr_tail=shell.tail(err) or None)
         return str(out)
 
-    def _exec_pod(self, namespace: str, target: str) -> str:
-        """The pod kubectl would exec into for ``target``: ``deploy/<name>`` -> a running, ready pod of it
-        (the most recently created, as kubectl's active-pods order puts first), else the name itself."""
+    def logs_text(self, namespace: str, target: str, *, tail: int | None = None) -> str:
+        """What ``kubectl logs -n <namespace> <target> [--tail=N]`` prints, read through the client (no kubectl
+        process): for the logs the runbook parses for itself. ``target`` as for :meth:`exec_output`."""
+        return self.read_logs(self.pod_for(namespace, target), namespace,
+                              tail_lines=tail if tail is not None and tail >= 0 else None)
+
+    def pod_for(self, namespace: str, target: str) -> str:
+        """The pod kubectl would exec into or read the logs of for ``target``: ``deploy/<name>`` -> a running,
+        ready pod of it (the most recently created, as kubectl's active-pods order puts first), else the name."""
         kind, _, name = target.rpartition("/")
         if kind in ("", "pod", "pods", "po"):
             return name

@@ -237,8 +237,7 @@ def _access_lines(run: Run) -> Any:
     from .. import logs  # pandas: loaded on use, not at notebook start
 
     p = run.params
-    df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
-                                  "--tail=-1").stdout)
+    df = logs.parse_envoy(run.kube.logs_text(p.namespaces.app, f"deploy/{p.waypoint.name}"))
     if df.empty:
         df["upstream_ip"] = []
     else:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import manifests
 from ..errors import RunbookError
-from .cluster import FAULTY_LABEL, apply, get_json, items, quietly
+from .cluster import FAULTY_LABEL, apply, get_json, items
 from .evidence import grep_literal, parse_outlier_stats, shown_grep, waypoint_admin
 from .run import Run
 
@@ -272,8 +272,7 @@ def waypoint_log(run: Run) -> Any:
     from .. import logs  # pandas: loaded on use, not at notebook start
 
     p = run.params
-    df = logs.parse_envoy(quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
-                                  "--tail=-1").stdout).reset_index(drop=True)
+    df = logs.parse_envoy(run.kube.logs_text(p.namespaces.app, f"deploy/{p.waypoint.name}")).reset_index(drop=True)
     if df.empty:
         df["upstream_ip"] = []
         df["t"] = []

@@ -14,7 +14,6 @@ from .cluster import (
     identity,
     items,
     kubectl,
-    quietly,
     ready_pods,
     replicas_selector,
     seen,
@@ -131,7 +130,7 @@ def mtls_proof(run: Run) -> None:
                             f"kubectl get pods -n {p.namespaces.istio} -o wide"))
                 continue
             kubectl(run, "logs", "-n", p.namespaces.istio, zt, "--tail=2")  # what a learner reads
-            text = quietly(run, "logs", "-n", p.namespaces.istio, zt, "--tail=400").stdout
+            text = run.kube.logs_text(p.namespaces.istio, zt, tail=400)
             rows += _identity_rows(logs.parse_ztunnel(text), node, zt, p.namespaces.app)
         s.show(_identity_table(rows))
         for i, pod in enumerate(sorted(x["metadata"]["name"] for x in pods), 1):

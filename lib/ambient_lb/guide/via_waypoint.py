@@ -7,7 +7,7 @@ from typing import Any
 from .. import manifests
 from ..checks import check, poll
 from ..errors import RunbookError
-from .cluster import apply, get_json, items, kubectl, quietly, ready_pods, replicas_selector
+from .cluster import apply, get_json, items, kubectl, ready_pods, replicas_selector
 from .evidence import distribution, gateway_backend_hosts, gateway_cluster_name, send
 from .run import Run, Step, do_step
 
@@ -156,8 +156,7 @@ def waypoint_in_path(run: Run) -> None:
 
 def _waypoint_hits(run: Run, logs: Any) -> int:
     p = run.params
-    text = quietly(run, "logs", "-n", p.namespaces.app, f"deploy/{p.waypoint.name}",
-                   "--tail=100000").stdout
+    text = run.kube.logs_text(p.namespaces.app, f"deploy/{p.waypoint.name}", tail=100000)
     df = logs.parse_envoy(text)
     if df.empty:
         return 0
