@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM during ``ambient-lb run``: noticed, the notebook's kernel stopped cleanly, nothing
+"""SIGINT, SIGTERM and SIGHUP during ``ambient-lb run``: noticed, the notebook's kernel stopped cleanly, nothing
 left behind.
 
 Called by ``runner.py``. Inside ``with SignalWatch() as signals:`` the two signals are recorded, not
@@ -26,13 +26,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal that started the run closed (an ssh session dropped); without it the run died at once,
+# leaving its kernel and the step's commands running and no summary written
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 10.0  # seconds the kernel gets to stop its step after SIGINT, before everything is stopped
 SETTLE = 30.0  # seconds papermill gets to write the notebook once the kernel is gone
 
 
 def exit_code(signum: int) -> int:
-    """What a shell reports for a process ended by ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    """What a shell reports for a process ended by ``signum``: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP."""
     return 128 + signum
 
 
@@ -46,7 +48,7 @@ class Stopped(RuntimeError):
 
 
 class SignalWatch:
-    """While active, SIGINT and SIGTERM are recorded (``received``: the first one) instead of raised.
+    """While active, SIGINT, SIGTERM and SIGHUP are recorded (``received``: the first one) instead of raised.
 
     Outside the main thread signals cannot be watched (Python delivers them to the main thread only):
     the watch is then inert and :meth:`call` simply calls.

@@ -13,7 +13,7 @@ is skipped with its reason in the output and the summary, unless ``--only`` aske
 Interrupted and resumed runs: on SIGINT or SIGTERM the notebook's kernel is stopped cleanly and nothing
 is left running but the simulator, which is shared and detached (``interrupts.py``); the partial
 notebook and the summary are written, the notebook marked ``interrupted`` with the step it was in, and
-the run exits 130 (SIGINT) or 143 (SIGTERM) saying how to go on. ``--resume DIR`` (``resume.py``)
+the run exits 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP) saying how to go on. ``--resume DIR`` (``resume.py``)
 carries over the notebooks that passed and reruns from the first unfinished one. A run on the simulator
 that fails because the simulator stopped answering (killed) says so, and what to type next.
 """
@@ -374,7 +374,7 @@ def execute_all(notebooks: list[Path], run: RunRecord, params_file: str, *, run_
                 cell_timeout: float, skips: dict[str, str] | None = None,
                 signals: interrupts.SignalWatch | None = None,
                 after_each: Callable[[RunRecord], None] | None = None) -> int:
-    """Each notebook in order until one fails (1) or a signal comes (130 for SIGINT, 143 for SIGTERM);
+    """Each notebook in order until one fails (1) or a signal comes (128 + its number: 130 for SIGINT);
     ``after_each(run)`` after every notebook that finished."""
     os.environ["AMBIENT_LB_HEADLESS"] = "1"  # the kernels inherit it: no widgets headless
     signals = signals or interrupts.SignalWatch()  # not entered: never receives anything

@@ -233,6 +233,18 @@ def test_sigterm_mid_step_writes_the_partial_summary_names_the_step_exits_143_an
     assert "SIGTERM received: stopping the notebook's kernel" in r.stdout
 
 
+def test_sighup_when_the_terminal_closes_stops_the_run_as_cleanly_and_exits_129(from_the_long_step, tmp_path):
+    out = tmp_path / "run"
+    r = RunnerProcess("--notebooks", str(from_the_long_step), "--out", str(out), *NO_SIM)
+    r.wait_for_child(f"sleep {MARK}")
+    r.send(signal.SIGHUP)
+    code = r.finish()
+    assert code == 129
+    assert interrupt_problems(r, out, signal.SIGHUP, code, step="01.2") == [], r.stdout + r.stderr
+    assert json.loads((out / "summary.json").read_text())["first_failure"] == \
+        "interrupted by SIGHUP in 01-second step 01.2 (A long step)"
+
+
 def test_a_runner_that_does_not_watch_signals_fails_the_interrupt_expectations(from_the_long_step, tmp_path):
     out = tmp_path / "run"
     r = RunnerProcess("--notebooks", str(from_the_long_step), "--out", str(out), *NO_SIM, broken="unwatched")
