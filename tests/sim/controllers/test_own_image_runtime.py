@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from ambient_lb.sim.process import Simulator, running_simulator
+from ambient_lb.sim.process import Simulator, running_simulator, running_simulator_process
 
 from .world_fixtures import Kubectl, kubectl_for, kubectl_watch_until
 
@@ -320,12 +320,14 @@ def test_a_token_request_has_the_api_servers_shape_and_refuses_a_short_expiry(ku
         "spec.expirationSeconds: Invalid value: 10: may not specify a duration less than 10 minutes")
 
 
-def test_no_process_outlives_the_simulator(tmp_path: Path) -> None:
-    """R20.1: when the simulator stops, the process and a child it started in its own session are killed."""
+@pytest.mark.parametrize("simulator", [running_simulator, running_simulator_process], ids=["in-process", "daemon"])
+def test_no_process_outlives_the_simulator(tmp_path: Path, simulator: Any) -> None:
+    """R20.1: when the simulator stops (in-process close, or the daemon's shutdown as ``sim down`` does it),
+    the process and a child it started in its own session are killed."""
     script = ("import os, subprocess, sys, time; "
               "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'], start_new_session=True); "
               "print('pids', os.getpid(), c.pid, flush=True); time.sleep(3600)")
-    with running_simulator(seed=21, speed=5) as s:
+    with simulator(seed=21, speed=5, workdir=tmp_path / "sim") as s:
         run = kubectl_for(s, tmp_path)
         run("create", "namespace", NS)
         apply(run, pod("lingers", python(script)))
