@@ -65,6 +65,18 @@ class ProgramNotFound(Exception):
         self.program = program
 
 
+@dataclass(frozen=True)
+class ServingAddress:
+    """Where this cluster's API server listens, as ``start_server`` publishes it in
+    ``cluster.extensions["serving"]`` (R20.2): what a process the kubelet runs on the host gets as
+    ``KUBERNETES_SERVICE_HOST``/``KUBERNETES_SERVICE_PORT``, and the serving certificate (PEM; None
+    over plain http) that its ``ca.crt`` holds."""
+
+    host: str
+    port: int
+    ca_pem: str | None = None
+
+
 class Controller(Protocol):
     """A simulated controller: it watches the store and acts on it, as a real controller does."""
 

@@ -43,6 +43,8 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
     from aiohttp import web
 
     from .clock import ScaledClock
+    from .cluster import ServingAddress
+    from .controllers.namespaces import publish_root_ca
     from .server import make_app
     from .world import build_cluster
 
@@ -58,6 +60,8 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
         cluster.strict = strict
     else:
         cluster = build_cluster(clock=clock, **cluster_kw)
+    if tls is not None:  # R20.2: pods verify the API server with the certificate it serves
+        publish_root_ca(cluster, tls.cert_pem.decode())
     app = make_app(cluster, token, bookmark_seconds=bookmark_seconds)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
@@ -65,6 +69,8 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
                        ssl_context=tls.server_context() if tls is not None else None)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    # R20.2: where a process the kubelet runs on the host reaches this API server
+    cluster.extensions["serving"] = ServingAddress(host, bound, tls.cert_pem.decode() if tls is not None else None)
     return runner, cluster, bound
 
 

@@ -65,7 +65,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _t("", "v1", "services", "Service", short_names=("svc",), categories=("all",),
        subresources=("status", "proxy")),
     _t("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
-    _t("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _t("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
     _t("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _t("", "v1", "secrets", "Secret"),
     _t("", "v1", "events", "Event", short_names=("ev",)),

@@ -37,12 +37,18 @@ MOUNT_BACKOFF_MAX = 122.0  # s, 2 min 2 s
 class ContainerStart:
     """What starting a container gave: the lines it printed (None: the kubelet's image table) and,
     for a process that stops, its exit code (None: it runs) and when: at once, or after ``runs_for``
-    simulated seconds, printing ``later_lines`` (seconds from start, line) on the way (R16.21)."""
+    simulated seconds, printing ``later_lines`` (seconds from start, line) on the way (R16.21).
+
+    ``reports_exit``: a real process runs (R20.1); the runtime tells the kubelet when it exits
+    (``Kubelet.container_exited``). ``start_error``: the runtime could not start it (R20.3): the
+    container is terminated ``StartError`` with this message, exit code 128."""
 
     lines: list[str] | None = None
     exit_code: int | None = None
     runs_for: float | None = None
     later_lines: list[tuple[float, str]] = field(default_factory=list)
+    reports_exit: bool = False
+    start_error: str | None = None
 
 
 @dataclass

@@ -29,6 +29,12 @@ An image the hook's registry model cannot pull (``AppHook.pull``, R14.11) leaves
 doubling to 5 min, ``image_pulls.py``, R14.12); the pod stays Pending and not Ready. Strict mode
 does not change this: it is the cluster's behaviour, not a fault annotation.
 
+A container whose environment references a Secret, ConfigMap or key that does not exist waits in
+``CreateContainerConfigError`` (the kubelet's message, ``Warning Failed`` ``Error: <message>``), retried
+every pod sync until it resolves (R20.4). A real process (the project's own image, R20.1) reports its
+exit through ``container_exited``; after SIGTERM its pod waits for that exit, or for the grace period's
+end (then it is killed, 137). A container the runtime cannot start is terminated ``StartError`` (R20.3).
+
 The annotation ``fault.ambient-lb.dev/ready: "false"`` makes the readiness probe fail while it is
 present: after ``failureThreshold`` failed probes the pod is Running but not Ready (0/1); the first
 probe after the annotation goes (or says "true") makes it Ready again. Strict mode ignores it.
@@ -41,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocols import SimCluster
-from . import container_logs, containers, image_pulls, pod_status
+from . import container_env, container_logs, containers, image_pulls, pod_status
 from .containers import ProbeResult
 from .faults import READY as FAULT_READY
 from .faults import honoured
@@ -51,6 +57,8 @@ from .nodes import node_ip
 from .objects import Obj, annotations_of, deleting, edit_status, is_true, meta
 from .queue import guarded
 
+CONFIG_RETRY = 10.0  # s between syncs that retry a container whose env cannot be built (R20.4)
+START_ERROR_CODE = 128  # containerd's exit code for a container whose task could not start (R20.3)
 CRASH_NOTICED_AFTER = 1.0  # s from a container's exit to the kubelet acting on it (PLEG relist)
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # restart back-off, doubling (R14.8)
 Listener = Callable[[str, str, bool], None]
@@ -93,6 +101,8 @@ class PodRuntime:
     exit_codes: dict[str, int] = field(default_factory=dict)  # containers that ended for good
     pulls: dict[str, image_pulls.ImagePull] = field(default_factory=dict)  # containers waiting for an image
     sync_timer: Any = None  # the next pod sync that retries those pulls (R14.12)
+    external: set[str] = field(default_factory=set)  # containers whose process reports its own exit (R20.1)
+    stop_codes: dict[str, int] = field(default_factory=dict)  # their exit codes after SIGTERM
 
 
 class Kubelet:
@@ -255,10 +265,22 @@ class Kubelet:
     def _run(self, rt: PodRuntime, pod: Obj, c: Obj, now: float) -> None:
         """Create and start one container: its app launches (through the hook) and writes its lines."""
         path = f"spec.containers{{{c['name']}}}"
+        problem = container_env.config_error(self.cluster, pod, c)
+        if problem is not None:  # R20.4: not created; retried each sync until the reference resolves
+            self._event(rt, "Warning", "Failed", f"Error: {problem}", path)
+            self._mutate(rt, lambda p: pod_status.config_waiting(p, c["name"], problem))
+            self._later(rt, c["name"], CONFIG_RETRY, self._retry_config)
+            return
         self._event(rt, "Normal", "Created", f"Created container: {c['name']}", path)
-        self._event(rt, "Normal", "Started", f"Started container {c['name']}", path)
         app = containers.hook(self.cluster)
         started = app.launch(pod, c, containers.mounted_files(self.cluster, pod, c), rt.ip, now) if app else None
+        if started is not None and started.start_error is not None:  # R20.3: StartError, exit code 128
+            self._event(rt, "Warning", "Failed", f"Error: {started.start_error}", path)
+            self._exited(rt, c["name"], now, START_ERROR_CODE, "StartError", started.start_error)
+            return
+        self._event(rt, "Normal", "Started", f"Started container {c['name']}", path)
+        if started is not None and started.reports_exit:
+            rt.external.add(c["name"])
         lines = started.lines if started is not None and started.lines is not None else \
             container_logs.start_lines(c.get("image", ""), now, _first_port(c))
         for line in lines:
@@ -278,6 +300,38 @@ class Kubelet:
             code = started.exit_code
             self._later(rt, name, started.runs_for,
                         lambda r, n: self._exited(r, n, self.cluster.clock.now(), code))
+
+    def _retry_config(self, rt: PodRuntime, name: str) -> None:
+        """A pod sync retries a container that waits in CreateContainerConfigError (R20.4)."""
+        pod = self._pod(rt)
+        c = next((c for c in (pod or {}).get("spec", {}).get("containers") or [] if c["name"] == name), None)
+        if pod is None or c is None or rt.stage == "Finished":
+            return
+        if container_env.config_error(self.cluster, pod, c) is None:
+            now = self.cluster.clock.now()
+            self._mutate(rt, lambda p: pod_status.container_started(p, name, now, str(c.get("image", ""))))
+        self._run(rt, pod, c, self.cluster.clock.now())
+        self._set_listening(rt, bool(rt.running))
+        self._ensure_probing(rt)
+
+    # ---- a real process (R20.1) -------------------------------------------------------------------
+    def container_exited(self, namespace: str, pod: str, uid: str, name: str, code: int) -> None:
+        """The runtime saw a container's process exit with ``code`` (R20.1): before SIGTERM that is an
+        exit the restart policy acts on; after it, the pod ends once its processes have all exited."""
+        rt = self._pods.get((namespace, pod))
+        if rt is None or rt.uid != uid or name not in rt.external:
+            return
+        rt.external.discard(name)
+        if rt.sigterm_at is None:
+            if name in rt.running:
+                self._exited(rt, name, self.cluster.clock.now(), code)
+            return
+        rt.running.discard(name)
+        rt.stop_codes[name] = code
+        if not rt.external and rt.stage == "Terminating":
+            now = self.cluster.clock.now()
+            exit_at = min(rt.sigterm_at + self.timings.exit_after_sigterm, rt.deadline or now)
+            self._after(rt, max(0.0, exit_at - now), self._exit)
 
     def _write_if_running(self, rt: PodRuntime, name: str, line: str) -> None:
         if self._pods.get((rt.namespace, rt.name)) is rt and name in rt.running and rt.sigterm_at is None:
@@ -356,19 +410,21 @@ class Kubelet:
         self._ensure_probing(rt)
 
     # ---- a container that exits: restart with back-off (R14.8) ----------------------------------
-    def _exited(self, rt: PodRuntime, name: str, now: float, code: int) -> None:
+    def _exited(self, rt: PodRuntime, name: str, now: float, code: int, reason: str | None = None,
+                message: str | None = None) -> None:
         rt.running.discard(name)
+        rt.external.discard(name)
         count = rt.restarts.get(name, 0)
         pod = self._pod(rt)
         policy = ((pod or {}).get("spec") or {}).get("restartPolicy", "Always")
         if policy == "Always" or (policy == "OnFailure" and code != 0):
-            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
+            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count, reason, message))
             self._later(rt, name, CRASH_NOTICED_AFTER, self._back_off)
             return
         rt.exit_codes[name] = code
         self._set_listening(rt, bool(rt.running))
         if len(rt.exit_codes) < len(rt.containers):
-            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count))
+            self._mutate(rt, lambda p: pod_status.container_exited(p, name, now, code, count, reason, message))
             return
         phase = "Succeeded" if not any(rt.exit_codes.values()) else "Failed"
         rt.stage, rt.probing = "Finished", False
@@ -376,7 +432,7 @@ class Kubelet:
             rt.timer.cancel()
             rt.timer = None
         def exited_and_finished(p: Obj) -> None:
-            pod_status.container_exited(p, name, now, code, count)
+            pod_status.container_exited(p, name, now, code, count, reason, message)
             pod_status.finished(p, now, phase)
         self._mutate(rt, exited_and_finished)
         if rt.ip and rt.node and not (pod or {}).get("spec", {}).get("hostNetwork"):
@@ -504,12 +560,16 @@ class Kubelet:
                                                                                    _first_port(c)):
                 self.cluster.logs.write(rt.namespace, rt.name, c["name"], line)
         exit_at = min(now + self.timings.exit_after_sigterm, rt.deadline or now)
+        if rt.external & rt.running:  # real processes: their exits end the pod, or the deadline (R20.1)
+            exit_at = rt.deadline or now
         self._after(rt, exit_at - now, self._exit)
 
     def _exit(self, rt: PodRuntime) -> None:
         now = self.cluster.clock.now()
         rt.stage = "Exited"
-        self._mutate(rt, lambda p: pod_status.exited(p, now))
+        codes = dict(rt.stop_codes)
+        codes.update({name: 137 for name in rt.external & rt.running})  # killed at the deadline (R20.1)
+        self._mutate(rt, lambda p: pod_status.exited(p, now, codes))
         self._after(rt, self.timings.remove_after_exit, self._remove)
 
     def _remove(self, rt: PodRuntime) -> None:

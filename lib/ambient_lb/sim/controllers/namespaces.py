@@ -10,7 +10,9 @@ controller then does what the real namespace controller does:
    waits for.
 
 Every new namespace gets a ``default`` ServiceAccount and the ``kube-root-ca.crt`` ConfigMap
-(the serviceaccount and root-ca-cert-publisher controllers).
+(the serviceaccount and root-ca-cert-publisher controllers). Its ``ca.crt`` is the API server's serving
+certificate once the server publishes it (``publish_root_ca``, R20.2), so a client in a pod verifies
+TLS with it; before that (a cluster without a TLS server) it is a placeholder.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ ROOT_CA = ("-----BEGIN CERTIFICATE-----\nMIIDBTCCAe2gAwIBAgIIambientlbsimAMBgkqh
            "EwprdWJlcm5ldGVzMB4XDTI2MDEwMTAwMDAwMFoXDTM2MDEwMTAwMDAwMFowFTET\n"
            "-----END CERTIFICATE-----\n")
 
+def store_ca(cluster: SimCluster) -> str:
+    """The CA bundle ``kube-root-ca.crt`` holds: the serving certificate once published, else ``ROOT_CA``."""
+    return str(cluster.extensions.get("root_ca") or ROOT_CA)
+
+
 _DONE_CONDITIONS = (  # type, status, reason, message: the steps that succeed at once in the model
     ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered", "All resources successfully discovered"),
     ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
@@ -35,6 +42,16 @@ _DONE_CONDITIONS = (  # type, status, reason, message: the steps that succeed at
     ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
      "All content successfully deleted, may be waiting on finalization"),
 )
+
+
+def publish_root_ca(cluster: SimCluster, pem: str) -> None:
+    """R20.2: the CA that verifies the API server's serving certificate goes into every namespace's
+    ``kube-root-ca.crt`` (now and for namespaces created later), as the root-ca-cert-publisher does."""
+    cluster.extensions["root_ca"] = pem
+    for cm in cluster.store.list(CONFIG_MAPS, None, lambda o: meta(o).get("name") == "kube-root-ca.crt"):
+        if (cm.get("data") or {}).get("ca.crt") != pem:
+            cluster.store.mutate(CONFIG_MAPS, meta(cm).get("namespace"), "kube-root-ca.crt",
+                                 lambda o: o.__setitem__("data", {"ca.crt": pem}))
 
 
 class NamespaceController:
@@ -72,7 +89,7 @@ class NamespaceController:
                                             "metadata": {"name": "default", "namespace": name}})
         if store.get(CONFIG_MAPS, name, "kube-root-ca.crt") is None:
             store.create(CONFIG_MAPS, {
-                "apiVersion": "v1", "kind": "ConfigMap", "data": {"ca.crt": ROOT_CA},
+                "apiVersion": "v1", "kind": "ConfigMap", "data": {"ca.crt": store_ca(self.cluster)},
                 "metadata": {"name": "kube-root-ca.crt", "namespace": name, "annotations": {
                     "kubernetes.io/description": "Contains a CA bundle that can be used to verify the "
                     "kube-apiserver when using internal endpoints such as the internal service IP or "

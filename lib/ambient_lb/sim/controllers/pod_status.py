@@ -99,6 +99,16 @@ def image_waiting(pod: Obj, name: str, reason: str, message: str, image: str | N
         cs["image"] = image
 
 
+def config_waiting(pod: Obj, name: str, message: str) -> None:
+    """A container the kubelet cannot create, its environment unresolved (R20.4): waiting in
+    ``CreateContainerConfigError``; the pod stays Pending while it has never run."""
+    cs = _container(pod, name)
+    cs.pop("containerID", None)
+    cs.update(ready=False, started=False, state={"waiting": {"message": message,
+                                                            "reason": "CreateContainerConfigError"}})
+    pod["status"]["phase"] = _started_phase(pod)
+
+
 def container_started(pod: Obj, name: str, now: float, image: str) -> None:
     """A container created at last, its image now pulled: running; the pod Running once none waits for one."""
     cs = _container(pod, name)
@@ -118,13 +128,15 @@ def readiness(pod: Obj, now: float, ready: bool) -> None:
         cs["ready"] = ready
 
 
-def exited(pod: Obj, now: float) -> None:
-    """Every container exited 0 after SIGTERM; the pod reaches a terminal phase before removal."""
-    status = pod["status"]
+def exited(pod: Obj, now: float, codes: dict[str, int] | None = None) -> None:
+    """Every container exited after SIGTERM (0, or its process's code in ``codes``, R20.1); the pod
+    reaches a terminal phase before removal: Failed if a code is not 0, else Succeeded."""
+    status, codes = pod["status"], codes or {}
     for cs in status.get("containerStatuses") or []:
         started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
-        cs["state"] = {"terminated": {"containerID": cs.get("containerID", ""), "exitCode": 0,
-                                      "finishedAt": to_rfc3339(now), "reason": "Completed",
+        code = codes.get(cs.get("name", ""), 0)
+        cs["state"] = {"terminated": {"containerID": cs.get("containerID", ""), "exitCode": code,
+                                      "finishedAt": to_rfc3339(now), "reason": "Error" if code else "Completed",
                                       "startedAt": started or to_rfc3339(now)}}
         cs["ready"], cs["started"] = False, False
     _conditions(pod, now, PodReadyToStartContainers=("False", None), Ready=("False", "PodCompleted"),
@@ -133,20 +145,24 @@ def exited(pod: Obj, now: float) -> None:
         c = condition(pod, kind)
         if c is not None:
             c.pop("message", None)
-    status["phase"] = "Succeeded"
+    status["phase"] = "Failed" if any(codes.values()) else "Succeeded"
 
 
 def _container(pod: Obj, name: str) -> Obj:
     return next(cs for cs in pod["status"].get("containerStatuses") or [] if cs.get("name") == name)
 
 
-def container_exited(pod: Obj, name: str, now: float, exit_code: int, restarts: int) -> None:
-    """One container's process exited (R14.8): terminated, Error for a non-zero code; the pod is not Ready."""
+def container_exited(pod: Obj, name: str, now: float, exit_code: int, restarts: int, reason: str | None = None,
+                     message: str | None = None) -> None:
+    """One container's process exited (R14.8): terminated, Error for a non-zero code (or ``reason``
+    with ``message``: StartError, R20.3); the pod is not Ready."""
     cs = _container(pod, name)
     started = ((cs.get("state") or {}).get("running") or {}).get("startedAt") or to_rfc3339(now)
     cs["state"] = {"terminated": {"containerID": cs.get("containerID", ""), "exitCode": exit_code,
-                                  "finishedAt": to_rfc3339(now), "reason": "Error" if exit_code else "Completed",
-                                  "startedAt": started}}
+                                  "finishedAt": to_rfc3339(now),
+                                  "reason": reason or ("Error" if exit_code else "Completed"), "startedAt": started}}
+    if message:
+        cs["state"]["terminated"]["message"] = message
     cs.update(ready=False, started=False, restartCount=restarts)
     _conditions(pod, now, Ready=("False", "ContainersNotReady"), ContainersReady=("False", "ContainersNotReady"))
 

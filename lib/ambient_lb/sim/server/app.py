@@ -24,6 +24,7 @@ from aiohttp import web
 from ..cluster import Cluster
 from . import api_faults, authn, bodies, deletes, discovery, encoding, openapi, openapi_v2, rest, routing, subresources
 from .patching import patch
+from .sa_tokens import ServiceAccountTokens
 from .state import ServerState, dumps, json_response
 from .status import ApiError, method_not_allowed, path_not_found
 
@@ -73,13 +74,17 @@ async def pretty_print(request: web.Request, handler: Handler) -> web.StreamResp
 @web.middleware
 async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """R16.27: authentication before anything else (routing errors, body limits) answers."""
-    token = request.app[STATE].token
-    if token:
+    srv = request.app[STATE]
+    if srv.token:
+        tokens = srv.cluster.extensions.get("sa_tokens")
         try:
-            if authn.authenticate(request.headers.get("Authorization", ""), token) is authn.ANONYMOUS_USER:
+            user = authn.authenticate(request.headers.get("Authorization", ""), srv.token,
+                                      tokens.user_for if tokens is not None else None)
+            if user is authn.ANONYMOUS_USER:
                 authn.anonymous_verdict(request.method, request.path)
         except ApiError as exc:
             return json_response(exc.status(), exc.code)
+        request[authn.USER_KEY] = user
     return await handler(request)
 
 
@@ -89,7 +94,12 @@ async def version(request: web.Request) -> web.StreamResponse:
 
 
 async def fault_admin(request: web.Request) -> web.StreamResponse:
-    """The drills' admin endpoint (``api_faults.PATH``), behind the same token as the API."""
+    """The drills' admin endpoint (``api_faults.PATH``), behind the same token as the API (the admin's
+    alone: a service account's token is refused, R20.6)."""
+    user = authn.requester(request)
+    if not authn.privileged(user):
+        raise ApiError("Forbidden", f'forbidden: User "{user.name}" cannot {request.method.lower()} '
+                       f'path "{request.path}"', details={})
     return await api_faults.admin(request, request.app[STATE].faults)
 
 
@@ -207,6 +217,7 @@ def make_app(cluster: Cluster, token: str | None = None, *, bookmark_seconds: fl
     app = web.Application(middlewares=[pretty_print, errors, auth, faults], client_max_size=bodies.MAX_BODY)
     app[STATE] = ServerState(cluster, token, bookmark_seconds)
     cluster.extensions["api_server"] = app[STATE]  # for benchmarks and diagnostics (timings, open watches)
+    cluster.extensions["sa_tokens"] = ServiceAccountTokens(cluster.store, cluster.clock)  # R20.5
     r = app.router
     r.add_get("/version", version)
     r.add_get("/version/", version)  # the version WebService answers both (system:public-info-viewer names both)

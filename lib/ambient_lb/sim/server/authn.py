@@ -25,11 +25,16 @@ every request; ``resources``: every resource request goes through ``authorize_re
   OpenAPI, ``/version`` and the self reviews stay open to it [model] (a cluster allows them to
   ``system:authenticated`` through the ``system:discovery``, ``system:public-info-viewer`` and
   ``system:basic-user`` bindings, which the simulator does not seed).
+- A service-account token the simulator issued (``sa_tokens.py``: a pod's token volume, TokenRequest)
+  authenticates as its service account while it is valid (R20.6), else 401; its requests are
+  authorized by RBAC like an impersonated identity. It may not impersonate: ``Impersonate-*`` from it
+  is 403 (``cannot impersonate``) [model: a cluster asks RBAC for the ``impersonate`` verb].
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -49,6 +54,8 @@ SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
                 ("authorization.k8s.io", "selfsubjectrulesreviews"),
                 ("authentication.k8s.io", "selfsubjectreviews")}
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+USER_KEY = "ambient_lb.user"  # where the auth middleware leaves the authenticated user on the request
+TokenLookup = Callable[[str], "rbac.User | None"]
 
 
 def unauthorized() -> ApiError:
@@ -56,16 +63,20 @@ def unauthorized() -> ApiError:
     return ApiError("Unauthorized", "Unauthorized")
 
 
-def authenticate(authorization: str, token: str) -> rbac.User:
+def authenticate(authorization: str, token: str, tokens: TokenLookup | None = None) -> rbac.User:
     """R16.27: the admin for the kubeconfig's token, ``ANONYMOUS_USER`` for a request without bearer
-    credentials; raises 401 for any other token (the API server fails on an authenticator's error
-    rather than falling back to anonymous)."""
+    credentials, the service account of a valid service-account token (``tokens``, R20.6); raises 401
+    for any other token (the API server fails on an authenticator's error rather than falling back
+    to anonymous)."""
     parts = authorization.strip().split(" ")
     if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
         return ANONYMOUS_USER
     given = parts[1].encode("utf-8", "surrogateescape")
     if hmac.compare_digest(given, token.encode()):
         return TOKEN_USER
+    user = tokens(parts[1]) if tokens is not None else None
+    if user is not None:
+        return user
     raise unauthorized()
 
 
@@ -79,14 +90,19 @@ def anonymous_verdict(method: str, path: str) -> None:
 
 
 def requester(request: web.Request) -> rbac.User:
-    """The token's user, or the identity it impersonates."""
+    """The authenticated user (the kubeconfig token's admin, or a service account, R20.6), or the
+    identity the admin impersonates."""
     name = request.headers.get("Impersonate-User")
     groups = list(request.headers.getall("Impersonate-Group", []))
+    base: rbac.User = request.get(USER_KEY) or TOKEN_USER
     if not name:
         if groups:
             raise ApiError("Forbidden", "requested impersonation of groups without impersonating a user; "
                            "add --as=<user> to --as-group")
-        return TOKEN_USER
+        return base
+    if not privileged(base):
+        raise ApiError("Forbidden", f'users "{name}" is forbidden: User "{base.name}" cannot impersonate resource '
+                       '"users" in API group "" at the cluster scope', details={"name": name, "kind": "users"})
     if name.startswith(rbac.SA_PREFIX) and name.count(":") == 3 and not groups:
         ns = name.split(":")[2]
         groups = ["system:serviceaccounts", f"system:serviceaccounts:{ns}"]

@@ -18,7 +18,7 @@ AGG_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDisco
 SUB_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
              "log": ["get"], "proxy": ["create", "delete", "get", "patch", "update"],
              "eviction": ["create"], "portforward": ["create", "get"], "exec": ["create", "get"],
-             "attach": ["create", "get"]}
+             "attach": ["create", "get"], "token": ["create"]}
 
 
 def aggregated_content_type(accept: str) -> str | None:
@@ -38,6 +38,8 @@ def _sub_kind(rt: ResourceType, sub: str, version: str) -> dict[str, str]:
         return {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     if sub == "eviction":
         return {"group": "policy", "version": "v1", "kind": "Eviction"}
+    if sub == "token":
+        return {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}
     if sub in ("proxy", "portforward", "exec", "attach"):
         name = {"proxy": "Proxy", "portforward": "PortForward", "exec": "Exec", "attach": "Attach"}[sub]
         return {"group": "", "version": "v1", "kind": f"{rt.kind}{name}Options"}

@@ -7,7 +7,8 @@ Who calls it: ``app.py`` when a path has a subresource. ``status`` writes change
 held-open chunked stream that ends when the pod goes); ``proxy`` forwards to the handler the data
 plane registered in ``cluster.pod_ports`` (503 when nothing listens on that port, or only on loopback);
 ``exec`` and ``portforward`` are the streaming subresources in ``streams/`` (WebSocket and SPDY);
-``attach`` is refused with a Status that says what to use instead.
+``attach`` is refused with a Status that says what to use instead; serviceaccounts ``token`` is the
+TokenRequest (``token_requests.py``, R20.7).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 from .. import selectors
 from ..clock import parse_rfc3339
 from ..store import GR
-from . import bodies, streams
+from . import bodies, streams, token_requests
 from .patching import APPLY, PATCH_TYPES, apply_patch
 from .rest import get_or_404
 from .routing import Target
@@ -302,4 +303,4 @@ async def attach(srv: ServerState, request: web.Request, t: Target) -> web.Strea
 
 
 HANDLERS = {"status": status, "scale": scale, "log": log, "proxy": proxy, "attach": attach,
-            "exec": streams.exec_, "portforward": streams.portforward}
+            "exec": streams.exec_, "portforward": streams.portforward, "token": token_requests.token}

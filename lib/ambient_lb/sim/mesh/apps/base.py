@@ -131,7 +131,8 @@ class Launch:
     """What starting a container gave: the running app, or the exit code of a process that stopped
     at once (or, with ``runs_for``, after that many simulated seconds: a run-to-completion command,
     R16.21); the lines it printed at once (None: the kubelet's own table of start lines) and the
-    ones it prints later, as (seconds from start, line)."""
+    ones it prints later, as (seconds from start, line). A real process (``reports_exit``, R20.1)
+    reports its own exit; ``start_error`` is a container the runtime could not start (R20.3)."""
 
     app: App | None
     lines: list[str] | None = None
@@ -139,6 +140,8 @@ class Launch:
     notes: list[str] = field(default_factory=list)
     runs_for: float | None = None
     later_lines: list[tuple[float, str]] = field(default_factory=list)
+    reports_exit: bool = False  # a real process: the runtime reports its exit (R20.1)
+    start_error: str | None = None  # the runtime could not start it: StartError (R20.3)
 
 
 Model = Callable[[Container], Launch]

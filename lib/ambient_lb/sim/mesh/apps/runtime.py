@@ -21,6 +21,7 @@ from .. import objects as o
 from ..charts import CONTROLLER_IMAGE
 from .base import App, AppRequest, AppResponse, Container, ImageRef, Launch, Model
 from .faults import PodFaults
+from .own_image import OWN_IMAGE_REPOSITORY, OwnImage, OwnProcess
 from .pulls import pull_error
 from .registry import Unmodelled, is_modelled
 from .registry import launch as launch_image
@@ -47,10 +48,13 @@ class AppRuntime:
         self.models: dict[str, tuple[str, Model]] = {}  # this cluster's own entries (before the table)
 
     def start(self, cluster: SimCluster) -> None:
-        """Publishes the runtime as ``cluster.extensions["apps"]`` and adds the kgateway controller's model."""
+        """Publishes the runtime as ``cluster.extensions["apps"]`` and adds the models of the cluster's own
+        images: the kgateway controller's, and the project's, run as a local process (R20.1)."""
         self.cluster = cluster
         cluster.extensions["apps"] = self
         self.models[ImageRef.parse(CONTROLLER_IMAGE).repository] = ("kgateway-controller", self._kgateway_controller)
+        self.own_image = OwnImage(cluster)
+        self.models[OWN_IMAGE_REPOSITORY] = ("ambient-lb", self.own_image.launch)
 
     # ---- the kubelet's hook (controllers/containers.py AppHook) -----------------------------------
     def pull(self, pod: o.Obj, container: o.Obj) -> PullError | None:
@@ -69,11 +73,17 @@ class AppRuntime:
         ctx = Container(ns, name, str(container.get("image", "")), container, files, now,
                         lambda line: logs.write(ns, name, cname, line), self.cluster.clock.now, node, ip)
         model, launched = self._launch(ctx)
-        running = [r for r in self._apps.get((ns, name), []) if r.container != cname]
+        running = []
+        for r in self._apps.get((ns, name), []):
+            if r.container != cname:
+                running.append(r)
+            else:
+                self._close(r)  # a restart: the earlier process is done with
         if launched.app is not None:
             running.append(Running(model, cname, launched.app))
         self._apps[(ns, name)] = running
-        return ContainerStart(launched.lines, launched.exit_code, launched.runs_for, list(launched.later_lines))
+        return ContainerStart(launched.lines, launched.exit_code, launched.runs_for, list(launched.later_lines),
+                              launched.reports_exit, launched.start_error)
 
     def _launch(self, ctx: Container) -> tuple[str, Launch]:
         own = self.models.get(ctx.ref.repository)
@@ -113,9 +123,14 @@ class AppRuntime:
         return run.app.stop_lines(now) if run is not None else None
 
     def forget(self, namespace: str, pod: str) -> None:
-        """Forgets a pod's apps and faults (the pod is gone)."""
-        self._apps.pop((namespace, pod), None)
+        """Forgets a pod's apps and faults (the pod is gone); a local process still running is killed (R20.1)."""
+        for run in self._apps.pop((namespace, pod), []):
+            self._close(run)
         self._faults.pop((namespace, pod), None)
+
+    def _close(self, run: Running) -> None:
+        if isinstance(run.app, OwnProcess):
+            self.own_image.forget(run.app)
 
     # ---- the data plane's view ---------------------------------------------------------------------
     def faults(self, namespace: str, pod: str) -> PodFaults:
