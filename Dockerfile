@@ -37,6 +37,7 @@ COPY --from=build /app /app
 RUN groupadd --gid 10001 ambient && useradd --uid 10001 --gid 10001 --home-dir /work/home --no-create-home ambient
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
     HOME=/work/home
 USER 10001:10001

@@ -223,3 +223,73 @@ def test_report_from_cluster_of_an_unknown_room_says_where_it_looked(room_in_clu
 def test_report_needs_runs_or_a_room(capsys):
     assert cli.main(["report"]) == 2
     assert "--from-cluster ROOM" in capsys.readouterr().err
+
+
+# ---- end to end: a room of two on the simulator -----------------------------------------------------------
+
+def merged_kubeconfig(path: Path, current: str, sims: dict[str, Path]) -> Path:
+    """One kubeconfig with a context per simulator kubeconfig, each renamed (they all call theirs ambient-lb-sim)."""
+    merged = {"apiVersion": "v1", "kind": "Config", "current-context": current, "clusters": [], "users": [],
+              "contexts": []}
+    for name, file in sims.items():
+        doc = yaml.safe_load(file.read_text())
+        merged["clusters"].append({"name": name, "cluster": doc["clusters"][0]["cluster"]})
+        merged["users"].append({"name": name, "user": doc["users"][0]["user"]})
+        merged["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})
+    path.write_text(yaml.safe_dump(merged))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.kubectl
+@needs_kubectl
+def test_a_room_runs_as_jobs_on_the_simulator_and_reports_who_is_where(tmp_path, monkeypatch, capsys):
+    """workshop --jobs end to end: the trainer's simulator runs one Job per attendee; each pod (the project's
+    image, run by the simulator's kubelet as a local process) runs notebook 00 against its attendee's cluster
+    and publishes with its service account; the room report reads the results back. alice's cluster answers;
+    bob's context points at a port where nothing listens, so his run is stuck at 00.3 with kubectl's reason."""
+    fake_bin = tmp_path / "bin"  # the image has helm (Dockerfile); this machine does not: a stand-in that
+    fake_bin.mkdir()  # answers `helm version --short` as helm 3 does
+    (fake_bin / "helm").write_text("#!/bin/sh\necho v3.16.4+g7877b45\n")
+    (fake_bin / "helm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("LICENSE_KEY", "lic-canary-7f3a")
+    with process.running_simulator(seed=31, speed=20) as trainer, \
+            process.running_simulator(seed=32, speed=20) as attendee:
+        nowhere = tmp_path / "nowhere.kubeconfig"  # bob: a kubeconfig whose server does not answer
+        doc = yaml.safe_load(attendee.kubeconfig.read_text())
+        doc["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
+        nowhere.write_text(yaml.safe_dump(doc))
+        config = merged_kubeconfig(tmp_path / "kubeconfig", "trainer",
+                                   {"trainer": trainer.kubeconfig, "alice": attendee.kubeconfig, "bob": nowhere})
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        out = tmp_path / "room-3"
+        code = cli.main(["workshop", "--jobs", "--contexts", "alice,bob", "--only", "00", "--out", str(out),
+                         "--wait", "600"])
+        printed, err = capsys.readouterr()
+        assert code == 1, (printed, err)  # bob is stuck
+        assert "$ kubectl apply --server-side --field-manager=ambient-lb-workshop -f " in printed
+        assert "lic-canary-7f3a" not in printed + err
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert "lic-canary-7f3a" not in path.read_text(errors="replace"), path
+        assert "ambient-lb-alice: Complete" in printed
+        assert "ambient-lb-bob: Failed (BackoffLimitExceeded)" in printed  # the run exits 1: a failed check
+        print(printed)
+        alice = json.loads((out / "alice" / "summary.json").read_text())
+        assert alice["ok"] is True and alice["finished"] is True
+        assert [n["name"] for n in alice["notebooks"]] == ["00-prerequisites"]
+        bob = json.loads((out / "bob" / "summary.json").read_text())
+        assert bob["ok"] is False and "00.3" in bob["first_failure"]
+        page = (out / "report.html").read_text()
+        assert "1 of 2 passed" in page and "The cluster is reachable" in page
+
+        # the pods ran as the runner service account: their results are there, and kubectl logs shows the run
+        logs = kubectl(trainer, "logs", "-n", jm.DEFAULT_NAMESPACE, "job/ambient-lb-alice")
+        assert "published: ConfigMap ambient-lb-workshop/ambient-lb-result-alice" in logs.stdout, logs.stderr
+        # and again later, from the cluster alone
+        monkeypatch.setenv("KUBECONFIG", str(config))
+        again = tmp_path / "again"
+        assert cli.main(["report", "--from-cluster", "room-3", "--out", str(again)]) == 1
+        assert (again / "alice" / "summary.json").read_text() == (out / "alice" / "summary.json").read_text()

@@ -336,3 +336,22 @@ def test_no_process_outlives_the_simulator(tmp_path: Path, simulator: Any) -> No
         pids = [int(p) for p in line.split()[1:]]
         assert all(psutil.pid_exists(p) for p in pids)
     assert not [p for p in pids if psutil.pid_exists(p)]
+
+
+def test_the_images_path_is_the_hosts_even_when_a_mount_shares_its_prefix(kubectl, tmp_path, monkeypatch) -> None:
+    """R20.2: only the pod spec's values are container paths. A host PATH entry under /tmp (where the Job of
+    `workshop --jobs` mounts an emptyDir) stays as it is: mapped into the root it named nothing, and a tool
+    the image has was "not found"."""
+    tool_dir = "/tmp/" + tmp_path.name  # under /tmp, like pytest's own directories
+    os.makedirs(tool_dir, exist_ok=True)
+    monkeypatch.setenv("PATH", f"{tool_dir}{os.pathsep}{os.environ['PATH']}")
+    apply(kubectl, job("paths", python("import os; print(os.environ['PATH'].split(os.pathsep)[0]); "
+                                        "print(os.environ['SCRATCH'])"),
+                       backoffLimit=0, pod={"container": {
+                           "env": [{"name": "SCRATCH", "value": "/tmp/scratch"}],
+                           "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]},
+                           "volumes": [{"name": "tmp", "emptyDir": {}}]}))
+    kubectl("wait", "--for=condition=complete", "job/paths", "-n", NS, "--timeout=60s")
+    first, scratch = kubectl("logs", "job/paths", "-n", NS).stdout.splitlines()
+    assert first == tool_dir  # the host's, untouched
+    assert scratch != "/tmp/scratch" and scratch.endswith("/tmp/scratch")  # the spec's: under the root

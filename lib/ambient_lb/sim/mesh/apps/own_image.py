@@ -141,8 +141,9 @@ class OwnImage:
             port = str(serving.port)
             env.update(KUBERNETES_SERVICE_HOST=serving.host, KUBERNETES_SERVICE_PORT=port,
                        KUBERNETES_SERVICE_PORT_HTTPS=port)
-        env.update(spec_env)
-        env = {k: root.map(v) for k, v in env.items()}
+        # R20.2: only what the pod spec says is a container path; the image's PATH is the host's, not under a
+        # mount (a host PATH entry under /tmp would otherwise be taken for the pod's /tmp emptyDir)
+        env.update({k: root.map(v) for k, v in spec_env.items()})
         env[CONTAINER_ROOT_ENV] = str(root.path)
         return env
 
