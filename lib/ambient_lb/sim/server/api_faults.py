@@ -219,8 +219,7 @@ def request_scope(request: web.Request, registry: Any) -> tuple[str, str, str | 
     except ApiError:
         return None
     resource = t.rt.resource + (f"/{t.sub}" if t.sub else "")
-    watching = (request.query.get("watch") or "").lower() in ("true", "1")  # as app.py serves a watch
-    return authn.request_verb(request.method, bool(t.name), watching), resource, t.namespace
+    return authn.request_verb(request.method, bool(t.name), authn.watching(request)), resource, t.namespace
 
 
 def error_response(fault: Fault) -> web.Response:

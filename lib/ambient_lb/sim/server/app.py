@@ -169,7 +169,7 @@ async def resources(request: web.Request) -> web.StreamResponse:
             raise path_not_found()
         return json_response(doc)
     t = routing.parse(srv.cluster.registry, request.path)
-    verb = _verb(request, bool(t.name))
+    verb = authn.request_verb(request.method, bool(t.name), authn.watching(request))
     authn.authorize_request(srv.store, request, t.rt, t.namespace, t.name, t.sub,
                             verb if t.sub is None else authn.request_verb(request.method, True, False))
     if t.sub is not None:
@@ -179,15 +179,6 @@ async def resources(request: web.Request) -> web.StreamResponse:
     if handler is None or verb not in t.rt.verbs:
         raise method_not_allowed(request.method, t.rt.resource)
     return await handler(srv, request, t)
-
-
-def _verb(request: web.Request, named: bool) -> str:
-    if request.method == "GET":
-        if named:
-            return "get"
-        return "watch" if (request.query.get("watch") or "").lower() in ("true", "1") else "list"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch",
-            "DELETE": "delete" if named else "deletecollection"}.get(request.method, "")
 
 
 async def _no_sub(srv: ServerState, request: web.Request, t: routing.Target) -> web.StreamResponse:

@@ -125,6 +125,11 @@ def decide(store: ObjectReader, user: rbac.User, attrs: rbac.Attributes) -> tupl
     return rbac.authorize(store, user, attrs)
 
 
+def watching(request: web.Request) -> bool:
+    """True for a list that asks to watch (``?watch=true`` or ``1``), as the server serves one."""
+    return (request.query.get("watch") or "").lower() in ("true", "1")
+
+
 def request_verb(method: str, named: bool, watching: bool) -> str:
     """The RBAC verb of a request (get, list, watch, delete, deletecollection, create, ...)."""
     if method == "GET":
