@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import ambient_lb
-from ambient_lb.sim.process import Simulator, running_simulator
-from .world_fixtures import Kubectl, kubectl_for, kubectl_watch_until, rows
+from .world_fixtures import kubectl_watch_until, module_world, rows
 
 pytestmark = pytest.mark.kubectl
 
@@ -31,22 +29,7 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with running_simulator(seed=41, speed=50) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kcache")
-
-
-@pytest.fixture(scope="module")
-def kubectl(sim: Simulator, cache: Path) -> Kubectl:
-    run = kubectl_for(sim, cache)
-    run("create", "namespace", "drills")
-    return run
+sim, cache, kubectl = module_world(seed=41, namespace="drills", speed=50)
 
 
 def statuses(lines: list[str], name: str) -> list[str]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s, watch
 
 from ambient_lb.sim.clock import parse_rfc3339
-from ambient_lb.sim.process import Simulator, running_simulator
-from .world_fixtures import Kubectl, api_client, header, kubectl_for, kubectl_watch_until, rows
+from ambient_lb.sim.process import Simulator
+from .world_fixtures import Kubectl, api_client, header, kubectl_watch_until, module_world, rows
 
 pytestmark = pytest.mark.kubectl
 
@@ -37,22 +36,7 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with running_simulator(seed=31, speed=50) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kcache")
-
-
-@pytest.fixture(scope="module")
-def kubectl(sim: Simulator, cache: Path) -> Kubectl:
-    run = kubectl_for(sim, cache)
-    run("create", "namespace", "jobs")
-    return run
+sim, cache, kubectl = module_world(seed=31, namespace="jobs", speed=50)
 
 
 @pytest.fixture(scope="module")

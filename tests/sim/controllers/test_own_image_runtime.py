@@ -13,7 +13,6 @@ import os
 import selectors
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 
 from ambient_lb.sim.process import Simulator, running_simulator, running_simulator_process
 
-from .world_fixtures import Kubectl, kubectl_for, kubectl_watch_until
+from .world_fixtures import Kubectl, kubectl_for, kubectl_watch_until, module_world
 
 pytestmark = pytest.mark.kubectl
 
@@ -47,22 +46,7 @@ def python(script: str) -> list[str]:
     return ["python", "-c", script]
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with running_simulator(seed=20, speed=5) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kcache")
-
-
-@pytest.fixture(scope="module")
-def kubectl(sim: Simulator, cache: Path) -> Kubectl:
-    run = kubectl_for(sim, cache)
-    run("create", "namespace", NS)
-    return run
+sim, cache, kubectl = module_world(seed=20, namespace=NS, speed=5)
 
 
 def apply(kubectl: Kubectl, *objs: dict[str, Any]) -> None:

@@ -2,19 +2,45 @@
 the real kubectl with a fresh discovery cache per module, and the kubernetes client.
 
 Who calls it: the module-scoped fixtures of the workload and RBAC contract tests
-(``test_replication_controllers.py``, ``test_jobs.py``, ``test_cronjobs.py``, ``test_rbac_and_reviews.py``).
+(``test_replication_controllers.py``, ``test_jobs.py``, ``test_cronjobs.py``, ``test_rbac_and_reviews.py``);
+``module_world`` gives a module its ``sim``, ``cache`` and ``kubectl`` fixtures (``test_jobs.py``,
+``test_failure_states_kubectl.py``, ``test_own_image_runtime.py``).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
+from ambient_lb.sim.process import running_simulator
+
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def module_world(seed: int, namespace: str, speed: float = 50) -> tuple[Any, Any, Any]:
+    """The module fixtures ``sim`` (a whole world of its own, ``seed``), ``cache`` (kubectl's discovery cache)
+    and ``kubectl`` (on that world, with ``namespace`` created): ``sim, cache, kubectl = module_world(31, "jobs")``."""
+
+    @pytest.fixture(scope="module")
+    def sim() -> Iterator[Any]:
+        with running_simulator(seed=seed, speed=speed) as s:
+            yield s
+
+    @pytest.fixture(scope="module")
+    def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return tmp_path_factory.mktemp("kcache")
+
+    @pytest.fixture(scope="module")
+    def kubectl(sim: Any, cache: Path) -> Kubectl:
+        run = kubectl_for(sim, cache)
+        run("create", "namespace", namespace)
+        return run
+    return sim, cache, kubectl
 
 
 def kubectl_for(sim: Any, cache: Path) -> Kubectl:
