@@ -642,8 +642,8 @@ class Kube:
                 return f"no {condition} condition yet"
             return f"{condition}={cond.get('status')} reason={cond.get('reason')} message={cond.get('message')!r}"
 
-        return self.wait_for(kind, name, namespace, done, describe, timeout=timeout,
-                             what=f"condition {condition}={status}")  # type: ignore[return-value]
+        return _found(self.wait_for(kind, name, namespace, done, describe, timeout=timeout,
+                                    what=f"condition {condition}={status}"))
 
     def wait_for_jsonpath(self, kind: str, name: str, namespace: str | None, path: str, value: Any,
                           timeout: float | Any = 120.0) -> dict:
@@ -651,8 +651,7 @@ class Kube:
         want = str(value)
         done = lambda obj: obj is not None and want in jsonpath_values(obj, path)  # noqa: E731
         describe = lambda obj: f"{path} = {', '.join(jsonpath_values(obj or {}, path)) or '<unset>'}"  # noqa: E731
-        return self.wait_for(kind, name, namespace, done, describe, timeout=timeout,
-                             what=f"{path} = {want}")  # type: ignore[return-value]
+        return _found(self.wait_for(kind, name, namespace, done, describe, timeout=timeout, what=f"{path} = {want}"))
 
     def wait_for_deletion(self, kind: str, name: str, namespace: str | None = None,
                           timeout: float | Any = 120.0) -> None:
@@ -813,6 +812,13 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return False
     return (condition_of(pod, "Ready") or {}).get("status") == "True"
+
+
+def _found(obj: dict | None) -> dict:
+    """The object a wait returned, for the waits whose ``done`` needs one (so it is never None)."""
+    if obj is None:  # pragma: no cover - done() returned True for an absent object
+        raise NotFound("the object went away as the wait ended")
+    return obj
 
 
 def exec_status(text: str) -> tuple[int, str]:

@@ -68,6 +68,8 @@ async def start_server(cluster_kw: dict[str, Any], token: str | None, host: str,
     site = web.TCPSite(runner, host, port, reuse_address=True,
                        ssl_context=tls.server_context() if tls is not None else None)
     await site.start()
+    # aiohttp's TCPSite does not say which port it bound (port 0: an ephemeral one); once started its
+    # _server is an asyncio.Server, typed Optional
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     # R20.2: where a process the kubelet runs on the host reaches this API server
     cluster.extensions["serving"] = ServingAddress(host, bound, tls.cert_pem.decode() if tls is not None else None)

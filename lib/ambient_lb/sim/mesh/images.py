@@ -63,7 +63,7 @@ def exec_handler(cluster: Cluster, reference: str) -> Callable[[str, str, list[s
         name = resolve(image, argv[0]) if image is not None and argv else None
         if name is None:
             raise ProgramNotFound(argv[0] if argv else "")
-        program = image.programs[name]  # type: ignore[union-attr]
+        program = image.programs[name]  # type: ignore[union-attr]  # name is None whenever image is
         if program is None:
             return ExecResult(stderr=(f"[ambient-lb simulator] {name} is in the image {reference} but the simulator "
                                       "does not model it; see docs/semantics-addendum.md R13.8\n").encode(),

@@ -108,7 +108,7 @@ CUSTOM = Struct({"metadata": OBJECT_META}, value=True)
 
 def smp_schema(gvk: tuple[str, str]) -> Struct:
     """The SMP schema for ``(group, kind)``; ``UnsupportedPatch`` for kinds without one (CRs)."""
-    schema = BUILTIN.get(tuple(gvk))  # type: ignore[arg-type]
+    schema = BUILTIN.get(tuple(gvk))  # type: ignore[arg-type]  # callers may pass a [group, kind] list
     if schema is None:
         group, kind = gvk
         name = f"{kind}.{group}" if group else kind

@@ -92,7 +92,7 @@ class OutlierConfig:
 
     def with_(self, **changes: object) -> OutlierConfig:
         """A copy with these fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # replace() checks the names; values stay as given
 
 
 @dataclass
