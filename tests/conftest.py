@@ -13,7 +13,6 @@ And the two fixtures that the guide's tests (tests/guide) and the whole-notebook
 from __future__ import annotations
 
 import collections
-
 import os
 import subprocess
 import sys

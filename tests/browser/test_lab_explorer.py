@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from lab_server import ARTIFACTS, ROOT, TOKEN, missing, run_script, running_lab
 
 pytestmark = pytest.mark.browser

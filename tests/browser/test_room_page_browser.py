@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from lab_server import ARTIFACTS, missing, run_script
 
 from ambient_lb import cli
-from lab_server import ARTIFACTS, missing, run_script
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,8 @@ from ambient_lb.errors import CheckFailed, ParameterError
 from ambient_lb.guide import global_failover, two_clusters
 from ambient_lb.helm import Helm
 from ambient_lb.params import load_params
-from ambient_lb.simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG, topology_kubeconfig
+from ambient_lb.simulator import DEFAULT_KUBECONFIG as SIM_KUBECONFIG
+from ambient_lb.simulator import topology_kubeconfig
 
 SETUP = ("peered_clusters", "kgateway_in_cluster1", "app_in_both_clusters", "route_to_global_service")
 REMOTE = "ambient-lb-sim-cluster2"

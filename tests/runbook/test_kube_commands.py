@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from ambient_lb.errors import ClusterError, ContextMismatch, NotFound, TimedOut
-from ambient_lb.kube import Kube, kind_of, jsonpath_values, pod_ready, pod_state, to_yaml
+from ambient_lb.kube import Kube, jsonpath_values, kind_of, pod_ready, pod_state, to_yaml
 from ambient_lb.params import load_params
 from ambient_lb.shell import CommandLog
 
 from .conftest import FakeTools, write_kubeconfig
+
 
 @pytest.fixture
 def kube(kubeconfig: Path) -> Kube:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import shutil
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

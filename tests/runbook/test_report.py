@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from ambient_lb import cli
 from ambient_lb.report import render_run_html, row_for
 

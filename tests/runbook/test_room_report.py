@@ -12,7 +12,7 @@ import pytest
 
 from ambient_lb import cli
 from ambient_lb.report import render_room_html, seat_for
-from ambient_lb.workshop import auto_parallel, _parallel
+from ambient_lb.workshop import _parallel, auto_parallel
 
 
 def step(number: str, title: str, ok: bool = True, seconds: float | None = 2.0, reason: str = "") -> dict:

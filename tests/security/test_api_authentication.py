@@ -101,7 +101,7 @@ def test_kubectl_with_a_wrong_token_must_log_in(bare_sim, tmp_path: Path) -> Non
 
 def test_the_check_catches_an_api_server_that_lets_everyone_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """Broken on purpose: an authenticator that takes any token for the admin; the check reports it."""
-    monkeypatch.setattr(authn, "authenticate", lambda header, token: authn.TOKEN_USER)
+    monkeypatch.setattr(authn, "authenticate", lambda header, token, tokens=None: authn.TOKEN_USER)
     with running_simulator(seed=6, bare=True) as sim:
         pool = https_pool(sim)
         answers = [ask(pool, m, p, auth) for auth in (None, "Bearer wrong-token")

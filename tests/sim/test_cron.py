@@ -10,13 +10,13 @@ from ambient_lb.sim.cron import CronError, Schedule
 
 
 def _at(*args: int) -> float:
-    return dt.datetime(*args, tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime(*args, tzinfo=dt.UTC).timestamp()
 
 
 def _next(spec: str, after: float, tz: str | None = None) -> dt.datetime:
     t = Schedule.parse(spec, tz).next_after(after)
     assert t is not None
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(t, dt.UTC)
 
 
 @pytest.mark.parametrize("spec,expected", [
@@ -33,12 +33,12 @@ def _next(spec: str, after: float, tz: str | None = None) -> dt.datetime:
 ])
 def test_next_run_after_new_year(spec, expected) -> None:
     """robfig/cron semantics: ranges, steps, names, descriptors, the day-of-month/day-of-week OR."""
-    assert _next(spec, _at(2025, 1, 1, 0, 3)) == dt.datetime(*expected, tzinfo=dt.timezone.utc)
+    assert _next(spec, _at(2025, 1, 1, 0, 3)) == dt.datetime(*expected, tzinfo=dt.UTC)
 
 
 def test_time_zone_moves_the_run() -> None:
     """spec.timeZone: 09:00 in Berlin is 08:00 UTC in winter."""
-    assert _next("0 9 * * *", _at(2025, 1, 1), "Europe/Berlin") == dt.datetime(2025, 1, 1, 8, 0, tzinfo=dt.timezone.utc)
+    assert _next("0 9 * * *", _at(2025, 1, 1), "Europe/Berlin") == dt.datetime(2025, 1, 1, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("spec,message", [

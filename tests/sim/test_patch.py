@@ -11,8 +11,13 @@ import copy
 
 import pytest
 
-from ambient_lb.sim.patch import (PatchError, UnsupportedPatch, apply_json_patch, apply_merge_patch,
-                                  apply_strategic_merge_patch)
+from ambient_lb.sim.patch import (
+    PatchError,
+    UnsupportedPatch,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+)
 
 DEPLOY = ("apps", "Deployment")
 

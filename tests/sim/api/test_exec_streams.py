@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from streams_helpers import open_websocket, register
 
 from ambient_lb.sim.cluster import ExecResult, ProgramNotFound
 from ambient_lb.sim.server import streams
-
-from streams_helpers import open_websocket, register
 
 pytestmark = pytest.mark.kubectl
 

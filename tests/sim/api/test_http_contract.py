@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 
-
 class Http:
     def __init__(self, sim: Any) -> None:
         self.sim = sim

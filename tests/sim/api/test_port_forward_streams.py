@@ -10,12 +10,11 @@ import socket
 
 import pytest
 from aiohttp import web
+from streams_helpers import open_websocket, port_forward, register, tcp_server
 
 from ambient_lb.sim.cluster import PodPort
 from ambient_lb.sim.server import streams
 from ambient_lb.sim.store import GR
-
-from streams_helpers import open_websocket, port_forward, register, tcp_server
 
 pytestmark = pytest.mark.kubectl
 

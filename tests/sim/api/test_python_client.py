@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 

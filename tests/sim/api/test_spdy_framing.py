@@ -9,11 +9,10 @@ import struct
 import zlib
 
 import pytest
+from streams_helpers import register, tls_context
 
 from ambient_lb.sim.cluster import PodPort
 from ambient_lb.sim.server.streams import spdy
-
-from streams_helpers import register, tls_context
 
 
 def test_dictionary_is_the_drafts_table_of_1423_bytes():

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from ambient_lb.sim.controllers.keys import (
-    CRDS, DAEMON_SETS, DEPLOYMENTS, GATEWAY_CLASSES, NAMESPACES, NODES, PODS, SERVICES)
+    CRDS,
+    DAEMON_SETS,
+    DEPLOYMENTS,
+    GATEWAY_CLASSES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+)
 from ambient_lb.sim.controllers.objects import condition, is_true
 from ambient_lb.sim.store import GR
 

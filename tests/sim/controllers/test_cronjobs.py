@@ -7,14 +7,17 @@ One simulator with the mesh at speed 60: a simulated minute is one wall second."
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from ambient_lb.sim.clock import parse_rfc3339
 from ambient_lb.sim.process import Simulator, running_simulator
+
 from .world_fixtures import Kubectl, api_client, header, kubectl_for, kubectl_watch_until, rows
 
 pytestmark = pytest.mark.kubectl

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import ambient_lb
+
 from .world_fixtures import kubectl_watch_until, module_world, rows
 
 pytestmark = pytest.mark.kubectl

@@ -8,14 +8,15 @@ One simulator with the mesh (its app models decide how a container ends) at spee
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 
 from ambient_lb.sim.clock import parse_rfc3339
 from ambient_lb.sim.process import Simulator
+
 from .world_fixtures import Kubectl, api_client, header, kubectl_watch_until, module_world, rows
 
 pytestmark = pytest.mark.kubectl

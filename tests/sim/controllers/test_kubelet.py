@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.controllers.keys import PODS
-from ambient_lb.sim.controllers.objects import condition, is_true
+from ambient_lb.sim.controllers.keys import DEPLOYMENTS, PODS
 from ambient_lb.sim.controllers.kubelet import FAULT_READY
+from ambient_lb.sim.controllers.objects import condition, is_true
 
 from .conftest import Sim, deployment
-
-from ambient_lb.sim.controllers.keys import DEPLOYMENTS
 
 
 def _one_pod(sim: Sim, name: str = "web") -> dict:

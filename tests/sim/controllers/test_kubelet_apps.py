@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from ambient_lb.sim.controllers.faults import READY
 from ambient_lb.sim.controllers.keys import CONFIG_MAPS, DEPLOYMENTS, PODS
 from ambient_lb.sim.controllers.objects import condition, is_true
-from ambient_lb.sim.controllers.faults import READY
 from ambient_lb.sim.mesh.apps.base import AppRequest, AppResponse
 from ambient_lb.sim.mesh.apps.nginx import PINNED_IMAGE
 from ambient_lb.sim.mesh.apps.runtime import AppRuntime

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ambient_lb.sim.controllers.keys import (
-    CONFIG_MAPS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, SERVICE_ACCOUNTS, SERVICES)
+    CONFIG_MAPS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    PODS,
+    REPLICA_SETS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+)
 from ambient_lb.sim.controllers.objects import condition
 
 from .conftest import Sim, deployment

@@ -8,14 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from ambient_lb.sim.process import Simulator, running_simulator
+
 from .world_fixtures import Kubectl, api_client, header, kubectl_for, kubectl_watch_until, rows
 
 pytestmark = pytest.mark.kubectl

@@ -4,12 +4,15 @@ delete with the v1 default (orphan) and with kubectl's background cascade."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from kubernetes import client as k8s, watch
+from kubernetes import client as k8s
+from kubernetes import watch
 
 from ambient_lb.sim.process import Simulator, running_simulator
+
 from .world_fixtures import Kubectl, api_client, header, kubectl_for, rows
 
 pytestmark = pytest.mark.kubectl

@@ -102,10 +102,11 @@ def test_daemonset_rolling_update_replaces_one_node_at_a_time(bare: Sim) -> None
 
 def test_full_nodes_leave_pods_pending_with_too_many_pods() -> None:
     from ambient_lb.sim.clock import ManualClock
+    from ambient_lb.sim.controllers.keys import DEPLOYMENTS
     from ambient_lb.sim.controllers.nodes import create_nodes
     from ambient_lb.sim.topology import parse_topology
     from ambient_lb.sim.world import build_cluster
-    from ambient_lb.sim.controllers.keys import DEPLOYMENTS
+
     from .conftest import deployment
     topo = parse_topology({"nodes": [{"max_pods": 2}, {"max_pods": 2}]})
     c = build_cluster(clock=ManualClock(), mesh=False, topology=topo)

@@ -6,7 +6,7 @@ label on kgateway-system, Gateway ``http``, the in-ambient sample scaled to 3, t
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from dataplane_helpers import SPEED, Guide

@@ -15,14 +15,15 @@ import re
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 from ambient_lb.sim.mesh import charts
 from ambient_lb.sim.mesh.gatewayapi import MANIFEST
-from ambient_lb.sim.process import Simulator, running_simulator
+from ambient_lb.sim.process import Simulator
 
 HERE = Path(__file__).parent
 KUBECTL = shutil.which("kubectl")

@@ -7,7 +7,7 @@ import json
 import queue
 import subprocess
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from dataplane_helpers import KUBECTL, Guide, destination_rule

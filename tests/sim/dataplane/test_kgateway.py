@@ -4,7 +4,7 @@ the LoadBalancer Service's address, the license check, and the Istio integration
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import yaml

@@ -4,7 +4,7 @@ and spill to the next priority when the local endpoints are ejected (R4.6, R2.10
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from dataplane_helpers import Guide, destination_rule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 from ambient_lb.sim.mesh.model import ClusterConfig, EnvoyCluster, Host, LbPolicy, Locality, OutlierConfig
 

@@ -12,11 +12,18 @@ import yaml
 
 from ambient_lb.errors import ParameterError
 from ambient_lb.sim.mesh import charts, gatewayapi
-from ambient_lb.sim.mesh.app import AppRequest, FaultError, PodFaults, answer, httpbin, parse_latency, \
-    parse_status_cycle
+from ambient_lb.sim.mesh.app import (
+    AppRequest,
+    FaultError,
+    PodFaults,
+    answer,
+    httpbin,
+    parse_latency,
+    parse_status_cycle,
+)
 from ambient_lb.sim.mesh.kgateway import license_problem
-from ambient_lb.sim.mesh.routes import RouteEntry, match_route
 from ambient_lb.sim.mesh.listener import candidate_addresses
+from ambient_lb.sim.mesh.routes import RouteEntry, match_route
 
 VALUES = {"licensing": {"licenseKey": "s3cr3t-key"}, "controller": {"extraEnv": {"KGW_ENABLE_ISTIO_INTEGRATION": True}}}
 OCI = "oci://us-docker.pkg.dev/solo-public/enterprise-kgateway/charts/"

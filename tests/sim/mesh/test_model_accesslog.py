@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ambient_lb.sim.mesh.model import (INTERNAL_CLIENT_ADDRESS, EnvoyRecord, Peer, connect_originate,
-                                       connection_complete, connection_failed, envoy_line, http_request_complete,
-                                       inbound_vip_cluster, response_for, spiffe, ztunnel_line)
-from ambient_lb.sim.mesh.model import Failure
+from ambient_lb.sim.mesh.model import (
+    INTERNAL_CLIENT_ADDRESS,
+    EnvoyRecord,
+    Failure,
+    Peer,
+    connect_originate,
+    connection_complete,
+    connection_failed,
+    envoy_line,
+    http_request_complete,
+    inbound_vip_cluster,
+    response_for,
+    spiffe,
+    ztunnel_line,
+)
 from ambient_lb.sim.mesh.model.accesslog import record_field_names, rust_debug
 
 GUIDE_HTTP = (
@@ -39,7 +50,7 @@ GUIDE_WAYPOINT = (
 
 
 def ts(*args: int) -> float:
-    return dt.datetime(*args, tzinfo=dt.timezone.utc).timestamp()
+    return dt.datetime(*args, tzinfo=dt.UTC).timestamp()
 
 
 SRC = Peer("10.0.71.117:42468", "http-9db6c8995-l54dw", "kgateway-system", spiffe("kgateway-system", "http"))

@@ -10,13 +10,24 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from ambient_lb.sim.mesh.model import (INTERNAL_CLIENT_ADDRESS, EnvoyRecord, Failure, Peer, connect_originate,
-                                       connection_complete, connection_failed, envoy_line, http_request_complete,
-                                       inbound_vip_cluster, response_for, spiffe)
+from ambient_lb.sim.mesh.model import (
+    INTERNAL_CLIENT_ADDRESS,
+    EnvoyRecord,
+    Failure,
+    Peer,
+    connect_originate,
+    connection_complete,
+    connection_failed,
+    envoy_line,
+    http_request_complete,
+    inbound_vip_cluster,
+    response_for,
+    spiffe,
+)
 
 logs = pytest.importorskip("ambient_lb.logs")
 
-T = dt.datetime(2026, 11, 23, 12, 0, 1, 234567, tzinfo=dt.timezone.utc).timestamp()
+T = dt.datetime(2026, 11, 23, 12, 0, 1, 234567, tzinfo=dt.UTC).timestamp()
 SRC = Peer("10.244.1.6:40112", "http-9db6c8995-l54dw", "kgateway-system", spiffe("kgateway-system", "http"),
            cluster="ambient-lb-sim")
 DST = Peer("10.244.2.7:15008", "in-ambient-7d8f9b6c54-abc12", "httpbin", spiffe("httpbin", "in-ambient"),

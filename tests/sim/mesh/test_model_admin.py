@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ambient_lb.sim.mesh.model import Failure, clusters_text, stats_text
 from mesh_model_helpers import T0, fail_n, outlier_cluster
+
+from ambient_lb.sim.mesh.model import Failure, clusters_text, stats_text
 
 A = "10.0.0.1:8080"
 

@@ -6,10 +6,21 @@ import random
 from collections import Counter
 
 import pytest
-
-from ambient_lb.sim.mesh.model import (EnvoyCluster, Host, InvalidDestinationRule, LbPolicy, Leg, Locality, Mode,
-                                       ModeDecision, cluster_config, parse_duration, sends_unhealthy_endpoints)
 from mesh_model_helpers import T0, fail_n, hosts
+
+from ambient_lb.sim.mesh.model import (
+    EnvoyCluster,
+    Host,
+    InvalidDestinationRule,
+    LbPolicy,
+    Leg,
+    Locality,
+    Mode,
+    ModeDecision,
+    cluster_config,
+    parse_duration,
+    sends_unhealthy_endpoints,
+)
 
 #: The guide's DR (step 4).
 GUIDE_DR = {"host": "in-ambient", "trafficPolicy": {

@@ -6,10 +6,9 @@ import random
 from collections import Counter
 
 import pytest
-
-from ambient_lb.sim.mesh.model import (ClusterConfig, EnvoyCluster, LbPolicy, LoadBalancer, PriorityLevel,
-                                       priority_load)
 from mesh_model_helpers import T0, hosts
+
+from ambient_lb.sim.mesh.model import ClusterConfig, EnvoyCluster, LbPolicy, LoadBalancer, PriorityLevel, priority_load
 
 ADDRS = ("A", "B", "C")
 

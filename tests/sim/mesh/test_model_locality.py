@@ -6,11 +6,20 @@ import random
 from collections import Counter
 
 import pytest
-
-from ambient_lb.sim.mesh.model import (EnvoyCluster, Host, InvalidModelInput, Leg, Locality, Mode, cluster_config,
-                                       priority_load, resolve_mode)
-from ambient_lb.sim.mesh.model.locality import ANNOTATION
 from mesh_model_helpers import T0, hosts
+
+from ambient_lb.sim.mesh.model import (
+    EnvoyCluster,
+    Host,
+    InvalidModelInput,
+    Leg,
+    Locality,
+    Mode,
+    cluster_config,
+    priority_load,
+    resolve_mode,
+)
+from ambient_lb.sim.mesh.model.locality import ANNOTATION
 
 
 @pytest.mark.parametrize("spec,svc,ns,expected,source", [

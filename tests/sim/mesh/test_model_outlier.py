@@ -6,9 +6,9 @@ import json
 import random
 
 import pytest
+from mesh_model_helpers import T0, fail_n, hosts, outlier_cluster
 
 from ambient_lb.sim.mesh.model import ClusterConfig, EnvoyCluster, Failure, OutlierConfig, OutlierDetector
-from mesh_model_helpers import T0, fail_n, hosts, outlier_cluster
 
 A, B, C = "10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"
 

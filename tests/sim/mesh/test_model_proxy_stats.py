@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from ambient_lb.sim.mesh.model import (FLAVOURS, ClusterShape, DumpedCluster, LbPolicy, StatsMatcher,
-                                       clusters_text, dynamic_active_clusters, istio_stats_matcher, stats_text)
+from mesh_model_helpers import T0, fail_n, outlier_cluster
+
+from ambient_lb.sim.mesh.model import (
+    FLAVOURS,
+    ClusterShape,
+    DumpedCluster,
+    LbPolicy,
+    StatsMatcher,
+    clusters_text,
+    dynamic_active_clusters,
+    istio_stats_matcher,
+    stats_text,
+)
 from ambient_lb.sim.mesh.model.config_dump import duration_json
 from ambient_lb.sim.mesh.model.destinationrule import Leg, cluster_config
 from ambient_lb.sim.mesh.proxy_config import effective_proxy_config, user_lists
-from mesh_model_helpers import T0, fail_n, outlier_cluster
 
 A = "10.0.0.1:8080"
 WP = "inbound-vip|8000|http|in-ambient.httpbin.svc.cluster.local"

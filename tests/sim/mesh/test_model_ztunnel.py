@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from mesh_model_helpers import hosts
+
 from ambient_lb.sim.mesh.model import ConnectionPool, Host, Locality, Mode, ModeDecision, choose_endpoint, resolve_mode
 from ambient_lb.sim.mesh.model.ztunnel import no_healthy_upstream_error
-from mesh_model_helpers import hosts
 
 GW = Locality(network="n1", region="r1", zone="z-a", node="gw-node")
 

@@ -6,6 +6,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from mesh_model_helpers import T0, fail_n, outlier_cluster
 
 from ambient_lb.sim.clock import ManualClock
 from ambient_lb.sim.cluster import Cluster, PodPort, ProgramNotFound
@@ -15,7 +16,6 @@ from ambient_lb.sim.mesh.kgateway import PROXY_IMAGE as KGW_IMAGE
 from ambient_lb.sim.mesh.model import FLAVOURS, Locality, istio_stats_matcher
 from ambient_lb.sim.mesh.proxies import Proxies
 from ambient_lb.sim.mesh.waypoint import PROXY_IMAGE as WP_IMAGE
-from mesh_model_helpers import T0, fail_n, outlier_cluster
 
 NS, WP, GW = "httpbin", "httpbin-waypoint-7d9c-abcde", "http-5f6b-fghij"
 A = "10.0.0.1:8080"
