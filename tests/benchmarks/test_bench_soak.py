@@ -121,7 +121,8 @@ def test_rss_growing_after_warm_up_fails_the_leak_check(soak: ModuleType) -> Non
 
 def test_open_watches_left_after_the_load_ended_fail(soak: ModuleType) -> None:
     failures = leak_verdict(soak, lambda t: 75.0, after_load=report(62.0, watches=4, tasks=21))
-    assert failures == ["leak: open watches did not go back to their idle level once the load ended (0 before, 4 after)"]
+    assert failures == [
+        "leak: open watches did not go back to their idle level once the load ended (0 before, 4 after)"]
 
 
 def test_store_objects_growing_after_warm_up_fail(soak: ModuleType) -> None:

@@ -70,7 +70,7 @@ def gateway() -> Iterator[FakeGateway]:
         site = web.SockSite(runner, sock)
         await site.start()
         state["runner"] = runner
-        seen.address = "127.0.0.1:%d" % sock.getsockname()[1]
+        seen.address = f"127.0.0.1:{sock.getsockname()[1]}"
         ready.set()
 
     thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)

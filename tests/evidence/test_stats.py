@@ -34,7 +34,8 @@ def test_round_robin_exact_rotation_passes():
     """R4.1: K picks over N hosts give floor/ceil each, periodic with period N."""
     check = check_distribution([B, C, A] * 3, "ROUND_ROBIN")
     assert check.ok and check.n == 9 and check.k == 3
-    assert check.table.to_dict("list") == {"pod": [A, B, C], "count": [3, 3, 3], "low": [3] * 3, "high": [3] * 3, "ok": [True] * 3}
+    assert check.table.to_dict("list") == {
+        "pod": [A, B, C], "count": [3, 3, 3], "low": [3] * 3, "high": [3] * 3, "ok": [True] * 3}
     assert "rotation holds" in repr(check)
 
 

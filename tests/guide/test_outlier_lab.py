@@ -65,7 +65,8 @@ def test_the_failing_replicas_are_step_4s_nginx_with_another_status_or_port(monk
     cm, deploy = ev.replica_docs(run, ev.REPLICAS[2], None)
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert "listen 8081;" in cm["data"]["default.conf"] and "listen 8080;" not in cm["data"]["default.conf"]
-    assert container["readinessProbe"]["httpGet"]["port"] == 8081 and "nodeSelector" not in deploy["spec"]["template"]["spec"]
+    assert container["readinessProbe"]["httpGet"]["port"] == 8081
+    assert "nodeSelector" not in deploy["spec"]["template"]["spec"]
     assert not any(k.startswith("fault.") for d in (cm, deploy) for k in (d["metadata"].get("annotations") or {}))
 
 

@@ -1,4 +1,5 @@
-"""Text columns built as Arrow arrays (ambient_lb/logs/chunks.py "Speed") give the same values and types as the line parser."""
+"""Text columns built as Arrow arrays (ambient_lb/logs/chunks.py "Speed") give the same values and types as the line
+parser."""
 
 from __future__ import annotations
 

@@ -60,7 +60,8 @@ def test_guide_line_as_printed_is_skipped_not_misread():
     """The guide glues prose to the record ('- defaultSend multiple ...'); a wrong route_name must not appear."""
     df = parse_envoy(GUIDE_STEP3_AS_PRINTED)
     assert len(df) == 0 and df.attrs["skipped"] == 1
-    assert df.attrs["skipped_examples"][0]["reason"].startswith("does not match any known Istio access-log layout (31 tokens")
+    reason = df.attrs["skipped_examples"][0]["reason"]
+    assert reason.startswith("does not match any known Istio access-log layout (31 tokens")
 
 
 def test_tcp_connect_failure_line_from_the_waypoint():
@@ -75,7 +76,8 @@ def test_tcp_connect_failure_line_from_the_waypoint():
 
 
 def test_503_uc_with_braces_in_details_and_envoy_internal_addresses():
-    line = ('[2025-03-06T17:16:00.100Z] "GET /hostname HTTP/1.1" 503 UC upstream_reset_before_response_started{connection_termination} '
+    line = ('[2025-03-06T17:16:00.100Z] "GET /hostname HTTP/1.1" 503 UC '
+            'upstream_reset_before_response_started{connection_termination} '
             '- "-" 0 95 12 - "10.244.1.1,10.244.1.6" "curl/8.7.1" "r-1" "httpbin.example.com" '
             '"envoy://connect_originate/10.10.0.16:8080" inbound-vip|8000|http|in-ambient.httpbin.svc.cluster.local '
             "envoy://internal_client_address/ 10.96.45.123:8000 10.10.0.14:0 - default")
@@ -114,8 +116,9 @@ LAYOUTS = {
                 '"curl/7.58.0" "r-15" "192.168.99.100:31380" "10.244.0.12:9080" '
                 "outbound|9080||productpage.default.svc.cluster.local - 10.244.0.9:80 10.244.0.1:0 - -"),
     "1.1-1.3": ('[2019-05-01T10:00:00.000Z] "GET /ip HTTP/1.1" 200 - "-" "TLS error: 268436501:SSL routines" 0 28 4 3 '
-                '"-" "curl/7.60.0" "r-11" "httpbin.foo:8000" "127.0.0.1:80" inbound|8000||httpbin.foo.svc.cluster.local '
-                "- 10.1.2.3:80 10.1.2.4:46852 outbound_.8000_._.httpbin.foo.svc.cluster.local"),
+                '"-" "curl/7.60.0" "r-11" "httpbin.foo:8000" "127.0.0.1:80" '
+                "inbound|8000||httpbin.foo.svc.cluster.local - 10.1.2.3:80 10.1.2.4:46852 "
+                "outbound_.8000_._.httpbin.foo.svc.cluster.local"),
     "1.0": ('[2018-09-01T10:00:00.000Z] "GET /ip HTTP/1.1" 200 - 0 28 4 3 "-" "curl/7.60.0" "r-10" "httpbin:8000" '
             '"127.0.0.1:80" inbound|8000||httpbin.foo.svc.cluster.local - 10.1.2.3:80 10.1.2.4:46852 -'),
 }
@@ -147,7 +150,8 @@ def test_istio_1_1_layout_keeps_transport_failure_reason_with_spaces():
 def test_istio_1_0_layout():
     v = values(parse_envoy(LAYOUTS["1.0"]))
     assert (v["response_code"], v["bytes_sent"], v["duration"], v["upstream_service_time"]) == (200, 28, 4, 3)
-    assert (v["authority"], v["downstream_remote_address"], v["requested_server_name"]) == ("httpbin:8000", "10.1.2.4:46852", None)
+    assert (v["authority"], v["downstream_remote_address"], v["requested_server_name"]) == (
+        "httpbin:8000", "10.1.2.4:46852", None)
 
 
 def test_line_without_start_time_parses_with_na_start_time():
@@ -174,7 +178,8 @@ def test_non_access_lines_and_text_after_the_route_that_is_no_preview_label_are_
 @pytest.mark.parametrize(
     "prefix, extra",
     [
-        ("[pod/httpbin-waypoint-5d9f/istio-proxy] ", {"log_pod": "httpbin-waypoint-5d9f", "log_container": "istio-proxy"}),
+        ("[pod/httpbin-waypoint-5d9f/istio-proxy] ",
+         {"log_pod": "httpbin-waypoint-5d9f", "log_container": "istio-proxy"}),
         ("2025-03-06T17:15:23.460123456Z ", {"log_time": pd.Timestamp("2025-03-06T17:15:23.460123456Z")}),
         ("httpbin-waypoint-5d9f istio-proxy ", {"log_pod": "httpbin-waypoint-5d9f", "log_container": "istio-proxy"}),
     ],
@@ -193,7 +198,8 @@ def test_fast_path_and_layout_parser_agree():
     fast = parse_envoy(lines)
     for i in (0, 1, 2, 3, 150):
         slow = envoy._envoy_slow(lines[i])[0]
-        assert values(fast, i) == {**dict.fromkeys(ENVOY_COLUMNS), **slow, "start_time": pd.Timestamp(slow["start_time"])}
+        expected = {**dict.fromkeys(ENVOY_COLUMNS), **slow, "start_time": pd.Timestamp(slow["start_time"])}
+        assert values(fast, i) == expected
 
 
 def test_empty_input_gives_typed_empty_frame():

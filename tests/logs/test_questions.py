@@ -44,7 +44,8 @@ def test_identity_hops_match_the_expected_service_accounts():
 
 
 def test_requests_per_pod_from_waypoint_lines_with_pod_names():
-    lines = [GUIDE_STEP3.replace('"10.10.0.15:8080"', f'"envoy://connect_originate/10.10.0.{ip}:8080"') for ip in (15, 16, 15, 17)]
+    lines = [GUIDE_STEP3.replace('"10.10.0.15:8080"', f'"envoy://connect_originate/10.10.0.{ip}:8080"')
+             for ip in (15, 16, 15, 17)]
     lines.append(GUIDE_STEP3.replace('"10.10.0.15:8080"', '"-"'))
     counts = requests_per_pod(parse_envoy(lines), pods={"10.10.0.15": "in-ambient-a", "10.10.0.16": "in-ambient-b"})
     assert counts.to_dict() == {"10.10.0.17": 1, "in-ambient-a": 2, "in-ambient-b": 1}
@@ -55,7 +56,8 @@ def test_requests_per_pod_from_ztunnel_prefers_request_records():
     zt = parse_ztunnel(GUIDE_STEP2)
     assert requests_per_pod(zt).to_dict() == {"in-ambient-7d8f9b6c54-abc12": 1}
     only_connections = parse_ztunnel([TABBED, TABBED.replace("abc12", "def34")])
-    assert requests_per_pod(only_connections).to_dict() == {"in-ambient-7d8f9b6c54-abc12": 1, "in-ambient-7d8f9b6c54-def34": 1}
+    assert requests_per_pod(only_connections).to_dict() == {
+        "in-ambient-7d8f9b6c54-abc12": 1, "in-ambient-7d8f9b6c54-def34": 1}
     with pytest.raises(ValueError, match="needs a frame from parse_envoy"):
         requests_per_pod(pd.DataFrame({"x": [1]}))
 
@@ -68,7 +70,9 @@ def test_upstream_ip_forms():
 
 
 def test_response_flags_split_lists_and_explain():
-    lines = [GUIDE_STEP3, GUIDE_STEP3.replace(" 200 - via_upstream", " 503 UC upstream_reset_before_response_started{connection_termination}"),
+    lines = [GUIDE_STEP3,
+             GUIDE_STEP3.replace(" 200 - via_upstream",
+                                 " 503 UC upstream_reset_before_response_started{connection_termination}"),
              GUIDE_STEP3.replace(" 200 - via_upstream", " 503 UF,URX via_upstream")]  # fmt: skip
     flags = response_flags(parse_envoy(lines))
     assert flags[["flag", "lines"]].to_dict("records") == [

@@ -69,8 +69,9 @@ def test_stern_and_bare_container_prefixes_in_one_log_keep_the_pod_only_where_it
     df = parse_ztunnel(lines)
     assert df["log_pod"].tolist()[:3] == ["ztunnel-7xk2p"] * 3 and df["log_pod"].isna().tolist()[3:] == [True] * 3
     assert df["log_container"].tolist() == ["istio-proxy"] * 6
-    assert [row(df, i) for i in range(6)] == [{**CONNECTION, "log_pod": "ztunnel-7xk2p", "log_container": "istio-proxy"}] * 3 + [
-        {**CONNECTION, "log_container": "istio-proxy"}] * 3  # fmt: skip
+    assert [row(df, i) for i in range(6)] == (
+        [{**CONNECTION, "log_pod": "ztunnel-7xk2p", "log_container": "istio-proxy"}] * 3
+        + [{**CONNECTION, "log_container": "istio-proxy"}] * 3)  # fmt: skip
 
 
 def test_an_envoy_line_with_a_bare_container_name_prefix():
@@ -115,7 +116,8 @@ def test_ambient_preview_2022_lines_keep_the_listener_label_as_trailing():
         response_code_details="via_upstream", bytes_received=84, bytes_sent=1839, duration=2,
         request_id="6300b128-3a4d-472e-b573-e14743b6c981", authority="10.244.2.9:9080", upstream_host="10.244.2.9:9080",
         upstream_cluster="virtual_inbound", upstream_local_address="10.244.1.3:48053",
-        downstream_local_address="10.244.2.9:15008", downstream_remote_address="10.244.1.3:36748", trailing="inbound hcm",
+        downstream_local_address="10.244.2.9:15008", downstream_remote_address="10.244.1.3:36748",
+        trailing="inbound hcm",
     )  # fmt: skip
 
 
@@ -132,7 +134,8 @@ def test_prose_glued_after_the_route_is_no_preview_label_and_stays_skipped():
     reading that as route 'defaultSend' plus a label would invent a route; the line is skipped with the reason."""
     df = parse_envoy([GUIDE_STEP3_AS_PRINTED, PREVIEW_INBOUND + ". Then", PREVIEW_INBOUND + " Next step"])
     assert len(df) == 0 and df.attrs["skipped"] == 3
-    assert all(e["reason"].startswith("does not match any known Istio access-log layout") for e in df.attrs["skipped_examples"])
+    assert all(e["reason"].startswith("does not match any known Istio access-log layout")
+               for e in df.attrs["skipped_examples"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -201,7 +204,8 @@ def test_a_mixer_line_that_no_layout_fits_by_shape_is_skipped_never_shifted(monk
     they have a bare one): the lines are skipped with the reason, no row is made with the fields moved."""
     newer = [entry for entry in envoy._ENVOY_SLOW if "1.1" not in entry[0] and "1.3" not in entry[0]]
     monkeypatch.setattr(envoy, "_ENVOY_SLOW", newer)
-    df = parse_envoy([MIXER_1_3, MIXER_1_1, MIXER_1_3.replace('"PERMISSION_DENIED:denyproductpage.denier.default:Not allowed" ', "")])
+    without_mixer = MIXER_1_3.replace('"PERMISSION_DENIED:denyproductpage.denier.default:Not allowed" ', "")
+    df = parse_envoy([MIXER_1_3, MIXER_1_1, without_mixer])
     assert len(df) == 1 and df.attrs["skipped"] == 2  # the third line, its Mixer field removed, is a 1.8 line
     assert all(e["reason"].startswith("does not match any known Istio access-log layout (20 tokens")
                or e["reason"].startswith("does not match any known Istio access-log layout (19 tokens")

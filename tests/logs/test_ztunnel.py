@@ -92,7 +92,8 @@ def test_tabs_turned_into_runs_of_spaces_parse_the_same():
 
 
 def test_error_record_keeps_error_text_with_spaces_colons_and_parens():
-    line = (f"2025-03-19T17:33:00.000001Z\terror\taccess\tconnection complete\t{FIELDS_TAB.replace('bytes_sent=1290', 'bytes_sent=0')}"
+    fields = FIELDS_TAB.replace("bytes_sent=1290", "bytes_sent=0")
+    line = (f"2025-03-19T17:33:00.000001Z\terror\taccess\tconnection complete\t{fields}"
             ' error="io error: Connection refused (os error 111)"')
     df = parse_ztunnel(line)
     assert df.loc[0, "level"] == "error"
@@ -115,7 +116,8 @@ def test_connection_failed_warn_has_only_four_fields():
     assert row(df, 0) == {
         "timestamp": pd.Timestamp("2025-03-19T17:33:01.123456Z"), "level": "warn", "target": "access",
         "message": "connection failed", "src.addr": "10.0.71.117:5000", "dst.addr": "10.0.65.144:15008",
-        "direction": "inbound", "error": "connection closed due to policy rejection: allow policies exist, but none allowed",
+        "direction": "inbound",
+        "error": "connection closed due to policy rejection: allow policies exist, but none allowed",
     }  # fmt: skip
 
 
@@ -158,7 +160,8 @@ def test_istio_1_22_unquoted_values_and_unquoted_error_with_spaces():
         ("ztunnel-qfrmt istio-proxy ", {"log_pod": "ztunnel-qfrmt", "log_container": "istio-proxy"}),
         ("2024-10-29T17:39:45.936Z | ", {"log_time": pd.Timestamp("2024-10-29T17:39:45.936Z")}),
         ("[pod/ztunnel-qfrmt/istio-proxy] 2025-01-30T12:10:13.682034460Z ",
-         {"log_pod": "ztunnel-qfrmt", "log_container": "istio-proxy", "log_time": pd.Timestamp("2025-01-30T12:10:13.682034460Z")}),
+         {"log_pod": "ztunnel-qfrmt", "log_container": "istio-proxy",
+          "log_time": pd.Timestamp("2025-01-30T12:10:13.682034460Z")}),
     ],
 )  # fmt: skip
 def test_kubectl_stern_and_viewer_prefixes_become_columns(prefix, extra):
@@ -206,7 +209,8 @@ def test_non_access_lines_are_skipped_and_counted_with_reasons():
 @pytest.mark.parametrize(
     "fields, reason",
     [
-        ('src.addr=10.0.0.1:1 src.workload="unterminated', "unterminated or malformed quoted value for key 'src.workload'"),
+        ('src.addr=10.0.0.1:1 src.workload="unterminated',
+         "unterminated or malformed quoted value for key 'src.workload'"),
         ('src.addr=10.0.0.1:1 src.addr=10.0.0.2:2', "key 'src.addr' appears twice"),
         ('src.workload="a"junk direction="inbound"', "unterminated or malformed quoted value for key 'src.workload'"),
         ('"orphan" src.addr=1', "expected key=value at character 0"),
@@ -248,7 +252,8 @@ def _random_line(rng: random.Random, i: int) -> str:
         fields.append(f"odd={rng.choice(['123', 'true', 'abc', '-7'])}")
     fields.append(f'direction="{rng.choice(["inbound", "outbound"])}"')
     if rng.random() < 0.5:
-        fields += [f"bytes_sent={rng.randrange(5000)}", f"bytes_recv={rng.randrange(500)}", f'duration="{rng.randrange(99)}ms"']
+        fields += [f"bytes_sent={rng.randrange(5000)}", f"bytes_recv={rng.randrange(500)}",
+                   f'duration="{rng.randrange(99)}ms"']
     if rng.random() < 0.1:
         fields.append(rng.choice(['error="a \\"quoted\\" word"', 'error="plain failure"', 'error=""']))
     prefix = rng.choice(["", "", "[pod/ztunnel-x/istio-proxy] ", "2025-01-30T12:10:13.682034460Z "])
@@ -298,7 +303,8 @@ def _uniform_line(rng: random.Random, i: int) -> str:
     pod = rng.choice(["in-ambient-7d8f9b6c54-abc12", "in-ambient-7d8f9b6c54-def34"])
     ts = f"2025-03-19T17:{i // 60 % 60:02d}:{i % 60:02d}.{rng.randrange(10**6):06d}Z"
     body = FIELDS_TAB.replace("in-ambient-7d8f9b6c54-abc12", pod).replace("42468", str(rng.randrange(1, 65535)))
-    body = body.replace("bytes_sent=1290", f"bytes_sent={rng.randrange(10**6)}").replace("6742ms", f"{rng.randrange(9999)}ms")
+    body = body.replace("bytes_sent=1290", f"bytes_sent={rng.randrange(10**6)}")
+    body = body.replace("6742ms", f"{rng.randrange(9999)}ms")
     kind = rng.randrange(4)
     if kind == 0:
         return f"{ts}\tinfo\taccess\tconnection complete\t{body}"
@@ -308,7 +314,8 @@ def _uniform_line(rng: random.Random, i: int) -> str:
         return f'{ts}\terror\taccess\tconnection complete\t{body} error="io error: Connection refused (os error 111)"'
     return (f'{ts}\tinfo\thttp access\trequest complete\tsrc.addr=10.0.71.117:{rng.randrange(1, 65535)} '
             f'dst.workload="{pod}" direction="inbound" method=GET path="/hostname" protocol=HTTP1 '
-            f'response_code={rng.choice([200, 503])} request_id="{rng.getrandbits(40):x}" duration="{rng.randrange(50)}ms"')
+            f'response_code={rng.choice([200, 503])} request_id="{rng.getrandbits(40):x}" '
+            f'duration="{rng.randrange(50)}ms"')
 
 
 def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
@@ -317,7 +324,8 @@ def test_split_fast_path_gives_the_same_rows_as_the_line_parser(monkeypatch):
     lines = [_uniform_line(rng, i) for i in range(1200)]
     split_rows = []
     real_split = ztunnel._zt_split
-    monkeypatch.setattr(ztunnel, "_zt_split", lambda s, ls, q: (r := real_split(s, ls, q)) is not None and split_rows.append(len(ls)) or r)
+    monkeypatch.setattr(ztunnel, "_zt_split",
+                        lambda s, ls, q: (r := real_split(s, ls, q)) is not None and split_rows.append(len(ls)) or r)
     fast = parse_ztunnel(lines)
     assert sum(split_rows) == len(lines)  # every line went through the split path
     expected = [r for line in lines for r in ztunnel._zt_slow(line)]

@@ -159,7 +159,8 @@ def test_logs_of_a_deployment_with_tail(kube: Kube, fake_tools: FakeTools) -> No
 def test_not_found_from_kubectl_becomes_not_found(kube: Kube, fake_tools: FakeTools,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_RC", "1")
-    monkeypatch.setenv("FAKE_STDERR", 'Error from server (NotFound): gateways.gateway.networking.k8s.io "http" not found\n')
+    monkeypatch.setenv("FAKE_STDERR",
+                       'Error from server (NotFound): gateways.gateway.networking.k8s.io "http" not found\n')
     with pytest.raises(NotFound) as info:
         kube.get("gateway", "http", namespace="kgateway-system")
     assert info.value.returncode == 1

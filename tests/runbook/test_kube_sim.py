@@ -31,7 +31,8 @@ PODS, DEPLOYS = GR("", "pods"), GR("apps", "deployments")
 
 def pod(name: str, ready: bool, labels: dict[str, str] | None = None) -> dict[str, Any]:
     cond = "True" if ready else "False"
-    state = {"running": {"startedAt": "2026-01-01T00:00:00Z"}} if ready else {"waiting": {"reason": "ContainerCreating"}}
+    state = ({"running": {"startedAt": "2026-01-01T00:00:00Z"}} if ready
+             else {"waiting": {"reason": "ContainerCreating"}})
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": NS, "labels": labels or {"app": "in-ambient"}},
             "spec": {"nodeName": "n1", "containers": [{"name": "web", "image": "x"}]},

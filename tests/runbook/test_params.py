@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ambient_lb.errors import ParameterError
 from ambient_lb.params import Duration, Params, load_params
@@ -204,7 +205,7 @@ def test_missing_license_says_how_to_export_it() -> None:
 
 def test_params_are_frozen() -> None:
     p = Params()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         p.app.replicas = 9  # type: ignore[misc]
 
 

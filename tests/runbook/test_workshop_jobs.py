@@ -154,7 +154,8 @@ def summary(ok: bool, *, finished: bool = True, failed_check: str = "") -> dict:
 def room_in_cluster(api):
     """Room room-7 in namespace rooms: alice passed, bob is stuck, dan is mid-run, carol's Job failed unpublished."""
     assert kubectl(api, "create", "namespace", "rooms").returncode == 0
-    maps = [result_configmap("alice", summary(True)), result_configmap("bob", summary(False, failed_check="pods ready")),
+    maps = [result_configmap("alice", summary(True)),
+            result_configmap("bob", summary(False, failed_check="pods ready")),
             result_configmap("dan", summary(True, finished=False)),
             result_configmap("eve", summary(True), room="other-room")]
     done = kubectl(api, "apply", "-f", "-", input=kubectl_yaml(maps))
@@ -184,7 +185,8 @@ def test_results_are_read_back_one_directory_per_attendee_of_the_room(room_in_cl
     assert json.loads((tmp_path / "alice" / "summary.json").read_text())["ok"] is True
     unpublished = json.loads((tmp_path / "carol" / results.NOT_PUBLISHED).read_text())
     assert unpublished["state"] == "failed" and "DeadlineExceeded" in unpublished["detail"]
-    assert unpublished["hint"] == "kubectl logs job/ambient-lb-carol -n rooms; kubectl describe job ambient-lb-carol -n rooms"
+    assert unpublished["hint"] == ("kubectl logs job/ambient-lb-carol -n rooms; "
+                                   "kubectl describe job ambient-lb-carol -n rooms")
 
 
 @pytest.mark.kubectl

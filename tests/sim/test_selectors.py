@@ -175,6 +175,7 @@ def test_pod_node_affinity_validation_refuses_unknown_operators_and_wrong_value_
         ("FieldValueRequired", ".matchExpressions[2].values"),
         ("FieldValueRequired", ".matchFields[0].values"),
         ("FieldValueInvalid", ".matchFields[0].key")]
-    empty = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}
+    empty = {"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}
     assert [m for _, _, m in S.node_affinity_causes(empty, "spec")] == [
         "Required value: must have at least one node selector term"]

@@ -287,7 +287,8 @@ def test_kubectl_server_side_apply_upgrades_a_client_side_applied_object() -> No
 def test_update_entry_marks_env_list_but_not_containers_list_as_owned() -> None:
     """``containers`` has no omitempty in k8s.io/api, so it is never "added"; ``env`` is (``.: {}``)."""
     d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"},
-         "spec": {"template": {"spec": {"containers": [{"name": "n", "image": "i", "env": [{"name": "A", "value": "1"}]}]}}}}
+         "spec": {"template": {"spec": {"containers": [
+             {"name": "n", "image": "i", "env": [{"name": "A", "value": "1"}]}]}}}}
     fields = record_update(None, d, "kubectl-create", "Update", T0)["metadata"]["managedFields"][0]["fieldsV1"]
     assert fields == {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"n"}': {
         ".": {}, "f:env": {".": {}, 'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},

@@ -153,7 +153,8 @@ def test_workload_rows(resource: str, obj: dict, expected: list) -> None:
 
 
 def test_workload_column_names() -> None:
-    names = {r: [c["name"] for c in columns_for(rtype("apps", r))] for r in ("deployments", "replicasets", "daemonsets")}
+    names = {r: [c["name"] for c in columns_for(rtype("apps", r))]
+             for r in ("deployments", "replicasets", "daemonsets")}
     assert names == {
         "deployments": ["Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"],
         "replicasets": ["Name", "Desired", "Current", "Ready", "Age", "Containers", "Images", "Selector"],

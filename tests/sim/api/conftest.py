@@ -82,7 +82,8 @@ def sim() -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="module")
-def kubectl(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
+def kubectl(sim: Simulator,
+            tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
     """``kubectl(*args, ok=True, binary="kubectl")``: runs the real kubectl, fresh cache per server."""
     if KUBECTL is None:
         pytest.skip("kubectl is not installed")

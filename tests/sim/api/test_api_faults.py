@@ -254,7 +254,8 @@ def test_sim_fault_on_a_server_that_does_not_answer_says_so(tmp_path: Path) -> N
     cfg.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: "
                    "{cluster: x, user: x}}]\nclusters: [{name: x, cluster: {server: 'https://127.0.0.1:9'}}]\n"
                    "users: [{name: x, user: {token: t}}]\n")
-    with pytest.raises(SimulatorError, match="cannot reach the simulator at https://127.0.0.1:9 .*ambient-lb sim status"):
+    unreachable = "cannot reach the simulator at https://127.0.0.1:9 .*ambient-lb sim status"
+    with pytest.raises(SimulatorError, match=unreachable):
         FaultClient(cfg).list()
     with pytest.raises(Exception, match="no context named 'y'"):
         FaultClient(cfg, "y")

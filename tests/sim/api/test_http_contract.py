@@ -215,7 +215,8 @@ def test_status_subresource_changes_only_status(api):
         "metadata": {"name": "st"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
             "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}})
     code, _, body = api.request("PATCH", "/apis/apps/v1/namespaces/demo/deployments/st/status",
-                                {"spec": {"replicas": 9}, "status": {"readyReplicas": 1}}, "application/merge-patch+json")
+                                {"spec": {"replicas": 9}, "status": {"readyReplicas": 1}},
+                                "application/merge-patch+json")
     assert code == 200 and body["status"]["readyReplicas"] == 1 and body["spec"]["replicas"] == 1
     code, _, body = api.request("PATCH", "/apis/apps/v1/namespaces/demo/deployments/st",
                                 {"status": {"readyReplicas": 5}}, "application/merge-patch+json")

@@ -86,7 +86,8 @@ def test_custom_objects_create_list_patch_delete(client, kubectl):
     items = co.list_namespaced_custom_object("example.com", "v1", "demo", "widgets")["items"]
     assert {i["metadata"]["name"]: i["spec"]["size"] for i in items}["pyw"] == 9
     co.delete_namespaced_custom_object("example.com", "v1", "demo", "widgets", "pyw")
-    names = [i["metadata"]["name"] for i in co.list_namespaced_custom_object("example.com", "v1", "demo", "widgets")["items"]]
+    widgets = co.list_namespaced_custom_object("example.com", "v1", "demo", "widgets")["items"]
+    names = [i["metadata"]["name"] for i in widgets]
     assert "pyw" not in names
 
 

@@ -51,7 +51,8 @@ def test_token_never_appears_in_the_server_command_line(tmp_path: Path):
         cmdline = Path(f"/proc/{sim.pid}/cmdline").read_bytes().decode()
         assert sim.token and sim.token not in cmdline
         assert "--token-file" in cmdline
-    assert not Path(f"/proc/{sim.pid}").exists() or b"ambient_lb.sim" not in Path(f"/proc/{sim.pid}/cmdline").read_bytes()
+    proc = Path(f"/proc/{sim.pid}")
+    assert not proc.exists() or b"ambient_lb.sim" not in (proc / "cmdline").read_bytes()
 
 
 def test_bad_topology_path_is_a_parameter_error(tmp_path: Path):

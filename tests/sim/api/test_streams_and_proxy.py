@@ -75,7 +75,7 @@ def test_pod_proxy_reaches_the_registered_handler_or_answers_503(kubectl, sim):
     async def handler(method: str, path: str, query: dict, body: bytes) -> tuple[int, str, bytes]:
         return 200, "text/plain", f"{method} {path} {query.get('filter', '')}".encode()
     from ambient_lb.sim.cluster import PodPort
-    sim.call(lambda: sim.cluster.pod_ports.setdefault(("demo", "admin"), {}).__setitem__(15000, PodPort(handler=handler)))
+    sim.call(lambda: sim.cluster.pod_ports.setdefault(("demo", "admin"), {}).update({15000: PodPort(handler=handler)}))
     out = kubectl("get", "--raw", "/api/v1/namespaces/demo/pods/admin:15000/proxy/stats?filter=outlier").stdout
     assert out == "GET /stats outlier"
     r = kubectl("get", "--raw", "/api/v1/namespaces/demo/pods/admin:9999/proxy/", ok=False)

@@ -65,7 +65,8 @@ def deployment(name: str, ns: str = "httpbin", replicas: int = 1, image: str = "
 
 def service(name: str, ns: str = "httpbin", port: int = 8000, target: Any = 8080, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
-            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": port, "targetPort": target}], **spec}}
+            "spec": {"selector": {"app": name},
+                     "ports": [{"name": "http", "port": port, "targetPort": target}], **spec}}
 
 
 @pytest.fixture

@@ -60,7 +60,8 @@ def test_pod_defaults_match_a_real_api_server(bare: Sim) -> None:
                              "spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}],
                                                       "readinessProbe": {"httpGet": {"port": 80}}}]}})
     spec, c = pod["spec"], pod["spec"]["containers"][0]
-    assert (spec["restartPolicy"], spec["dnsPolicy"], spec["terminationGracePeriodSeconds"]) == ("Always", "ClusterFirst", 30)
+    assert (spec["restartPolicy"], spec["dnsPolicy"], spec["terminationGracePeriodSeconds"]) == (
+        "Always", "ClusterFirst", 30)
     assert spec["serviceAccountName"] == "default" and spec["schedulerName"] == "default-scheduler"
     assert c["imagePullPolicy"] == "Always" and c["ports"][0]["protocol"] == "TCP"
     assert c["readinessProbe"]["periodSeconds"] == 10 and c["readinessProbe"]["failureThreshold"] == 3
@@ -70,7 +71,8 @@ def test_pod_defaults_match_a_real_api_server(bare: Sim) -> None:
 
 def test_deployment_defaults(bare: Sim) -> None:
     d = bare.create(DEPLOYMENTS, deployment("web"))
-    assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    assert d["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
     assert d["spec"]["revisionHistoryLimit"] == 10 and d["spec"]["progressDeadlineSeconds"] == 600
     assert d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
 
@@ -183,9 +185,11 @@ def test_three_zone_topology_spreads_endpoints_over_zones() -> None:
 
 
 @pytest.mark.parametrize("gr, body, says", [
-    (PODS, {"spec": {"containers": "web"}}, "cannot unmarshal string into Go struct field Pod.spec.containers of type array"),
+    (PODS, {"spec": {"containers": "web"}},
+     "cannot unmarshal string into Go struct field Pod.spec.containers of type array"),
     (PODS, {"spec": {"containers": [{"name": "c", "image": 5}]}}, "Pod.spec.containers[0].image of type string"),
-    (SERVICES, {"spec": {"ports": [80]}}, "cannot unmarshal number into Go struct field Service.spec.ports[0] of type object"),
+    (SERVICES, {"spec": {"ports": [80]}},
+     "cannot unmarshal number into Go struct field Service.spec.ports[0] of type object"),
     (DEPLOYMENTS, {"spec": {"template": "x"}}, "Deployment.spec.template of type object"),
 ])
 def test_malformed_bodies_get_a_bad_request_naming_the_field(bare: Sim, gr, body, says) -> None:

@@ -17,23 +17,26 @@ from ambient_lb.sim.store import GR
 
 from .conftest import Sim
 
+PRESERVE_UNKNOWN = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+
 WIDGET_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "widgets.example.com"},
     "spec": {"group": "example.com", "scope": "Namespaced",
              "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wd"]},
              "versions": [{"name": "v1", "served": True, "storage": True,
-                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+                           "schema": PRESERVE_UNKNOWN}]}}
 
 GATEWAYCLASS_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
     "metadata": {"name": "gatewayclasses.gateway.networking.k8s.io"},
     "spec": {"group": "gateway.networking.k8s.io", "scope": "Cluster",
-             "names": {"kind": "GatewayClass", "plural": "gatewayclasses", "shortNames": ["gc"], "categories": ["gateway-api"]},
+             "names": {"kind": "GatewayClass", "plural": "gatewayclasses", "shortNames": ["gc"],
+                       "categories": ["gateway-api"]},
              "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+                           "schema": PRESERVE_UNKNOWN},
                           {"name": "v1beta1", "served": True, "storage": False,
-                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+                           "schema": PRESERVE_UNKNOWN}]}}
 
 
 def test_crd_kind_is_servable_at_once_and_established_soon(bare: Sim) -> None:
@@ -51,7 +54,8 @@ def test_crd_kind_is_servable_at_once_and_established_soon(bare: Sim) -> None:
 def test_deleting_crd_removes_kind_and_objects(bare: Sim) -> None:
     bare.create(CRDS, WIDGET_CRD)
     gr = GR("example.com", "widgets")
-    bare.store.create(gr, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "httpbin"}})
+    bare.store.create(gr, {"apiVersion": "example.com/v1", "kind": "Widget",
+                           "metadata": {"name": "w", "namespace": "httpbin"}})
     bare.store.remove(CRDS, None, "widgets.example.com")
     assert bare.cluster.registry.get(gr) is None
     bare.advance(0)

@@ -131,7 +131,8 @@ def test_forbid_skips_a_run_while_one_is_active(client, kubectl) -> None:
             break
     kubectl("patch", "cronjob", "forbid", "-n", "cron", "--type=merge", "-p", '{"spec":{"suspend":true}}')
     assert skipped and len(_jobs_of(kubectl, "forbid")) == 1
-    assert rows(kubectl("get", "cronjob", "forbid", "-n", "cron").stdout)[0][8] == "1"  # ACTIVE (the schedule is 5 words)
+    active = rows(kubectl("get", "cronjob", "forbid", "-n", "cron").stdout)[0][8]  # ACTIVE (the schedule is 5 words)
+    assert active == "1"
 
 
 def test_replace_deletes_the_active_job_for_the_next_run(client, kubectl) -> None:

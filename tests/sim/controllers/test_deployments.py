@@ -70,7 +70,8 @@ def test_rollout_status_fields_when_complete(app: Sim) -> None:
     assert condition(d, "Available")["reason"] == "MinimumReplicasAvailable"
     prog = condition(d, "Progressing")
     assert prog["reason"] == "NewReplicaSetAvailable"
-    assert prog["message"] == f'ReplicaSet "{app.store.list(REPLICA_SETS, "httpbin")[0]["metadata"]["name"]}" has successfully progressed.'
+    rs_name = app.store.list(REPLICA_SETS, "httpbin")[0]["metadata"]["name"]
+    assert prog["message"] == f'ReplicaSet "{rs_name}" has successfully progressed.'
     assert _rollout_done(d)
 
 
@@ -120,7 +121,8 @@ def test_template_change_rolls_out_a_new_replicaset(app: Sim) -> None:
         ready = [p for p in app.pods("httpbin", app="in-ambient") if is_true(p, "Ready")
                  and not p["metadata"].get("deletionTimestamp")]
         min_available = min(min_available, len(ready))
-        assert len([p for p in app.pods("httpbin", app="in-ambient") if not p["metadata"].get("deletionTimestamp")]) <= 4
+        alive = [p for p in app.pods("httpbin", app="in-ambient") if not p["metadata"].get("deletionTimestamp")]
+        assert len(alive) <= 4
     assert min_available == 3
     d = _dep(app)
     assert _rollout_done(d) and d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
@@ -146,7 +148,8 @@ def test_same_template_keeps_the_same_pod_template_hash(bare: Sim) -> None:
     """Re-applying the same manifest (defaulted again) must not start a rollout."""
     bare.create(DEPLOYMENTS, deployment("in-ambient", replicas=1))
     bare.advance(4)
-    bare.update(DEPLOYMENTS, "httpbin", "in-ambient", lambda d: d["metadata"].setdefault("annotations", {}).update(x="1"))
+    bare.update(DEPLOYMENTS, "httpbin", "in-ambient",
+                lambda d: d["metadata"].setdefault("annotations", {}).update(x="1"))
     bare.advance(1)
     assert len(bare.store.list(REPLICA_SETS, "httpbin")) == 1
 

@@ -70,7 +70,8 @@ def test_publish_not_ready_addresses_makes_endpoints_ready(bare: Sim) -> None:
 
 def test_fault_not_ready_pod_endpoint_goes_not_ready(app: Sim) -> None:
     name = app.pods("httpbin", app="in-ambient")[0]["metadata"]["name"]
-    app.update(PODS, "httpbin", name, lambda p: p["metadata"].setdefault("annotations", {}).update({FAULT_READY: "false"}))
+    app.update(PODS, "httpbin", name,
+               lambda p: p["metadata"].setdefault("annotations", {}).update({FAULT_READY: "false"}))
     app.advance(31)
     assert _by_pod(_slice(app))[name]["conditions"] == {"ready": False, "serving": False, "terminating": False}
 
@@ -122,5 +123,6 @@ def test_deleting_service_removes_slice_and_endpoints(app: Sim) -> None:
 
 def test_endpoints_are_in_pod_creation_order(app: Sim) -> None:
     """§11: EDS host order is pod creation order."""
-    pods = sorted(app.pods("httpbin", app="in-ambient"), key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+    pods = sorted(app.pods("httpbin", app="in-ambient"),
+                  key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
     assert [e["targetRef"]["name"] for e in _slice(app)["endpoints"]] == [p["metadata"]["name"] for p in pods]

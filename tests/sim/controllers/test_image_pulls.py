@@ -4,6 +4,7 @@ Pending and not Ready; everything else pulls as before. In-process, on a ManualC
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -64,8 +65,9 @@ def test_a_tag_the_image_does_not_have_is_err_image_pull_then_image_pull_back_of
     (cs,) = p["status"]["containerStatuses"]
     assert cs["imageID"] == "" and "containerID" not in cs and cs["started"] is False and cs["restartCount"] == 0
     apps.advance(1)
-    assert state(apps, "web") == {"waiting": {"reason": "ImagePullBackOff", "message":
-                                              f'Back-off pulling image "nginx:does-not-exist": ErrImagePull: {NOT_FOUND}'}}
+    assert state(apps, "web") == {"waiting": {
+        "reason": "ImagePullBackOff",
+        "message": f'Back-off pulling image "nginx:does-not-exist": ErrImagePull: {NOT_FOUND}'}}
     assert get(apps, "web")["status"]["phase"] == "Pending"
     assert events(apps, "web") == [
         ("Normal", "Pulling", 'Pulling image "nginx:does-not-exist"', 1),
@@ -94,7 +96,7 @@ def test_image_back_off_doubles_from_ten_seconds_to_five_minutes(apps: Sim) -> N
         count = next((c for t, r, m, c in events(apps, "web") if r == "Pulling"), 0)
         if count > len(pulled_at):
             pulled_at.append(apps.clock.now() - start)
-    gaps = [round(b - a) for a, b in zip(pulled_at, pulled_at[1:])]
+    gaps = [round(b - a) for a, b in pairwise(pulled_at)]
     # the first pull takes 2 s (Pulling at 0.2 s, Failed at 2.2 s); the syncs come 1 s later, then every
     # 10 s, so each retry is at the first sync after the back-off (10, 20, 40 … 300 s) from the failure
     assert gaps == [13, 20, 40, 80, 160, 300, 300, 300]

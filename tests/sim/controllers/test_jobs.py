@@ -79,7 +79,8 @@ def test_job_pod_completes_and_the_job_is_complete(kubectl) -> None:
     assert j["spec"]["backoffLimit"] == 6 and j["spec"]["completions"] == 1 and j["spec"]["parallelism"] == 1
     uid = j["metadata"]["uid"]
     assert j["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-    assert j["metadata"]["labels"] == {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "hello",
+    assert j["metadata"]["labels"] == {"batch.kubernetes.io/controller-uid": uid,
+                                       "batch.kubernetes.io/job-name": "hello",
                                        "controller-uid": uid, "job-name": "hello"}
     pod = _json(kubectl, "pods", "-n", "jobs", "-l", "job-name=hello")["items"][0]
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job" and "finalizers" not in pod["metadata"]

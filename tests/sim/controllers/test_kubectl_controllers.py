@@ -51,12 +51,14 @@ def sim() -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="module")
-def kubectl(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
+def kubectl(sim: Simulator,
+            tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed")
     cache = tmp_path_factory.mktemp("kcache")
 
-    def run(*args: str, ok: bool = True, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, ok: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
         argv = ["kubectl", "--kubeconfig", str(sim.kubeconfig), "--cache-dir", str(cache), *args]
         r = subprocess.run(argv, capture_output=True, text=True, input=stdin, timeout=timeout)
         if ok:

@@ -123,7 +123,8 @@ def test_fault_annotation_makes_readiness_fail_then_recover(bare: Sim) -> None:
     pod = _one_pod(bare)
     bare.advance(4)
     name = pod["metadata"]["name"]
-    bare.update(PODS, "httpbin", name, lambda p: p["metadata"].setdefault("annotations", {}).update({FAULT_READY: "false"}))
+    bare.update(PODS, "httpbin", name,
+                lambda p: p["metadata"].setdefault("annotations", {}).update({FAULT_READY: "false"}))
     bare.advance(25)
     assert is_true(_get(bare, pod), "Ready")  # two failures so far
     bare.advance(10)

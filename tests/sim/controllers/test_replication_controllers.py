@@ -73,7 +73,8 @@ def test_get_rc_prints_desired_current_ready(kubectl) -> None:
     assert row[:4] == ["web", "2", "2", "2"] and row[5:] == ["web", "docker.io/mccutchen/go-httpbin:v2.15.0", "app=web"]
     pods = rows(kubectl("get", "pods", "-n", "rc-get", "-l", "app=web").stdout)
     assert len(pods) == 2 and all(p[0].startswith("web-") and len(p[0]) == 9 and p[1] == "1/1" for p in pods)
-    owners = kubectl("get", "pods", "-n", "rc-get", "-o", "jsonpath={.items[*].metadata.ownerReferences[0].kind}").stdout
+    owners = kubectl("get", "pods", "-n", "rc-get",
+                     "-o", "jsonpath={.items[*].metadata.ownerReferences[0].kind}").stdout
     assert owners.split() == ["ReplicationController"] * 2
     assert "replicationcontroller/web" in kubectl("get", "all", "-n", "rc-get").stdout
 

@@ -18,13 +18,15 @@ def test_node_selector_is_honoured(bare: Sim) -> None:
     bare.create(PODS, _pod("p", nodeSelector={"disk": "ssd"}))
     bare.advance(0)
     assert bare.store.get(PODS, "httpbin", "p")["spec"]["nodeName"] == "ambient-lb-sim-worker3"
-    assert any(e["reason"] == "Scheduled" and e["message"] == "Successfully assigned httpbin/p to ambient-lb-sim-worker3"
+    assert any(e["reason"] == "Scheduled"
+               and e["message"] == "Successfully assigned httpbin/p to ambient-lb-sim-worker3"
                for e in bare.events())
 
 
 def test_required_node_affinity_is_honoured(bare: Sim) -> None:
     aff = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["ambient-lb-sim-worker2"]}]}]}}}
+        {"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["ambient-lb-sim-worker2"]}]}]}}}
     bare.create(PODS, _pod("p", affinity=aff))
     bare.advance(0)
     assert bare.store.get(PODS, "httpbin", "p")["spec"]["nodeName"] == "ambient-lb-sim-worker2"
@@ -64,7 +66,8 @@ def test_daemonset_runs_one_ready_pod_per_node(bare: Sim) -> None:
     pods = bare.pods("httpbin", app="agent")
     assert sorted(p["spec"]["nodeName"] for p in pods) == [
         "ambient-lb-sim-worker", "ambient-lb-sim-worker2", "ambient-lb-sim-worker3"]
-    assert all(p["metadata"]["name"].startswith("agent-") and len(p["metadata"]["name"]) == len("agent-") + 5 for p in pods)
+    assert all(p["metadata"]["name"].startswith("agent-") and len(p["metadata"]["name"]) == len("agent-") + 5
+               for p in pods)
     st = bare.store.get(DAEMON_SETS, "httpbin", "agent")["status"]
     assert (st["desiredNumberScheduled"], st["currentNumberScheduled"], st["numberReady"], st["numberAvailable"],
             st["updatedNumberScheduled"], st["numberMisscheduled"]) == (3, 3, 3, 3, 3, 0)
@@ -91,7 +94,8 @@ def test_daemonset_rolling_update_replaces_one_node_at_a_time(bare: Sim) -> None
     most_down = 0
     for _ in range(150):
         bare.advance(0.1)
-        ready = [p for p in bare.pods("httpbin", app="agent") if is_true(p, "Ready") and not p["metadata"].get("deletionTimestamp")]
+        ready = [p for p in bare.pods("httpbin", app="agent")
+                 if is_true(p, "Ready") and not p["metadata"].get("deletionTimestamp")]
         most_down = max(most_down, 3 - len(ready))
     assert most_down == 1
     pods = bare.pods("httpbin", app="agent")

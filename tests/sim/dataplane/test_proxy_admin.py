@@ -86,7 +86,8 @@ def test_gateway_infrastructure_annotations_win_over_its_metadata_annotations(gu
     """R13.6: with spec.infrastructure.annotations set, the Gateway's own annotations are not copied."""
     doc = WAYPOINT.replace("spec:\n", "spec:\n  infrastructure:\n    annotations: {example.com/infra: \"yes\"}\n")
     doc = doc.replace("metadata: {name: httpbin-waypoint, namespace: httpbin}",
-                      "metadata: {name: httpbin-waypoint, namespace: httpbin, annotations: {example.com/meta: \"yes\"}}")
+                      "metadata: {name: httpbin-waypoint, namespace: httpbin, "
+                      "annotations: {example.com/meta: \"yes\"}}")
     guide.apply(doc)
     guide.kubectl("rollout", "status", "deployment/httpbin-waypoint", "-n", "httpbin", "--timeout=60s")
     ann = json.loads(guide.kubectl("get", "pod", "-n", "httpbin", guide.waypoint_pod(), "-o",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from dataplane_helpers import WAYPOINT, Guide, destination_rule
 
@@ -45,7 +47,7 @@ def test_waypoint_without_dr_uses_least_request_not_a_rotation(guide: Guide) -> 
     guide.add_waypoint()
     seq = guide.hostnames(30)
     assert set(seq) <= set(guide.pod_names())
-    assert any(a == b for a, b in zip(seq, seq[1:]))
+    assert any(a == b for a, b in pairwise(seq))
 
 
 def test_vip_collapse_leaves_the_gateway_one_host(guide: Guide) -> None:
@@ -79,7 +81,8 @@ def test_waypoint_gateway_is_programmed_with_prefer_close_service(guide: Guide) 
     assert ann == "PreferClose"
     ports = guide.kubectl("get", "svc", "-n", "httpbin", "httpbin-waypoint", "-o=jsonpath={.spec.ports[*].port}")
     assert "15008" in ports.split()
-    addr = guide.kubectl("get", "gateway", "-n", "httpbin", "httpbin-waypoint", "-o=jsonpath={.status.addresses[0].value}")
+    addr = guide.kubectl("get", "gateway", "-n", "httpbin", "httpbin-waypoint",
+                         "-o=jsonpath={.status.addresses[0].value}")
     assert addr == guide.kubectl("get", "svc", "-n", "httpbin", "httpbin-waypoint", "-o=jsonpath={.spec.clusterIP}")
 
 
@@ -90,7 +93,7 @@ def test_older_kgateway_sends_an_unbound_service_to_its_vip_where_ztunnel_picks_
     guide.add_waypoint(bind=False)
     seq = guide.hostnames(30)
     assert set(seq) <= set(guide.pod_names())
-    assert any(a == b for a, b in zip(seq, seq[1:]))
+    assert any(a == b for a, b in pairwise(seq))
     assert _waypoint_lines(guide) == []
     gw_log = guide.kubectl("logs", "-n", "kgateway-system", "deploy/http").splitlines()
     vip = guide.kubectl("get", "svc", "-n", "httpbin", "in-ambient", "-o=jsonpath={.spec.clusterIP}")

@@ -62,7 +62,8 @@ def test_ztunnel_lines_round_trip_through_parse_ztunnel() -> None:
         assert first[key] == value, key
     assert (refused["level"], refused["error"]) == ("error", "io error: Connection refused (os error 111)")
     assert _missing(refused["src.workload"])
-    assert (failed["level"], failed["message"], failed["dst.addr"]) == ("warn", "connection failed", "10.96.45.123:8000")
+    assert (failed["level"], failed["message"], failed["dst.addr"]) == (
+        "warn", "connection failed", "10.96.45.123:8000")
     assert (http["target"], http["message"], http["path"], http["user_agent"]) == (
         "http access", "request complete", '/anything/"quoted"', "curl/8.7.1 (x86_64; linux)")
     assert int(http["response_code"]) == 503
@@ -76,7 +77,8 @@ def test_envoy_lines_round_trip_through_parse_envoy(outcome: object) -> None:
     rec = EnvoyRecord(start_time=T, method="GET", path="/hostname", protocol="HTTP/1.1", response_code=status,
                       response_flags=row.flags, response_code_details=row.details,
                       upstream_transport_failure_reason=row.transport_failure or None, bytes_received=0,
-                      bytes_sent=len(row.body) or 32, duration=3, upstream_service_time=2 if row.status is None else None,
+                      bytes_sent=len(row.body) or 32, duration=3,
+                      upstream_service_time=2 if row.status is None else None,
                       x_forwarded_for="10.244.0.1", user_agent="Mozilla/5.0 (X11; Linux x86_64)", request_id="abc-1",
                       authority="httpbin.example.com",
                       upstream_host=connect_originate("10.244.2.7", 8080) if row.upstream_host_known else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 from mesh_model_helpers import T0, hosts
@@ -63,7 +64,7 @@ def test_least_request_with_sequential_traffic_is_uniform_random() -> None:
         seq.append(h.name)  # type: ignore[union-attr]
     shares = {k: v / len(seq) for k, v in Counter(seq).items()}
     assert all(abs(s - 1 / 3) < 0.02 for s in shares.values())
-    repeats = sum(a == b for a, b in zip(seq, seq[1:])) / (len(seq) - 1)
+    repeats = sum(a == b for a, b in pairwise(seq)) / (len(seq) - 1)
     assert abs(repeats - 1 / 3) < 0.02  # a rotation would give 0
     windows = [set(seq[i:i + 9]) for i in range(0, 27_000, 9)]
     assert abs(sum(len(w) == 3 for w in windows) / len(windows) - 0.922) < 0.03

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from itertools import pairwise
 
 from mesh_model_helpers import hosts
 
@@ -18,7 +19,7 @@ def test_ztunnel_picks_uniformly_at_random_not_round_robin() -> None:
     rng, hs = random.Random(5), hosts(3)
     seq = [choose_endpoint(hs, GW, None, rng).name for _ in range(9000)]  # type: ignore[union-attr]
     assert all(abs(v / 9000 - 1 / 3) < 0.02 for v in Counter(seq).values())
-    assert sum(a == b for a, b in zip(seq, seq[1:])) > 2000
+    assert sum(a == b for a, b in pairwise(seq)) > 2000
 
 
 def test_ztunnel_weights_by_capacity_and_skips_unhealthy() -> None:
