@@ -54,7 +54,8 @@ SELF_REVIEWS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
                 ("authorization.k8s.io", "selfsubjectrulesreviews"),
                 ("authentication.k8s.io", "selfsubjectreviews")}
 VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
-USER_KEY = "ambient_lb.user"  # where the auth middleware leaves the authenticated user on the request
+# where the auth middleware leaves the authenticated user on the request (a typed key, as aiohttp asks)
+USER_KEY = web.RequestKey("ambient_lb.user", rbac.User)
 TokenLookup = Callable[[str], "rbac.User | None"]
 
 
