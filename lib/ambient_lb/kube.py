@@ -852,13 +852,22 @@ def pod_state(pod: Mapping[str, Any]) -> str:
     return f"{status.get('phase', 'Unknown')}, {ready}"
 
 
-def _same_server(a: str, b: str) -> bool:
-    """Same URL, or both on this machine's loopback (a restarted simulator gets a new port)."""
+def loopback(url: str) -> bool:
+    """True for a URL whose host is this machine's loopback (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
     from urllib.parse import urlsplit
 
-    def loopback(url: str) -> bool:
-        return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
+
+def _same_server(a: str, b: str) -> bool:
+    """Same URL, or both on this machine's loopback (a restarted simulator gets a new port)."""
     return a == b or (loopback(a) and loopback(b))
 
 

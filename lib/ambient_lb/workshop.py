@@ -61,11 +61,7 @@ def attendees_from(args: argparse.Namespace, out: Path) -> list[Attendee]:
             people.append(Attendee(f"attendee-{i:02d}", ["target=sim", f"sim.kubeconfig={kubeconfig}",
                                                         f"sim.seed={i}"], kubeconfig))
         return people
-    contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
-    if not contexts:
-        raise ParameterError("--contexts: give at least one kube context, e.g. "
-                             "--contexts kind-alice,kind-bob")
-    return [Attendee(c, ["target=cluster", f"kube.context={c}"]) for c in contexts]
+    return [Attendee(c, ["target=cluster", f"kube.context={c}"]) for c in workshop_jobs.context_names(args.contexts)]
 
 
 # What one attendee's run holds at its peak on the simulator: its simulator, the runner (papermill) and

@@ -20,18 +20,16 @@ pods). Steps, each shown as the command it runs:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from . import job_manifests as jm
 from . import results, shell
 from .errors import ClusterError, ParameterError, TimedOut
-from .kube import Kube, context_server, read_kubeconfig, to_yaml
+from .kube import Kube, context_server, loopback, read_kubeconfig, to_yaml
 from .params import load_params
 from .report import render_room_html, render_text, row_for, seat_for
 
@@ -110,8 +108,7 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[jm.Room, list[jm.Seat], K
     image = args.image or jm.default_image()
     if any(c.isspace() for c in image) or not image:
         raise ParameterError(f"--image {image!r}: give an image reference (e.g. --image {jm.default_image()})")
-    contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
-    seats = [jm.Seat(jm.attendee_name(c), c) for c in contexts]
+    seats = [jm.Seat(jm.attendee_name(c), c) for c in context_names(args.contexts)]
     if len({s.name for s in seats}) != len(seats):
         raise ParameterError(f"--contexts {args.contexts!r}: a context is given twice")
     params_text = Path(args.params).read_text() if args.params else None
@@ -129,21 +126,19 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[jm.Room, list[jm.Seat], K
         if server is None:
             known = ", ".join(c.get("name", "?") for c in config["contexts"])
             raise ParameterError(f"--contexts: {s.context!r} is not a context of the kubeconfig (it has: {known})")
-        if _loopback(server) and not _loopback(trainer):
+        if loopback(server) and not loopback(trainer):
             raise ParameterError(f"--contexts: {s.context!r} points at {server}, this machine's loopback: a pod in "
                                  f"the trainer's cluster ({trainer}) cannot reach it; give attendee contexts whose "
                                  "API servers the trainer's cluster can reach")
     return room, seats, kube
 
 
-def _loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def context_names(text: str) -> list[str]:
+    """The contexts of ``--contexts a,b``; ParameterError when it names none."""
+    contexts = [c.strip() for c in text.split(",") if c.strip()]
+    if not contexts:
+        raise ParameterError("--contexts: give at least one kube context, e.g. --contexts kind-alice,kind-bob")
+    return contexts
 
 
 def attendee_kubeconfig(seat: jm.Seat) -> str:

@@ -69,6 +69,7 @@ def test_the_room_is_named_after_the_out_directory_by_default(fleet, tmp_path):
     (["--jobs", "--contexts", "carol"], r"'carol' is not a context of the kubeconfig \(it has: trainer, alice"),
     (["--jobs", "--contexts", "local"], r"loopback: a pod in the trainer's cluster"),
     (["--jobs", "--contexts", "alice,alice"], r"given twice"),
+    (["--jobs", "--contexts", " , "], r"give at least one kube context"),
     (["--jobs", "--contexts", "alice", "--parallel", "4"], r"drop --parallel"),
     (["--jobs", "--contexts", "alice", "-p", "traffic.requests=lots"], r"traffic\.requests"),
     (["--jobs", "--contexts", "alice", "--image", "my image"], r"--image 'my image'"),
