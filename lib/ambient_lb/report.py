@@ -80,6 +80,9 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+STILL_RUNNING = "(still running)"  # a row's stuck_at while its workshop Job is still running
+
+
 def row_for(run_dir: Path) -> dict[str, Any]:
     """Who (the run dir's name), how far they got, and where they are stuck."""
     unpublished = _not_published(run_dir)
@@ -96,7 +99,7 @@ def row_for(run_dir: Path) -> dict[str, Any]:
     return {"run": run_dir.name, "ok": bool(s.get("ok")) and not running, "reached": last,
             "checks": f"{passed}/{len(checks)}",
             "seconds": round(sum(n.get("seconds", 0) for n in notebooks), 1),
-            "stuck_at": "(still running)" if running else "" if s.get("ok") else s.get("first_failure") or ""}
+            "stuck_at": STILL_RUNNING if running else "" if s.get("ok") else s.get("first_failure") or ""}
 
 
 def _not_published(run_dir: Path) -> dict[str, str] | None:
@@ -120,7 +123,7 @@ def render_text(rows: list[dict[str, Any]]) -> str:
               for i, c in enumerate(cols)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=True))]
     lines += ["  ".join(v[:80].ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    running = sum(1 for r in rows if r["stuck_at"] == "(still running)")
+    running = sum(1 for r in rows if r["stuck_at"] == STILL_RUNNING)
     stuck = sum(1 for r in rows if not r["ok"]) - running
     lines.append(f"{len(rows) - stuck - running} of {len(rows)} runs passed; {stuck} stuck"
                  + (f"; {running} still running" if running else ""))

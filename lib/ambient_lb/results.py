@@ -45,11 +45,11 @@ class Publisher:
 
     def publish(self, summary: dict[str, Any], *, finished: bool) -> None:
         """Puts the summary (marked unfinished while the run goes on) into the attendee's ConfigMap."""
-        text = json.dumps({**summary, "finished": finished}, indent=1)
+        doc = {**summary, "finished": finished}
+        text = json.dumps(doc, indent=1)
         if len(text.encode()) > MAX_BYTES:  # keep who/where/why; drop the per-step detail of passed notebooks
-            slim = {**summary, "finished": finished, "notebooks": [
-                n if not n.get("ok") else {**n, "steps": []} for n in summary.get("notebooks", [])]}
-            text = json.dumps(slim)
+            doc["notebooks"] = [n if not n.get("ok") else {**n, "steps": []} for n in summary.get("notebooks", [])]
+            text = json.dumps(doc)
         self.target.put({"apiVersion": "v1", "kind": "ConfigMap",
                          "metadata": {"name": result_name(self.attendee),
                                       "labels": {WORKSHOP_LABEL: self.workshop, ATTENDEE_LABEL: self.attendee,
