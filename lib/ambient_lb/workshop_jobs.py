@@ -113,11 +113,10 @@ def plan(args: argparse.Namespace, out: Path) -> tuple[jm.Room, list[jm.Seat], K
         raise ParameterError(f"--contexts {args.contexts!r}: a context is given twice")
     params_text = Path(args.params).read_text() if args.params else None
     overrides = tuple(args.overrides) + ("kube.kubeconfig=null",)  # the pod's $KUBECONFIG: the attendee's
-    params = None
-    for s in seats:  # the params each Job's run will load: refused here, not in forty pods
-        params = load_params(args.params, [*overrides, "target=cluster", f"kube.context={s.context}"])
-    room = jm.Room(workshop, namespace, image, license_secret, params.license.env_var if params else "LICENSE_KEY",
-                   params_text, overrides, args.only)
+    # the params each Job's run will load (there is at least one seat): refused here, not in forty pods
+    params = [load_params(args.params, [*overrides, "target=cluster", f"kube.context={s.context}"]) for s in seats]
+    room = jm.Room(workshop, namespace, image, license_secret, params[0].license.env_var, params_text, overrides,
+                   args.only)
     kube = Kube.current()
     config = read_kubeconfig(None)
     trainer = context_server(config, kube.context) or ""
